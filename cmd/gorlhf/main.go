@@ -1,0 +1,81 @@
+// Command gorlhf aligns language models with RLHF and verifiable rewards.
+//
+// Usage:
+//
+//	gorlhf <command> [flags]
+//
+// Every command prints its flags with --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand: a name, a one-line summary and its entry point.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"bench", "measure kernels and training speed (bench matmul | bench train)", runBench},
+		{"tokenize", "encode text to token ids (or decode ids) with a tokenizer", runTokenize},
+		{"version", "print the version and the compute backend", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gorlhf:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:])
+		}
+	}
+	usage(os.Stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "gorlhf: RLHF and RL with verifiable rewards, in one Go binary.")
+	fmt.Fprintln(w, "\nUsage: gorlhf <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'gorlhf <command> --help' for the flags of a command.")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting and
+// prints a usage line before the flag defaults.
+func newFlagSet(name, usageLine string) *flag.FlagSet {
+	fs := flag.NewFlagSet("gorlhf "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gorlhf %s\n\nFlags:\n", usageLine)
+		fs.PrintDefaults()
+	}
+	return fs
+}

@@ -1,0 +1,66 @@
+package gemm
+
+// The portable kernel: a 4×4 register tile in plain Go. Sixteen scalar
+// accumulators fit the register file of arm64 (32 FP registers, where the
+// compiler also fuses a*b+c into FMA); on amd64 without AVX2 a few spill, which
+// costs little next to the naive loop it replaces.
+const (
+	goMR = 4
+	goNR = 4
+)
+
+func newGoKernel() Kernel {
+	return &blocked{name: "go", mr: goMR, nr: goNR, kc: 256, nc: 512, micro: microGo}
+}
+
+// microGo is the pure Go micro-kernel for a 4×4 tile (see microFunc).
+func microGo(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	a = a[:kc*goMR]
+	b = b[:kc*goNR]
+	var c00, c01, c02, c03 float32
+	var c10, c11, c12, c13 float32
+	var c20, c21, c22, c23 float32
+	var c30, c31, c32, c33 float32
+	for p := 0; p+goMR <= len(a) && p+goNR <= len(b); p += 4 {
+		av := a[p : p+4 : p+4]
+		bv := b[p : p+4 : p+4]
+		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
+		a0 := av[0]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		a1 := av[1]
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		a2 := av[2]
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		a3 := av[3]
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
+	}
+	storeRow4(c[0*ldc:], alpha, beta, c00, c01, c02, c03)
+	storeRow4(c[1*ldc:], alpha, beta, c10, c11, c12, c13)
+	storeRow4(c[2*ldc:], alpha, beta, c20, c21, c22, c23)
+	storeRow4(c[3*ldc:], alpha, beta, c30, c31, c32, c33)
+}
+
+// storeRow4 writes one row of a tile: c = alpha·acc + beta·c.
+func storeRow4(c []float32, alpha, beta float32, x0, x1, x2, x3 float32) {
+	c = c[:4]
+	if beta == 0 {
+		c[0], c[1], c[2], c[3] = alpha*x0, alpha*x1, alpha*x2, alpha*x3
+		return
+	}
+	c[0] = alpha*x0 + beta*c[0]
+	c[1] = alpha*x1 + beta*c[1]
+	c[2] = alpha*x2 + beta*c[2]
+	c[3] = alpha*x3 + beta*c[3]
+}

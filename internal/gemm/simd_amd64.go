@@ -1,0 +1,46 @@
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run gen_asm.go
+
+// Register tiles of the assembly micro-kernels (see gen_asm.go). The AVX-512
+// tile keeps 28 of the 32 zmm registers as accumulators; the AVX2 tile 12 of
+// the 16 ymm registers.
+const (
+	avx512MR, avx512NR = 14, 32
+	avx2MR, avx2NR     = 6, 16
+)
+
+//go:noescape
+func kernAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// simdKernels returns the assembly kernels this CPU (and OS) can run.
+// x/sys/cpu only reports AVX and AVX-512 when the OS saves their registers.
+func simdKernels() []Kernel {
+	var ks []Kernel
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, &blocked{name: "avx2", mr: avx2MR, nr: avx2NR, kc: 256, nc: 1024, micro: microAVX2})
+	}
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, &blocked{name: "avx512", mr: avx512MR, nr: avx512NR, kc: 256, nc: 1024, micro: microAVX512})
+	}
+	return ks
+}
+
+func microAVX512(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[kc*avx512MR-1]
+	_ = b[kc*avx512NR-1]
+	_ = c[(avx512MR-1)*ldc+avx512NR-1]
+	kernAVX512(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}
+
+func microAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[kc*avx2MR-1]
+	_ = b[kc*avx2NR-1]
+	_ = c[(avx2MR-1)*ldc+avx2NR-1]
+	kernAVX2(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}

@@ -1,0 +1,180 @@
+// Package optim holds the optimizer (AdamW), gradient-norm clipping and
+// learning-rate schedules shared by every trainer.
+package optim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/gorlhf/gorlhf/internal/nn"
+	"github.com/gorlhf/gorlhf/internal/par"
+)
+
+// Config holds AdamW's hyper-parameters (OpenRLHF's --actor.adam.* flags).
+type Config struct {
+	Beta1       float64 // first-moment decay; default 0.9
+	Beta2       float64 // second-moment decay; default 0.95 (OpenRLHF's default)
+	Eps         float64 // denominator epsilon; default 1e-8
+	WeightDecay float64 // decoupled weight decay λ; default 0 (OpenRLHF's default); never applied to biases and norm weights
+}
+
+// DefaultConfig returns OpenRLHF's AdamW defaults.
+func DefaultConfig() Config { return Config{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0} }
+
+// Validate checks ranges.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1 {
+		errs = append(errs, fmt.Errorf("optim: betas must be in [0, 1), got (%g, %g)", c.Beta1, c.Beta2))
+	}
+	if c.Eps <= 0 {
+		errs = append(errs, fmt.Errorf("optim: eps must be > 0, got %g", c.Eps))
+	}
+	if c.WeightDecay < 0 {
+		errs = append(errs, fmt.Errorf("optim: weight decay must be ≥ 0, got %g", c.WeightDecay))
+	}
+	return errors.Join(errs...)
+}
+
+// NoDecay reports whether a parameter is exempt from weight decay: biases
+// and normalisation weights, as OpenRLHF's grouped parameters (and most
+// LLM recipes) do.
+func NoDecay(name string) bool {
+	if strings.HasSuffix(name, ".bias") {
+		return true
+	}
+	for _, s := range []string{"norm.weight", "layernorm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// AdamW is Adam with decoupled weight decay (Loshchilov & Hutter 2019,
+// https://arxiv.org/abs/1711.05101), step for step as torch.optim.AdamW:
+//
+//	θ ← θ·(1 − lr·λ)
+//	m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²
+//	θ ← θ − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε)
+type AdamW struct {
+	cfg    Config
+	params nn.Params
+	m, v   [][]float32
+	t      int
+}
+
+// New returns an AdamW over params (their order is the state order).
+func New(params nn.Params, cfg Config) (*AdamW, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := params.Validate(); err != nil {
+		return nil, err
+	}
+	o := &AdamW{cfg: cfg, params: params, m: make([][]float32, len(params)), v: make([][]float32, len(params))}
+	for i, p := range params {
+		o.m[i] = make([]float32, p.Tensor.Numel())
+		o.v[i] = make([]float32, p.Tensor.Numel())
+	}
+	return o, nil
+}
+
+// Steps returns how many updates were applied.
+func (o *AdamW) Steps() int { return o.t }
+
+// Step applies one update at learning rate lr using the parameters'
+// current gradients (a nil gradient counts as zero).
+func (o *AdamW) Step(lr float64) {
+	o.t++
+	c := o.cfg
+	b1, b2 := float32(c.Beta1), float32(c.Beta2)
+	stepSize := float32(lr / (1 - math.Pow(c.Beta1, float64(o.t))))
+	bc2Sqrt := float32(math.Sqrt(1 - math.Pow(c.Beta2, float64(o.t))))
+	eps := float32(c.Eps)
+	for i, p := range o.params {
+		w, g, m, v := p.Tensor.Data, p.Tensor.Grad, o.m[i], o.v[i]
+		decay := float32(1)
+		if c.WeightDecay != 0 && !NoDecay(p.Name) {
+			decay = float32(1 - lr*c.WeightDecay)
+		}
+		par.For(len(w), 1<<14, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				var gj float32
+				if g != nil {
+					gj = g[j]
+				}
+				m[j] = b1*m[j] + (1-b1)*gj
+				v[j] = b2*v[j] + (1-b2)*gj*gj
+				denom := float32(math.Sqrt(float64(v[j])))/bc2Sqrt + eps
+				w[j] = w[j]*decay - stepSize*m[j]/denom
+			}
+		})
+	}
+}
+
+// State is AdamW's resumable state, in parameter order.
+type State struct {
+	Step  int
+	Names []string
+	M, V  [][]float32
+}
+
+// State returns a copy of the moments and the step count.
+func (o *AdamW) State() State {
+	s := State{Step: o.t}
+	for i, p := range o.params {
+		s.Names = append(s.Names, p.Name)
+		s.M = append(s.M, append([]float32(nil), o.m[i]...))
+		s.V = append(s.V, append([]float32(nil), o.v[i]...))
+	}
+	return s
+}
+
+// LoadState restores State saved from an optimizer over the same parameters.
+func (o *AdamW) LoadState(s State) error {
+	if len(s.Names) != len(o.params) || len(s.M) != len(o.params) || len(s.V) != len(o.params) {
+		return fmt.Errorf("optim: state has %d parameters, optimizer has %d", len(s.Names), len(o.params))
+	}
+	for i, p := range o.params {
+		if s.Names[i] != p.Name || len(s.M[i]) != p.Tensor.Numel() || len(s.V[i]) != p.Tensor.Numel() {
+			return fmt.Errorf("optim: state entry %d is %q (%d values), parameter is %q (%d)", i, s.Names[i], len(s.M[i]), p.Name, p.Tensor.Numel())
+		}
+	}
+	for i := range o.params {
+		copy(o.m[i], s.M[i])
+		copy(o.v[i], s.V[i])
+	}
+	o.t = s.Step
+	return nil
+}
+
+// GradNorm returns the global L2 norm of all gradients (float64 sum).
+func GradNorm(params nn.Params) float64 {
+	var s float64
+	for _, p := range params {
+		for _, g := range p.Tensor.Grad {
+			s += float64(g) * float64(g)
+		}
+	}
+	return math.Sqrt(s)
+}
+
+// ClipGradNorm scales all gradients by maxNorm/(norm+1e-6) when the global
+// norm exceeds maxNorm (torch.nn.utils.clip_grad_norm_) and returns the norm
+// before clipping. maxNorm ≤ 0 disables clipping.
+func ClipGradNorm(params nn.Params, maxNorm float64) float64 {
+	norm := GradNorm(params)
+	if maxNorm <= 0 || norm <= maxNorm || math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return norm
+	}
+	scale := float32(maxNorm / (norm + 1e-6))
+	for _, p := range params {
+		for j := range p.Tensor.Grad {
+			p.Tensor.Grad[j] *= scale
+		}
+	}
+	return norm
+}

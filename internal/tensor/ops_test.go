@@ -1,0 +1,189 @@
+package tensor_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gorlhf/gorlhf/internal/tensor"
+	tt "github.com/gorlhf/gorlhf/internal/tensor/tensortest"
+)
+
+// param returns a random leaf that requires grad.
+func param(seed uint64, lo, hi float32, shape ...int) *tensor.Tensor {
+	t := tt.Uniform(tt.Rand(seed), lo, hi, shape...)
+	t.RequiresGrad = true
+	return t
+}
+
+// TestOps_GradCheck checks every op's hand-written backward against central
+// finite differences in f32 (h = 3e-3, tolerance 2e-2 relative to
+// max(1, |grad|): f32 rounding of the summed loss dominates the error).
+func TestOps_GradCheck(t *testing.T) {
+	ids := []int32{3, 0, 3, 4, 1, 2}
+	targets := []int32{2, -100, 0, 4, 1, 3}
+	seg := []int32{0, 0, 0, 1, 1, 2, 5, 5, 5, 5, 5, 5}
+	rope, err := tensor.NewRoPE(4, 10000, tensor.RotateHalf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ropeI, _ := tensor.NewRoPE(4, 500, tensor.Interleaved, &tensor.RoPEScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 16})
+	pos := []int32{0, 1, 2, 7, 30, 511}
+
+	cases := []struct {
+		name   string
+		inputs []*tensor.Tensor
+		f      func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor
+	}{
+		{"Add", []*tensor.Tensor{param(1, -1, 1, 3, 4), param(2, -1, 1, 3, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Add(tp, in[0], in[1]) }},
+		{"Sub", []*tensor.Tensor{param(1, -1, 1, 3, 4), param(2, -1, 1, 3, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Sub(tp, in[0], in[1]) }},
+		{"Mul", []*tensor.Tensor{param(1, -1, 1, 3, 4), param(2, -1, 1, 3, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Mul(tp, in[0], in[1]) }},
+		{"Div", []*tensor.Tensor{param(1, -1, 1, 3, 4), param(2, 1, 2, 3, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Div(tp, in[0], in[1]) }},
+		{"MinimumMaximum", []*tensor.Tensor{param(1, -1, 1, 12), param(2, -1, 1, 12)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.Add(tp, tensor.Minimum(tp, in[0], in[1]), tensor.Scale(tp, tensor.Maximum(tp, in[0], in[1]), 2))
+			}},
+		{"ScaleAddScalar", []*tensor.Tensor{param(1, -1, 1, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.AddScalar(tp, tensor.Scale(tp, in[0], -3), 0.5)
+			}},
+		{"Exp", []*tensor.Tensor{param(1, -2, 2, 7)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Exp(tp, in[0]) }},
+		{"Log", []*tensor.Tensor{param(1, 0.5, 3, 7)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Log(tp, in[0]) }},
+		{"Square", []*tensor.Tensor{param(1, -2, 2, 7)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Square(tp, in[0]) }},
+		{"Sigmoid", []*tensor.Tensor{param(1, -4, 4, 9)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Sigmoid(tp, in[0]) }},
+		{"LogSigmoid", []*tensor.Tensor{param(1, -6, 6, 9)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.LogSigmoid(tp, in[0]) }},
+		{"Clamp", []*tensor.Tensor{param(1, -2, 2, 9)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Clamp(tp, in[0], -0.8, 0.7) }},
+		{"Abs", []*tensor.Tensor{param(1, -2, 2, 9)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Abs(tp, in[0]) }},
+		{"Sum", []*tensor.Tensor{param(1, -1, 1, 2, 3)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Sum(tp, in[0]) }},
+		{"Mean", []*tensor.Tensor{param(1, -1, 1, 2, 3)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Mean(tp, in[0]) }},
+		{"MaskedMean", []*tensor.Tensor{param(1, -1, 1, 6)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.MaskedMean(tp, in[0], tensor.FromSlice([]float32{1, 0, 1, 1, 0, 0.5}, 6))
+			}},
+		{"SumLastDim", []*tensor.Tensor{param(1, -1, 1, 3, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.SumLastDim(tp, in[0]) }},
+		{"ReshapeGatherRows", []*tensor.Tensor{param(1, -1, 1, 2, 3, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.GatherRows(tp, tensor.Reshape(tp, in[0], 6, 4), []int{5, 0, 5})
+			}},
+		{"AddRowVector", []*tensor.Tensor{param(1, -1, 1, 3, 4), param(2, -1, 1, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.AddRowVector(tp, in[0], in[1]) }},
+		{"Linear", []*tensor.Tensor{param(1, -1, 1, 2, 3, 5), param(2, -1, 1, 4, 5), param(3, -1, 1, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Linear(tp, in[0], in[1], in[2]) }},
+		{"LinearNoBias", []*tensor.Tensor{param(1, -1, 1, 7, 5), param(2, -1, 1, 1, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Linear(tp, in[0], in[1], nil) }},
+		{"MatMul", []*tensor.Tensor{param(1, -1, 1, 3, 4), param(2, -1, 1, 4, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.MatMul(tp, in[0], in[1], false, false) }},
+		{"MatMulTransposes", []*tensor.Tensor{param(1, -1, 1, 4, 3), param(2, -1, 1, 5, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.MatMul(tp, in[0], in[1], true, true) }},
+		{"MatMulBatched", []*tensor.Tensor{param(1, -1, 1, 2, 3, 4), param(2, -1, 1, 2, 5, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.MatMul(tp, in[0], in[1], false, true) }},
+		{"MatMulBatchedShared", []*tensor.Tensor{param(1, -1, 1, 3, 4, 3), param(2, -1, 1, 4, 2)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.MatMul(tp, in[0], in[1], true, false) }},
+		{"Embedding", []*tensor.Tensor{param(1, -1, 1, 5, 3)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Embedding(tp, in[0], ids) }},
+		{"RMSNorm", []*tensor.Tensor{param(1, -1, 1, 4, 6), param(2, 0.5, 1.5, 6)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.RMSNorm(tp, in[0], in[1], 1e-5) }},
+		{"LayerNorm", []*tensor.Tensor{param(1, -1, 1, 4, 6), param(2, 0.5, 1.5, 6), param(3, -1, 1, 6)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.LayerNorm(tp, in[0], in[1], in[2], 1e-5)
+			}},
+		{"GELU", []*tensor.Tensor{param(1, -4, 4, 17)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.GELU(tp, in[0]) }},
+		{"SiLU", []*tensor.Tensor{param(1, -4, 4, 17)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.SiLU(tp, in[0]) }},
+		{"SwiGLU", []*tensor.Tensor{param(1, -3, 3, 3, 5), param(2, -1, 1, 3, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.SwiGLU(tp, in[0], in[1]) }},
+		{"Softmax", []*tensor.Tensor{param(1, -3, 3, 3, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Softmax(tp, in[0]) }},
+		{"LogSoftmax", []*tensor.Tensor{param(1, -3, 3, 3, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.LogSoftmax(tp, in[0]) }},
+		{"TokenLogProbs", []*tensor.Tensor{param(1, -3, 3, 2, 3, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.TokenLogProbs(tp, in[0], targets) }},
+		{"CrossEntropy", []*tensor.Tensor{param(1, -3, 3, 6, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.CrossEntropy(tp, in[0], targets) }},
+		{"Entropy", []*tensor.Tensor{param(1, -3, 3, 4, 5)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Entropy(tp, in[0]) }},
+		{"RoPERotateHalf", []*tensor.Tensor{param(1, -1, 1, 6, 8)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.ApplyRoPE(tp, in[0], pos, rope) }},
+		{"RoPEInterleavedLlama3", []*tensor.Tensor{param(1, -1, 1, 6, 8)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.ApplyRoPE(tp, in[0], pos, ropeI) }},
+		{"AttentionMHA", []*tensor.Tensor{param(1, -1, 1, 2, 5, 6), param(2, -1, 1, 2, 5, 6), param(3, -1, 1, 2, 5, 6)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.Attention(tp, in[0], in[1], in[2], 2, 2, nil)
+			}},
+		{"AttentionGQAPacked", []*tensor.Tensor{param(1, -1, 1, 2, 6, 8), param(2, -1, 1, 2, 6, 4), param(3, -1, 1, 2, 6, 4)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.Attention(tp, in[0], in[1], in[2], 4, 2, seg)
+			}},
+		{"AttentionDecodeTail", []*tensor.Tensor{param(1, -1, 1, 1, 2, 4), param(2, -1, 1, 1, 5, 2), param(3, -1, 1, 1, 5, 2)},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.Attention(tp, in[0], in[1], in[2], 2, 1, nil)
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := func(tp *tensor.Tape) *tensor.Tensor { return c.f(tp, c.inputs) }
+			if err := tt.GradCheck(f, c.inputs, 3e-3, 2e-2); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestAttention_Masks checks the masks directly: a query never depends on
+// future keys or on keys of another packed segment.
+func TestAttention_Masks(t *testing.T) {
+	r := tt.Rand(7)
+	q, k, v := tt.Uniform(r, -1, 1, 1, 6, 4), tt.Uniform(r, -1, 1, 1, 6, 4), tt.Uniform(r, -1, 1, 1, 6, 4)
+	seg := []int32{0, 0, 0, 1, 1, 1}
+	base := tensor.Attention(nil, q, k, v, 1, 1, seg)
+	// Changing key/value 4 (segment 1) must not move rows 0..3 (row 3 is
+	// in segment 1 but before position 4: causal).
+	k.Data[4*4] += 5
+	v.Data[4*4+1] -= 3
+	moved := tensor.Attention(nil, q, k, v, 1, 1, seg)
+	for i := 0; i < 4*4; i++ {
+		if base.Data[i] != moved.Data[i] {
+			t.Fatalf("row %d changed after editing a future or foreign key", i/4)
+		}
+	}
+	// Packed equals separate: segment 1 alone.
+	alone := tensor.Attention(nil, tensor.FromSlice(q.Data[12:], 1, 3, 4), tensor.FromSlice(k.Data[12:], 1, 3, 4), tensor.FromSlice(v.Data[12:], 1, 3, 4), 1, 1, nil)
+	if e := tt.MaxRelErr(moved.Data[12:], alone.Data, 1e-6); e > 1e-6 {
+		t.Fatalf("packed segment differs from the same sequence alone: %g", e)
+	}
+}
+
+func TestMathf(t *testing.T) {
+	var worstExp, worstTanh float64
+	for x := -87.0; x < 88; x += 0.0137 {
+		want := math.Exp(x)
+		worstExp = math.Max(worstExp, math.Abs(float64(tensor.Expf(float32(x)))-want)/want)
+	}
+	for x := -12.0; x < 12; x += 0.00113 {
+		want := math.Tanh(x)
+		got := float64(tensor.Tanhf(float32(x)))
+		worstTanh = math.Max(worstTanh, math.Abs(got-want)/math.Max(math.Abs(want), 1e-30))
+	}
+	// f32 has 2^-24 ≈ 6e-8 resolution; allow a few ulp plus input rounding
+	// (x rounded to f32 moves e^x by up to |x|·6e-8 ≈ 5e-6 at |x| = 87).
+	if worstExp > 8e-6 || worstTanh > 1e-6 {
+		t.Fatalf("worst relative error: exp %g, tanh %g", worstExp, worstTanh)
+	}
+	if !math.IsInf(float64(tensor.Expf(100)), 1) || tensor.Expf(-200) != 0 || tensor.Tanhf(50) != 1 {
+		t.Fatal("edge values wrong")
+	}
+}

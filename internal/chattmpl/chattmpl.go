@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ardanlabs/jinja"
@@ -101,6 +102,9 @@ type RaiseError struct {
 
 func (e *RaiseError) Error() string { return e.Message }
 
+// engineEOFToken is how the engine words "expression ended too early".
+const engineEOFToken = `unexpected token "" (kind=18)`
+
 // Template is a compiled chat template. It is safe for concurrent use.
 type Template struct {
 	src      string // as given (before normalization and rewriting)
@@ -117,8 +121,16 @@ func Parse(src string, specials Specials) (t *Template, err error) {
 			t, err = nil, fmt.Errorf("chattmpl: parse: template engine panicked: %v", r)
 		}
 	}()
-	compiled, err := jinja.Compile(rewriteTojson(normalizeSource(src)))
+	norm := normalizeSource(src)
+	if err := checkBlocks(norm); err != nil {
+		return nil, fmt.Errorf("chattmpl: parse: %w", err)
+	}
+	compiled, err := jinja.Compile(rewriteTojson(norm))
 	if err != nil {
+		// The engine reports a truncated expression as its internal EOF token.
+		if msg := err.Error(); strings.Contains(msg, engineEOFToken) {
+			return nil, fmt.Errorf("chattmpl: parse: %s", strings.ReplaceAll(msg, engineEOFToken, "unexpected end of expression"))
+		}
 		return nil, fmt.Errorf("chattmpl: parse: %w", err)
 	}
 	return &Template{src: src, compiled: compiled, specials: specials}, nil

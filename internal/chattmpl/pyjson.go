@@ -219,7 +219,8 @@ func encodePyJSONDict(b *strings.Builder, d *jinja.Dict, o jsonOptions, depth in
 
 // writePyJSONString quotes s like json.dumps: the two-character escapes
 // \" \\ \n \r \t \b \f, \u00XX for other C0 controls, everything else raw
-// (ensure_ascii=False) or \uXXXX with surrogate pairs (ensure_ascii=True).
+// (ensure_ascii=False) or, with ensure_ascii=True, DEL and non-ASCII as
+// \uXXXX with surrogate pairs.
 // Bytes that are not valid UTF-8 cannot occur in a Python str; they are
 // passed through unchanged so that no input is silently altered.
 func writePyJSONString(b *strings.Builder, s string, ensureASCII bool) {
@@ -244,7 +245,7 @@ func writePyJSONString(b *strings.Builder, s string, ensureASCII bool) {
 			case '\f':
 				b.WriteString(`\f`)
 			default:
-				if c < 0x20 {
+				if c < 0x20 || (c == 0x7f && ensureASCII) {
 					b.WriteString(`\u00`)
 					b.WriteByte(hex[c>>4])
 					b.WriteByte(hex[c&0xf])

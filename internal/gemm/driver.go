@@ -122,13 +122,13 @@ func (d *blocked) columnGroups(tiles, panels int, parallel bool) int {
 // worker is the per-goroutine state of one block: a packed slice of A and a
 // scratch tile for the ragged right and bottom edges of C.
 type worker struct {
-	d                  *blocked
-	g                  *call
-	bp                 []float32
-	jc, nc, pc, kc     int
-	beta               float32
-	ap, scratch        []float32
-	packedTile, rows   int
+	d                *blocked
+	g                *call
+	bp               []float32
+	jc, nc, pc, kc   int
+	beta             float32
+	ap, scratch      []float32
+	packedTile, rows int
 }
 
 func newWorker(d *blocked, g *call, bp []float32, jc, nc, pc, kc int, beta float32) *worker {

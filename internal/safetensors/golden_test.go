@@ -158,6 +158,14 @@ func TestOpen_Sharded(t *testing.T) {
 func TestFloat32ToBF16_MatchesTorch(t *testing.T) {
 	g := loadGolden(t)
 	for _, c := range g.BF16RNE {
+		if c.F32&0x7fffffff > 0x7f800000 {
+			// torch's vectorised CPU path writes NaN as 0xffff, its scalar
+			// path as 0x7fc0 (ours); any NaN is acceptable.
+			if got := Float32ToBF16(math.Float32frombits(c.F32)); got&0x7fff <= 0x7f80 {
+				t.Errorf("Float32ToBF16(NaN %#08x) = %#04x, not a NaN", c.F32, got)
+			}
+			continue
+		}
 		if got := Float32ToBF16(math.Float32frombits(c.F32)); got != c.BF16 {
 			t.Errorf("Float32ToBF16(%#08x) = %#04x, torch gives %#04x", c.F32, got, c.BF16)
 		}

@@ -181,3 +181,6 @@ func logSumExp(z []float32) float32 {
 	}
 	return m + Logf(s)
 }
+
+// parallelRows splits a row loop across threads.
+func parallelRows(rows int, fn func(lo, hi int)) { par.For(rows, rowGrain, fn) }

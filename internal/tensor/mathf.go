@@ -8,17 +8,17 @@ import "math"
 // times faster than converting to float64 and calling package math.
 
 const (
-	expHi  = 88.3762626647949
-	expLo  = -87.3365447504019
-	log2e  = 1.44269504088896341
-	ln2Hi  = 0.693359375
-	ln2Lo  = -2.12194440e-4
-	expP0  = 1.9875691500e-4
-	expP1  = 1.3981999507e-3
-	expP2  = 8.3334519073e-3
-	expP3  = 4.1665795894e-2
-	expP4  = 1.6666665459e-1
-	expP5  = 5.0000001201e-1
+	expHi = 88.3762626647949
+	expLo = -87.3365447504019
+	log2e = 1.44269504088896341
+	ln2Hi = 0.693359375
+	ln2Lo = -2.12194440e-4
+	expP0 = 1.9875691500e-4
+	expP1 = 1.3981999507e-3
+	expP2 = 8.3334519073e-3
+	expP3 = 4.1665795894e-2
+	expP4 = 1.6666665459e-1
+	expP5 = 5.0000001201e-1
 )
 
 // Expf returns e^x in float32: range reduction x = n·ln2 + r, |r| ≤ ln2/2,

@@ -8,12 +8,24 @@ import (
 
 // Linear returns x·Wᵀ + b for x [..., in], w [out, in] (the PyTorch and
 // Hugging Face nn.Linear layout) and optional bias b [out]: [..., out].
-func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
+func Linear(tp *Tape, x, w, b *Tensor) *Tensor { return linear(tp, x, w, b, true) }
+
+// Conv1D returns x·W + b for W [in, out]: GPT-2's Conv1D layout, kept as
+// stored so Hugging Face weights load and save without a transpose.
+func Conv1D(tp *Tape, x, w, b *Tensor) *Tensor { return linear(tp, x, w, b, false) }
+
+// linear is x·op(W) + b where op transposes W [out, in] when wOutIn.
+func linear(tp *Tape, x, w, b *Tensor, wOutIn bool) *Tensor {
 	n, in := x.Rows()
-	if len(w.Shape) != 2 || w.Shape[1] != in {
-		panic(fmt.Sprintf("tensor: Linear: x %v with weight %v (want [out, %d])", x.Shape, w.Shape, in))
+	wo, wi := 0, 1
+	if !wOutIn {
+		wo, wi = 1, 0
 	}
-	out := w.Shape[0]
+	if len(w.Shape) != 2 || w.Shape[wi] != in {
+		panic(fmt.Sprintf("tensor: Linear/Conv1D: x %v with weight %v", x.Shape, w.Shape))
+	}
+	out := w.Shape[wo]
+	ldw := w.Shape[1]
 	if b != nil && len(b.Data) != out {
 		panic(fmt.Sprintf("tensor: Linear: bias %v for weight %v", b.Shape, w.Shape))
 	}
@@ -25,13 +37,15 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 			copy(y.Data[r*out:(r+1)*out], b.Data)
 		}
 	}
-	be.Gemm(false, true, n, out, in, 1, x.Data, in, w.Data, in, b2f(b != nil), y.Data, out)
+	be.Gemm(false, wOutIn, n, out, in, 1, x.Data, in, w.Data, ldw, b2f(b != nil), y.Data, out)
 	tp.record(y, func() {
-		if x.RequiresGrad { // dx [n,in] += dy [n,out] · W [out,in]
-			be.Gemm(false, false, n, in, out, 1, y.Grad, out, w.Data, in, 1, x.ensureGrad(), in)
+		if x.RequiresGrad { // dx [n,in] += dy [n,out] · op(W)ᵀ
+			be.Gemm(false, !wOutIn, n, in, out, 1, y.Grad, out, w.Data, ldw, 1, x.ensureGrad(), in)
 		}
-		if w.RequiresGrad { // dW [out,in] += dyᵀ · x
+		if w.RequiresGrad && wOutIn { // dW [out,in] += dyᵀ · x
 			be.Gemm(true, false, out, in, n, 1, y.Grad, out, x.Data, in, 1, w.ensureGrad(), in)
+		} else if w.RequiresGrad { // dW [in,out] += xᵀ · dy
+			be.Gemm(true, false, in, out, n, 1, x.Data, in, y.Grad, out, 1, w.ensureGrad(), out)
 		}
 		if b != nil && b.RequiresGrad {
 			colSumInto(b.ensureGrad(), y.Grad, n, out)

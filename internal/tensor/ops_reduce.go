@@ -170,3 +170,43 @@ func colSumInto(dst, src []float32, rows, cols int) {
 		}
 	})
 }
+
+// SplitLastDim splits x [..., ΣK] into contiguous tensors [..., K_i]
+// (e.g. GPT-2's fused q|k|v projection into q, k and v).
+func SplitLastDim(tp *Tape, x *Tensor, sizes ...int) []*Tensor {
+	rows, cols := x.Rows()
+	total := 0
+	for _, s := range sizes {
+		total += s
+	}
+	if total != cols {
+		panic(fmt.Sprintf("tensor: SplitLastDim: sizes %v do not add up to the last dim of %v", sizes, x.Shape))
+	}
+	outs := make([]*Tensor, len(sizes))
+	off := 0
+	for i, s := range sizes {
+		shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), s)
+		out := tp.output(shape, x)
+		o := off
+		parallelRows(rows, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				copy(out.Data[r*s:(r+1)*s], x.Data[r*cols+o:r*cols+o+s])
+			}
+		})
+		tp.record(out, func() {
+			gx := x.ensureGrad()
+			parallelRows(rows, func(lo, hi int) {
+				for r := lo; r < hi; r++ {
+					dst := gx[r*cols+o : r*cols+o+s]
+					for j, g := range out.Grad[r*s : (r+1)*s] {
+						dst[j] += g
+					}
+				}
+			})
+		})
+		ensureOutGrad(out)
+		outs[i] = out
+		off += s
+	}
+	return outs
+}

@@ -79,23 +79,37 @@ func TestOps_GradCheck(t *testing.T) {
 				return tensor.GatherRows(tp, tensor.Reshape(tp, in[0], 6, 4), []int{5, 0, 5})
 			}},
 		{"AddRowVector", []*tensor.Tensor{param(1, -1, 1, 3, 4), param(2, -1, 1, 4)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.AddRowVector(tp, in[0], in[1]) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.AddRowVector(tp, in[0], in[1])
+			}},
 		{"Linear", []*tensor.Tensor{param(1, -1, 1, 2, 3, 5), param(2, -1, 1, 4, 5), param(3, -1, 1, 4)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Linear(tp, in[0], in[1], in[2]) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.Linear(tp, in[0], in[1], in[2])
+			}},
 		{"LinearNoBias", []*tensor.Tensor{param(1, -1, 1, 7, 5), param(2, -1, 1, 1, 5)},
 			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Linear(tp, in[0], in[1], nil) }},
 		{"MatMul", []*tensor.Tensor{param(1, -1, 1, 3, 4), param(2, -1, 1, 4, 5)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.MatMul(tp, in[0], in[1], false, false) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.MatMul(tp, in[0], in[1], false, false)
+			}},
 		{"MatMulTransposes", []*tensor.Tensor{param(1, -1, 1, 4, 3), param(2, -1, 1, 5, 4)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.MatMul(tp, in[0], in[1], true, true) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.MatMul(tp, in[0], in[1], true, true)
+			}},
 		{"MatMulBatched", []*tensor.Tensor{param(1, -1, 1, 2, 3, 4), param(2, -1, 1, 2, 5, 4)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.MatMul(tp, in[0], in[1], false, true) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.MatMul(tp, in[0], in[1], false, true)
+			}},
 		{"MatMulBatchedShared", []*tensor.Tensor{param(1, -1, 1, 3, 4, 3), param(2, -1, 1, 4, 2)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.MatMul(tp, in[0], in[1], true, false) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.MatMul(tp, in[0], in[1], true, false)
+			}},
 		{"Embedding", []*tensor.Tensor{param(1, -1, 1, 5, 3)},
 			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Embedding(tp, in[0], ids) }},
 		{"RMSNorm", []*tensor.Tensor{param(1, -1, 1, 4, 6), param(2, 0.5, 1.5, 6)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.RMSNorm(tp, in[0], in[1], 1e-5) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.RMSNorm(tp, in[0], in[1], 1e-5)
+			}},
 		{"LayerNorm", []*tensor.Tensor{param(1, -1, 1, 4, 6), param(2, 0.5, 1.5, 6), param(3, -1, 1, 6)},
 			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
 				return tensor.LayerNorm(tp, in[0], in[1], in[2], 1e-5)
@@ -111,15 +125,23 @@ func TestOps_GradCheck(t *testing.T) {
 		{"LogSoftmax", []*tensor.Tensor{param(1, -3, 3, 3, 5)},
 			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.LogSoftmax(tp, in[0]) }},
 		{"TokenLogProbs", []*tensor.Tensor{param(1, -3, 3, 2, 3, 5)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.TokenLogProbs(tp, in[0], targets) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.TokenLogProbs(tp, in[0], targets)
+			}},
 		{"CrossEntropy", []*tensor.Tensor{param(1, -3, 3, 6, 5)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.CrossEntropy(tp, in[0], targets) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.CrossEntropy(tp, in[0], targets)
+			}},
 		{"Entropy", []*tensor.Tensor{param(1, -3, 3, 4, 5)},
 			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.Entropy(tp, in[0]) }},
 		{"RoPERotateHalf", []*tensor.Tensor{param(1, -1, 1, 6, 8)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.ApplyRoPE(tp, in[0], pos, rope) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.ApplyRoPE(tp, in[0], pos, rope)
+			}},
 		{"RoPEInterleavedLlama3", []*tensor.Tensor{param(1, -1, 1, 6, 8)},
-			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor { return tensor.ApplyRoPE(tp, in[0], pos, ropeI) }},
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.ApplyRoPE(tp, in[0], pos, ropeI)
+			}},
 		{"AttentionMHA", []*tensor.Tensor{param(1, -1, 1, 2, 5, 6), param(2, -1, 1, 2, 5, 6), param(3, -1, 1, 2, 5, 6)},
 			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
 				return tensor.Attention(tp, in[0], in[1], in[2], 2, 2, nil)
@@ -185,5 +207,20 @@ func TestMathf(t *testing.T) {
 	}
 	if !math.IsInf(float64(tensor.Expf(100)), 1) || tensor.Expf(-200) != 0 || tensor.Tanhf(50) != 1 {
 		t.Fatal("edge values wrong")
+	}
+}
+
+func TestOps_GradCheckShapes(t *testing.T) {
+	x, w, b := param(1, -1, 1, 3, 4), param(2, -1, 1, 4, 6), param(3, -1, 1, 6)
+	if err := tt.GradCheck(func(tp *tensor.Tape) *tensor.Tensor { return tensor.Conv1D(tp, x, w, b) },
+		[]*tensor.Tensor{x, w, b}, 3e-3, 2e-2); err != nil {
+		t.Fatal("Conv1D:", err)
+	}
+	y := param(4, -1, 1, 2, 3, 7)
+	if err := tt.GradCheck(func(tp *tensor.Tape) *tensor.Tensor {
+		p := tensor.SplitLastDim(tp, y, 2, 4, 1)
+		return tensor.Add(tp, tensor.SumLastDim(tp, tensor.Square(tp, p[1])), tensor.Mul(tp, tensor.SumLastDim(tp, p[0]), tensor.SumLastDim(tp, p[2])))
+	}, []*tensor.Tensor{y}, 3e-3, 2e-2); err != nil {
+		t.Fatal("SplitLastDim:", err)
 	}
 }

@@ -1,0 +1,132 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gorlhf/gorlhf/internal/par"
+)
+
+// CBLAS enum values (cblas.h): row-major storage and the transpose flags.
+const (
+	cblasRowMajor = 101
+	cblasNoTrans  = 111
+	cblasTrans    = 112
+)
+
+// blasLib is a system BLAS opened at run time. sgemm is cblas_sgemm; the
+// thread setter is optional (OpenBLAS, MKL and BLIS have one).
+type blasLib struct {
+	short      string // "openblas", "mkl", "blis", "accelerate" or "blas"
+	path       string // the file that was opened
+	sgemm      func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
+	setThreads func(n int)
+	threads    atomic.Int64 // thread count last given to setThreads
+}
+
+var (
+	blasOnce   sync.Once
+	blasLoaded *blasLib
+	blasWhy    string // why no library was loaded
+)
+
+// loadBLAS opens the first usable system BLAS once per process.
+func loadBLAS() (*blasLib, string) {
+	blasOnce.Do(func() { blasLoaded, blasWhy = openBLAS() })
+	return blasLoaded, blasWhy
+}
+
+// blasKernel returns the BLAS kernel, or nil when no library was found.
+func blasKernel() Kernel {
+	lib, _ := loadBLAS()
+	if lib == nil {
+		return nil
+	}
+	return &blasKernelT{lib: lib}
+}
+
+// blasStatus says which library was found, or why none was.
+func blasStatus() string {
+	lib, why := loadBLAS()
+	if lib == nil {
+		return "blas: absent (" + why + ")"
+	}
+	return "blas: " + lib.path + " found"
+}
+
+// blasPath is the file the BLAS kernel uses ("" if none).
+func blasPath() string {
+	if lib, _ := loadBLAS(); lib != nil {
+		return lib.path
+	}
+	return ""
+}
+
+// blasKernelT calls cblas_sgemm. The library runs its own threads, so
+// SgemmSerial (called from goroutines that are already parallel) uses the
+// best pure kernel instead.
+type blasKernelT struct{ lib *blasLib }
+
+func (k *blasKernelT) Name() string { return "blas:" + k.lib.short }
+
+func (k *blasKernelT) Sgemm(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(k.Name(), transA, transB, m, n, kk, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if kk == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if !fitsInt32(m, n, kk, lda, ldb, ldc) {
+		bestPure().Sgemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	k.lib.useThreads(par.Threads())
+	k.lib.sgemm(cblasRowMajor, cblasOp(transA), cblasOp(transB), int32(m), int32(n), int32(kk),
+		alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+}
+
+func (k *blasKernelT) SgemmSerial(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	bestPure().SgemmSerial(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// useThreads tells the library to use n threads when that changed.
+func (l *blasLib) useThreads(n int) {
+	if l.setThreads != nil && l.threads.Load() != int64(n) {
+		l.setThreads(n)
+		l.threads.Store(int64(n))
+	}
+}
+
+func cblasOp(t bool) int32 {
+	if t {
+		return cblasTrans
+	}
+	return cblasNoTrans
+}
+
+func fitsInt32(xs ...int) bool {
+	for _, x := range xs {
+		if x > math.MaxInt32 {
+			return false
+		}
+	}
+	return true
+}
+
+// bestPure is the fastest kernel that does not need a system library.
+func bestPure() Kernel {
+	ks := simdKernels()
+	if len(ks) == 0 {
+		return newGoKernel()
+	}
+	return ks[len(ks)-1]
+}
+
+// errNoBLAS builds the reason shown by Describe when nothing was found.
+func errNoBLAS(tried []string) string {
+	return fmt.Sprintf("none of %d candidates could be opened (install libopenblas0 or MKL for faster training)", len(tried))
+}

@@ -1,0 +1,5 @@
+//go:build noblas
+
+package gemm
+
+const noblasTag = true

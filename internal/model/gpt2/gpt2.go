@@ -1,0 +1,136 @@
+// Package gpt2 is the GPT-2 architecture (Radford et al. 2019): learned
+// positions, pre-LayerNorm blocks, GELU-tanh MLP, biases everywhere and an
+// LM head tied to the token embedding. Weights keep Hugging Face's names and
+// Conv1D layout ([in, out]) so checkpoints load and save without transposes.
+package gpt2
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gorlhf/gorlhf/internal/nn"
+	"github.com/gorlhf/gorlhf/internal/tensor"
+)
+
+// Config holds the Hugging Face GPT2Config fields the model uses.
+type Config struct {
+	VocabSize    int     `json:"vocab_size"`
+	MaxPositions int     `json:"n_positions"`
+	Hidden       int     `json:"n_embd"`
+	Layers       int     `json:"n_layer"`
+	Heads        int     `json:"n_head"`
+	LayerNormEps float32 `json:"layer_norm_epsilon"` // default 1e-5
+}
+
+// Validate checks that the sizes are consistent.
+func (c Config) Validate() error {
+	switch {
+	case c.VocabSize <= 0 || c.MaxPositions <= 0 || c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0:
+		return fmt.Errorf("gpt2: sizes must be positive: %+v", c)
+	case c.Hidden%c.Heads != 0:
+		return fmt.Errorf("gpt2: n_embd %d is not a multiple of n_head %d", c.Hidden, c.Heads)
+	case c.LayerNormEps <= 0:
+		return fmt.Errorf("gpt2: layer_norm_epsilon must be > 0, got %g", c.LayerNormEps)
+	}
+	return nil
+}
+
+// Block is one transformer layer.
+type Block struct {
+	LN1, LN2             *nn.LayerNorm
+	AttnW, AttnB         *tensor.Tensor // c_attn: [C, 3C], [3C]
+	AttnProjW, AttnProjB *tensor.Tensor // c_proj: [C, C], [C]
+	FcW, FcB             *tensor.Tensor // mlp.c_fc: [C, 4C], [4C]
+	MLPProjW, MLPProjB   *tensor.Tensor // mlp.c_proj: [4C, C], [C]
+}
+
+// Model is a GPT-2 causal LM.
+type Model struct {
+	Config Config
+	WTE    *tensor.Tensor // [V, C] token embedding, also the LM head
+	WPE    *tensor.Tensor // [P, C] position embedding
+	Blocks []*Block
+	LNF    *nn.LayerNorm
+}
+
+// New returns a model with zero weights (unit LayerNorm weights).
+func New(c Config) (*Model, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	C := c.Hidden
+	m := &Model{Config: c, WTE: tensor.Param(c.VocabSize, C), WPE: tensor.Param(c.MaxPositions, C),
+		LNF: nn.NewLayerNorm(C, c.LayerNormEps)}
+	for i := 0; i < c.Layers; i++ {
+		m.Blocks = append(m.Blocks, &Block{
+			LN1: nn.NewLayerNorm(C, c.LayerNormEps), LN2: nn.NewLayerNorm(C, c.LayerNormEps),
+			AttnW: tensor.Param(C, 3*C), AttnB: tensor.Param(3 * C),
+			AttnProjW: tensor.Param(C, C), AttnProjB: tensor.Param(C),
+			FcW: tensor.Param(C, 4*C), FcB: tensor.Param(4 * C),
+			MLPProjW: tensor.Param(4*C, C), MLPProjB: tensor.Param(C),
+		})
+	}
+	return m, nil
+}
+
+// Init draws weights as GPT-2 does: N(0, 0.02²), residual projections
+// scaled by 1/√(2L), biases 0, LayerNorms 1.
+func (m *Model) Init(r *rand.Rand) {
+	nn.InitNormal(r, 0.02, m.WTE, m.WPE)
+	res := float32(0.02 / math.Sqrt(2*float64(m.Config.Layers)))
+	for _, b := range m.Blocks {
+		nn.InitNormal(r, 0.02, b.AttnW, b.FcW)
+		nn.InitNormal(r, res, b.AttnProjW, b.MLPProjW)
+	}
+}
+
+// Params lists every parameter under its Hugging Face name.
+func (m *Model) Params() nn.Params {
+	ps := nn.Params{{Name: "transformer.wte.weight", Tensor: m.WTE}, {Name: "transformer.wpe.weight", Tensor: m.WPE}}
+	for i, b := range m.Blocks {
+		p := fmt.Sprintf("transformer.h.%d.", i)
+		ps = append(ps, b.LN1.Params(p+"ln_1.")...)
+		ps = append(ps, nn.Params{
+			{Name: p + "attn.c_attn.weight", Tensor: b.AttnW}, {Name: p + "attn.c_attn.bias", Tensor: b.AttnB},
+			{Name: p + "attn.c_proj.weight", Tensor: b.AttnProjW}, {Name: p + "attn.c_proj.bias", Tensor: b.AttnProjB},
+		}...)
+		ps = append(ps, b.LN2.Params(p+"ln_2.")...)
+		ps = append(ps, nn.Params{
+			{Name: p + "mlp.c_fc.weight", Tensor: b.FcW}, {Name: p + "mlp.c_fc.bias", Tensor: b.FcB},
+			{Name: p + "mlp.c_proj.weight", Tensor: b.MLPProjW}, {Name: p + "mlp.c_proj.bias", Tensor: b.MLPProjB},
+		}...)
+	}
+	return append(ps, m.LNF.Params("transformer.ln_f.")...)
+}
+
+// Hidden returns the final hidden states [B, T, C] for ids [B·T] at
+// positions pos [B·T]; seg [B·T] (optional) isolates packed samples.
+func (m *Model) Hidden(tp *tensor.Tape, ids, pos, seg []int32, b, t int) *tensor.Tensor {
+	c := m.Config
+	if len(ids) != b*t || len(pos) != b*t {
+		panic(fmt.Sprintf("gpt2: %d ids and %d positions for B=%d, T=%d", len(ids), len(pos), b, t))
+	}
+	x := tensor.Add(tp, tensor.Embedding(tp, m.WTE, ids), tensor.Embedding(tp, m.WPE, pos))
+	x = tensor.Reshape(tp, x, b, t, c.Hidden)
+	for _, blk := range m.Blocks {
+		x = blk.forward(tp, x, c, seg)
+	}
+	return m.LNF.Forward(tp, x)
+}
+
+// Forward returns logits [B, T, V].
+func (m *Model) Forward(tp *tensor.Tape, ids, pos, seg []int32, b, t int) *tensor.Tensor {
+	return tensor.Linear(tp, m.Hidden(tp, ids, pos, seg, b, t), m.WTE, nil)
+}
+
+func (blk *Block) forward(tp *tensor.Tape, x *tensor.Tensor, c Config, seg []int32) *tensor.Tensor {
+	C := c.Hidden
+	h := blk.LN1.Forward(tp, x)
+	qkv := tensor.SplitLastDim(tp, tensor.Conv1D(tp, h, blk.AttnW, blk.AttnB), C, C, C)
+	a := tensor.Attention(tp, qkv[0], qkv[1], qkv[2], c.Heads, c.Heads, seg)
+	x = tensor.Add(tp, x, tensor.Conv1D(tp, a, blk.AttnProjW, blk.AttnProjB))
+	h = blk.LN2.Forward(tp, x)
+	h = tensor.GELU(tp, tensor.Conv1D(tp, h, blk.FcW, blk.FcB))
+	return tensor.Add(tp, x, tensor.Conv1D(tp, h, blk.MLPProjW, blk.MLPProjB))
+}

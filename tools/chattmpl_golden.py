@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Write the golden prompts for internal/chattmpl.
 
-Each case in internal/chattmpl/testdata/cases.json is rendered with Python
+Each case in internal/chattmpl/testdata/cases.json (a named template, or an
+inline "source") is rendered with Python
 Jinja2 set up the way transformers' apply_chat_template sets it up:
 
   * an ImmutableSandboxedEnvironment with trim_blocks=True, lstrip_blocks=True
@@ -96,7 +97,10 @@ def load_template(spec):
 
 
 def render_case(case, templates):
-    source, specials = templates[case["template"]]
+    if "source" in case:  # an inline template without special tokens
+        source, specials = case["source"], {}
+    else:
+        source, specials = templates[case["template"]]
     now = datetime.datetime.fromisoformat(case.get("now", "2025-01-02T03:04:05"))
     compiled = make_env(now).from_string(source)
     kwargs = dict(specials)

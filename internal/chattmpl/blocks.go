@@ -9,7 +9,7 @@ import (
 // blockEnds maps each block statement to the statement that closes it.
 var blockEnds = map[string]string{
 	"if": "endif", "for": "endfor", "macro": "endmacro", "call": "endcall",
-	"filter": "endfilter", "raw": "endraw", "generation": "endgeneration",
+	"filter": "endfilter", "generation": "endgeneration",
 	"set": "endset", // only the block form {% set x %}...{% endset %}
 }
 
@@ -28,32 +28,16 @@ type openBlock struct {
 // problem with its line number. The engine finds the same mistakes but says
 // only "unclosed if block" or "unknown statement \"endfor\"" without saying
 // where, which makes a broken template in a model folder hard to fix.
-func checkBlocks(src string) error {
+func checkBlocks(toks []token) error {
 	var stack []openBlock
-	line, pos := 1, 0
-	for pos < len(src) {
-		open := strings.Index(src[pos:], "{")
-		if open < 0 || pos+open+1 >= len(src) {
-			break
-		}
-		open += pos
-		line += strings.Count(src[pos:open], "\n")
-		kind := src[open+1]
-		if kind != '{' && kind != '%' && kind != '#' {
-			pos = open + 1
+	for _, t := range toks {
+		if t.kind != tokBlock {
 			continue
 		}
-		end := tagEnd(src, open, kind)
-		tag := src[open:end]
-		inRaw := len(stack) > 0 && stack[len(stack)-1].kw == "raw"
-		if kind == '%' && (!inRaw || isRawTag(tag, "endraw")) {
-			var err error
-			if stack, err = stepBlocks(stack, tag, line); err != nil {
-				return err
-			}
+		var err error
+		if stack, err = stepBlocks(stack, t.body, t.line); err != nil {
+			return err
 		}
-		line += strings.Count(tag, "\n")
-		pos = end
 	}
 	if len(stack) > 0 {
 		b := stack[len(stack)-1]
@@ -63,9 +47,8 @@ func checkBlocks(src string) error {
 }
 
 // stepBlocks applies one statement tag to the stack of open blocks.
-func stepBlocks(stack []openBlock, tag string, line int) ([]openBlock, error) {
-	body := strings.TrimSuffix(strings.TrimPrefix(tag, "{%"), "%}")
-	body = strings.Trim(body, "-+ \t\n")
+func stepBlocks(stack []openBlock, body string, line int) ([]openBlock, error) {
+	body = strings.TrimFunc(body, pyIsSpace)
 	kw := body
 	if i := strings.IndexFunc(body, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }); i >= 0 {
 		kw = body[:i]

@@ -121,11 +121,14 @@ func Parse(src string, specials Specials) (t *Template, err error) {
 			t, err = nil, fmt.Errorf("chattmpl: parse: template engine panicked: %v", r)
 		}
 	}()
-	norm := normalizeSource(src)
-	if err := checkBlocks(norm); err != nil {
+	toks, err := lexTemplate(normalizeSource(src))
+	if err != nil {
 		return nil, fmt.Errorf("chattmpl: parse: %w", err)
 	}
-	compiled, err := jinja.Compile(rewriteTojson(norm))
+	if err := checkBlocks(toks); err != nil {
+		return nil, fmt.Errorf("chattmpl: parse: %w", err)
+	}
+	compiled, err := jinja.Compile(engineSource(toks))
 	if err != nil {
 		// The engine reports a truncated expression as its internal EOF token.
 		if msg := err.Error(); strings.Contains(msg, engineEOFToken) {

@@ -32,7 +32,8 @@ func TestParse_errors(t *testing.T) {
 	tests := []struct {
 		name, src, want string
 	}{
-		{"unclosed expression", "hi {{ messages", "unclosed expression tag at line 1"},
+		{"unclosed expression", "hi\n {{ messages", "line 2: missing end of variable tag (}})"},
+		{"unclosed comment", "{# note", "line 1: missing end of comment tag (#})"},
 		{"unclosed if", "a\n{% if x %}\nb", "line 2: {% if %} is never closed with {% endif %}"},
 		{"stray endfor", "{% if x %}{% endif %}\n\n{% endfor %}", "line 3: {% endfor %} without an opening block"},
 		{"crossed blocks", "{% for m in messages %}\n{% if m %}\n{% endfor %}", "line 3: {% endfor %} found, but {% if %} from line 2 is still open"},
@@ -43,7 +44,8 @@ func TestParse_errors(t *testing.T) {
 		{"unclosed call", "{{ foo( }}", `expected ")"`},
 		{"for without in", "{% for %}{% endfor %}", "for loop missing 'in'"},
 		{"unclosed set block", "{% set x %}abc", "{% set %} is never closed with {% endset %}"},
-		{"unclosed raw", "{% raw %}{% if %}", "{% raw %} is never closed"},
+		{"unclosed raw", "{% raw %}{% if %}", "line 1: missing end of raw directive"},
+		{"engine error keeps line", "a\n\n  {% if x %}\n{{ x | }}{% endif %}", "line 4: expected filter name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ type goldenSpec struct {
 type goldenCase struct {
 	Name                string                     `json:"name"`
 	Template            string                     `json:"template"`
+	Source              *string                    `json:"source"`
 	AddGenerationPrompt bool                       `json:"add_generation_prompt"`
 	Messages            []Message                  `json:"messages"`
 	Tools               json.RawMessage            `json:"tools"`
@@ -101,6 +102,12 @@ func TestTemplate_Render_golden(t *testing.T) {
 	for _, c := range spec.Cases {
 		t.Run(c.Name, func(t *testing.T) {
 			tm := templates[c.Template]
+			if c.Source != nil {
+				var err error
+				if tm, err = Parse(*c.Source, Specials{}); err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+			}
 			if tm == nil {
 				t.Fatalf("unknown template %q", c.Template)
 			}

@@ -11,98 +11,54 @@ import (
 const tojsonName = "__chattmpl_tojson"
 
 // normalizeSource applies the two source-level rules of Python Jinja2's
-// lexer that the engine lacks: every newline sequence (\r\n, \r) becomes
-// "\n", and one trailing newline is dropped (keep_trailing_newline=False,
-// the default transformers keeps).
+// lexer: every newline sequence (\r\n, \r) becomes "\n", and one trailing
+// newline is dropped (keep_trailing_newline=False, the default transformers
+// keeps).
 func normalizeSource(src string) string {
 	src = strings.ReplaceAll(src, "\r\n", "\n")
 	src = strings.ReplaceAll(src, "\r", "\n")
 	return strings.TrimSuffix(src, "\n")
 }
 
-// rewriteTojson renames every "| tojson" filter application inside {{ }}
-// and {% %} tags to tojsonName. Text outside tags, comments, string literals
-// and {% raw %} blocks are left untouched. The scan mirrors the engine's own
-// tag scanner (quotes are honoured inside tags, with backslash escapes) so
-// both agree on where tags end.
-func rewriteTojson(src string) string {
+// engineSource writes lexed tokens back as a template for the engine in
+// which every piece of literal text is a string-literal output tag, so the
+// engine's own whitespace trimming (which acts on raw text next to block
+// tags) has nothing left to change. Tags lose their "-"/"+" signs (already
+// applied), comments become line padding, and tojson is renamed. Newlines
+// are kept where they were, so the engine's line numbers in error messages
+// still point at the original source.
+func engineSource(toks []token) string {
 	var b strings.Builder
-	b.Grow(len(src) + 64)
-	inRaw := false
-	i := 0
-	for i < len(src) {
-		open := strings.Index(src[i:], "{")
-		if open < 0 || i+open+1 >= len(src) {
-			b.WriteString(src[i:])
-			break
+	line := 1
+	for _, t := range toks {
+		if t.line > line {
+			b.WriteString("{#" + strings.Repeat("\n", t.line-line) + "#}")
+			line = t.line
 		}
-		open += i
-		kind := src[open+1]
-		if kind != '{' && kind != '%' && kind != '#' {
-			b.WriteString(src[i : open+1])
-			i = open + 1
+		var out string
+		switch t.kind {
+		case tokText:
+			out = `{{ "` + quoteLiteral(t.body) + `" }}`
+		case tokVar:
+			out = "{{ " + renameTojson(t.body) + " }}"
+		case tokBlock:
+			out = "{% " + renameTojson(t.body) + " %}"
+		case tokComment:
 			continue
 		}
-		b.WriteString(src[i:open])
-		end := tagEnd(src, open, kind)
-		tag := src[open:end]
-		switch {
-		case kind == '#':
-			b.WriteString(tag)
-		case kind == '%' && isRawTag(tag, "endraw"):
-			inRaw = false
-			b.WriteString(tag)
-		case inRaw:
-			b.WriteString(tag)
-		case kind == '%' && isRawTag(tag, "raw"):
-			inRaw = true
-			b.WriteString(tag)
-		default:
-			b.WriteString(renameTojson(tag))
-		}
-		i = end
+		b.WriteString(out)
+		line += strings.Count(out, "\n")
 	}
 	return b.String()
 }
 
-// tagEnd returns the index just past the closer of the tag opened at open,
-// or len(src) for an unclosed tag (the engine then reports the error).
-func tagEnd(src string, open int, kind byte) int {
-	closer := map[byte]string{'{': "}}", '%': "%}", '#': "#}"}[kind]
-	for j := open + 2; j < len(src); j++ {
-		c := src[j]
-		if kind != '#' && (c == '\'' || c == '"') {
-			j = skipQuoted(src, j)
-			continue
-		}
-		if strings.HasPrefix(src[j:], closer) {
-			return j + 2
-		}
+// quoteLiteral escapes text for a double-quoted engine string literal. Only
+// backslash and quote need escaping; newlines may stay raw.
+func quoteLiteral(s string) string {
+	if !strings.ContainsAny(s, `\"`) {
+		return s
 	}
-	return len(src)
-}
-
-// skipQuoted returns the index of the closing quote of the literal that
-// starts at j (or the last index if it never closes).
-func skipQuoted(s string, j int) int {
-	q := s[j]
-	for k := j + 1; k < len(s); k++ {
-		switch s[k] {
-		case '\\':
-			k++
-		case q:
-			return k
-		}
-	}
-	return len(s) - 1
-}
-
-// isRawTag reports whether a {% %} tag's first word is kw.
-func isRawTag(tag, kw string) bool {
-	body := strings.TrimSuffix(strings.TrimPrefix(tag, "{%"), "%}")
-	body = strings.Trim(body, "-+ \t\n")
-	word, _, _ := strings.Cut(body, " ")
-	return word == kw
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
 }
 
 // renameTojson rewrites "|tojson" (any spacing) outside string literals.

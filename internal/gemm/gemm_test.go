@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
 	"testing"
+
+	"github.com/gorlhf/gorlhf/internal/par"
 )
 
 // problem is one Sgemm call with its own random operands. Strides may be
@@ -155,4 +160,188 @@ func TestKernel_Sgemm(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestKernel_SgemmScalars(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	cases := []struct {
+		name        string
+		alpha, beta float32
+		k           int
+	}{
+		{"alpha0_keeps_beta_c", 0, 0.5, 9},
+		{"alpha0_beta0_zeroes_nan", 0, 0, 9},
+		{"k0_scales_c", 1, 2, 0},
+		{"k0_beta0_zeroes_nan", 1, 0, 0},
+		{"beta_minus1", 2, -1, 33},
+	}
+	for _, kern := range testKernels(t) {
+		for _, tc := range cases {
+			t.Run(kern.Name()+"/"+tc.name, func(t *testing.T) {
+				p := newProblem(rng, false, true, 17, 35, tc.k, tc.alpha, tc.beta, 2)
+				want := p.run(refKernel{}, true)
+				p.compare(t, kern.Name(), p.run(kern, false), want)
+			})
+		}
+	}
+}
+
+// TestKernel_Determinism checks that the pure kernels give the same bits
+// for 1, 2 and 3 threads, serially, and on repeated runs. The shape spans
+// several k and n cache blocks and ragged edges.
+func TestKernel_Determinism(t *testing.T) {
+	defer par.SetThreads(par.Threads())
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, kern := range testKernels(t) {
+		if kern.Name() == "ref" {
+			continue
+		}
+		t.Run(kern.Name(), func(t *testing.T) {
+			for tr := range 4 {
+				p := newProblem(rng, tr&1 != 0, tr&2 != 0, 61, 1100, 530, 1, 0.5, 1)
+				if testing.Short() || kern.Name() == "go" {
+					p = newProblem(rng, tr&1 != 0, tr&2 != 0, 45, 300, 300, 1, 0.5, 1)
+				}
+				par.SetThreads(1)
+				want := p.run(kern, false)
+				blasLogged := false
+				for _, threads := range []int{2, 3, 2} {
+					par.SetThreads(threads)
+					got := p.run(kern, false)
+					if i := firstBitDiff(got, want); i >= 0 && !strings.HasPrefix(kern.Name(), "blas:") {
+						t.Fatalf("%v: threads=%d differs from threads=1 at %d: %g vs %g", p, threads, i, got[i], want[i])
+					} else if i >= 0 && !blasLogged {
+						t.Logf("%v: system BLAS result depends on the thread count (allowed)", p)
+						blasLogged = true
+					}
+					if i := firstBitDiff(p.run(kern, false), got); i >= 0 {
+						t.Fatalf("%v: threads=%d: repeated run differs at %d", p, threads, i)
+					}
+				}
+				if i := firstBitDiff(p.run(kern, true), want); i >= 0 && !strings.HasPrefix(kern.Name(), "blas:") {
+					t.Fatalf("%v: SgemmSerial differs from Sgemm at %d", p, i)
+				}
+			}
+		})
+	}
+}
+
+func firstBitDiff(a, b []float32) int {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestKernel_SgemmPanicsOnBadShape(t *testing.T) {
+	a, b, c := make([]float32, 12), make([]float32, 12), make([]float32, 12)
+	cases := []struct {
+		name string
+		call func(k Kernel)
+		want string
+	}{
+		{"lda_too_small", func(k Kernel) { k.Sgemm(false, false, 3, 3, 4, 1, a, 3, b, 3, 0, c, 3) }, "A stored 3x4 (trans=false) needs stride >= 4, got 3"},
+		{"b_too_short", func(k Kernel) { k.Sgemm(false, true, 2, 5, 2, 1, a, 2, b[:9], 2, 0, c, 5) }, "B stored 5x2 (trans=true) with stride 2 needs 10 elements, got 9"},
+		{"c_too_short", func(k Kernel) { k.Sgemm(true, false, 4, 3, 2, 1, a, 4, b, 3, 0, c, 4) }, "C stored 4x3 (trans=false) with stride 4 needs 15 elements, got 12"},
+		{"negative", func(k Kernel) { k.SgemmSerial(false, false, -1, 3, 2, 1, a, 2, b, 3, 0, c, 3) }, "negative size m=-1 n=3 k=2"},
+	}
+	for _, kern := range Available() {
+		for _, tc := range cases {
+			t.Run(kern.Name()+"/"+tc.name, func(t *testing.T) {
+				defer func() {
+					r := recover()
+					msg, _ := r.(string)
+					if !strings.Contains(msg, tc.want) {
+						t.Fatalf("panic %q, want it to contain %q", r, tc.want)
+					}
+				}()
+				tc.call(kern)
+			})
+		}
+	}
+}
+
+func TestGet(t *testing.T) {
+	for _, k := range Available() {
+		got, err := Get(strings.ToUpper(k.Name()))
+		if err != nil || got.Name() != k.Name() {
+			t.Errorf("Get(%q) = %v, %v", k.Name(), got, err)
+		}
+	}
+	if k, err := Get("blas"); err == nil && !strings.HasPrefix(k.Name(), "blas:") {
+		t.Errorf(`Get("blas").Name() = %q`, k.Name())
+	}
+	_, err := Get("tpu")
+	if err == nil || !strings.Contains(err.Error(), `"tpu"`) || !strings.Contains(err.Error(), "ref, go") {
+		t.Fatalf(`Get("tpu") error = %v, want one naming it and listing the available kernels`, err)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	defer Select("")
+	auto := Default().Name()
+	if want := Available()[len(Available())-1].Name(); auto != want {
+		t.Errorf("automatic Default() = %q, want the fastest %q", auto, want)
+	}
+	for _, tc := range []struct{ name, want string }{{"ref", "ref"}, {" Go ", "go"}, {"auto", auto}, {"go", "go"}, {"", auto}} {
+		if err := Select(tc.name); err != nil {
+			t.Fatalf("Select(%q): %v", tc.name, err)
+		}
+		if got := Default().Name(); got != tc.want {
+			t.Errorf("after Select(%q) Default() = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	Select("ref")
+	if err := Select("cuda"); err == nil {
+		t.Fatal(`Select("cuda") succeeded`)
+	}
+	if got := Default().Name(); got != "ref" {
+		t.Errorf("a failed Select changed the default to %q", got)
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	defer Select("")
+	t.Setenv(EnvVar, "go")
+	if err := FromEnv(); err != nil || Default().Name() != "go" {
+		t.Fatalf("FromEnv with %s=go: err=%v default=%s", EnvVar, err, Default().Name())
+	}
+	t.Setenv(EnvVar, "nope")
+	if err := FromEnv(); err == nil || !strings.Contains(err.Error(), EnvVar) {
+		t.Fatalf("FromEnv with a bad name: err=%v, want one naming %s", err, EnvVar)
+	}
+	t.Setenv(EnvVar, "auto")
+	if err := FromEnv(); err != nil || Default().Name() != Available()[len(Available())-1].Name() {
+		t.Fatalf("FromEnv with auto: err=%v default=%s", err, Default().Name())
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	defer Select("")
+	Select("go")
+	d := Describe()
+	for _, want := range []string{"gemm: go (portable pure Go)", fmt.Sprintf("threads=%d", par.Threads()), "blas: "} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Describe() = %q, want it to contain %q", d, want)
+		}
+	}
+	t.Log(Describe())
+}
+
+// TestBLAS_Loaded fails when libopenblas is installed but was not opened,
+// which is what happens if purego's loader breaks under CGO_ENABLED=0.
+func TestBLAS_Loaded(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/libopenblas.so.0"); err != nil || runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("no libopenblas.so.0 at the Debian amd64 path")
+	}
+	if noblasTag {
+		t.Skip("built with -tags noblas")
+	}
+	k, err := Get("blas")
+	if err != nil {
+		t.Fatalf("libopenblas.so.0 exists but: %v (%s)", err, blasStatus())
+	}
+	t.Logf("%s: %s", k.Name(), blasStatus())
 }

@@ -50,6 +50,8 @@ func TestParseHeader_Malformed(t *testing.T) {
 		{"sub-byte dtype", build(`{"a":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}}`, eight[:1]), "unknown dtype"},
 		{"missing field", build(`{"a":{"dtype":"F32","shape":[2]}}`, eight), "needs dtype"},
 		{"unknown field", build(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}}`, eight), "unknown field"},
+		{"field name case", build(`{"a":{"DType":"F32","shape":[2],"data_offsets":[0,8]}}`, eight), "unknown field \"DType\""},
+		{"null shape", build(`{"a":{"dtype":"F32","shape":null,"data_offsets":[0,8]}}`, eight), "needs dtype"},
 		{"negative shape", build(`{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}`, eight), "negative"},
 		{"fractional shape", build(`{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,8]}}`, eight), "tensor \"a\""},
 		{"overflowing shape", build(`{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}`, eight), "overflows"},

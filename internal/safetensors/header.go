@@ -43,13 +43,6 @@ type header struct {
 	dataOff  int64 // where the data area starts in the file: 8 + header length
 }
 
-// rawInfo mirrors one header entry. Pointers detect missing fields.
-type rawInfo struct {
-	DType   *string  `json:"dtype"`
-	Shape   *[]int64 `json:"shape"`
-	Offsets *[]int64 `json:"data_offsets"`
-}
-
 // parseHeader validates the 8-byte length prefix and the JSON header of a
 // file of fileSize bytes whose first bytes are in prefix (at least 8, and the
 // whole header when the length is valid). It checks everything the format
@@ -149,7 +142,7 @@ func (h *header) decode(entries []entry, dataLen int64) error {
 	h.tensors = make(map[string]TensorInfo, len(entries))
 	for _, e := range entries {
 		if e.key == metadataKey {
-			if err := decodeStrict(e.raw, &h.metadata); err != nil {
+			if err := json.Unmarshal(e.raw, &h.metadata); err != nil {
 				return fmt.Errorf("%s must map strings to strings: %w", metadataKey, err)
 			}
 			continue
@@ -163,28 +156,51 @@ func (h *header) decode(entries []entry, dataLen int64) error {
 	return checkTiling(h.tensors, dataLen)
 }
 
-// decodeInfo parses and checks one tensor entry.
+// decodeInfo parses and checks one tensor entry. Field names are matched
+// exactly: encoding/json alone would also accept "DType" or "Shape", which
+// the reference implementation rejects.
 func decodeInfo(raw json.RawMessage, dataLen int64) (TensorInfo, error) {
-	var r rawInfo
-	if err := decodeStrict(raw, &r); err != nil {
-		return TensorInfo{}, err
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return TensorInfo{}, fmt.Errorf("entry is not a JSON object: %s", clip(raw))
 	}
-	if r.DType == nil || r.Shape == nil || r.Offsets == nil {
+	var dtype string
+	var shape, off []int64
+	for key, v := range fields {
+		var err error
+		switch key {
+		case "dtype":
+			err = json.Unmarshal(v, &dtype)
+		case "shape":
+			err = json.Unmarshal(v, &shape)
+		case "data_offsets":
+			err = json.Unmarshal(v, &off)
+		default:
+			return TensorInfo{}, fmt.Errorf("unknown field %q", key)
+		}
+		if err != nil {
+			return TensorInfo{}, fmt.Errorf("field %q: %w", key, err)
+		}
+	}
+	if len(fields) != 3 || shape == nil || off == nil {
 		return TensorInfo{}, errors.New("entry needs dtype, shape and data_offsets")
 	}
-	info := TensorInfo{DType: DType(*r.DType)}
-	if err := checkDType(info.DType); err != nil {
+	return checkInfo(DType(dtype), shape, off, dataLen)
+}
+
+// checkInfo validates a decoded entry against a data area of dataLen bytes.
+func checkInfo(dtype DType, shape, off []int64, dataLen int64) (TensorInfo, error) {
+	if err := checkDType(dtype); err != nil {
 		return TensorInfo{}, err
 	}
-	nbytes, err := shapeBytes(*r.Shape, info.DType.Size())
+	nbytes, err := shapeBytes(shape, dtype.Size())
 	if err != nil {
 		return TensorInfo{}, err
 	}
-	info.Shape = make([]int, len(*r.Shape))
-	for i, d := range *r.Shape {
+	info := TensorInfo{DType: dtype, Shape: make([]int, len(shape))}
+	for i, d := range shape {
 		info.Shape[i] = int(d)
 	}
-	off := *r.Offsets
 	if len(off) != 2 {
 		return TensorInfo{}, fmt.Errorf("data_offsets has %d values, want 2", len(off))
 	}
@@ -194,9 +210,17 @@ func decodeInfo(raw json.RawMessage, dataLen int64) (TensorInfo, error) {
 	}
 	if info.end-info.begin != nbytes {
 		return TensorInfo{}, fmt.Errorf("data_offsets span %d bytes but shape %v of %s needs %d",
-			info.end-info.begin, *r.Shape, info.DType, nbytes)
+			info.end-info.begin, shape, dtype, nbytes)
 	}
 	return info, nil
+}
+
+// clip shortens a JSON value for an error message.
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
 }
 
 // shapeBytes returns the byte size of a shape, rejecting negative
@@ -261,11 +285,4 @@ func compare(a, b int64) int {
 		return 1
 	}
 	return 0
-}
-
-// decodeStrict unmarshals one JSON value, refusing unknown object fields.
-func decodeStrict(raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
 }

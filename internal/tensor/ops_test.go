@@ -224,3 +224,47 @@ func TestOps_GradCheckShapes(t *testing.T) {
 		t.Fatal("SplitLastDim:", err)
 	}
 }
+
+// TestTokenLogProbs_Twin checks the fused kernel against its unfused twin,
+// log-softmax followed by a gather, in value and gradient.
+func TestTokenLogProbs_Twin(t *testing.T) {
+	r := tt.Rand(11)
+	rows, vocab := 37, 101
+	targets := make([]int32, rows)
+	for i := range targets {
+		targets[i] = int32(r.IntN(vocab))
+	}
+	targets[5] = -100
+	a := tt.Uniform(r, -8, 8, rows, vocab)
+	a.RequiresGrad = true
+	b := a.Clone()
+	b.RequiresGrad = true
+	tp := tensor.NewTape()
+	fused := tensor.TokenLogProbs(tp, a, targets)
+	tp.Backward(tensor.Sum(tp, fused))
+	ls := tensor.LogSoftmax(tp, b)
+	idx := make([]int, 0, rows)
+	for i, tg := range targets {
+		if tg >= 0 {
+			idx = append(idx, i*vocab+int(tg))
+		}
+	}
+	picked := tensor.GatherRows(tp, tensor.Reshape(tp, ls, rows*vocab, 1), idx)
+	tp.Backward(tensor.Sum(tp, picked))
+	j := 0
+	for i, tg := range targets {
+		if tg < 0 {
+			if fused.Data[i] != 0 {
+				t.Fatalf("ignored row %d has value %v", i, fused.Data[i])
+			}
+			continue
+		}
+		if d := math.Abs(float64(fused.Data[i] - picked.Data[j])); d > 1e-5 {
+			t.Fatalf("row %d: fused %v, twin %v", i, fused.Data[i], picked.Data[j])
+		}
+		j++
+	}
+	if e := tt.MaxRelErr(a.Grad, b.Grad, 1e-6); e > 1e-5 {
+		t.Fatalf("gradients differ: %g", e)
+	}
+}

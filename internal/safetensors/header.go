@@ -14,7 +14,7 @@ import (
 
 // maxHeaderSize bounds the JSON header, as the reference implementation
 // does, so a corrupt length cannot make us allocate gigabytes.
-const maxHeaderSize = 100 << 20
+const maxHeaderSize = 100_000_000
 
 // metadataKey is the reserved header key holding free-form string metadata.
 const metadataKey = "__metadata__"

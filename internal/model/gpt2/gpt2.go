@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
@@ -134,3 +135,5 @@ func (blk *Block) forward(tp *tensor.Tape, x *tensor.Tensor, c Config, seg []int
 	h = tensor.GELU(tp, tensor.Conv1D(tp, h, blk.FcW, blk.FcB))
 	return tensor.Add(tp, x, tensor.Conv1D(tp, h, blk.MLPProjW, blk.MLPProjB))
 }
+
+var _ model.CausalLM = (*Model)(nil)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
@@ -183,3 +184,5 @@ func (blk *Block) forward(tp *tensor.Tape, x *tensor.Tensor, m *Model, pos, seg 
 	h = blk.PostAttnNorm.Forward(tp, x)
 	return tensor.Add(tp, x, blk.Down.Forward(tp, tensor.SwiGLU(tp, blk.Gate.Forward(tp, h), blk.Up.Forward(tp, h))))
 }
+
+var _ model.CausalLM = (*Model)(nil)

@@ -5,24 +5,37 @@
 // A prompt that differs by one newline from what the model was trained on
 // tokenizes differently and silently degrades training and evaluation, so
 // the package aims at byte parity with HF, not at "looks similar". It uses
-// the pure-Go engine github.com/ardanlabs/jinja and closes the gaps that
-// matter for HF templates:
+// the pure-Go engine github.com/ardanlabs/jinja, and since the engine cannot
+// be changed it works around the engine's gaps before and around it:
 //
+//   - the template is lexed here with Jinja2's rules (newline normalization,
+//     one trailing newline dropped, "-"/"+" signs, trim_blocks and
+//     lstrip_blocks with Python's notion of whitespace, {% raw %}); the
+//     engine gets a source whose literal text sits in string-literal output
+//     tags, because its own trimming skips over {{ }} tags and eats newlines
+//     Jinja2 keeps;
 //   - tojson is HF's filter (Python json.dumps with ensure_ascii=False,
-//     indent, separators and sort_keys), reached by renaming the filter in
-//     the template source because the engine's built-ins cannot be replaced;
+//     indent, separators, sort_keys), reached by renaming the filter, as the
+//     engine's built-in filters cannot be replaced;
+//   - every {{ expression }} is printed with Python's str() (None, floats,
+//     lists and dicts print as in Python);
+//   - string and number literals are re-spelled for the engine (Python
+//     escapes such as \r \x41 \u00e9; 1e5, 1_000, 0x1f);
 //   - raise_exception returns a *RaiseError carrying the template's message;
 //   - strftime_now follows glibc strftime and reads an injectable clock;
-//   - the source is normalized as Jinja2's lexer does (newline sequences,
-//     one trailing newline dropped);
 //   - map key order is kept for JSON inputs (json.RawMessage), since tojson
 //     output depends on it;
-//   - engine panics are returned as errors.
+//   - block nesting is checked with line numbers; engine panics become errors.
 //
-// Known engine differences that remain (none affects the Qwen3 template):
-// printing None yields "" (Jinja2: "None"), floats print with Go's %g (Python:
-// repr), string literals understand only the \n \t \\ \' \" escapes, and the
-// sandbox does not forbid list.append/dict.update as ImmutableSandboxedEnvironment does.
+// Differences that remain, all inside the engine's evaluator (none affects
+// the Qwen3 template): {% set %} inside a loop body leaks into the next
+// iteration; // and % truncate toward zero for negatives; ** gives a float;
+// ~ and + print operands with Go's rules; str.split ignores maxsplit,
+// startswith/endswith take no tuples, upper/lower are Go's case mappings;
+// "%" string formatting and the format filter are missing; tuples are lists;
+// \N{name} escapes are not decoded; {{ {'a': {'b': 1}} }} ends at the first
+// "}}"; the sandbox does not forbid list.append/dict.update as
+// ImmutableSandboxedEnvironment does.
 package chattmpl
 
 import (
@@ -113,8 +126,7 @@ type Template struct {
 }
 
 // Parse compiles a chat template source. Specials supply bos_token and
-// friends. A syntax error is returned with the engine's description, which
-// names the problem and usually the line.
+// friends. Syntax errors name the problem and, nearly always, the line.
 func Parse(src string, specials Specials) (t *Template, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -128,15 +140,24 @@ func Parse(src string, specials Specials) (t *Template, err error) {
 	if err := checkBlocks(toks); err != nil {
 		return nil, fmt.Errorf("chattmpl: parse: %w", err)
 	}
-	compiled, err := jinja.Compile(engineSource(toks))
+	// Compile without the str() wrappers first: the engine's syntax errors
+	// then describe the template as written rather than "(expr) | str".
+	if _, err := jinja.Compile(engineSource(toks, false)); err != nil {
+		return nil, engineParseError(err)
+	}
+	compiled, err := jinja.Compile(engineSource(toks, true))
 	if err != nil {
-		// The engine reports a truncated expression as its internal EOF token.
-		if msg := err.Error(); strings.Contains(msg, engineEOFToken) {
-			return nil, fmt.Errorf("chattmpl: parse: %s", strings.ReplaceAll(msg, engineEOFToken, "unexpected end of expression"))
-		}
-		return nil, fmt.Errorf("chattmpl: parse: %w", err)
+		return nil, engineParseError(err)
 	}
 	return &Template{src: src, compiled: compiled, specials: specials}, nil
+}
+
+// engineParseError rewords the engine's name for a truncated expression.
+func engineParseError(err error) error {
+	if msg := err.Error(); strings.Contains(msg, engineEOFToken) {
+		return fmt.Errorf("chattmpl: parse: %s", strings.ReplaceAll(msg, engineEOFToken, "unexpected end of expression"))
+	}
+	return fmt.Errorf("chattmpl: parse: %w", err)
 }
 
 // Source returns the template text as loaded.
@@ -149,7 +170,7 @@ func (t *Template) Specials() Specials { return t.specials }
 var reserved = []string{
 	"messages", "tools", "documents", "add_generation_prompt",
 	"bos_token", "eos_token", "pad_token", "unk_token",
-	"raise_exception", "strftime_now", tojsonName,
+	"raise_exception", "strftime_now", tojsonName, strName,
 }
 
 // Render formats msgs with the template, as apply_chat_template(msgs,
@@ -211,6 +232,7 @@ func (t *Template) variables(msgs []Message, o RenderOptions) (map[string]jinja.
 		return jinja.NewString(strftime(now(), args[0].AsString())), nil
 	})
 	vars[tojsonName] = jinja.NewCallable("tojson", pyJSONFilter)
+	vars[strName] = jinja.NewCallable("str", pyStrFilter)
 
 	for k, x := range o.Extra {
 		for _, r := range reserved {

@@ -3,6 +3,7 @@ package chattmpl
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -206,6 +207,7 @@ func TestTemplate_Render_optionErrors(t *testing.T) {
 		{"tools JSON trailing data", RenderOptions{ToolsJSON: json.RawMessage(`[] []`)}, "trailing data"},
 		{"extra shadows messages", RenderOptions{Extra: map[string]any{"messages": 1}}, `extra variable "messages" would shadow`},
 		{"extra unsupported type", RenderOptions{Extra: map[string]any{"c": make(chan int)}}, `extra variable "c": unsupported value of type chan int`},
+		{"extra uint overflow", RenderOptions{Extra: map[string]any{"u": uint64(math.MaxUint64)}}, `extra variable "u": integer 18446744073709551615 does not fit`},
 		{"tools unsupported value", RenderOptions{Tools: []map[string]any{{"f": func() {}}}}, `tools: [0]: "f": unsupported value`},
 	}
 	for _, tc := range tests {

@@ -5,19 +5,22 @@ import (
 	"testing"
 )
 
-func TestRenameTojson(t *testing.T) {
+func TestRewriteTag(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"x | tojson", "x | " + tojsonName},
 		{"x|tojson(indent=2)", "x|" + tojsonName + "(indent=2)"},
 		{"x |\n tojson", "x |\n " + tojsonName},
 		{"x | tojsonish", "x | tojsonish"},
-		{"'a | tojson' ~ x", "'a | tojson' ~ x"},
+		{"'a | tojson' ~ x", `"a | tojson" ~ x`},
 		{`"q\" | tojson" ~ (y|tojson)`, `"q\" | tojson" ~ (y|` + tojsonName + ")"},
+		{`'it\'s \x41\u00e9\r\n\q \101' ~ "\N{DASH}"`, `"it's Aé` + "\r" + `\n\\q A" ~ "\\N{DASH}"`},
+		{"'raw\nnewline'", "\"raw\nnewline\""},
+		{"'unterminated", "'unterminated"},
 		{"tojson(x)", "tojson(x)"},
 	}
 	for _, tc := range tests {
-		if got := renameTojson(tc.in); got != tc.want {
-			t.Errorf("renameTojson(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := rewriteTag(tc.in); got != tc.want {
+			t.Errorf("rewriteTag(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -42,8 +45,8 @@ func TestEngineSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := engineSource(toks)
-	want := `{{ "x\"\\y` + "\n" + `" }}{#` + "\n\n\n" + `#}{%  if a | ` + tojsonName + `  %}{{  b  }}{%  endif  %}`
+	got := engineSource(toks, true)
+	want := `{{ "x\"\\y` + "\n" + `" }}{#` + "\n\n\n" + `#}{%  if a | ` + tojsonName + `  %}{{ ( b ) | ` + strName + ` }}{%  endif  %}`
 	if got != want {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}
@@ -68,11 +71,27 @@ func FuzzLexTemplate(f *testing.F) {
 			t.Fatalf("lexing is not deterministic for %q", src)
 		}
 		if errA == nil {
-			_ = engineSource(a)
+			_ = engineSource(a, true)
 			_ = checkBlocks(a)
 		}
 		if _, err := Parse(src, Specials{}); err != nil && !strings.HasPrefix(err.Error(), "chattmpl: parse: ") {
 			t.Fatalf("unwrapped error %v", err)
 		}
 	})
+}
+
+func TestEngineNumber(t *testing.T) {
+	tests := []struct {
+		in, want string
+		n        int
+	}{
+		{"12 ", "12", 2}, {"1_000]", "1000", 5}, {"1e3", "1.0e3", 3}, {"2.5E-3)", "2.5e-3", 6},
+		{"0x1F", "31", 4}, {"0o17", "15", 4}, {"0b1_01", "5", 6}, {"3.x", "3", 1}, {"1e", "1", 1},
+		{"0.5", "0.5", 3}, {"7.0e+2", "7.0e+2", 6},
+	}
+	for _, tc := range tests {
+		if got, n := engineNumber(tc.in); got != tc.want || n != tc.n {
+			t.Errorf("engineNumber(%q) = %q, %d; want %q, %d", tc.in, got, n, tc.want, tc.n)
+		}
+	}
 }

@@ -54,7 +54,8 @@ func LoadNamed(path, name string) (*Template, error) {
 
 	cfg, err := readConfig(cfgPath)
 	haveCfg := err == nil
-	if err != nil && (!errors.Is(err, fs.ErrNotExist) || !st.IsDir() && jinjaPath == "") {
+	mayLackConfig := st.IsDir() || jinjaPath != "" // a template file can stand alone
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && mayLackConfig) {
 		return nil, err
 	}
 

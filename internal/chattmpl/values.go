@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -46,6 +47,10 @@ func toValue(v any) (jinja.Value, error) {
 		return jinja.NewInt(int64(x)), nil
 	case uint32:
 		return jinja.NewInt(int64(x)), nil
+	case uint:
+		return uintValue(uint64(x))
+	case uint64:
+		return uintValue(x)
 	case float32:
 		return jinja.NewFloat(float64(x)), nil
 	case float64:
@@ -60,6 +65,13 @@ func toValue(v any) (jinja.Value, error) {
 		return mapValue(x)
 	}
 	return reflectValue(v)
+}
+
+func uintValue(x uint64) (jinja.Value, error) {
+	if x > math.MaxInt64 {
+		return jinja.Undefined(), fmt.Errorf("integer %d does not fit in int64", x)
+	}
+	return jinja.NewInt(int64(x)), nil
 }
 
 // reflectValue handles named slice and map types (e.g. []map[string]any).

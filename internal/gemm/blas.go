@@ -21,6 +21,7 @@ const (
 type blasLib struct {
 	short      string // "openblas", "mkl", "blis", "accelerate" or "blas"
 	path       string // the file that was opened
+	detail     string // e.g. "OpenBLAS core SkylakeX"
 	sgemm      func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
 	setThreads func(n int)
 	threads    atomic.Int64 // thread count last given to setThreads
@@ -53,15 +54,23 @@ func blasStatus() string {
 	if lib == nil {
 		return "blas: absent (" + why + ")"
 	}
+	if lib.detail != "" {
+		return "blas: " + lib.path + " found (" + lib.detail + ")"
+	}
 	return "blas: " + lib.path + " found"
 }
 
-// blasPath is the file the BLAS kernel uses ("" if none).
-func blasPath() string {
-	if lib, _ := loadBLAS(); lib != nil {
-		return lib.path
+// blasDetail names the file the BLAS kernel uses and, when known, the
+// library's own kernel choice ("" if no library was found).
+func blasDetail() string {
+	lib, _ := loadBLAS()
+	switch {
+	case lib == nil:
+		return ""
+	case lib.detail != "":
+		return lib.path + ", " + lib.detail
 	}
-	return ""
+	return lib.path
 }
 
 // blasKernelT calls cblas_sgemm. The library runs its own threads, so

@@ -6,11 +6,11 @@ import (
 	"github.com/gorlhf/gorlhf/internal/par"
 )
 
-// microFunc computes one packed register tile: C = alpha·Ap·Bp + beta·C,
-// where Ap holds kc steps of mr values (k-major), Bp holds kc steps of nr
-// values, and C is the mr×nr tile at c[0] with row stride ldc. beta == 0
-// must not read C.
-type microFunc func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
+// microFunc computes one register tile: C = alpha·Ap·B + beta·C, where Ap
+// holds kc steps of mr values (packed, k-major), B holds kc rows of nr
+// values ldb floats apart (a packed panel has ldb == nr), and C is the mr×nr
+// tile at c[0] with row stride ldc. beta == 0 must not read C.
+type microFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 
 // blocked is a cache-blocked GEMM in the BLIS style, mirrored for row-major
 // C: B is packed in kc×nc blocks that stay in L2 and are shared by all
@@ -21,10 +21,11 @@ type microFunc func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
 // C element is summed over k in blocks of kc in increasing order, so results
 // are bit-identical for any number of threads.
 type blocked struct {
-	name   string
-	mr, nr int // register tile
-	kc, nc int // cache blocks of k and n
-	micro  microFunc
+	name    string
+	mr, nr  int // register tile
+	kc, nc  int // cache blocks of k and n
+	micro   microFunc
+	asmPack bool // pack with the AVX 8×8 transpose (see pack.go)
 }
 
 func (d *blocked) Name() string { return d.name }
@@ -78,34 +79,86 @@ func (d *blocked) run(g *call, parallel bool) {
 	}
 }
 
+// directMaxTiles is the most row tiles for which an untransposed B is read
+// in place instead of packed: packing costs a full pass over the block, which
+// only pays off when several row tiles reuse it.
+const directMaxTiles = 2
+
 // block multiplies the k range [pc, pc+kc) into the columns [jc, jc+nc).
 func (d *blocked) block(g *call, jc, nc, pc, kc int, beta float32, parallel bool) {
 	panels := ceilDiv(nc, d.nr)
-	bp := getBuf(panels * kc * d.nr)
-	defer putBuf(bp)
+	tiles := ceilDiv(g.m, d.mr)
+	bl := &bBlock{jc: jc, nc: nc, pc: pc, kc: kc, nr: d.nr}
+	if !g.transB && tiles <= directMaxTiles {
+		// Read B in place; only a ragged last panel is packed (zero-padded).
+		bl.direct, bl.b, bl.ldb = true, g.b, g.ldb
+		bl.fullPanels = nc / d.nr
+		if bl.fullPanels < panels {
+			bl.packed = getBuf(kc * d.nr)
+			d.packPanel(g, bl, bl.packed, bl.fullPanels)
+		}
+	} else {
+		bl.packed = getBuf(panels * kc * d.nr)
+	}
+	defer func() {
+		if bl.packed != nil {
+			putBuf(bl.packed)
+		}
+	}()
 	packPanels := func(lo, hi int) {
 		for jp := lo; jp < hi; jp++ {
-			j0 := jc + jp*d.nr
-			packB(bp[jp*kc*d.nr:(jp+1)*kc*d.nr], g.b, g.ldb, g.transB, pc, kc, j0, min(d.nr, g.n-j0), d.nr)
+			d.packPanel(g, bl, bl.packed[jp*kc*d.nr:(jp+1)*kc*d.nr], jp)
 		}
 	}
-	tiles := ceilDiv(g.m, d.mr)
 	groups := d.columnGroups(tiles, panels, parallel)
 	work := func(lo, hi int) {
-		w := newWorker(d, g, bp, jc, nc, pc, kc, beta)
+		w := newWorker(d, g, bl, beta)
 		defer w.release()
 		for it := lo; it < hi; it++ {
 			tile, grp := it/groups, it%groups
 			w.tile(tile, grp*panels/groups, (grp+1)*panels/groups)
 		}
 	}
-	if !parallel {
+	switch {
+	case bl.direct && !parallel:
+		work(0, tiles*groups)
+	case bl.direct:
+		par.For(tiles*groups, 1, work)
+	case !parallel:
 		packPanels(0, panels)
 		work(0, tiles*groups)
-		return
+	default:
+		par.For(panels, 4, packPanels)
+		par.For(tiles*groups, 1, work)
 	}
-	par.For(panels, 4, packPanels)
-	par.For(tiles*groups, 1, work)
+}
+
+// bBlock is one kc×nc block of op(B), either packed into nr-wide panels or
+// (untransposed B, few row tiles) read in place.
+type bBlock struct {
+	jc, nc, pc, kc, nr int
+	direct             bool
+	b                  []float32 // in-place B (direct)
+	ldb                int
+	fullPanels         int       // direct: panels read in place
+	packed             []float32 // packed panels (direct: only the ragged last one)
+}
+
+// panel returns panel jp of the block and its row stride.
+func (bl *bBlock) panel(jp int) ([]float32, int) {
+	if bl.direct {
+		if jp < bl.fullPanels {
+			return bl.b[(bl.pc)*bl.ldb+bl.jc+jp*bl.nr:], bl.ldb
+		}
+		return bl.packed, bl.nr
+	}
+	return bl.packed[jp*bl.kc*bl.nr : (jp+1)*bl.kc*bl.nr], bl.nr
+}
+
+// packPanel packs panel jp of the block into dst.
+func (d *blocked) packPanel(g *call, bl *bBlock, dst []float32, jp int) {
+	j0 := bl.jc + jp*d.nr
+	packB(dst, g.b, g.ldb, g.transB, bl.pc, bl.kc, j0, min(d.nr, bl.jc+bl.nc-j0), d.nr, d.asmPack)
 }
 
 // columnGroups splits the panels of B into groups so that a short C (few
@@ -124,16 +177,15 @@ func (d *blocked) columnGroups(tiles, panels int, parallel bool) int {
 type worker struct {
 	d                *blocked
 	g                *call
-	bp               []float32
-	jc, nc, pc, kc   int
+	bl               *bBlock
 	beta             float32
 	ap, scratch      []float32
 	packedTile, rows int
 }
 
-func newWorker(d *blocked, g *call, bp []float32, jc, nc, pc, kc int, beta float32) *worker {
-	return &worker{d: d, g: g, bp: bp, jc: jc, nc: nc, pc: pc, kc: kc, beta: beta,
-		ap: getBuf(d.mr * kc), scratch: getBuf(d.mr * d.nr), packedTile: -1}
+func newWorker(d *blocked, g *call, bl *bBlock, beta float32) *worker {
+	return &worker{d: d, g: g, bl: bl, beta: beta,
+		ap: getBuf(d.mr*bl.kc + 8), scratch: getBuf(d.mr * d.nr), packedTile: -1}
 }
 
 func (w *worker) release() {
@@ -143,23 +195,23 @@ func (w *worker) release() {
 
 // tile computes row tile t of C against panels [p0, p1) of the block.
 func (w *worker) tile(t, p0, p1 int) {
-	d, g := w.d, w.g
+	d, g, bl := w.d, w.g, w.bl
 	i0 := t * d.mr
 	if w.packedTile != t {
 		w.rows = min(d.mr, g.m-i0)
-		packA(w.ap, g.a, g.lda, g.transA, i0, w.rows, w.pc, w.kc, d.mr)
+		packA(w.ap, g.a, g.lda, g.transA, i0, w.rows, bl.pc, bl.kc, d.mr, d.asmPack)
 		w.packedTile = t
 	}
 	for jp := p0; jp < p1; jp++ {
-		j0 := w.jc + jp*d.nr
-		cols := min(d.nr, w.jc+w.nc-j0)
-		b := w.bp[jp*w.kc*d.nr : (jp+1)*w.kc*d.nr]
+		j0 := bl.jc + jp*d.nr
+		cols := min(d.nr, bl.jc+bl.nc-j0)
+		b, ldb := bl.panel(jp)
 		off := i0*g.ldc + j0
 		if w.rows == d.mr && cols == d.nr {
-			d.micro(w.kc, w.ap, b, g.c[off:], g.ldc, g.alpha, w.beta)
+			d.micro(bl.kc, w.ap, b, ldb, g.c[off:], g.ldc, g.alpha, w.beta)
 			continue
 		}
-		d.micro(w.kc, w.ap, b, w.scratch, d.nr, g.alpha, 0)
+		d.micro(bl.kc, w.ap, b, ldb, w.scratch, d.nr, g.alpha, 0)
 		mergeTile(g.c[off:], g.ldc, w.scratch, d.nr, w.rows, cols, w.beta)
 	}
 }

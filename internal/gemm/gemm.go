@@ -164,7 +164,7 @@ func kernelDetail(name string) string {
 	case name == "avx512":
 		return "AVX-512F"
 	case strings.HasPrefix(name, "blas:"):
-		return blasPath()
+		return blasDetail()
 	}
 	return ""
 }

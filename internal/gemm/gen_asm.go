@@ -54,9 +54,10 @@ func (s spec) check() {
 
 // step emits one k step at packed offset u (in k steps from SI/DI).
 func (s spec) step(w *writer, u int) {
-	nr := s.nv * s.lanes()
+	// B rows are ldb floats apart: R10 = 1 row, R11 = 3 rows (in bytes).
+	base := [4]string{"(DI)", "(DI)(R10*1)", "(DI)(R10*2)", "(DI)(R11*1)"}[u]
 	for v := range s.nv {
-		w.op("VMOVUPS %d(DI), %s", (u*nr+v*s.lanes())*4, s.breg(v))
+		w.op("VMOVUPS %d%s, %s", v*s.lanes()*4, base, s.breg(v))
 	}
 	for r := range s.mr {
 		aoff := (u*s.mr + r) * 4
@@ -77,14 +78,20 @@ func (s spec) emit(w *writer) {
 	s.check()
 	nr := s.nv * s.lanes()
 	vb := s.lanes() * 4
-	fmt.Fprintf(w, "\n// func %s(kc int, a, b, c *float32, ldc int, alpha, beta float32)\n", s.fn)
-	fmt.Fprintf(w, "// %s register tile %dx%d: C = alpha·Ap·Bp + beta·C (beta == 0: C is not read).\n", s.isa, s.mr, nr)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", s.fn)
+	fmt.Fprintf(w, "\n// func %s(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)\n", s.fn)
+	fmt.Fprintf(w, "// %s register tile %dx%d: C = alpha·Ap·B + beta·C (beta == 0: C is not read).\n", s.isa, s.mr, nr)
+	fmt.Fprintf(w, "// Ap is packed (kc steps of %d floats); B has kc rows ldb floats apart.\n", s.mr)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", s.fn)
 	w.op("MOVQ kc+0(FP), CX")
 	w.op("MOVQ a+8(FP), SI")
 	w.op("MOVQ b+16(FP), DI")
 	w.op("MOVQ c+24(FP), DX")
-	w.op("MOVQ ldc+32(FP), R8")
+	w.op("MOVQ ldb+32(FP), R10")
+	w.op("SHLQ $2, R10")
+	w.op("LEAQ (R10)(R10*2), R11")
+	w.op("MOVQ R10, R12")
+	w.op("SHLQ $2, R12")
+	w.op("MOVQ ldc+40(FP), R8")
 	w.op("SHLQ $2, R8")
 	// Warm the C tile while the k loop runs.
 	w.op("MOVQ DX, R9")
@@ -104,15 +111,18 @@ func (s spec) emit(w *writer) {
 		}
 	}
 	p := s.fn + "_"
+	if s.unroll != 4 {
+		log.Fatalf("%s: the B addressing assumes an unroll of 4", s.fn)
+	}
 	w.op("MOVQ CX, BX")
-	w.op("SHRQ $%d, BX", log2(s.unroll))
+	w.op("SHRQ $2, BX")
 	w.op("JZ %stail", p)
 	w.label(p + "loop")
 	for u := range s.unroll {
 		s.step(w, u)
 	}
 	w.op("ADDQ $%d, SI", s.unroll*s.mr*4)
-	w.op("ADDQ $%d, DI", s.unroll*nr*4)
+	w.op("ADDQ R12, DI")
 	w.op("DECQ BX")
 	w.op("JNZ %sloop", p)
 	w.label(p + "tail")
@@ -121,7 +131,7 @@ func (s spec) emit(w *writer) {
 	w.label(p + "loop1")
 	s.step(w, 0)
 	w.op("ADDQ $%d, SI", s.mr*4)
-	w.op("ADDQ $%d, DI", nr*4)
+	w.op("ADDQ R10, DI")
 	w.op("DECQ CX")
 	w.op("JNZ %sloop1", p)
 	w.label(p + "store")
@@ -129,11 +139,11 @@ func (s spec) emit(w *writer) {
 	if !s.bcst {
 		alpha, beta = s.areg(0), s.areg(1)
 	}
-	w.op("VBROADCASTSS alpha+40(FP), %s", alpha)
-	w.op("MOVL beta+44(FP), AX")
+	w.op("VBROADCASTSS alpha+48(FP), %s", alpha)
+	w.op("MOVL beta+52(FP), AX")
 	w.op("ANDL $0x7fffffff, AX")
 	w.op("JZ %snobeta", p)
-	w.op("VBROADCASTSS beta+44(FP), %s", beta)
+	w.op("VBROADCASTSS beta+52(FP), %s", beta)
 	for r := range s.mr {
 		for v := range s.nv {
 			w.op("VMULPS %s, %s, %s", alpha, s.acc(r, v), s.acc(r, v))
@@ -154,17 +164,6 @@ func (s spec) emit(w *writer) {
 	}
 	w.op("VZEROUPPER")
 	w.op("RET")
-}
-
-func log2(n int) int {
-	l := 0
-	for 1<<l < n {
-		l++
-	}
-	if 1<<l != n {
-		log.Fatalf("unroll %d is not a power of two", n)
-	}
-	return l
 }
 
 func write(path string, specs ...spec) {

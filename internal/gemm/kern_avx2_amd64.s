@@ -2,14 +2,20 @@
 
 #include "textflag.h"
 
-// func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
-// avx2 register tile 6x16: C = alpha·Ap·Bp + beta·C (beta == 0: C is not read).
-TEXT ·kernAVX2(SB), NOSPLIT, $0-48
+// func kernAVX2(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+// avx2 register tile 6x16: C = alpha·Ap·B + beta·C (beta == 0: C is not read).
+// Ap is packed (kc steps of 6 floats); B has kc rows ldb floats apart.
+TEXT ·kernAVX2(SB), NOSPLIT, $0-56
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ ldb+32(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R11
+	MOVQ R10, R12
+	SHLQ $2, R12
+	MOVQ ldc+40(FP), R8
 	SHLQ $2, R8
 	MOVQ DX, R9
 	PREFETCHT0 0(R9)
@@ -60,8 +66,8 @@ kernAVX2_loop:
 	VBROADCASTSS 20(SI), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 64(DI), Y12
-	VMOVUPS 96(DI), Y13
+	VMOVUPS 0(DI)(R10*1), Y12
+	VMOVUPS 32(DI)(R10*1), Y13
 	VBROADCASTSS 24(SI), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -80,8 +86,8 @@ kernAVX2_loop:
 	VBROADCASTSS 44(SI), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 128(DI), Y12
-	VMOVUPS 160(DI), Y13
+	VMOVUPS 0(DI)(R10*2), Y12
+	VMOVUPS 32(DI)(R10*2), Y13
 	VBROADCASTSS 48(SI), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -100,8 +106,8 @@ kernAVX2_loop:
 	VBROADCASTSS 68(SI), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 192(DI), Y12
-	VMOVUPS 224(DI), Y13
+	VMOVUPS 0(DI)(R11*1), Y12
+	VMOVUPS 32(DI)(R11*1), Y13
 	VBROADCASTSS 72(SI), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -121,7 +127,7 @@ kernAVX2_loop:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 	ADDQ $96, SI
-	ADDQ $256, DI
+	ADDQ R12, DI
 	DECQ BX
 	JNZ kernAVX2_loop
 kernAVX2_tail:
@@ -149,15 +155,15 @@ kernAVX2_loop1:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 	ADDQ $24, SI
-	ADDQ $64, DI
+	ADDQ R10, DI
 	DECQ CX
 	JNZ kernAVX2_loop1
 kernAVX2_store:
-	VBROADCASTSS alpha+40(FP), Y14
-	MOVL beta+44(FP), AX
+	VBROADCASTSS alpha+48(FP), Y14
+	MOVL beta+52(FP), AX
 	ANDL $0x7fffffff, AX
 	JZ kernAVX2_nobeta
-	VBROADCASTSS beta+44(FP), Y15
+	VBROADCASTSS beta+52(FP), Y15
 	VMULPS Y14, Y0, Y0
 	VFMADD231PS 0(DX), Y15, Y0
 	VMOVUPS Y0, 0(DX)

@@ -20,16 +20,15 @@ func newGoKernel() Kernel {
 }
 
 // microGo is the pure Go micro-kernel for a 4×4 tile (see microFunc).
-func microGo(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+func microGo(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	a = a[:kc*goMR]
-	b = b[:kc*goNR]
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
 	var c30, c31, c32, c33 float32
-	for p := 0; p+goMR <= len(a) && p+goNR <= len(b); p += 4 {
-		av := a[p : p+4 : p+4]
-		bv := b[p : p+4 : p+4]
+	for p := range kc {
+		av := a[p*goMR : p*goMR+4 : p*goMR+4]
+		bv := b[p*ldb : p*ldb+4 : p*ldb+4]
 		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
 		a0 := av[0]
 		c00 += a0 * b0
@@ -72,14 +71,13 @@ func storeRow4(c []float32, alpha, beta float32, x0, x1, x2, x3 float32) {
 }
 
 // microGo2x4 is the pure Go micro-kernel for a 2×4 tile (see microFunc).
-func microGo2x4(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+func microGo2x4(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	a = a[:kc*2]
-	b = b[:kc*goNR]
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	for p := range kc {
 		av := a[2*p : 2*p+2 : 2*p+2]
-		bv := b[4*p : 4*p+4 : 4*p+4]
+		bv := b[p*ldb : p*ldb+4 : p*ldb+4]
 		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
 		a0 := av[0]
 		c00 += a0 * b0

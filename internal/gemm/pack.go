@@ -2,10 +2,16 @@ package gemm
 
 import "unsafe"
 
+// Packing copies a block of A or B into the order the micro-kernel reads:
+// k-major groups of mr (A) or nr (B) values. Two of the four cases are plain
+// row copies; the other two (A untransposed, B transposed) are transposes,
+// which the SIMD kernels do with an 8×8 AVX transpose (transpose8Strip) and
+// the pure Go kernel with a scalar loop.
+
 // packA copies rows [i0, i0+rows) × k range [p0, p0+kc) of op(A) into dst
 // as kc groups of mr values (one per row), padding missing rows with zeros
 // so the micro-kernel never needs an edge case.
-func packA(dst, a []float32, lda int, transA bool, i0, rows, p0, kc, mr int) {
+func packA(dst, a []float32, lda int, transA bool, i0, rows, p0, kc, mr int, asm bool) {
 	dst = dst[:kc*mr]
 	if transA {
 		// A is stored k×m: each k step is already a contiguous run of rows.
@@ -17,11 +23,23 @@ func packA(dst, a []float32, lda int, transA bool, i0, rows, p0, kc, mr int) {
 		}
 		return
 	}
+	done := 0 // k steps already packed
+	if asm && rows == mr && mr >= 8 && kc >= 8 {
+		// Transpose 8 rows at a time; when mr is not a multiple of 8 the
+		// last group overlaps the previous one and rewrites equal values.
+		for r0 := 0; ; r0 += 8 {
+			r0 = min(r0, mr-8)
+			transposeRows(dst[r0:], mr, a[(i0+r0)*lda+p0:], lda, kc)
+			if r0+8 == mr {
+				break
+			}
+		}
+		done = kc &^ 7
+	}
 	for r := range rows {
-		src := a[(i0+r)*lda+p0:]
-		src = src[:kc]
+		src := a[(i0+r)*lda+p0+done : (i0+r)*lda+p0+kc]
 		for p, v := range src {
-			dst[p*mr+r] = v
+			dst[(done+p)*mr+r] = v
 		}
 	}
 	if rows < mr {
@@ -33,7 +51,7 @@ func packA(dst, a []float32, lda int, transA bool, i0, rows, p0, kc, mr int) {
 
 // packB copies columns [j0, j0+cols) × k range [p0, p0+kc) of op(B) into
 // dst as kc groups of nr values, padding missing columns with zeros.
-func packB(dst, b []float32, ldb int, transB bool, p0, kc, j0, cols, nr int) {
+func packB(dst, b []float32, ldb int, transB bool, p0, kc, j0, cols, nr int, asm bool) {
 	dst = dst[:kc*nr]
 	if !transB {
 		for p := range kc {
@@ -44,11 +62,25 @@ func packB(dst, b []float32, ldb int, transB bool, p0, kc, j0, cols, nr int) {
 		return
 	}
 	// B is stored n×k: transpose each stored row into a column of the panel.
-	for c := range cols {
-		src := b[(j0+c)*ldb+p0:]
-		src = src[:kc]
+	c0 := 0 // columns already packed
+	if asm && kc >= 8 {
+		for ; c0+8 <= cols; c0 += 8 {
+			transposeRows(dst[c0:], nr, b[(j0+c0)*ldb+p0:], ldb, kc)
+		}
+	}
+	for c := c0; c < cols; c++ {
+		src := b[(j0+c)*ldb+p0 : (j0+c)*ldb+p0+kc]
 		for p, v := range src {
 			dst[p*nr+c] = v
+		}
+	}
+	if c0 > 0 && kc&7 != 0 {
+		// The transposes stopped at a multiple of 8 k steps.
+		for c := range c0 {
+			src := b[(j0+c)*ldb+p0 : (j0+c)*ldb+p0+kc]
+			for p := kc &^ 7; p < kc; p++ {
+				dst[p*nr+c] = src[p]
+			}
 		}
 	}
 	if cols < nr {
@@ -56,6 +88,15 @@ func packB(dst, b []float32, ldb int, transB bool, p0, kc, j0, cols, nr int) {
 			clear(dst[p*nr+cols : p*nr+nr])
 		}
 	}
+}
+
+// transposeRows writes dst[p*ldd + j] = src[j*lds + p] for 8 rows j and the
+// first kc&^7 columns p, with the AVX transpose. Callers handle the rest.
+func transposeRows(dst []float32, ldd int, src []float32, lds, kc int) {
+	n := kc / 8
+	_ = src[7*lds+8*n-1]
+	_ = dst[(8*n-1)*ldd+7]
+	transpose8Strip(&src[0], lds, &dst[0], ldd, n)
 }
 
 // alignedFloats returns n floats starting on a 64-byte boundary.

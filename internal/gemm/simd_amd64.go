@@ -13,34 +13,41 @@ const (
 )
 
 //go:noescape
-func kernAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+func kernAVX512(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
 
 //go:noescape
-func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+func kernAVX2(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+// transpose8Strip transposes n 8×8 blocks (transpose_amd64.s; needs AVX).
+//
+//go:noescape
+func transpose8Strip(src *float32, lds int, dst *float32, ldd int, n int)
 
 // simdKernels returns the assembly kernels this CPU (and OS) can run.
 // x/sys/cpu only reports AVX and AVX-512 when the OS saves their registers.
 func simdKernels() []Kernel {
 	var ks []Kernel
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, &blocked{name: "avx2", mr: avx2MR, nr: avx2NR, kc: 256, nc: 1024, micro: microAVX2})
+		ks = append(ks, &blocked{name: "avx2", mr: avx2MR, nr: avx2NR, kc: 256, nc: 1024, micro: microAVX2, asmPack: true})
 	}
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &blocked{name: "avx512", mr: avx512MR, nr: avx512NR, kc: 256, nc: 1024, micro: microAVX512})
+		ks = append(ks, &blocked{name: "avx512", mr: avx512MR, nr: avx512NR, kc: 256, nc: 1024, micro: microAVX512, asmPack: true})
 	}
 	return ks
 }
 
-func microAVX512(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+// The wrappers bounds-check the whole tile once, so the assembly can trust
+// its pointers.
+func microAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	_ = a[kc*avx512MR-1]
-	_ = b[kc*avx512NR-1]
+	_ = b[(kc-1)*ldb+avx512NR-1]
 	_ = c[(avx512MR-1)*ldc+avx512NR-1]
-	kernAVX512(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	kernAVX512(kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta)
 }
 
-func microAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+func microAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	_ = a[kc*avx2MR-1]
-	_ = b[kc*avx2NR-1]
+	_ = b[(kc-1)*ldb+avx2NR-1]
 	_ = c[(avx2MR-1)*ldc+avx2NR-1]
-	kernAVX2(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	kernAVX2(kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta)
 }

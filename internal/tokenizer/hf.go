@@ -31,11 +31,10 @@ func (t *HF) Encode(text string) []int { return t.EncodeWith(text, EncodeOptions
 
 // EncodeWith returns the ids of text.
 func (t *HF) EncodeWith(text string, o EncodeOptions) []int {
-	ids := make([]int, 0, len(text)/3+1)
-	var pieces []piece
+	out := &modelSink{m: t.model, ids: make([]int, 0, len(text)/3+1)}
 	for _, seg := range t.raw.split(nil, text, o.ParseSpecial) {
 		if seg.id >= 0 {
-			ids = append(ids, seg.id)
+			out.ids = append(out.ids, seg.id)
 			continue
 		}
 		s := seg.text
@@ -44,23 +43,27 @@ func (t *HF) EncodeWith(text string, o EncodeOptions) []int {
 		}
 		for _, sub := range t.normed.split(nil, s, o.ParseSpecial) {
 			if sub.id >= 0 {
-				ids = append(ids, sub.id)
+				out.ids = append(out.ids, sub.id)
 				continue
 			}
 			p := piece{text: sub.text, atStart: seg.start == 0 && sub.start == 0}
-			pieces = pieces[:0]
 			if t.pre != nil {
-				pieces = t.pre.preTokenize(pieces, p)
+				t.pre.preTokenize(p, out)
 			} else {
-				pieces = append(pieces, p)
-			}
-			for _, pc := range pieces {
-				ids = t.model.tokenize(ids, pc)
+				out.add(p)
 			}
 		}
 	}
-	return ids
+	return out.ids
 }
+
+// modelSink runs each pre-token through BPE as it arrives.
+type modelSink struct {
+	m   *bpe
+	ids []int
+}
+
+func (s *modelSink) add(p piece) { s.ids = s.m.tokenize(s.ids, p) }
 
 // Decode returns the text of ids, special tokens included; ids outside the
 // vocabulary are skipped.

@@ -68,6 +68,9 @@ func ParseHF(data []byte) (*HF, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkIDRange(t.model.vocab, added); err != nil {
+		return nil, err
+	}
 	t.buildVocab(added)
 	t.splitAdded(added)
 	t.guessSpecials(added, j.PostProcessor)
@@ -150,6 +153,25 @@ func parseAddedTokens(js []jsonAddedToken) ([]addedToken, error) {
 		})
 	}
 	return out, nil
+}
+
+// idSlack bounds how sparse ids may be: the id table is a slice, so an id
+// of 10^12 in a hostile file must be an error, not an allocation.
+const idSlack = 1 << 16
+
+func checkIDRange(vocab map[string]int, added []addedToken) error {
+	limit := len(vocab) + len(added) + idSlack
+	for tok, id := range vocab {
+		if id >= limit {
+			return fmt.Errorf("model.vocab[%q]: id %d is far beyond the %d tokens", tok, id, len(vocab))
+		}
+	}
+	for i, a := range added {
+		if a.id >= limit {
+			return fmt.Errorf("added_tokens[%d].id: id %d is far beyond the %d tokens", i, a.id, len(vocab)+len(added))
+		}
+	}
+	return nil
 }
 
 // buildVocab makes the id -> token table from the model vocabulary and the

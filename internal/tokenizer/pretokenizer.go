@@ -30,24 +30,44 @@ func (p piece) materialize() piece {
 	return p
 }
 
-// preTokenizer splits a piece into smaller pieces, appending them to dst.
+// sink receives pre-tokens one at a time. Streaming them, rather than
+// building slices of pieces, keeps a 1 MB input from turning into megabytes
+// of short-lived garbage.
+type sink interface {
+	add(p piece)
+}
+
+// preTokenizer splits a piece into smaller pieces and hands them to out.
 type preTokenizer interface {
-	preTokenize(dst []piece, p piece) []piece
+	preTokenize(p piece, out sink)
 }
 
 type preTokenizerSeq []preTokenizer
 
-func (q preTokenizerSeq) preTokenize(dst []piece, p piece) []piece {
-	cur := []piece{p}
-	for _, step := range q {
-		var next []piece
-		for _, c := range cur {
-			next = step.preTokenize(next, c)
-		}
-		cur = next
-	}
-	return append(dst, cur...)
+// seqStage feeds every piece it receives to the next step of a Sequence.
+type seqStage struct {
+	step preTokenizer
+	next sink
 }
+
+func (s *seqStage) add(p piece) { s.step.preTokenize(p, s.next) }
+
+func (q preTokenizerSeq) preTokenize(p piece, out sink) {
+	if len(q) == 0 {
+		out.add(p)
+		return
+	}
+	next := out
+	for i := len(q) - 1; i >= 1; i-- {
+		next = &seqStage{step: q[i], next: next}
+	}
+	q[0].preTokenize(p, next)
+}
+
+// sliceSink collects pieces (for tests and the rare non-streaming paths).
+type sliceSink []piece
+
+func (s *sliceSink) add(p piece) { *s = append(*s, p) }
 
 // splitBehavior says what happens to the matched delimiters (HF
 // SplitDelimiterBehavior).
@@ -76,13 +96,21 @@ type splitPre struct {
 	invert   bool
 }
 
-func (sp splitPre) preTokenize(dst []piece, p piece) []piece {
+func (sp splitPre) preTokenize(p piece, out sink) {
 	p = p.materialize()
+	if scan, ok := sp.m.(scanMatcher); ok && sp.behavior == splitIsolated && !sp.invert {
+		// The known patterns match at every position: each match is a piece.
+		for i := 0; i < len(p.text); {
+			end := scan(p.text, i)
+			out.add(piece{text: p.text[i:end], atStart: p.atStart && i == 0})
+			i = end
+		}
+		return
+	}
 	matches := sp.m.findAll(nil, p.text)
 	for k, span := range splitSpans(len(p.text), matches, sp.behavior, sp.invert) {
-		dst = append(dst, piece{text: p.text[span[0]:span[1]], atStart: p.atStart && k == 0 && span[0] == 0})
+		out.add(piece{text: p.text[span[0]:span[1]], atStart: p.atStart && k == 0 && span[0] == 0})
 	}
-	return dst
 }
 
 // chunk is a stretch of text that is or is not a pattern match.
@@ -166,26 +194,25 @@ func splitSpans(n int, matches [][2]int, b splitBehavior, invert bool) [][2]int 
 // then the byte-to-rune mapping (left pending, see piece).
 type byteLevelPre struct {
 	addPrefixSpace bool
-	split          matcher // nil when use_regex is false
+	split          scanMatcher // GPT-2's pattern; nil when use_regex is false
 }
 
-func (b byteLevelPre) preTokenize(dst []piece, p piece) []piece {
+func (b byteLevelPre) preTokenize(p piece, out sink) {
 	p = p.materialize()
 	if b.addPrefixSpace && !strings.HasPrefix(p.text, " ") {
 		p.text = " " + p.text
 	}
 	if b.split == nil {
 		if p.text != "" {
-			dst = append(dst, piece{text: p.text, byteLevel: true, atStart: p.atStart})
+			out.add(piece{text: p.text, byteLevel: true, atStart: p.atStart})
 		}
-		return dst
+		return
 	}
-	for k, m := range b.split.findAll(nil, p.text) {
-		if m[1] > m[0] {
-			dst = append(dst, piece{text: p.text[m[0]:m[1]], byteLevel: true, atStart: p.atStart && k == 0})
-		}
+	for i := 0; i < len(p.text); {
+		end := b.split(p.text, i)
+		out.add(piece{text: p.text[i:end], byteLevel: true, atStart: p.atStart && i == 0})
+		i = end
 	}
-	return dst
 }
 
 // metaspacePre is HF's Metaspace pre-tokenizer (SentencePiece's "▁").
@@ -195,7 +222,7 @@ type metaspacePre struct {
 	split       bool
 }
 
-func (m metaspacePre) preTokenize(dst []piece, p piece) []piece {
+func (m metaspacePre) preTokenize(p piece, out sink) {
 	p = p.materialize()
 	s := strings.ReplaceAll(p.text, " ", m.replacement)
 	if !strings.HasPrefix(s, m.replacement) && (m.prepend == "always" || (m.prepend == "first" && p.atStart)) {
@@ -203,15 +230,14 @@ func (m metaspacePre) preTokenize(dst []piece, p piece) []piece {
 	}
 	if !m.split {
 		if s != "" {
-			dst = append(dst, piece{text: s, atStart: p.atStart})
+			out.add(piece{text: s, atStart: p.atStart})
 		}
-		return dst
+		return
 	}
 	matches := literalMatcher(m.replacement).findAll(nil, s)
 	for k, span := range splitSpans(len(s), matches, splitMergedWithNext, false) {
-		dst = append(dst, piece{text: s[span[0]:span[1]], atStart: p.atStart && k == 0})
+		out.add(piece{text: s[span[0]:span[1]], atStart: p.atStart && k == 0})
 	}
-	return dst
 }
 
 // digitsPre is HF's Digits pre-tokenizer: ASCII digits split from the rest,
@@ -229,12 +255,12 @@ func (asciiDigitMatcher) findAll(dst [][2]int, s string) [][2]int {
 	return dst
 }
 
-func (d digitsPre) preTokenize(dst []piece, p piece) []piece {
+func (d digitsPre) preTokenize(p piece, out sink) {
 	b := splitContiguous
 	if d.individual {
 		b = splitIsolated
 	}
-	return splitPre{m: asciiDigitMatcher{}, behavior: b}.preTokenize(dst, p)
+	splitPre{m: asciiDigitMatcher{}, behavior: b}.preTokenize(p, out)
 }
 
 // jsonPreTokenizer is the union of the pre-tokenizer objects we read.

@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"math/bits"
 	"sync"
 
 	"github.com/gorlhf/gorlhf/internal/par"
@@ -8,9 +9,11 @@ import (
 
 // microFunc computes one register tile: C = alpha·Ap·B + beta·C, where Ap
 // holds kc steps of mr values (packed, k-major), B holds kc rows of nr
-// values ldb floats apart (a packed panel has ldb == nr), and C is the mr×nr
-// tile at c[0] with row stride ldc. beta == 0 must not read C.
-type microFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+// values ldb floats apart (a packed panel has ldb == nr; ragged panels are
+// zero-padded to nr), and C is the top-left rows×cols corner of an mr×nr
+// tile at c[0] with row stride ldc. Nothing outside that corner may be
+// written, and beta == 0 must not read C.
+type microFunc func(kc, rows, cols int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 
 // blocked is a cache-blocked GEMM in the BLIS style, mirrored for row-major
 // C: B is packed in kc×nc blocks that stay in L2 and are shared by all
@@ -79,25 +82,36 @@ func (d *blocked) run(g *call, parallel bool) {
 	}
 }
 
-// directMaxTiles is the most row tiles for which an untransposed B is read
-// in place instead of packed: packing costs a full pass over the block, which
-// only pays off when several row tiles reuse it.
-const directMaxTiles = 2
+// fewTiles is the most row tiles for which B is not packed up front. A
+// packed block pays off only when several row tiles reuse it; with fewer, an
+// untransposed B is read in place and a transposed one is packed one panel
+// at a time into a buffer that stays in L1 (decoding: m = batch size).
+const fewTiles = 2
+
+// bMode says how a block of B reaches the micro-kernel.
+type bMode int
+
+const (
+	bPacked bMode = iota // the whole block packed up front, shared by workers
+	bDirect              // untransposed B read in place
+	bLazy                // each worker packs one panel at a time
+)
 
 // block multiplies the k range [pc, pc+kc) into the columns [jc, jc+nc).
 func (d *blocked) block(g *call, jc, nc, pc, kc int, beta float32, parallel bool) {
 	panels := ceilDiv(nc, d.nr)
 	tiles := ceilDiv(g.m, d.mr)
-	bl := &bBlock{jc: jc, nc: nc, pc: pc, kc: kc, nr: d.nr}
-	if !g.transB && tiles <= directMaxTiles {
-		// Read B in place; only a ragged last panel is packed (zero-padded).
-		bl.direct, bl.b, bl.ldb = true, g.b, g.ldb
-		bl.fullPanels = nc / d.nr
-		if bl.fullPanels < panels {
+	bl := &bBlock{jc: jc, nc: nc, pc: pc, kc: kc, nr: d.nr, fullPanels: nc / d.nr}
+	switch {
+	case tiles <= fewTiles && !g.transB:
+		bl.mode = bDirect
+		if bl.fullPanels < panels { // the ragged last panel is packed, zero-padded
 			bl.packed = getBuf(kc * d.nr)
 			d.packPanel(g, bl, bl.packed, bl.fullPanels)
 		}
-	} else {
+	case tiles <= fewTiles:
+		bl.mode = bLazy
+	default:
 		bl.packed = getBuf(panels * kc * d.nr)
 	}
 	defer func() {
@@ -105,6 +119,25 @@ func (d *blocked) block(g *call, jc, nc, pc, kc int, beta float32, parallel bool
 			putBuf(bl.packed)
 		}
 	}()
+	if bl.mode != bPacked {
+		// Few row tiles: split the panels; each worker packs all of A.
+		work := func(lo, hi int) {
+			w := newWorker(d, g, bl, beta, tiles)
+			defer w.release()
+			for jp := lo; jp < hi; jp++ {
+				b, ldb := w.panel(jp)
+				for t := range tiles {
+					w.run(t, jp, b, ldb)
+				}
+			}
+		}
+		if parallel {
+			par.For(panels, 1, work)
+		} else {
+			work(0, panels)
+		}
+		return
+	}
 	packPanels := func(lo, hi int) {
 		for jp := lo; jp < hi; jp++ {
 			d.packPanel(g, bl, bl.packed[jp*kc*d.nr:(jp+1)*kc*d.nr], jp)
@@ -112,47 +145,31 @@ func (d *blocked) block(g *call, jc, nc, pc, kc int, beta float32, parallel bool
 	}
 	groups := d.columnGroups(tiles, panels, parallel)
 	work := func(lo, hi int) {
-		w := newWorker(d, g, bl, beta)
+		w := newWorker(d, g, bl, beta, 1)
 		defer w.release()
 		for it := lo; it < hi; it++ {
-			tile, grp := it/groups, it%groups
-			w.tile(tile, grp*panels/groups, (grp+1)*panels/groups)
+			t, grp := it/groups, it%groups
+			for jp := grp * panels / groups; jp < (grp+1)*panels/groups; jp++ {
+				b, ldb := w.panel(jp)
+				w.run(t, jp, b, ldb)
+			}
 		}
 	}
-	switch {
-	case bl.direct && !parallel:
-		work(0, tiles*groups)
-	case bl.direct:
-		par.For(tiles*groups, 1, work)
-	case !parallel:
-		packPanels(0, panels)
-		work(0, tiles*groups)
-	default:
+	if parallel {
 		par.For(panels, 4, packPanels)
 		par.For(tiles*groups, 1, work)
+	} else {
+		packPanels(0, panels)
+		work(0, tiles*groups)
 	}
 }
 
-// bBlock is one kc×nc block of op(B), either packed into nr-wide panels or
-// (untransposed B, few row tiles) read in place.
+// bBlock is one kc×nc block of op(B) (see bMode).
 type bBlock struct {
 	jc, nc, pc, kc, nr int
-	direct             bool
-	b                  []float32 // in-place B (direct)
-	ldb                int
-	fullPanels         int       // direct: panels read in place
-	packed             []float32 // packed panels (direct: only the ragged last one)
-}
-
-// panel returns panel jp of the block and its row stride.
-func (bl *bBlock) panel(jp int) ([]float32, int) {
-	if bl.direct {
-		if jp < bl.fullPanels {
-			return bl.b[(bl.pc)*bl.ldb+bl.jc+jp*bl.nr:], bl.ldb
-		}
-		return bl.packed, bl.nr
-	}
-	return bl.packed[jp*bl.kc*bl.nr : (jp+1)*bl.kc*bl.nr], bl.nr
+	mode               bMode
+	fullPanels         int       // panels that are nr columns wide
+	packed             []float32 // bPacked: all panels; bDirect: the ragged last one
 }
 
 // packPanel packs panel jp of the block into dst.
@@ -172,52 +189,80 @@ func (d *blocked) columnGroups(tiles, panels int, parallel bool) int {
 	return max(1, min(panels, ceilDiv(8*t, tiles)))
 }
 
-// worker is the per-goroutine state of one block: a packed slice of A and a
-// scratch tile for the ragged right and bottom edges of C.
+// worker is the per-goroutine state of one block: packed row tiles of A
+// (the last slots used, or all of them for bDirect/bLazy) and a lazily
+// packed B panel.
 type worker struct {
-	d                *blocked
-	g                *call
-	bl               *bBlock
-	beta             float32
-	ap, scratch      []float32
-	packedTile, rows int
+	d      *blocked
+	g      *call
+	bl     *bBlock
+	beta   float32
+	ap     []float32 // slots of mr·kc floats, one per cached A tile
+	tileOf []int     // row tile held by each slot (-1: none)
+	bp     []float32 // bLazy: the current panel
 }
 
-func newWorker(d *blocked, g *call, bl *bBlock, beta float32) *worker {
-	return &worker{d: d, g: g, bl: bl, beta: beta,
-		ap: getBuf(d.mr*bl.kc + 8), scratch: getBuf(d.mr * d.nr), packedTile: -1}
+func newWorker(d *blocked, g *call, bl *bBlock, beta float32, slots int) *worker {
+	w := &worker{d: d, g: g, bl: bl, beta: beta,
+		ap: getBuf(slots*d.mr*bl.kc + 8), tileOf: make([]int, slots)}
+	for i := range w.tileOf {
+		w.tileOf[i] = -1
+	}
+	if bl.mode == bLazy {
+		w.bp = getBuf(bl.kc * d.nr)
+	}
+	return w
 }
 
 func (w *worker) release() {
 	putBuf(w.ap)
-	putBuf(w.scratch)
+	if w.bp != nil {
+		putBuf(w.bp)
+	}
 }
 
-// tile computes row tile t of C against panels [p0, p1) of the block.
-func (w *worker) tile(t, p0, p1 int) {
+// panel returns panel jp of the block and its row stride, packing it first
+// in bLazy mode.
+func (w *worker) panel(jp int) ([]float32, int) {
+	bl, nr := w.bl, w.d.nr
+	switch {
+	case bl.mode == bPacked:
+		return bl.packed[jp*bl.kc*nr : (jp+1)*bl.kc*nr], nr
+	case bl.mode == bLazy:
+		w.d.packPanel(w.g, bl, w.bp, jp)
+		return w.bp, nr
+	case jp < bl.fullPanels:
+		return w.g.b[bl.pc*w.g.ldb+bl.jc+jp*nr:], w.g.ldb
+	}
+	return bl.packed, nr
+}
+
+// packedA returns row tile t of A packed, packing it into its slot (t
+// modulo the slot count) unless it is already there.
+func (w *worker) packedA(t int) []float32 {
+	d, bl := w.d, w.bl
+	slot := t % len(w.tileOf)
+	ap := w.ap[slot*d.mr*bl.kc : (slot+1)*d.mr*bl.kc]
+	if w.tileOf[slot] != t {
+		i0 := t * d.mr
+		packA(ap, w.g.a, w.g.lda, w.g.transA, i0, min(d.mr, w.g.m-i0), bl.pc, bl.kc, d.mr, d.asmPack)
+		w.tileOf[slot] = t
+	}
+	return ap
+}
+
+// run computes the C tile of row tile t and panel jp.
+func (w *worker) run(t, jp int, b []float32, ldb int) {
 	d, g, bl := w.d, w.g, w.bl
-	i0 := t * d.mr
-	if w.packedTile != t {
-		w.rows = min(d.mr, g.m-i0)
-		packA(w.ap, g.a, g.lda, g.transA, i0, w.rows, bl.pc, bl.kc, d.mr, d.asmPack)
-		w.packedTile = t
-	}
-	for jp := p0; jp < p1; jp++ {
-		j0 := bl.jc + jp*d.nr
-		cols := min(d.nr, bl.jc+bl.nc-j0)
-		b, ldb := bl.panel(jp)
-		off := i0*g.ldc + j0
-		if w.rows == d.mr && cols == d.nr {
-			d.micro(bl.kc, w.ap, b, ldb, g.c[off:], g.ldc, g.alpha, w.beta)
-			continue
-		}
-		d.micro(bl.kc, w.ap, b, ldb, w.scratch, d.nr, g.alpha, 0)
-		mergeTile(g.c[off:], g.ldc, w.scratch, d.nr, w.rows, cols, w.beta)
-	}
+	ap := w.packedA(t)
+	i0, j0 := t*d.mr, bl.jc+jp*d.nr
+	rows, cols := min(d.mr, g.m-i0), min(d.nr, bl.jc+bl.nc-j0)
+	d.micro(bl.kc, rows, cols, ap, b, ldb, g.c[i0*g.ldc+j0:], g.ldc, g.alpha, w.beta)
 }
 
 // mergeTile writes C = T + beta·C for the rows×cols corner of a scratch
-// tile T that already holds alpha·A·B.
+// tile T that already holds alpha·A·B (for kernels that compute only whole
+// tiles).
 func mergeTile(c []float32, ldc int, t []float32, ldt, rows, cols int, beta float32) {
 	for i := range rows {
 		dst := c[i*ldc : i*ldc+cols]
@@ -234,20 +279,25 @@ func mergeTile(c []float32, ldc int, t []float32, ldt, rows, cols int, beta floa
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// bufPool recycles packing buffers so steady-state GEMM calls do not
-// allocate.
-var bufPool sync.Pool
+// bufPools recycle packing buffers so steady-state GEMM calls do not
+// allocate. Pool i holds buffers of exactly 1<<i floats: one pool for all
+// sizes would hand a small buffer to a large request and force a fresh
+// (page-faulting) allocation every call.
+var bufPools [48]sync.Pool
 
-// getBuf returns a buffer of n floats with undefined contents. Packed
-// buffers start 64-byte aligned so that vector loads never split a line.
+// getBuf returns a buffer of n floats with undefined contents, starting on a
+// 64-byte boundary so that vector loads never split a cache line.
 func getBuf(n int) []float32 {
-	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+	class := bits.Len(uint(max(n, 1024) - 1))
+	if p, ok := bufPools[class].Get().(*[]float32); ok {
 		return (*p)[:n]
 	}
-	return alignedFloats(max(n, 4096))[:n]
+	return alignedFloats(1 << class)[:n]
 }
 
 func putBuf(b []float32) {
 	b = b[:cap(b)]
-	bufPool.Put(&b)
+	if class := bits.Len(uint(len(b) - 1)); 1<<class == len(b) {
+		bufPools[class].Put(&b)
+	}
 }

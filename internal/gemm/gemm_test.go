@@ -128,6 +128,26 @@ func testKernels(t *testing.T) []Kernel {
 	return ks
 }
 
+// smallBlockKernels copies every blocked kernel with tiny cache blocks, so
+// that small shapes cross many k and n blocks (k block multiple of 8 or
+// not, for the AVX transposes) and every packing mode is exercised.
+func smallBlockKernels() []Kernel {
+	var ks []Kernel
+	for _, k := range Available() {
+		d, ok := k.(*blocked)
+		if !ok {
+			continue
+		}
+		for _, kc := range []int{16, 19} {
+			v := *d
+			v.name = fmt.Sprintf("%s/kc%d", d.name, kc)
+			v.kc, v.nc = kc, 2*d.nr
+			ks = append(ks, &v)
+		}
+	}
+	return ks
+}
+
 type shape struct{ m, n, k int }
 
 func shapes() []shape {
@@ -135,7 +155,7 @@ func shapes() []shape {
 		{1, 1, 1}, {1, 37, 5}, {29, 1, 7}, {13, 17, 1}, {1, 1, 300},
 		{14, 32, 16}, {6, 16, 8}, {15, 33, 17}, {28, 64, 3}, {7, 5, 3},
 		{31, 47, 259}, {45, 100, 513}, {3, 200, 64}, {200, 3, 64},
-		{100, 1030, 20}, {70, 70, 70},
+		{100, 1030, 20}, {70, 70, 70}, {20, 70, 600}, {28, 100, 40}, {29, 100, 40}, {8, 300, 77},
 	}
 }
 
@@ -143,7 +163,7 @@ func TestKernel_Sgemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ref := refKernel{}
 	scalars := []struct{ alpha, beta float32 }{{1, 0}, {0.5, 1}, {-1.5, 0.25}, {1, 1}}
-	for _, k := range testKernels(t) {
+	for _, k := range append(testKernels(t), smallBlockKernels()...) {
 		if k.Name() == "ref" {
 			continue
 		}

@@ -1,8 +1,11 @@
 //go:build ignore
 
-// gen_asm writes the SIMD micro-kernels (kern_*_amd64.s). Each kernel is a
-// fully unrolled register tile, so writing it by hand would be hundreds of
-// near-identical lines; generating it keeps the register plan in one place.
+// gen_asm writes the SIMD micro-kernels (kern_*_amd64.s) and their Go
+// declarations (kern_*_amd64.go). Each kernel is a fully unrolled register
+// tile, and every tile height from 1 row to the full tile gets its own
+// kernel so ragged bottom edges (and small m, as in decoding) waste no
+// FMAs. Writing that by hand would be thousands of near-identical lines;
+// generating it keeps the register plan in one place.
 //
 // Run with: go generate ./internal/gemm
 package main
@@ -15,27 +18,45 @@ import (
 	"strings"
 )
 
-// spec describes one micro-kernel: mr rows of C (broadcast from packed A)
-// times nv vectors of C columns (loaded from packed B).
-type spec struct {
-	fn     string // Go function name
-	isa    string // "avx512" or "avx2"
-	mr, nv int
-	unroll int  // k steps per loop iteration
-	bcst   bool // AVX-512 embedded broadcast instead of a broadcast register
+// isa describes one instruction set the kernels are generated for.
+type isa struct {
+	name   string // "avx512" or "avx2"
+	prefix string // Go function name prefix
+	lanes  int    // floats per vector
+	nregs  int    // vector registers
+	mr, nv int    // full tile: mr rows × nv vectors
+	// bcst: AVX-512 broadcasts each A value inside the FMA (embedded
+	// broadcast), which frees the broadcast registers. masked: C columns
+	// beyond the cols argument are neither read nor written.
+	bcst, masked bool
 }
 
-func (s spec) lanes() int { return map[string]int{"avx512": 16, "avx2": 8}[s.isa] }
+var (
+	// AVX-512: 14 rows × 2 zmm with embedded broadcast; measured as fast as
+	// the best of 6×64, 8×48, 12×32 and 14×32 with broadcast registers on
+	// a Sapphire Rapids core (~137 GFLOP/s of a ~140 peak).
+	avx512 = isa{name: "avx512", prefix: "kernAVX512", lanes: 16, nregs: 32, mr: 14, nv: 2, bcst: true, masked: true}
+	// AVX2 has no embedded broadcast: the classic 6×16 tile uses 12 of 16
+	// ymm registers for accumulators, 2 for B and 2 for broadcasts.
+	avx2 = isa{name: "avx2", prefix: "kernAVX2", lanes: 8, nregs: 16, mr: 6, nv: 2}
+)
+
+// spec is one kernel: rows of C (1..mr) from A packed with stride mr.
+type spec struct {
+	isa
+	rows int
+}
+
+func (s spec) fn() string { return fmt.Sprintf("%sR%d", s.prefix, s.rows) }
 func (s spec) reg(i int) string {
-	if s.isa == "avx512" {
+	if s.name == "avx512" {
 		return fmt.Sprintf("Z%d", i)
 	}
 	return fmt.Sprintf("Y%d", i)
 }
-func (s spec) nregs() int          { return map[string]int{"avx512": 32, "avx2": 16}[s.isa] }
 func (s spec) acc(r, v int) string { return s.reg(r*s.nv + v) }
-func (s spec) breg(v int) string   { return s.reg(s.mr*s.nv + v) }
-func (s spec) areg(r int) string   { return s.reg(s.mr*s.nv + s.nv + r%2) }
+func (s spec) breg(v int) string   { return s.reg(s.rows*s.nv + v) }
+func (s spec) areg(r int) string   { return s.reg(s.rows*s.nv + s.nv + r%2) }
 
 type writer struct{ bytes.Buffer }
 
@@ -43,23 +64,23 @@ func (w *writer) op(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n
 func (w *writer) label(l string)                { fmt.Fprintf(w, "%s:\n", l) }
 
 func (s spec) check() {
-	need := s.mr*s.nv + s.nv + 2
+	need := s.rows*s.nv + s.nv + 2
 	if s.bcst {
-		need = s.mr*s.nv + s.nv
+		need = s.rows*s.nv + s.nv + 1 // + a beta register in the epilogue
 	}
-	if need > s.nregs() {
-		log.Fatalf("%s: needs %d vector registers, %s has %d", s.fn, need, s.isa, s.nregs())
+	if need > s.nregs {
+		log.Fatalf("%s: needs %d vector registers, %s has %d", s.fn(), need, s.name, s.nregs)
 	}
 }
 
-// step emits one k step at packed offset u (in k steps from SI/DI).
+// step emits one k step u (0..3) of the unrolled loop.
 func (s spec) step(w *writer, u int) {
 	// B rows are ldb floats apart: R10 = 1 row, R11 = 3 rows (in bytes).
 	base := [4]string{"(DI)", "(DI)(R10*1)", "(DI)(R10*2)", "(DI)(R11*1)"}[u]
 	for v := range s.nv {
-		w.op("VMOVUPS %d%s, %s", v*s.lanes()*4, base, s.breg(v))
+		w.op("VMOVUPS %d%s, %s", v*s.lanes*4, base, s.breg(v))
 	}
-	for r := range s.mr {
+	for r := range s.rows {
 		aoff := (u*s.mr + r) * 4
 		if s.bcst {
 			for v := range s.nv {
@@ -74,14 +95,23 @@ func (s spec) step(w *writer, u int) {
 	}
 }
 
+func (s spec) signature() string {
+	if s.masked {
+		return "kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, cols int"
+	}
+	return "kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32"
+}
+
 func (s spec) emit(w *writer) {
 	s.check()
-	nr := s.nv * s.lanes()
-	vb := s.lanes() * 4
-	fmt.Fprintf(w, "\n// func %s(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)\n", s.fn)
-	fmt.Fprintf(w, "// %s register tile %dx%d: C = alpha·Ap·B + beta·C (beta == 0: C is not read).\n", s.isa, s.mr, nr)
-	fmt.Fprintf(w, "// Ap is packed (kc steps of %d floats); B has kc rows ldb floats apart.\n", s.mr)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", s.fn)
+	nr := s.nv * s.lanes
+	vb := s.lanes * 4
+	frame := 56
+	if s.masked {
+		frame = 64
+	}
+	fmt.Fprintf(w, "\n// func %s(%s)\n", s.fn(), s.signature())
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", s.fn(), frame)
 	w.op("MOVQ kc+0(FP), CX")
 	w.op("MOVQ a+8(FP), SI")
 	w.op("MOVQ b+16(FP), DI")
@@ -95,38 +125,35 @@ func (s spec) emit(w *writer) {
 	w.op("SHLQ $2, R8")
 	// Warm the C tile while the k loop runs.
 	w.op("MOVQ DX, R9")
-	for range s.mr {
+	for range s.rows {
 		for off := 0; off < nr*4; off += 64 {
 			w.op("PREFETCHT0 %d(R9)", off)
 		}
 		w.op("ADDQ R8, R9")
 	}
-	for r := range s.mr {
+	for r := range s.rows {
 		for v := range s.nv {
-			if s.isa == "avx512" {
+			if s.name == "avx512" {
 				w.op("VPXORD %[1]s, %[1]s, %[1]s", s.acc(r, v))
 			} else {
 				w.op("VXORPS %[1]s, %[1]s, %[1]s", s.acc(r, v))
 			}
 		}
 	}
-	p := s.fn + "_"
-	if s.unroll != 4 {
-		log.Fatalf("%s: the B addressing assumes an unroll of 4", s.fn)
-	}
+	p := s.fn() + "_"
 	w.op("MOVQ CX, BX")
 	w.op("SHRQ $2, BX")
 	w.op("JZ %stail", p)
 	w.label(p + "loop")
-	for u := range s.unroll {
+	for u := range 4 {
 		s.step(w, u)
 	}
-	w.op("ADDQ $%d, SI", s.unroll*s.mr*4)
+	w.op("ADDQ $%d, SI", 4*s.mr*4)
 	w.op("ADDQ R12, DI")
 	w.op("DECQ BX")
 	w.op("JNZ %sloop", p)
 	w.label(p + "tail")
-	w.op("ANDQ $%d, CX", s.unroll-1)
+	w.op("ANDQ $3, CX")
 	w.op("JZ %sstore", p)
 	w.label(p + "loop1")
 	s.step(w, 0)
@@ -135,30 +162,45 @@ func (s spec) emit(w *writer) {
 	w.op("DECQ CX")
 	w.op("JNZ %sloop1", p)
 	w.label(p + "store")
-	alpha, beta := s.breg(0), s.reg(s.nregs()-1)
+	alpha, beta := s.breg(0), s.reg(s.nregs-1)
 	if !s.bcst {
 		alpha, beta = s.areg(0), s.areg(1)
+	}
+	mask := func(v int) string { return "" }
+	if s.masked {
+		// K1..Knv = the low cols bits of (1<<cols)-1, 16 per vector.
+		w.op("MOVQ cols+56(FP), CX")
+		w.op("MOVQ $1, BX")
+		w.op("SHLQ CX, BX")
+		w.op("DECQ BX")
+		for v := range s.nv {
+			if v > 0 {
+				w.op("SHRQ $%d, BX", s.lanes)
+			}
+			w.op("KMOVW BX, K%d", v+1)
+		}
+		mask = func(v int) string { return fmt.Sprintf("K%d, ", v+1) }
 	}
 	w.op("VBROADCASTSS alpha+48(FP), %s", alpha)
 	w.op("MOVL beta+52(FP), AX")
 	w.op("ANDL $0x7fffffff, AX")
 	w.op("JZ %snobeta", p)
 	w.op("VBROADCASTSS beta+52(FP), %s", beta)
-	for r := range s.mr {
+	for r := range s.rows {
 		for v := range s.nv {
 			w.op("VMULPS %s, %s, %s", alpha, s.acc(r, v), s.acc(r, v))
-			w.op("VFMADD231PS %d(DX), %s, %s", v*vb, beta, s.acc(r, v))
-			w.op("VMOVUPS %s, %d(DX)", s.acc(r, v), v*vb)
+			w.op("VFMADD231PS %d(DX), %s, %s%s", v*vb, beta, mask(v), s.acc(r, v))
+			w.op("VMOVUPS %s, %s%d(DX)", s.acc(r, v), mask(v), v*vb)
 		}
 		w.op("ADDQ R8, DX")
 	}
 	w.op("VZEROUPPER")
 	w.op("RET")
 	w.label(p + "nobeta")
-	for r := range s.mr {
+	for r := range s.rows {
 		for v := range s.nv {
 			w.op("VMULPS %s, %s, %s", alpha, s.acc(r, v), s.acc(r, v))
-			w.op("VMOVUPS %s, %d(DX)", s.acc(r, v), v*vb)
+			w.op("VMOVUPS %s, %s%d(DX)", s.acc(r, v), mask(v), v*vb)
 		}
 		w.op("ADDQ R8, DX")
 	}
@@ -166,29 +208,39 @@ func (s spec) emit(w *writer) {
 	w.op("RET")
 }
 
-func write(path string, specs ...spec) {
-	var w writer
-	fmt.Fprintf(&w, "// Code generated by gen_asm.go; DO NOT EDIT.\n\n#include \"textflag.h\"\n")
-	for _, s := range specs {
-		s.emit(&w)
+const header = "// Code generated by gen_asm.go; DO NOT EDIT.\n\n"
+
+// write emits the assembly and the Go declarations for every tile height
+// of one instruction set, plus a table indexed by rows.
+func write(x isa) {
+	var s, g writer
+	s.WriteString(header + "#include \"textflag.h\"\n")
+	fmt.Fprintf(&g, "%spackage gemm\n\n", header)
+	fmt.Fprintf(&g, "// %s register tiles: C = alpha·Ap·B + beta·C for the top rows of a\n", x.name)
+	fmt.Fprintf(&g, "// %d×%d tile (beta == 0: C is not read). Ap is packed, %d floats per k step;\n", x.mr, x.nv*x.lanes, x.mr)
+	fmt.Fprintf(&g, "// B has kc rows ldb floats apart.")
+	if x.masked {
+		fmt.Fprintf(&g, " Only the first cols columns of C are touched.")
 	}
-	if err := os.WriteFile(path, w.Bytes(), 0o644); err != nil {
-		log.Fatal(err)
+	fmt.Fprintf(&g, "\n\n")
+	var names []string
+	for rows := 1; rows <= x.mr; rows++ {
+		sp := spec{x, rows}
+		sp.emit(&s)
+		fmt.Fprintf(&g, "//go:noescape\nfunc %s(%s)\n\n", sp.fn(), sp.signature())
+		names = append(names, sp.fn())
 	}
-	fmt.Println("wrote", path, strings.Count(w.String(), "\n"), "lines")
+	fmt.Fprintf(&g, "// %sRows[r] computes the top r rows.\n", x.prefix)
+	fmt.Fprintf(&g, "var %sRows = [...]func(%s){nil, %s}\n", x.prefix, spec{x, 1}.signature(), strings.Join(names, ", "))
+	for path, w := range map[string]*writer{"kern_" + x.name + "_amd64.s": &s, "kern_" + x.name + "_amd64.go": &g} {
+		if err := os.WriteFile(path, w.Bytes(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("wrote", path, strings.Count(w.String(), "\n"), "lines")
+	}
 }
 
 func main() {
-	// AVX-512: 14 rows × 2 zmm. Each A value is broadcast inside the FMA
-	// (embedded broadcast), which frees the broadcast registers and measured
-	// as fast as the best of 6×64, 8×48, 12×32 and 14×32 with a broadcast
-	// register on a Sapphire Rapids core (~137 GFLOP/s of a ~140 peak).
-	write("kern_avx512_amd64.s",
-		spec{fn: "kernAVX512", isa: "avx512", mr: 14, nv: 2, unroll: 4, bcst: true},
-	)
-	// AVX2 has no embedded broadcast: the classic 6×16 tile uses 12 of 16
-	// ymm registers for accumulators, 2 for B and 2 for broadcasts.
-	write("kern_avx2_amd64.s",
-		spec{fn: "kernAVX2", isa: "avx2", mr: 6, nv: 2, unroll: 4},
-	)
+	write(avx512)
+	write(avx2)
 }

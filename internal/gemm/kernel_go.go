@@ -14,9 +14,26 @@ const (
 
 func newGoKernel() Kernel {
 	if runtime.GOARCH == "amd64" || runtime.GOARCH == "386" {
-		return &blocked{name: "go", mr: 2, nr: goNR, kc: 256, nc: 512, micro: microGo2x4}
+		return &blocked{name: "go", mr: 2, nr: goNR, kc: 256, nc: 512, micro: wholeTiles(microGo2x4, 2, goNR)}
 	}
-	return &blocked{name: "go", mr: goMR, nr: goNR, kc: 256, nc: 512, micro: microGo}
+	return &blocked{name: "go", mr: goMR, nr: goNR, kc: 256, nc: 512, micro: wholeTiles(microGo, goMR, goNR)}
+}
+
+// tileFunc computes a whole mr×nr tile (see microFunc).
+type tileFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+
+// wholeTiles adapts a whole-tile kernel to microFunc: ragged tiles are
+// computed into a scratch tile and merged.
+func wholeTiles(f tileFunc, mr, nr int) microFunc {
+	return func(kc, rows, cols int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+		if rows == mr && cols == nr {
+			f(kc, a, b, ldb, c, ldc, alpha, beta)
+			return
+		}
+		var t [goMR * goNR]float32
+		f(kc, a, b, ldb, t[:], nr, alpha, 0)
+		mergeTile(c, ldc, t[:], nr, rows, cols, beta)
+	}
 }
 
 // microGo is the pure Go micro-kernel for a 4×4 tile (see microFunc).

@@ -12,12 +12,6 @@ const (
 	avx2MR, avx2NR     = 6, 16
 )
 
-//go:noescape
-func kernAVX512(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
-
-//go:noescape
-func kernAVX2(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
-
 // transpose8Strip transposes n 8×8 blocks (transpose_amd64.s; needs AVX).
 //
 //go:noescape
@@ -38,16 +32,27 @@ func simdKernels() []Kernel {
 
 // The wrappers bounds-check the whole tile once, so the assembly can trust
 // its pointers.
-func microAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+
+// microAVX512 handles every tile shape in assembly: one kernel per row
+// count, and column masks for ragged right edges.
+func microAVX512(kc, rows, cols int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	_ = a[kc*avx512MR-1]
 	_ = b[(kc-1)*ldb+avx512NR-1]
-	_ = c[(avx512MR-1)*ldc+avx512NR-1]
-	kernAVX512(kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta)
+	_ = c[(rows-1)*ldc+cols-1]
+	kernAVX512Rows[rows](kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta, cols)
 }
 
-func microAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+// microAVX2 has a kernel per row count; a ragged right edge goes through a
+// scratch tile on the stack.
+func microAVX2(kc, rows, cols int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	_ = a[kc*avx2MR-1]
 	_ = b[(kc-1)*ldb+avx2NR-1]
-	_ = c[(avx2MR-1)*ldc+avx2NR-1]
-	kernAVX2(kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta)
+	_ = c[(rows-1)*ldc+cols-1]
+	if cols == avx2NR {
+		kernAVX2Rows[rows](kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta)
+		return
+	}
+	var t [avx2MR * avx2NR]float32
+	kernAVX2Rows[rows](kc, &a[0], &b[0], &t[0], ldb, avx2NR, alpha, 0)
+	mergeTile(c, ldc, t[:], avx2NR, rows, cols, beta)
 }

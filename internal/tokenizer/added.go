@@ -118,7 +118,13 @@ func isSingleWord(s string, start, stop int) bool {
 	return true
 }
 
-func isWordChar(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r) }
+// isWordChar approximates Rust regex's Unicode \w, which HF uses here:
+// letters, marks, decimal and letter numbers, connector punctuation and the
+// zero-width joiners.
+func isWordChar(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.In(r, unicode.Nd, unicode.Nl, unicode.Pc) ||
+		r == 0x200C || r == 0x200D
+}
 
 // trailingSpaceStart returns where the whitespace at the end of s begins.
 func trailingSpaceStart(s string) int {

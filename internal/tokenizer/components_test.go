@@ -39,6 +39,11 @@ func TestSplitSpans_Behaviors(t *testing.T) {
 	}
 }
 
+// sliceSink collects pre-tokens for inspection.
+type sliceSink []piece
+
+func (s *sliceSink) add(p piece) { *s = append(*s, p) }
+
 func TestMetaspacePre(t *testing.T) {
 	tests := []struct {
 		name    string

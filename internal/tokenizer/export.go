@@ -24,12 +24,13 @@ const (
 // Why the ids agree: run.c merges the adjacent pair whose concatenation
 // scores best, leftmost first; BPE merges the pair of lowest rank, leftmost
 // first. Every split (a, b) of every token t becomes a merge, and merges are
-// ranked by t's score (best first), so both pick the same pair whenever one
-// token can only arise from one pair at a time. They could differ only if
-// two different splits of the same token overlapped in one text ([a, b, c]
-// with a+b == b+c), or if two tokens with mergeable splits had equal scores;
-// the export checks for both and fails rather than write a tokenizer that
-// disagrees. The one difference left is documented on Llama2C: text holding
+// ranked by t's score (best first), so the two agree except on ties: run.c
+// breaks them by position, BPE by rank. Ties happen when two tokens share a
+// score, or when a token t has several splits pending at once. The export
+// fails on the first; for the second it checks that the splits cannot
+// overlap ([a, b, c] with a+b == b+c) and that no merge that beats t can
+// follow from merging one copy of t first (see checkSplitOrder). It fails
+// rather than write a tokenizer that disagrees. The one difference left is documented on Llama2C: text holding
 // "▁" (U+2581) itself, which the normalizer cannot tell from a space.
 func (t *Llama2C) HFJSON() ([]byte, error) {
 	names := make([]string, len(t.pieces))
@@ -114,6 +115,15 @@ func (t *Llama2C) derivedMerges(names []string) ([][2]string, error) {
 				}
 			}
 		}
+		if j-i > 1 {
+			var splits [][2]int
+			for _, x := range cands[i:j] {
+				splits = append(splits, [2]int{x.a, x.b})
+			}
+			if err := t.checkSplitOrder(cands[i].c, splits); err != nil {
+				return nil, err
+			}
+		}
 		if j < len(cands) && t.scores[cands[j].c] == t.scores[cands[i].c] {
 			return nil, fmt.Errorf("llama2c export: tokens %d and %d have the same score %v; run.c breaks that tie by position, BPE ranks cannot", cands[i].c, cands[j].c, t.scores[cands[i].c])
 		}
@@ -127,6 +137,38 @@ func (t *Llama2C) derivedMerges(names []string) ([][2]string, error) {
 		out[i] = [2]string{names[c.a], names[c.b]}
 	}
 	return out, nil
+}
+
+// checkSplitOrder guards the one place where BPE ranks and run.c's scores
+// could disagree: token c has several splits, and while several copies of c
+// are pending run.c merges them leftmost first, BPE in rank order. The order
+// is irrelevant unless merging one copy creates a pair (z, c) or (c, z) that
+// beats c and takes a symbol another copy needed. While c's merges are the
+// best pending ones, z can only sit next to a split's outer symbol if z does
+// not merge with that symbol better than c; so a token u built from c that
+// outscores c is harmless when, for every split (a, b) of c, z+a (for
+// u = z+c) or b+z (for u = c+z) is a token scoring above c.
+func (t *Llama2C) checkSplitOrder(c int, splits [][2]int) error {
+	sc := t.scores[c]
+	for key, u := range t.pairs {
+		a, b := int(key>>32), int(uint32(key))
+		if t.scores[u] < sc || (a != c && b != c) {
+			continue
+		}
+		for _, sp := range splits {
+			if (b == c && !t.mergesAbove(a, sp[0], sc)) || (a == c && !t.mergesAbove(sp[1], b, sc)) {
+				return fmt.Errorf("llama2c export: token %d has several splits and token %d, built from it, scores higher; run.c and BPE could merge in different orders", c, u)
+			}
+		}
+	}
+	return nil
+}
+
+// mergesAbove reports whether the pair (x, y) merges into a token scoring
+// above score.
+func (t *Llama2C) mergesAbove(x, y int, score float32) bool {
+	id, ok := t.pairs[pairKey(int32(x), int32(y))]
+	return ok && t.scores[id] > score
 }
 
 func (t *Llama2C) isSpecial(id int) bool {

@@ -14,6 +14,13 @@ import (
 // " " token before non-empty text (SentencePiece's add_dummy_prefix), one
 // token per UTF-8 character with byte fallback to id byte+3, then the
 // adjacent pair whose concatenation has the best score is merged first.
+//
+// HFJSON exports the same vocabulary as a tokenizer.json that encodes to the
+// same ids, with one unavoidable exception: a literal "▁" (U+2581) in the
+// text. The file stores spaces as ' ', so run.c sees "▁" as an unknown
+// character (three byte tokens), while a SentencePiece-style tokenizer.json
+// spells spaces as "▁" and so reads a literal "▁" as a space. Real Llama 2
+// tokenizers behave like the export.
 type Llama2C struct {
 	maxLen   int
 	pieces   []string       // as stored: spaces are ' ', BOS is "\n<s>\n"

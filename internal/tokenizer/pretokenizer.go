@@ -64,11 +64,6 @@ func (q preTokenizerSeq) preTokenize(p piece, out sink) {
 	q[0].preTokenize(p, next)
 }
 
-// sliceSink collects pieces (for tests and the rare non-streaming paths).
-type sliceSink []piece
-
-func (s *sliceSink) add(p piece) { *s = append(*s, p) }
-
 // splitBehavior says what happens to the matched delimiters (HF
 // SplitDelimiterBehavior).
 type splitBehavior int

@@ -1,7 +1,9 @@
 package tokenizer
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -81,6 +83,36 @@ func TestLossyUTF8(t *testing.T) {
 	for _, tt := range tests {
 		if got := lossyUTF8([]byte(tt.in)); got != tt.want {
 			t.Errorf("lossyUTF8(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestHF_EncodeConcurrent encodes from several goroutines at once: the word
+// cache is shared, and results must not depend on interleaving.
+func TestHF_EncodeConcurrent(t *testing.T) {
+	tok := qwen3(t)
+	texts := gsm8kQuestions(t)
+	want := make([][]int, len(texts))
+	for i, s := range texts {
+		want[i] = tok.Encode(s)
+	}
+	tok.model.cache = wordCache{}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for k := range texts {
+				i := (k + g*7) % len(texts)
+				if got := tok.Encode(texts[i]); !slices.Equal(got, want[i]) {
+					errs <- fmt.Errorf("text %d: got %v, want %v", i, got, want[i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

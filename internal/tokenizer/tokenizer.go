@@ -146,9 +146,14 @@ func readMaybeGzip(path string) ([]byte, error) {
 }
 
 // looksLikeJSON reports whether data starts (after whitespace and an
-// optional UTF-8 BOM) with '{'.
+// optional UTF-8 BOM) with '{' and then '"' or '}'. The second byte keeps a
+// llama2.c file whose max_token_length happens to be 123 ('{') out.
 func looksLikeJSON(data []byte) bool {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	data = bytes.TrimLeft(data, " \t\r\n")
-	return len(data) > 0 && data[0] == '{'
+	if len(data) == 0 || data[0] != '{' {
+		return false
+	}
+	rest := bytes.TrimLeft(data[1:], " \t\r\n")
+	return len(rest) > 0 && (rest[0] == '"' || rest[0] == '}')
 }

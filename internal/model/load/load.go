@@ -1,0 +1,259 @@
+// Package load turns a model reference into a ready model and writes models
+// back as Hugging Face folders.
+//
+// A reference is resolved by package hub (a local HF folder, a llama2.c
+// checkpoint file, or a Hub id already in the local HF cache), or is the
+// name of the embedded default model, stories260K. The config.json decides
+// the architecture through an explicit list (SupportedArchitectures): the
+// Llama family (Llama, Mistral, Qwen2, Qwen3) and GPT-2, as causal LMs or as
+// *ForSequenceClassification reward models and critics (a backbone plus the
+// scalar head of package head). Weights come from safetensors (F32, BF16 or
+// F16, single file or sharded) and are kept in float32.
+//
+// Loading is strict on purpose: a missing tensor, a tensor the architecture
+// does not have, or a shape that disagrees with config.json is an error
+// naming the tensor and both shapes. A silently half-loaded model trains
+// without complaint and produces garbage, which is far costlier to debug.
+package load
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorlhf/gorlhf/internal/assets"
+	"github.com/gorlhf/gorlhf/internal/hub"
+	"github.com/gorlhf/gorlhf/internal/llama2c"
+	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/model/gpt2"
+	"github.com/gorlhf/gorlhf/internal/model/head"
+	"github.com/gorlhf/gorlhf/internal/model/llama"
+	"github.com/gorlhf/gorlhf/internal/nn"
+	"github.com/gorlhf/gorlhf/internal/safetensors"
+)
+
+// DefaultModel is the reference that names the embedded stories260K model
+// (when no file or folder of that name exists).
+const DefaultModel = "stories260K"
+
+// EmbeddedPath is Loaded.Path for the embedded model.
+const EmbeddedPath = "embedded:" + DefaultModel
+
+// Options controls Load.
+type Options struct {
+	// Hub says where the Hugging Face cache is (see hub.OptionsFromEnv).
+	Hub hub.Options
+	// Logger receives warnings (for example an ignored sliding window);
+	// nil discards them. They are also in Loaded.Warnings.
+	Logger *slog.Logger
+	// HeadPrefix is the module name of the scalar head in the checkpoint
+	// of a score model: "" or "score" (Hugging Face, OpenRLHF today) or,
+	// e.g., "value_head" (older OpenRLHF). It is always saved as "score".
+	HeadPrefix string
+}
+
+// Loaded is a model ready to run.
+type Loaded struct {
+	// Model is the causal LM; for a score model it is the backbone.
+	Model model.CausalLM
+	// Llama and GPT2 are Model's concrete type (one of them is set).
+	Llama *llama.Model
+	GPT2  *gpt2.Model
+	// Score is set for *ForSequenceClassification models (reward models,
+	// critics): Model plus the scalar head.
+	Score *head.ScoreModel
+	// Arch is the architecture name ("Qwen2ForCausalLM"); Family its family.
+	Arch   string
+	Family Family
+	// Config is the HF config.json as read (generated for llama2.c files).
+	Config []byte
+	// Path is the folder or file the weights came from (EmbeddedPath for
+	// the built-in model); Location is the hub resolution behind it.
+	Path     string
+	Location hub.Location
+	// DType is the stored weight type ("F32", "BF16", "F16"; "BF16+F32"
+	// when mixed); TorchDType is config.json's torch_dtype.
+	DType, TorchDType string
+	// PadTokenID is config.json's pad_token_id for score models (−1: none).
+	PadTokenID int
+	// SlidingWindow is the attention window HF would use (0: none). gorlhf
+	// attends to the full causal context, which gives the same results
+	// only for sequences of at most SlidingWindow tokens.
+	SlidingWindow int
+	Warnings      []string
+	// Summary is one line for the user, e.g. "loaded stories260K: llama,
+	// 260.1K params, 1.0 MB f32, 3 ms"; Elapsed is the load time.
+	Summary string
+	Elapsed time.Duration
+}
+
+// Module returns the whole network: Score when set, else Model. Its
+// Params are what training updates and what Save writes.
+func (l *Loaded) Module() model.CausalLM {
+	if l.Score != nil {
+		return l.Score
+	}
+	return l.Model
+}
+
+// Params lists every parameter of Module under its HF name.
+func (l *Loaded) Params() nn.Params { return l.Module().Params() }
+
+// Load resolves ref and loads the model it names.
+func Load(ref string, o Options) (*Loaded, error) {
+	start := time.Now()
+	l, err := loadRef(ref, o)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", ref, err)
+	}
+	l.Elapsed = time.Since(start)
+	l.Summary = summary(ref, l)
+	if o.Logger != nil {
+		for _, w := range l.Warnings {
+			o.Logger.Warn(w, "model", ref)
+		}
+	}
+	return l, nil
+}
+
+// loadRef dispatches on what ref is.
+func loadRef(ref string, o Options) (*Loaded, error) {
+	if ref == DefaultModel {
+		if _, err := os.Stat(ref); errors.Is(err, fs.ErrNotExist) {
+			return loadLlama2C(assets.Stories260K(), hub.Location{Kind: hub.Llama2CFile, Path: EmbeddedPath}, o)
+		}
+	}
+	loc, err := hub.Resolve(ref, o.Hub)
+	if err != nil {
+		return nil, err
+	}
+	if loc.Kind == hub.Llama2CFile {
+		data, err := os.ReadFile(loc.Path)
+		if err != nil {
+			return nil, err
+		}
+		return loadLlama2C(data, loc, o)
+	}
+	return loadFolder(loc, o)
+}
+
+// loadLlama2C builds a Llama model from a llama2.c checkpoint, its q/k rows
+// permuted for rotate-half RoPE (llama2c.Parse's default).
+func loadLlama2C(data []byte, loc hub.Location, o Options) (*Loaded, error) {
+	ck, err := llama2c.Parse(data, llama2c.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("llama2c: %s: %w", loc.Path, err)
+	}
+	cfg := ck.Config.HFConfigJSON()
+	return build(cfg, newLlama2CSource(ck), loc, o)
+}
+
+// loadFolder reads config.json and the safetensors weights of an HF folder.
+func loadFolder(loc hub.Location, o Options) (*Loaded, error) {
+	cfg, err := os.ReadFile(loc.File(hub.ConfigName))
+	if err != nil {
+		return nil, err
+	}
+	f, err := safetensors.OpenDir(loc.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return build(cfg, fileSource{f}, loc, o)
+}
+
+// build parses the config, makes the model and fills it from src.
+func build(cfg []byte, src source, loc hub.Location, o Options) (*Loaded, error) {
+	sp, err := parseConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newModel(sp)
+	if err != nil {
+		return nil, err
+	}
+	dtypes, err := fill(l.Params(), src, sp, o.HeadPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", loc.Path, err)
+	}
+	l.Config, l.Path, l.Location = cfg, loc.Path, loc
+	l.DType = joinDTypes(dtypes)
+	return l, nil
+}
+
+// newModel allocates the model a spec describes, with zero weights.
+func newModel(sp *spec) (*Loaded, error) {
+	l := &Loaded{Arch: sp.Arch, Family: sp.Family, TorchDType: sp.TorchDType, PadTokenID: sp.PadTokenID,
+		SlidingWindow: sp.SlidingWindow, Warnings: slices.Clone(sp.Warnings)}
+	var c int
+	if sp.Family == GPT2 {
+		m, err := gpt2.New(sp.GPT2)
+		if err != nil {
+			return nil, err
+		}
+		l.Model, l.GPT2, c = m, m, sp.GPT2.Hidden
+	} else {
+		m, err := llama.New(sp.Llama)
+		if err != nil {
+			return nil, err
+		}
+		l.Model, l.Llama, c = m, m, sp.Llama.Hidden
+	}
+	if sp.Score {
+		l.Score = head.NewScoreModel(l.Model, c)
+		l.Score.Norm = sp.Norm
+	}
+	return l, nil
+}
+
+func joinDTypes(m map[string]int) string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return strings.Join(ks, "+")
+}
+
+// summary is the one-line report of a load.
+func summary(ref string, l *Loaded) string {
+	n := l.Params().Count()
+	kind := string(l.Family)
+	if l.Score != nil {
+		kind += " + score head"
+	}
+	s := fmt.Sprintf("loaded %s: %s, %s params, %.1f MB f32, %s", ref, kind, humanCount(n),
+		float64(n)*4/1e6, roundDuration(l.Elapsed))
+	if l.DType != "" && l.DType != string(safetensors.F32) {
+		s += " (stored " + strings.ToLower(l.DType) + ")"
+	}
+	return s
+}
+
+// humanCount writes 260100 as "260.1K".
+func humanCount(n int) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	if d >= time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
+}

@@ -145,7 +145,8 @@ func smallBlockKernels() []Kernel {
 			ks = append(ks, &v)
 		}
 	}
-	return ks
+	// The 4×4 pure Go tile is what arm64 runs; test it here too.
+	return append(ks, &blocked{name: "go4x4/kc19", mr: goMR, nr: goNR, kc: 19, nc: 8, micro: wholeTiles(microGo, goMR, goNR)})
 }
 
 type shape struct{ m, n, k int }
@@ -217,11 +218,18 @@ func TestKernel_Determinism(t *testing.T) {
 			continue
 		}
 		t.Run(kern.Name(), func(t *testing.T) {
-			for tr := range 4 {
-				p := newProblem(rng, tr&1 != 0, tr&2 != 0, 61, 1100, 530, 1, 0.5, 1)
+			for tr := range 8 {
+				// Several row tiles (B packed up front) over two n blocks and
+				// three k blocks; then few row tiles (B read in place or
+				// packed panel by panel).
+				sh := shape{61, 1100, 530}
 				if testing.Short() || kern.Name() == "go" {
-					p = newProblem(rng, tr&1 != 0, tr&2 != 0, 45, 300, 300, 1, 0.5, 1)
+					sh = shape{45, 300, 300}
 				}
+				if tr >= 4 {
+					sh = shape{20, 700, 300}
+				}
+				p := newProblem(rng, tr&1 != 0, tr&2 != 0, sh.m, sh.n, sh.k, 1, 0.5, 1)
 				par.SetThreads(1)
 				want := p.run(kern, false)
 				blasLogged := false

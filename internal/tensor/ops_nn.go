@@ -90,19 +90,26 @@ const (
 // (Hendrycks & Gimpel 2016), as GPT-2's "gelu_new".
 func GELU(tp *Tape, x *Tensor) *Tensor {
 	out := tp.output(x.Shape, x)
+	var th []float32 // tanh(·) kept for the backward pass
+	if out.RequiresGrad {
+		th = make([]float32, len(x.Data))
+	}
 	parallelElems(len(x.Data), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := x.Data[i]
-			out.Data[i] = 0.5 * v * (1 + Tanhf(geluC*(v+geluA*v*v*v)))
+			t := Tanhf(geluC * (v + geluA*v*v*v))
+			out.Data[i] = 0.5 * v * (1 + t)
+			if th != nil {
+				th[i] = t
+			}
 		}
 	})
 	tp.record(out, func() {
 		gx := x.ensureGrad()
 		parallelElems(len(x.Data), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				v := x.Data[i]
-				th := Tanhf(geluC * (v + geluA*v*v*v))
-				d := 0.5*(1+th) + 0.5*v*(1-th*th)*geluC*(1+3*geluA*v*v)
+				v, t := x.Data[i], th[i]
+				d := 0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*geluA*v*v)
 				gx[i] += out.Grad[i] * d
 			}
 		})

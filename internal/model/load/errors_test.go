@@ -97,8 +97,8 @@ func TestLoad_Errors(t *testing.T) {
 			want: []string{`"lm_head.weight"`, "differs from the embedding"}},
 		{name: "kv heads", cfg: func(c map[string]any) { c["num_key_value_heads"] = 3 },
 			want: []string{"num_attention_heads 4", "num_key_value_heads 3"}},
-		{name: "hidden not divisible", cfg: func(c map[string]any) { c["num_attention_heads"] = 5 },
-			want: []string{"hidden_size 16", "num_attention_heads 5"}},
+		{name: "hidden not divisible", cfg: func(c map[string]any) { c["num_attention_heads"] = 6 },
+			want: []string{"hidden_size 16", "num_attention_heads 6"}},
 		{name: "missing size", cfg: func(c map[string]any) { delete(c, "hidden_size") }, want: []string{"hidden_size is missing"}},
 		{name: "rope type", cfg: func(c map[string]any) {
 			c["rope_scaling"] = map[string]any{"type": "yarn", "factor": 4.0}
@@ -115,6 +115,7 @@ func TestLoad_Errors(t *testing.T) {
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
+			t.Log(err)
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)

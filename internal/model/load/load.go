@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -107,9 +108,28 @@ func (l *Loaded) Params() nn.Params { return l.Module().Params() }
 // Load resolves ref and loads the model it names.
 func Load(ref string, o Options) (*Loaded, error) {
 	start := time.Now()
-	l, err := loadRef(ref, o)
+	loc, err := resolve(ref, o)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", ref, err)
+	}
+	var l *Loaded
+	switch {
+	case loc.Path == EmbeddedPath:
+		l, err = loadLlama2C(assets.Stories260K(), loc, o)
+	case loc.Kind == hub.Llama2CFile:
+		var data []byte
+		if data, err = os.ReadFile(loc.Path); err == nil {
+			l, err = loadLlama2C(data, loc, o)
+		}
+	default:
+		l, err = loadFolder(loc, o)
+	}
+	if err != nil {
+		where := ref
+		if loc.Path != filepath.Clean(ref) {
+			where += " (" + loc.Path + ")"
+		}
+		return nil, fmt.Errorf("load %s: %w", where, err)
 	}
 	l.Elapsed = time.Since(start)
 	l.Summary = summary(ref, l)
@@ -121,25 +141,14 @@ func Load(ref string, o Options) (*Loaded, error) {
 	return l, nil
 }
 
-// loadRef dispatches on what ref is.
-func loadRef(ref string, o Options) (*Loaded, error) {
+// resolve finds what ref names: the embedded model, or what hub finds.
+func resolve(ref string, o Options) (hub.Location, error) {
 	if ref == DefaultModel {
 		if _, err := os.Stat(ref); errors.Is(err, fs.ErrNotExist) {
-			return loadLlama2C(assets.Stories260K(), hub.Location{Kind: hub.Llama2CFile, Path: EmbeddedPath}, o)
+			return hub.Location{Kind: hub.Llama2CFile, Path: EmbeddedPath}, nil
 		}
 	}
-	loc, err := hub.Resolve(ref, o.Hub)
-	if err != nil {
-		return nil, err
-	}
-	if loc.Kind == hub.Llama2CFile {
-		data, err := os.ReadFile(loc.Path)
-		if err != nil {
-			return nil, err
-		}
-		return loadLlama2C(data, loc, o)
-	}
-	return loadFolder(loc, o)
+	return hub.Resolve(ref, o.Hub)
 }
 
 // loadLlama2C builds a Llama model from a llama2.c checkpoint, its q/k rows
@@ -147,10 +156,14 @@ func loadRef(ref string, o Options) (*Loaded, error) {
 func loadLlama2C(data []byte, loc hub.Location, o Options) (*Loaded, error) {
 	ck, err := llama2c.Parse(data, llama2c.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("llama2c: %s: %w", loc.Path, err)
+		return nil, fmt.Errorf("llama2c: %w", err)
 	}
 	cfg := ck.Config.HFConfigJSON()
-	return build(cfg, newLlama2CSource(ck), loc, o)
+	sp, err := parseConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return build(sp, cfg, newLlama2CSource(ck), loc, o)
 }
 
 // loadFolder reads config.json and the safetensors weights of an HF folder.
@@ -159,27 +172,27 @@ func loadFolder(loc hub.Location, o Options) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	sp, err := parseConfig(cfg) // before the weights: config errors come first
+	if err != nil {
+		return nil, err
+	}
 	f, err := safetensors.OpenDir(loc.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return build(cfg, fileSource{f}, loc, o)
+	return build(sp, cfg, fileSource{f}, loc, o)
 }
 
-// build parses the config, makes the model and fills it from src.
-func build(cfg []byte, src source, loc hub.Location, o Options) (*Loaded, error) {
-	sp, err := parseConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
+// build makes the model sp describes and fills it from src.
+func build(sp *spec, cfg []byte, src source, loc hub.Location, o Options) (*Loaded, error) {
 	l, err := newModel(sp)
 	if err != nil {
 		return nil, err
 	}
 	dtypes, err := fill(l.Params(), src, sp, o.HeadPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", loc.Path, err)
+		return nil, err
 	}
 	l.Config, l.Path, l.Location = cfg, loc.Path, loc
 	l.DType = joinDTypes(dtypes)

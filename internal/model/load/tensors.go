@@ -1,6 +1,7 @@
 package load
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -119,6 +120,7 @@ func fill(ps nn.Params, src source, sp *spec, headPrefix string) (map[string]int
 			errs = append(errs, fmt.Sprintf("tensor %q is stored twice (as %q too)", name, stored))
 			continue
 		}
+		done[name] = true // loaded, or reported below: not "missing"
 		if got := src.shape(stored); !tensor.SameShape(got, t.Shape) {
 			errs = append(errs, fmt.Sprintf("tensor %q has shape %v but the config implies %v", stored, got, t.Shape))
 			continue
@@ -129,7 +131,6 @@ func fill(ps nn.Params, src source, sp *spec, headPrefix string) (map[string]int
 			continue
 		}
 		t.Data = data // freshly decoded: no need to copy
-		done[name] = true
 		dtypes[src.dtype(stored)]++
 	}
 	for _, p := range ps {
@@ -168,10 +169,12 @@ func checkTiedCopy(src source, name string, embed *tensor.Tensor) error {
 // joinErrs reports the first few problems and how many there were.
 func joinErrs(errs []string) error {
 	const show = 6
+	if len(errs) == 1 {
+		return errors.New(errs[0])
+	}
 	msg := strings.Join(errs[:min(show, len(errs))], "; ")
 	if len(errs) > show {
 		msg += fmt.Sprintf("; and %d more", len(errs)-show)
 	}
 	return fmt.Errorf("%d problem(s): %s", len(errs), msg)
 }
-

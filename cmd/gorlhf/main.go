@@ -28,6 +28,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"bench", "measure kernels and training speed (bench matmul | bench train)", runBench},
+		{"convert", "write a model (HF folder, llama2.c file, stories260K) as a Hugging Face folder", runConvert},
 		{"tokenize", "encode text to token ids (or decode ids) with a tokenizer", runTokenize},
 		{"version", "print the version and the compute backend", runVersion},
 	}

@@ -39,7 +39,7 @@ func readParquet(path string) (recs []Record, rep *Report, err error) {
 	defer r.Close()
 	rep = &Report{Name: path}
 	for row := 1; ; row++ {
-		var m map[string]any
+		m := map[string]any{}
 		err := r.Read(&m)
 		if errors.Is(err, io.EOF) {
 			break

@@ -28,7 +28,8 @@ type blocked struct {
 	mr, nr  int // register tile
 	kc, nc  int // cache blocks of k and n
 	micro   microFunc
-	asmPack bool // pack with the AVX 8×8 transpose (see pack.go)
+	asmPack bool    // pack with the AVX 8×8 transpose (see pack.go)
+	dot     dotFunc // optional: small m with B transposed (see dot.go)
 }
 
 func (d *blocked) Name() string { return d.name }
@@ -67,6 +68,10 @@ func (d *blocked) run(g *call, parallel bool) {
 	}
 	if g.k == 0 || g.alpha == 0 {
 		scaleC(g.m, g.n, g.beta, g.c, g.ldc)
+		return
+	}
+	if d.dot != nil && g.transB && g.m <= dotMaxM {
+		d.runDot(g, parallel)
 		return
 	}
 	for jc := 0; jc < g.n; jc += d.nc {

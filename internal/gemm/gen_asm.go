@@ -243,4 +243,155 @@ func write(x isa) {
 func main() {
 	write(avx512)
 	write(avx2)
+	writeDot()
+}
+
+// dot kernels (AVX-512): C[r][c] = alpha·dot(A row r, W row c) + beta·C[r][c]
+// for up to 4 rows of A and 4 rows of W, all contiguous along k. They serve
+// x·Wᵀ with a small batch (decoding), where packing W would cost more than
+// the product. Each of the 16 (row, W row) pairs accumulates 16 lanes; a
+// shuffle tree then reduces them to one vector whose lane 4r+c is C[r][c].
+
+func dotFn(rows int) string { return fmt.Sprintf("dotAVX512M%d", rows) }
+
+const dotSig = "k int, a *float32, lda int, w0, w1, w2, w3 *float32, c *float32, ldc int, alpha, beta float32, cols int"
+
+func emitDot(w *writer, rows int) {
+	acc := func(r, c int) string { return fmt.Sprintf("Z%d", 4*r+c) }
+	wreg := func(c int) string { return fmt.Sprintf("Z%d", 16+c) }
+	const x = "Z20"
+	aRow := [4]string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)", "(SI)(R9*1)"}
+	wPtr := [4]string{"DI", "R10", "R11", "R12"}
+	p := dotFn(rows) + "_"
+	fmt.Fprintf(w, "\n// func %s(%s)\n", dotFn(rows), dotSig)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-88\n", dotFn(rows))
+	w.op("MOVQ k+0(FP), CX")
+	w.op("MOVQ a+8(FP), SI")
+	w.op("MOVQ lda+16(FP), R8")
+	w.op("SHLQ $2, R8")
+	w.op("LEAQ (R8)(R8*2), R9")
+	w.op("MOVQ w0+24(FP), DI")
+	w.op("MOVQ w1+32(FP), R10")
+	w.op("MOVQ w2+40(FP), R11")
+	w.op("MOVQ w3+48(FP), R12")
+	for i := 0; i < 21; i++ {
+		w.op("VPXORD Z%[1]d, Z%[1]d, Z%[1]d", i)
+	}
+	// K7 masks the last k%16 floats.
+	w.op("MOVQ CX, R13")
+	w.op("ANDQ $15, CX")
+	w.op("MOVQ CX, BX")
+	w.op("MOVQ $1, AX")
+	w.op("SHLQ CX, AX")
+	w.op("DECQ AX")
+	w.op("KMOVW AX, K7")
+	w.op("MOVQ R13, CX")
+	w.op("SHRQ $4, CX")
+	w.op("JZ %stail", p)
+	body := func(load func(addr, dst string)) {
+		for c := range 4 {
+			load("("+wPtr[c]+")", wreg(c))
+		}
+		for r := range rows {
+			load(aRow[r], x)
+			for c := range 4 {
+				w.op("VFMADD231PS %s, %s, %s", wreg(c), x, acc(r, c))
+			}
+		}
+	}
+	w.label(p + "loop")
+	body(func(addr, dst string) { w.op("VMOVUPS %s, %s", addr, dst) })
+	w.op("ADDQ $64, SI")
+	for _, r := range wPtr {
+		w.op("ADDQ $64, %s", r)
+	}
+	w.op("DECQ CX")
+	w.op("JNZ %sloop", p)
+	w.label(p + "tail")
+	w.op("TESTQ BX, BX")
+	w.op("JZ %sreduce", p)
+	body(func(addr, dst string) { w.op("VMOVUPS.Z %s, K7, %s", addr, dst) })
+	w.label(p + "reduce")
+	// Level 1: pairs of accumulators -> 8 vectors (Z21..Z28).
+	for i := range 8 {
+		a, b := fmt.Sprintf("Z%d", 2*i), fmt.Sprintf("Z%d", 2*i+1)
+		w.op("VUNPCKLPS %s, %s, Z29", b, a)
+		w.op("VUNPCKHPS %s, %s, Z30", b, a)
+		w.op("VADDPS Z30, Z29, Z%d", 21+i)
+	}
+	// Level 2: pairs of those -> 4 vectors (Z0..Z3): block lanes = 4 outputs.
+	for i := range 4 {
+		a, b := fmt.Sprintf("Z%d", 21+2*i), fmt.Sprintf("Z%d", 22+2*i)
+		w.op("VUNPCKLPD %s, %s, Z29", b, a)
+		w.op("VUNPCKHPD %s, %s, Z30", b, a)
+		w.op("VADDPS Z30, Z29, Z%d", i)
+	}
+	// Level 3: add the four 128-bit blocks across vectors.
+	w.op("VSHUFF32X4 $0x44, Z1, Z0, Z29")
+	w.op("VSHUFF32X4 $0xEE, Z1, Z0, Z30")
+	w.op("VADDPS Z30, Z29, Z4")
+	w.op("VSHUFF32X4 $0x44, Z3, Z2, Z29")
+	w.op("VSHUFF32X4 $0xEE, Z3, Z2, Z30")
+	w.op("VADDPS Z30, Z29, Z5")
+	w.op("VSHUFF32X4 $0x88, Z5, Z4, Z29")
+	w.op("VSHUFF32X4 $0xDD, Z5, Z4, Z30")
+	w.op("VADDPS Z30, Z29, Z0") // lane 4r+c = dot(A row r, W row c)
+	// Row r of C is written from lanes 4r..4r+cols-1 with a masked store at
+	// &C[r][0] - 16r bytes, so only AVX-512F is needed.
+	w.op("MOVQ c+56(FP), DX")
+	w.op("MOVQ ldc+64(FP), R13")
+	w.op("SHLQ $2, R13")
+	w.op("MOVQ cols+80(FP), CX")
+	w.op("MOVQ $1, AX")
+	w.op("SHLQ CX, AX")
+	w.op("DECQ AX") // low cols bits
+	w.op("VBROADCASTSS alpha+72(FP), Z1")
+	w.op("VMULPS Z1, Z0, Z0")
+	w.op("MOVL beta+76(FP), BX")
+	w.op("ANDL $0x7fffffff, BX")
+	w.op("JZ %sstore", p)
+	w.op("VBROADCASTSS beta+76(FP), Z2")
+	w.op("VPXORD Z3, Z3, Z3")
+	w.op("MOVQ DX, BX")
+	w.op("MOVQ AX, R9")
+	for r := range rows {
+		w.op("KMOVW R9, K1")
+		w.op("VMOVUPS %d(BX), K1, Z3", -16*r)
+		w.op("ADDQ R13, BX")
+		w.op("SHLQ $4, R9")
+	}
+	w.op("VFMADD231PS Z3, Z2, Z0")
+	w.label(p + "store")
+	for r := range rows {
+		w.op("KMOVW AX, K1")
+		w.op("VMOVUPS Z0, K1, %d(DX)", -16*r)
+		w.op("ADDQ R13, DX")
+		w.op("SHLQ $4, AX")
+	}
+	w.op("VZEROUPPER")
+	w.op("RET")
+}
+
+func writeDot() {
+	var s, g writer
+	s.WriteString(header + "#include \"textflag.h\"\n")
+	fmt.Fprintf(&g, "%spackage gemm\n\n", header)
+	g.WriteString("// AVX-512 dot kernels: C[r][c] = alpha·dot(A row r, W row c) + beta·C[r][c]\n")
+	g.WriteString("// for r < rows (the M in the name) and c < cols <= 4, over k floats. A rows\n")
+	g.WriteString("// are lda floats apart; w0..w3 point at the W rows (pass a valid row for\n")
+	g.WriteString("// c >= cols; it is read but not stored).\n\n")
+	var names []string
+	for rows := 1; rows <= 4; rows++ {
+		emitDot(&s, rows)
+		fmt.Fprintf(&g, "//go:noescape\nfunc %s(%s)\n\n", dotFn(rows), dotSig)
+		names = append(names, dotFn(rows))
+	}
+	fmt.Fprintf(&g, "// dotAVX512Rows[r] handles r rows of A.\n")
+	fmt.Fprintf(&g, "var dotAVX512Rows = [...]func(%s){nil, %s}\n", dotSig, strings.Join(names, ", "))
+	for path, w := range map[string]*writer{"dot_avx512_amd64.s": &s, "dot_avx512_amd64.go": &g} {
+		if err := os.WriteFile(path, w.Bytes(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("wrote", path, strings.Count(w.String(), "\n"), "lines")
+	}
 }

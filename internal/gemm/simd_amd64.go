@@ -25,7 +25,7 @@ func simdKernels() []Kernel {
 		ks = append(ks, &blocked{name: "avx2", mr: avx2MR, nr: avx2NR, kc: 256, nc: 1024, micro: microAVX2, asmPack: true})
 	}
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &blocked{name: "avx512", mr: avx512MR, nr: avx512NR, kc: 256, nc: 1024, micro: microAVX512, asmPack: true})
+		ks = append(ks, &blocked{name: "avx512", mr: avx512MR, nr: avx512NR, kc: 256, nc: 1024, micro: microAVX512, asmPack: true, dot: dotAVX512})
 	}
 	return ks
 }
@@ -55,4 +55,11 @@ func microAVX2(kc, rows, cols int, a, b []float32, ldb int, c []float32, ldc int
 	var t [avx2MR * avx2NR]float32
 	kernAVX2Rows[rows](kc, &a[0], &b[0], &t[0], ldb, avx2NR, alpha, 0)
 	mergeTile(c, ldc, t[:], avx2NR, rows, cols, beta)
+}
+
+func dotAVX512(k, rows, cols int, a []float32, lda int, w [4][]float32, c []float32, ldc int, alpha, beta float32) {
+	_ = a[(rows-1)*lda+k-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	_, _, _, _ = w[0][k-1], w[1][k-1], w[2][k-1], w[3][k-1]
+	dotAVX512Rows[rows](k, &a[0], lda, &w[0][0], &w[1][0], &w[2][0], &w[3][0], &c[0], ldc, alpha, beta, cols)
 }

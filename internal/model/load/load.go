@@ -240,8 +240,8 @@ func summary(ref string, l *Loaded) string {
 	if l.Score != nil {
 		kind += " + score head"
 	}
-	s := fmt.Sprintf("loaded %s: %s, %s params, %.1f MB f32, %s", ref, kind, humanCount(n),
-		float64(n)*4/1e6, roundDuration(l.Elapsed))
+	s := fmt.Sprintf("loaded %s: %s, %s params, %s f32, %s", ref, kind, humanCount(n),
+		humanBytes(4*n), roundDuration(l.Elapsed))
 	if l.DType != "" && l.DType != string(safetensors.F32) {
 		s += " (stored " + strings.ToLower(l.DType) + ")"
 	}
@@ -259,6 +259,17 @@ func humanCount(n int) string {
 		return fmt.Sprintf("%.1fK", float64(n)/1e3)
 	}
 	return fmt.Sprint(n)
+}
+
+// humanBytes writes 1040000 as "1.0 MB" (decimal units).
+func humanBytes(n int) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e5:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1f KB", float64(n)/1e3)
 }
 
 func roundDuration(d time.Duration) time.Duration {

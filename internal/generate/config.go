@@ -1,0 +1,71 @@
+package generate
+
+import (
+	"fmt"
+
+	"github.com/gorlhf/gorlhf/internal/model"
+)
+
+// Config holds the engine's knobs. Start from DefaultConfig; zero fields
+// mean their default.
+type Config struct {
+	// KVCacheMB is the KV-cache budget in MiB (all layers, K and V); 0
+	// means 1024. Pages are touched only as blocks are used.
+	KVCacheMB int
+	// BlockSize is the number of tokens per KV block; 0 means 16.
+	BlockSize int
+	// MaxSeqs is the most sequences decoded in one step; 0 means 512.
+	MaxSeqs int
+	// MaxBatchTokens is the most new tokens per step: decode tokens first,
+	// then prompt chunks (chunked prefill) fill the rest; 0 means 2048.
+	MaxBatchTokens int
+	// NoPrefixSharing gives every sample its own copy of the prompt's KV
+	// (prefilled n times); false (the default) prefills a prompt once and
+	// lets its n samples share the blocks, copy-on-write.
+	NoPrefixSharing bool
+	// EOS are token ids that end every sample unless a request sets
+	// IgnoreEOS; nil means none.
+	EOS []int32
+}
+
+// DefaultConfig returns the defaults spelled out.
+func DefaultConfig() Config {
+	return Config{KVCacheMB: 1024, BlockSize: 16, MaxSeqs: 512, MaxBatchTokens: 2048}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.KVCacheMB == 0 {
+		c.KVCacheMB = d.KVCacheMB
+	}
+	if c.BlockSize == 0 {
+		c.BlockSize = d.BlockSize
+	}
+	if c.MaxSeqs == 0 {
+		c.MaxSeqs = d.MaxSeqs
+	}
+	if c.MaxBatchTokens == 0 {
+		c.MaxBatchTokens = d.MaxBatchTokens
+	}
+	return c
+}
+
+// Validate checks ranges (zero fields are fine: they take defaults).
+func (c Config) Validate() error {
+	switch {
+	case c.KVCacheMB < 0:
+		return fmt.Errorf("generate: KVCacheMB must be ≥ 1, got %d", c.KVCacheMB)
+	case c.BlockSize < 0 || c.BlockSize > 4096:
+		return fmt.Errorf("generate: BlockSize must be in [1, 4096], got %d", c.BlockSize)
+	case c.MaxSeqs < 0:
+		return fmt.Errorf("generate: MaxSeqs must be ≥ 1, got %d", c.MaxSeqs)
+	case c.MaxBatchTokens < 0:
+		return fmt.Errorf("generate: MaxBatchTokens must be ≥ 1, got %d", c.MaxBatchTokens)
+	}
+	return nil
+}
+
+// numBlocks is how many blocks the budget holds for a model.
+func (c Config) numBlocks(s model.KVShape) int {
+	return int(int64(c.KVCacheMB) << 20 / int64(BlockBytes(s, c.BlockSize)))
+}

@@ -1,0 +1,116 @@
+#include "textflag.h"
+
+// func vecMat32(y, a, x *float32, rows, ldx int)
+// y[0:32] += Σ_i a[i]·x[i·ldx : i·ldx+32], rows taken two at a time into
+// two accumulator sets (even rows in Y0–Y3, odd rows in Y4–Y7) so that the
+// FMA chains overlap.
+TEXT ·vecMat32(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), CX
+	MOVQ ldx+32(FP), R8
+	SHLQ $2, R8
+	LEAQ (DX)(R8*1), R9
+	MOVQ R8, R10
+	SHLQ $1, R10
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+pairs32:
+	CMPQ CX, $2
+	JLT  tail32
+	VBROADCASTSS 0(SI), Y8
+	VBROADCASTSS 4(SI), Y9
+	VFMADD231PS 0(DX), Y8, Y0
+	VFMADD231PS 32(DX), Y8, Y1
+	VFMADD231PS 64(DX), Y8, Y2
+	VFMADD231PS 96(DX), Y8, Y3
+	VFMADD231PS 0(R9), Y9, Y4
+	VFMADD231PS 32(R9), Y9, Y5
+	VFMADD231PS 64(R9), Y9, Y6
+	VFMADD231PS 96(R9), Y9, Y7
+	ADDQ $8, SI
+	ADDQ R10, DX
+	ADDQ R10, R9
+	SUBQ $2, CX
+	JMP  pairs32
+
+tail32:
+	CMPQ CX, $0
+	JEQ  done32
+	VBROADCASTSS 0(SI), Y8
+	VFMADD231PS 0(DX), Y8, Y0
+	VFMADD231PS 32(DX), Y8, Y1
+	VFMADD231PS 64(DX), Y8, Y2
+	VFMADD231PS 96(DX), Y8, Y3
+
+done32:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func vecMat8(y, a, x *float32, rows, ldx int)
+// y[0:8] += Σ_i a[i]·x[i·ldx : i·ldx+8], four rows at a time into four
+// accumulators.
+TEXT ·vecMat8(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), CX
+	MOVQ ldx+32(FP), R8
+	SHLQ $2, R8
+	VMOVUPS 0(DI), Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+quads8:
+	CMPQ CX, $4
+	JLT  tail8
+	VBROADCASTSS 0(SI), Y8
+	VBROADCASTSS 4(SI), Y9
+	VBROADCASTSS 8(SI), Y10
+	VBROADCASTSS 12(SI), Y11
+	VFMADD231PS (DX), Y8, Y0
+	ADDQ R8, DX
+	VFMADD231PS (DX), Y9, Y1
+	ADDQ R8, DX
+	VFMADD231PS (DX), Y10, Y2
+	ADDQ R8, DX
+	VFMADD231PS (DX), Y11, Y3
+	ADDQ R8, DX
+	ADDQ $16, SI
+	SUBQ $4, CX
+	JMP  quads8
+
+tail8:
+	CMPQ CX, $0
+	JEQ  done8
+	VBROADCASTSS 0(SI), Y8
+	VFMADD231PS (DX), Y8, Y0
+	ADDQ R8, DX
+	ADDQ $4, SI
+	DECQ CX
+	JMP  tail8
+
+done8:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	VZEROUPPER
+	RET

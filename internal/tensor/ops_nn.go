@@ -90,20 +90,8 @@ const (
 // (Hendrycks & Gimpel 2016), as GPT-2's "gelu_new".
 func GELU(tp *Tape, x *Tensor) *Tensor {
 	out := tp.output(x.Shape, x)
-	var th []float32 // tanh(·) kept for the backward pass
-	if out.RequiresGrad {
-		th = make([]float32, len(x.Data))
-	}
-	parallelElems(len(x.Data), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v := x.Data[i]
-			t := Tanhf(geluC * (v + geluA*v*v*v))
-			out.Data[i] = 0.5 * v * (1 + t)
-			if th != nil {
-				th[i] = t
-			}
-		}
-	})
+	th := make([]float32, len(x.Data)) // tanh(·), kept for the backward pass
+	parallelElems(len(x.Data), func(lo, hi int) { geluForward(x.Data[lo:hi], out.Data[lo:hi], th[lo:hi]) })
 	tp.record(out, func() {
 		gx := x.ensureGrad()
 		parallelElems(len(x.Data), func(lo, hi int) {
@@ -116,6 +104,20 @@ func GELU(tp *Tape, x *Tensor) *Tensor {
 	})
 	ensureOutGrad(out)
 	return out
+}
+
+// useScalarGELU forces the pure-Go GELU (tests compare it with the SIMD kernel).
+var useScalarGELU = false
+
+// geluForward writes y = GELU(x) and th = tanh(√(2/π)(x + 0.044715x³)):
+// SIMD for the bulk where available, the scalar twin for the rest.
+func geluForward(x, y, th []float32) {
+	for i := geluForwardSIMD(x, y, th); i < len(x); i++ {
+		v := x[i]
+		t := Tanhf(geluC * (v + geluA*v*v*v))
+		th[i] = t
+		y[i] = 0.5 * v * (1 + t)
+	}
 }
 
 // SiLU returns x·σ(x).

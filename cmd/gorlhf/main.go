@@ -27,8 +27,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"bench", "measure kernels and training speed (bench matmul | bench train)", runBench},
+		{"bench", "measure speed: bench matmul | train | generate", runBench},
 		{"convert", "write a model (HF folder, llama2.c file, stories260K) as a Hugging Face folder", runConvert},
+		{"generate", "sample completions from a model (prompts from flags or a JSONL file)", runGenerate},
+		{"serve", "OpenAI-compatible server (serve), or a reward model (serve rm)", runServeCmd},
+		{"train", "train a model: train sft | rm | dpo", runTrain},
 		{"tokenize", "encode text to token ids (or decode ids) with a tokenizer", runTokenize},
 		{"version", "print the version and the compute backend", runVersion},
 	}

@@ -127,3 +127,21 @@ func (b *Batch) place(s Sample, sp Span, seg int32) {
 	}
 	b.Spans = append(b.Spans, sp)
 }
+
+// Collate lays samples out packed into rows of rowLen tokens (packed) or
+// one per row with padding.
+func Collate(samples []Sample, packed bool, rowLen int, padID int32) *Batch {
+	if packed {
+		return Pack(samples, rowLen, padID)
+	}
+	return Pad(samples, padID)
+}
+
+// Select returns the samples at idx.
+func Select(samples []Sample, idx []int) []Sample {
+	out := make([]Sample, len(idx))
+	for i, j := range idx {
+		out[i] = samples[j]
+	}
+	return out
+}

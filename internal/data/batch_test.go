@@ -73,7 +73,7 @@ func TestSampler(t *testing.T) {
 			t.Fatalf("cursor after the epoch boundary %+v", c)
 		}
 		slices.Sort(seen)
-		if slices.Compact(seen); len(seen) != 9 {
+		if seen = slices.Compact(seen); len(seen) != 9 {
 			t.Fatalf("epoch repeated an index: %v", seen)
 		}
 		first := NewSampler(10, 1, true).Next(3)

@@ -80,15 +80,18 @@ func (r *Report) SkippedTotal() int {
 func (r *Report) Merge(o *Report) {
 	r.Total += o.Total
 	r.Used += o.Used
+	r.absorb(o)
+}
+
+// absorb adds o's skips and truncations to r (o counts records r already
+// counted, e.g. the encoding stage after the reading stage).
+func (r *Report) absorb(o *Report) {
 	r.Truncated += o.Truncated
 	for reason, ps := range o.Skipped {
-		for i := 0; i < o.SkipCount[reason]; i++ {
-			if i < len(ps) {
-				r.Skip(ps[i], reason)
-			} else {
-				r.SkipCount[reason]++
-			}
+		for _, p := range ps {
+			r.Skip(p, reason)
 		}
+		r.SkipCount[reason] += o.SkipCount[reason] - len(ps)
 	}
 }
 

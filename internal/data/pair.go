@@ -40,6 +40,27 @@ type Pair struct {
 	Pos              Position
 }
 
+// ReadPairs reads dataset files (see ReadFiles) and turns their records
+// into preference pairs; the report covers both stages.
+func (e *Encoder) ReadPairs(spec string, maxSamples int, k PairKeys) ([]Pair, *Report, error) {
+	recs, rep, err := ReadFiles(spec, maxSamples)
+	if err != nil {
+		return nil, nil, err
+	}
+	pairs, encRep, err := e.Pairs(spec, recs, k)
+	if encRep != nil {
+		rep.Used = encRep.Used
+		rep.absorb(encRep)
+	}
+	if err != nil {
+		if encRep != nil && encRep.Used == 0 && rep.Err() != nil {
+			err = rep.Err() // name the read-stage skips too
+		}
+		return nil, rep, err
+	}
+	return pairs, rep, nil
+}
+
 // Pairs turns records into preference pairs, skipping (and reporting) the
 // ones that cannot be used. It fails only when none is usable.
 func (e *Encoder) Pairs(name string, recs []Record, k PairKeys) ([]Pair, *Report, error) {
@@ -64,7 +85,10 @@ func (e *Encoder) Pairs(name string, recs []Record, k PairKeys) ([]Pair, *Report
 		out = append(out, p)
 	}
 	rep.Used = len(out)
-	return out, rep, rep.Err()
+	if err := rep.Err(); err != nil {
+		return nil, rep, err
+	}
+	return out, rep, nil
 }
 
 // Pair turns one record into a preference pair. Sequences longer than
@@ -180,4 +204,13 @@ func asChat(v Value, role string) []chattmpl.Message {
 		return v.Messages
 	}
 	return []chattmpl.Message{{Role: role, Content: v.Text}}
+}
+
+// SelectPairs returns the pairs at idx.
+func SelectPairs(pairs []Pair, idx []int) []Pair {
+	out := make([]Pair, len(idx))
+	for i, j := range idx {
+		out[i] = pairs[j]
+	}
+	return out
 }

@@ -34,6 +34,27 @@ func (k SFTKeys) Validate(chat bool) error {
 	return nil
 }
 
+// ReadSFT reads dataset files (see ReadFiles) and turns their records
+// into SFT samples; the report covers both stages.
+func (e *Encoder) ReadSFT(spec string, maxSamples int, k SFTKeys) ([]Sample, *Report, error) {
+	recs, rep, err := ReadFiles(spec, maxSamples)
+	if err != nil {
+		return nil, nil, err
+	}
+	samples, encRep, err := e.SFTSamples(spec, recs, k)
+	if encRep != nil {
+		rep.Used = encRep.Used
+		rep.absorb(encRep)
+	}
+	if err != nil {
+		if encRep != nil && encRep.Used == 0 && rep.Err() != nil {
+			err = rep.Err() // name the read-stage skips too
+		}
+		return nil, rep, err
+	}
+	return samples, rep, nil
+}
+
 // SFTSamples turns records into SFT samples, skipping (and reporting) the
 // ones that cannot be used. It fails only when none is usable.
 func (e *Encoder) SFTSamples(name string, recs []Record, k SFTKeys) ([]Sample, *Report, error) {
@@ -58,7 +79,10 @@ func (e *Encoder) SFTSamples(name string, recs []Record, k SFTKeys) ([]Sample, *
 		out = append(out, s)
 	}
 	rep.Used = len(out)
-	return out, rep, rep.Err()
+	if err := rep.Err(); err != nil {
+		return nil, rep, err
+	}
+	return out, rep, nil
 }
 
 // SFT turns one record into a sample whose loss covers the response

@@ -1,7 +1,6 @@
 package gemm
 
 import (
-	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -133,9 +132,4 @@ func bestPure() Kernel {
 		return newGoKernel()
 	}
 	return ks[len(ks)-1]
-}
-
-// errNoBLAS builds the reason shown by Describe when nothing was found.
-func errNoBLAS(tried []string) string {
-	return fmt.Sprintf("none of %d candidates could be opened (install libopenblas0 or MKL for faster training)", len(tried))
 }

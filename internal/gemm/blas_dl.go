@@ -3,6 +3,7 @@
 package gemm
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,9 +42,9 @@ func openBLAS() (*blasLib, string) {
 		}
 		reasons = append(reasons, path+": "+err)
 	}
-	why := errNoBLAS(tried)
+	why := fmt.Sprintf("none of %d candidate libraries opened; install libopenblas0 for a faster GEMM", len(tried))
 	if len(reasons) > 0 {
-		why += "; first: " + reasons[0]
+		why += "; " + reasons[0]
 	}
 	return nil, why
 }

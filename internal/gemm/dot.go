@@ -1,18 +1,20 @@
 package gemm
 
-import "github.com/gorlhf/gorlhf/internal/par"
-
 // dotFunc is a dot kernel (see dot_avx512_amd64.go): C[r][c] = alpha·dot(A
 // row r, W row c) + beta·C[r][c] for r < rows and c < cols (both <= 4).
 type dotFunc func(k, rows, cols int, a []float32, lda int, w [4][]float32, c []float32, ldc int, alpha, beta float32)
 
-// dotMaxM is the largest m sent to the dot kernel when B is transposed:
-// x·Wᵀ for a small batch, as in decoding. Packing (transposing) W for so few
-// rows of C costs more than the product; the dot kernel reads each W row
-// once, in place, and keeps it in L1 while it meets every row of x.
-// Measured on one Sapphire Rapids core, n=768, k=256/1024: m=1 14 vs 46 µs
-// (blocked), m=8 44 vs 74, m=32 108 vs 127; at m=48..64 the two are even.
-const dotMaxM = 32
+// A kernel's dotMaxM is the largest m it sends to its dot kernel when B is
+// transposed: x·Wᵀ for a small batch, as in decoding. Packing (transposing)
+// W for so few rows of C costs more than the product; the dot kernel reads
+// each W row once, in place, and keeps it in L1 while it meets every row of
+// x. Measured on one Sapphire Rapids core, n=768, k=256, dot vs blocked:
+// AVX-512 m=1 14 vs 46 µs, m=8 44 vs 74, m=32 108 vs 127 (even at 48..64);
+// AVX2 m=1 22 vs 41, m=8 84 vs 89, m=16 even, m=32 318 vs 248.
+const (
+	dotMaxMAVX512 = 32
+	dotMaxMAVX2   = 8
+)
 
 // runDot computes C = alpha·op(A)·Bᵀ + beta·C with dot products. Each C
 // element is one dot product over all of k (16 lanes, then a fixed
@@ -45,9 +47,7 @@ func (d *blocked) runDot(g *call, parallel bool) {
 			}
 		}
 	}
-	if parallel && g.m*g.n*g.k >= parallelMin {
-		par.For(groups, 8, work)
-		return
-	}
-	work(0, groups)
+	spread(groups, 4, parallel && g.m*g.n*g.k >= parallelMin, func() (func(lo, hi int), func()) {
+		return work, func() {}
+	})
 }

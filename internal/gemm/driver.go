@@ -3,6 +3,7 @@ package gemm
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorlhf/gorlhf/internal/par"
 )
@@ -18,11 +19,13 @@ type microFunc func(kc, rows, cols int, a, b []float32, ldb int, c []float32, ld
 // blocked is a cache-blocked GEMM in the BLIS style, mirrored for row-major
 // C: B is packed in kc×nc blocks that stay in L2 and are shared by all
 // workers; each worker packs one mr×kc slice of A (it stays in L1) and runs
-// the micro-kernel across the block's nr-wide panels of B.
+// the micro-kernel across the block's nr-wide panels of B. When C has only a
+// few row tiles, B is not packed up front (see bMode), and a kernel with a
+// dot path takes x·Wᵀ for small m (see dot.go).
 //
-// The tiling depends only on the shape, never on the thread count, and each
-// C element is summed over k in blocks of kc in increasing order, so results
-// are bit-identical for any number of threads.
+// The tiling and the path depend only on the shape, never on the thread
+// count, and each C element is summed over k in blocks of kc in increasing
+// order, so results are bit-identical for any number of threads.
 type blocked struct {
 	name    string
 	mr, nr  int // register tile
@@ -30,6 +33,7 @@ type blocked struct {
 	micro   microFunc
 	asmPack bool    // pack with the AVX 8×8 transpose (see pack.go)
 	dot     dotFunc // optional: small m with B transposed (see dot.go)
+	dotMaxM int     // largest m sent to dot
 }
 
 func (d *blocked) Name() string { return d.name }
@@ -58,9 +62,11 @@ type call struct {
 	ldc            int
 }
 
-// parallelMin is the work (m·n·k of one block) below which a block runs on
-// the calling goroutine: smaller blocks finish faster than goroutines start.
-const parallelMin = 1 << 17
+// parallelMin is the work (multiply-adds of one block) below which a block
+// runs on the calling goroutine. Waking a second worker costs several µs, so
+// splitting only pays for blocks of tens of µs; 1<<20 multiply-adds take
+// about 10 µs on one AVX-512 core.
+const parallelMin = 1 << 20
 
 func (d *blocked) run(g *call, parallel bool) {
 	if g.m == 0 || g.n == 0 {
@@ -70,7 +76,7 @@ func (d *blocked) run(g *call, parallel bool) {
 		scaleC(g.m, g.n, g.beta, g.c, g.ldc)
 		return
 	}
-	if d.dot != nil && g.transB && g.m <= dotMaxM {
+	if d.dot != nil && g.transB && g.m <= d.dotMaxM {
 		d.runDot(g, parallel)
 		return
 	}
@@ -126,47 +132,80 @@ func (d *blocked) block(g *call, jc, nc, pc, kc int, beta float32, parallel bool
 	}()
 	if bl.mode != bPacked {
 		// Few row tiles: split the panels; each worker packs all of A.
-		work := func(lo, hi int) {
+		spread(panels, 1, parallel, func() (func(lo, hi int), func()) {
 			w := newWorker(d, g, bl, beta, tiles)
-			defer w.release()
-			for jp := lo; jp < hi; jp++ {
-				b, ldb := w.panel(jp)
-				for t := range tiles {
-					w.run(t, jp, b, ldb)
+			return func(lo, hi int) {
+				for jp := lo; jp < hi; jp++ {
+					b, ldb := w.panel(jp)
+					for t := range tiles {
+						w.run(t, jp, b, ldb)
+					}
 				}
-			}
-		}
-		if parallel {
-			par.For(panels, 1, work)
-		} else {
-			work(0, panels)
-		}
+			}, w.release
+		})
 		return
 	}
+	// Split the packing by panel for a transposed B (each panel is a
+	// transpose of nr stored rows) and by k step for an untransposed one
+	// (each k step is one stored row).
+	packItems, packGrain := panels, 4
 	packPanels := func(lo, hi int) {
 		for jp := lo; jp < hi; jp++ {
 			d.packPanel(g, bl, bl.packed[jp*kc*d.nr:(jp+1)*kc*d.nr], jp)
 		}
 	}
-	groups := d.columnGroups(tiles, panels, parallel)
-	work := func(lo, hi int) {
-		w := newWorker(d, g, bl, beta, 1)
-		defer w.release()
-		for it := lo; it < hi; it++ {
-			t, grp := it/groups, it%groups
-			for jp := grp * panels / groups; jp < (grp+1)*panels/groups; jp++ {
-				b, ldb := w.panel(jp)
-				w.run(t, jp, b, ldb)
-			}
+	if !g.transB {
+		packItems, packGrain = kc, 16
+		packPanels = func(lo, hi int) {
+			packBRows(bl.packed, g.b, g.ldb, pc, kc, jc, nc, d.nr, lo, hi)
 		}
 	}
+	spread(packItems, packGrain, parallel, func() (func(lo, hi int), func()) {
+		return packPanels, func() {}
+	})
+	groups := d.columnGroups(tiles, panels, parallel)
+	spread(tiles*groups, 1, parallel, func() (func(lo, hi int), func()) {
+		w := newWorker(d, g, bl, beta, 1)
+		return func(lo, hi int) {
+			for it := lo; it < hi; it++ {
+				t, grp := it/groups, it%groups
+				for jp := grp * panels / groups; jp < (grp+1)*panels/groups; jp++ {
+					b, ldb := w.panel(jp)
+					w.run(t, jp, b, ldb)
+				}
+			}
+		}, w.release
+	})
+}
+
+// spread calls a worker's chunk function for every chunk of grain items in
+// [0, n), on up to par.Threads() workers when parallel. Workers take the
+// next chunk from a shared counter instead of a fixed share, so a worker
+// slowed by another process (these machines are often shared) does not hold
+// up the rest. Who computes a chunk never changes how it is computed.
+// start makes one worker's chunk function and its cleanup.
+func spread(n, grain int, parallel bool, start func() (chunk func(lo, hi int), done func())) {
+	chunks := ceilDiv(n, grain)
+	workers := 1
 	if parallel {
-		par.For(panels, 4, packPanels)
-		par.For(tiles*groups, 1, work)
-	} else {
-		packPanels(0, panels)
-		work(0, tiles*groups)
+		workers = min(par.Threads(), chunks)
 	}
+	if workers <= 1 {
+		chunk, done := start()
+		chunk(0, n)
+		done()
+		return
+	}
+	var next atomic.Int64
+	par.For(workers, 1, func(lo, hi int) {
+		for range hi - lo { // one worker per item
+			chunk, done := start()
+			for c := int(next.Add(1)) - 1; c < chunks; c = int(next.Add(1)) - 1 {
+				chunk(c*grain, min(n, (c+1)*grain))
+			}
+			done()
+		}
+	})
 }
 
 // bBlock is one kc×nc block of op(B) (see bMode).

@@ -54,9 +54,35 @@ func (s spec) reg(i int) string {
 	}
 	return fmt.Sprintf("Y%d", i)
 }
-func (s spec) acc(r, v int) string { return s.reg(r*s.nv + v) }
-func (s spec) breg(v int) string   { return s.reg(s.rows*s.nv + v) }
-func (s spec) areg(r int) string   { return s.reg(s.rows*s.nv + s.nv + r%2) }
+
+// split is how many accumulator sets the unrolled k steps rotate through.
+// A short tile (few rows) has too few independent FMA chains to hide the
+// FMA latency (8 chains keep 2 ports busy at 4 cycles), so k steps u, u+1,
+// ... go to different sets that are added up at the end.
+func (s spec) split() int {
+	if s.rows*s.nv >= 8 {
+		return 1
+	}
+	for _, n := range []int{4, 2} {
+		if s.regsFor(n) <= s.nregs {
+			return n
+		}
+	}
+	return 1
+}
+
+// regsFor is the vector registers needed with n accumulator sets.
+func (s spec) regsFor(n int) int {
+	if s.bcst {
+		return n*s.rows*s.nv + s.nv + 1 // + a beta register in the epilogue
+	}
+	return n*s.rows*s.nv + s.nv + 2
+}
+
+func (s spec) accIn(set, r, v int) string { return s.reg(set*s.rows*s.nv + r*s.nv + v) }
+func (s spec) acc(r, v int) string        { return s.accIn(0, r, v) }
+func (s spec) breg(v int) string          { return s.reg(s.split()*s.rows*s.nv + v) }
+func (s spec) areg(r int) string          { return s.reg(s.split()*s.rows*s.nv + s.nv + r%2) }
 
 type writer struct{ bytes.Buffer }
 
@@ -64,17 +90,15 @@ func (w *writer) op(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n
 func (w *writer) label(l string)                { fmt.Fprintf(w, "%s:\n", l) }
 
 func (s spec) check() {
-	need := s.rows*s.nv + s.nv + 2
-	if s.bcst {
-		need = s.rows*s.nv + s.nv + 1 // + a beta register in the epilogue
-	}
-	if need > s.nregs {
-		log.Fatalf("%s: needs %d vector registers, %s has %d", s.fn(), need, s.name, s.nregs)
+	if need := s.regsFor(s.split()); need > s.nregs {
+		log.Fatalf("%s: needs %d vector registers, %s has %d", s.fn(), s.regsFor(s.split()), s.name, s.nregs)
 	}
 }
 
-// step emits one k step u (0..3) of the unrolled loop.
+// step emits one k step u (0..3) of the unrolled loop into accumulator
+// set u % split.
 func (s spec) step(w *writer, u int) {
+	set := u % s.split()
 	// B rows are ldb floats apart: R10 = 1 row, R11 = 3 rows (in bytes).
 	base := [4]string{"(DI)", "(DI)(R10*1)", "(DI)(R10*2)", "(DI)(R11*1)"}[u]
 	for v := range s.nv {
@@ -84,13 +108,13 @@ func (s spec) step(w *writer, u int) {
 		aoff := (u*s.mr + r) * 4
 		if s.bcst {
 			for v := range s.nv {
-				w.op("VFMADD231PS.BCST %d(SI), %s, %s", aoff, s.breg(v), s.acc(r, v))
+				w.op("VFMADD231PS.BCST %d(SI), %s, %s", aoff, s.breg(v), s.accIn(set, r, v))
 			}
 			continue
 		}
 		w.op("VBROADCASTSS %d(SI), %s", aoff, s.areg(r))
 		for v := range s.nv {
-			w.op("VFMADD231PS %s, %s, %s", s.breg(v), s.areg(r), s.acc(r, v))
+			w.op("VFMADD231PS %s, %s, %s", s.breg(v), s.areg(r), s.accIn(set, r, v))
 		}
 	}
 }
@@ -131,12 +155,14 @@ func (s spec) emit(w *writer) {
 		}
 		w.op("ADDQ R8, R9")
 	}
-	for r := range s.rows {
-		for v := range s.nv {
-			if s.name == "avx512" {
-				w.op("VPXORD %[1]s, %[1]s, %[1]s", s.acc(r, v))
-			} else {
-				w.op("VXORPS %[1]s, %[1]s, %[1]s", s.acc(r, v))
+	for set := range s.split() {
+		for r := range s.rows {
+			for v := range s.nv {
+				if s.name == "avx512" {
+					w.op("VPXORD %[1]s, %[1]s, %[1]s", s.accIn(set, r, v))
+				} else {
+					w.op("VXORPS %[1]s, %[1]s, %[1]s", s.accIn(set, r, v))
+				}
 			}
 		}
 	}
@@ -162,6 +188,16 @@ func (s spec) emit(w *writer) {
 	w.op("DECQ CX")
 	w.op("JNZ %sloop1", p)
 	w.label(p + "store")
+	// Add the accumulator sets pairwise: (0+1)+(2+3).
+	for step := 1; step < s.split(); step *= 2 {
+		for set := 0; set+step < s.split(); set += 2 * step {
+			for r := range s.rows {
+				for v := range s.nv {
+					w.op("VADDPS %s, %s, %s", s.accIn(set+step, r, v), s.accIn(set, r, v), s.accIn(set, r, v))
+				}
+			}
+		}
+	}
 	alpha, beta := s.breg(0), s.reg(s.nregs-1)
 	if !s.bcst {
 		alpha, beta = s.areg(0), s.areg(1)
@@ -244,6 +280,7 @@ func main() {
 	write(avx512)
 	write(avx2)
 	writeDot()
+	writeDotAVX2()
 }
 
 // dot kernels (AVX-512): C[r][c] = alpha·dot(A row r, W row c) + beta·C[r][c]
@@ -389,6 +426,140 @@ func writeDot() {
 	fmt.Fprintf(&g, "// dotAVX512Rows[r] handles r rows of A.\n")
 	fmt.Fprintf(&g, "var dotAVX512Rows = [...]func(%s){nil, %s}\n", dotSig, strings.Join(names, ", "))
 	for path, w := range map[string]*writer{"dot_avx512_amd64.s": &s, "dot_avx512_amd64.go": &g} {
+		if err := os.WriteFile(path, w.Bytes(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("wrote", path, strings.Count(w.String(), "\n"), "lines")
+	}
+}
+
+// AVX2 dot kernels: the same idea with 8 lanes and 16 registers, so 2 rows
+// of A × 4 rows of W (8 accumulators). AVX2 has no mask registers; the k
+// tail and the C columns use VMASKMOVPS with masks cut from a table.
+
+func dotAVX2Fn(rows int) string { return fmt.Sprintf("dotAVX2M%d", rows) }
+
+func emitDotAVX2(w *writer, rows int) {
+	acc := func(r, c int) string { return fmt.Sprintf("Y%d", 4*r+c) }
+	wreg := func(c int) string { return fmt.Sprintf("Y%d", 8+c) }
+	const x, kmask = "Y12", "Y13"
+	aRow := [2]string{"(SI)", "(SI)(R8*1)"}
+	wPtr := [4]string{"DI", "R10", "R11", "R12"}
+	p := dotAVX2Fn(rows) + "_"
+	fmt.Fprintf(w, "\n// func %s(%s)\n", dotAVX2Fn(rows), dotSig)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-88\n", dotAVX2Fn(rows))
+	w.op("MOVQ k+0(FP), CX")
+	w.op("MOVQ a+8(FP), SI")
+	w.op("MOVQ lda+16(FP), R8")
+	w.op("SHLQ $2, R8")
+	w.op("MOVQ w0+24(FP), DI")
+	w.op("MOVQ w1+32(FP), R10")
+	w.op("MOVQ w2+40(FP), R11")
+	w.op("MOVQ w3+48(FP), R12")
+	for i := range 8 {
+		w.op("VXORPS Y%[1]d, Y%[1]d, Y%[1]d", i)
+	}
+	// kmask = first k%8 lanes set: 8 floats from dotMaskAVX2 + 4·(8 - k%8).
+	w.op("MOVQ CX, BX")
+	w.op("ANDQ $7, BX")
+	w.op("LEAQ dotMaskAVX2<>+32(SB), AX")
+	w.op("SHLQ $2, BX")
+	w.op("SUBQ BX, AX")
+	w.op("VMOVUPS (AX), %s", kmask)
+	w.op("SHRQ $3, CX")
+	w.op("JZ %stail", p)
+	body := func(load func(addr, dst string)) {
+		for c := range 4 {
+			load("("+wPtr[c]+")", wreg(c))
+		}
+		for r := range rows {
+			load(aRow[r], x)
+			for c := range 4 {
+				w.op("VFMADD231PS %s, %s, %s", wreg(c), x, acc(r, c))
+			}
+		}
+	}
+	w.label(p + "loop")
+	body(func(addr, dst string) { w.op("VMOVUPS %s, %s", addr, dst) })
+	w.op("ADDQ $32, SI")
+	for _, r := range wPtr {
+		w.op("ADDQ $32, %s", r)
+	}
+	w.op("DECQ CX")
+	w.op("JNZ %sloop", p)
+	w.label(p + "tail")
+	w.op("TESTQ BX, BX")
+	w.op("JZ %sreduce", p)
+	body(func(addr, dst string) { w.op("VMASKMOVPS %s, %s, %s", addr, kmask, dst) })
+	w.label(p + "reduce")
+	// Level 1: 8 accumulators -> 4 (Y8..Y11); level 2 -> 2 (Y0, Y1) with
+	// the 4 outputs of a row in each 128-bit lane; level 3 adds the lanes.
+	for i := range 4 {
+		w.op("VUNPCKLPS Y%d, Y%d, Y14", 2*i+1, 2*i)
+		w.op("VUNPCKHPS Y%d, Y%d, Y15", 2*i+1, 2*i)
+		w.op("VADDPS Y15, Y14, Y%d", 8+i)
+	}
+	for i := range 2 {
+		w.op("VUNPCKLPD Y%d, Y%d, Y14", 9+2*i, 8+2*i)
+		w.op("VUNPCKHPD Y%d, Y%d, Y15", 9+2*i, 8+2*i)
+		w.op("VADDPS Y15, Y14, Y%d", i)
+	}
+	w.op("VPERM2F128 $0x20, Y1, Y0, Y14")
+	w.op("VPERM2F128 $0x31, Y1, Y0, Y15")
+	w.op("VADDPS Y15, Y14, Y0") // lanes 4r+c
+	w.op("VBROADCASTSS alpha+72(FP), Y1")
+	w.op("VMULPS Y1, Y0, Y0")
+	w.op("VEXTRACTF128 $1, Y0, X1") // row 1
+	// X13 = first cols lanes: 4 floats from dotMaskAVX2 + 4·(8 - cols).
+	w.op("MOVQ cols+80(FP), BX")
+	w.op("LEAQ dotMaskAVX2<>+32(SB), AX")
+	w.op("SHLQ $2, BX")
+	w.op("SUBQ BX, AX")
+	w.op("VMOVUPS (AX), X13")
+	w.op("MOVQ c+56(FP), DX")
+	w.op("MOVQ ldc+64(FP), R13")
+	w.op("SHLQ $2, R13")
+	w.op("MOVL beta+76(FP), BX")
+	w.op("ANDL $0x7fffffff, BX")
+	w.op("JZ %sstore", p)
+	w.op("VBROADCASTSS beta+76(FP), X2")
+	for r := range rows {
+		w.op("VMASKMOVPS %s, X13, X3", [2]string{"(DX)", "(DX)(R13*1)"}[r])
+		w.op("VFMADD231PS X3, X2, X%d", r)
+	}
+	w.label(p + "store")
+	w.op("VMASKMOVPS X0, X13, (DX)")
+	if rows == 2 {
+		w.op("VMASKMOVPS X1, X13, (DX)(R13*1)")
+	}
+	w.op("VZEROUPPER")
+	w.op("RET")
+}
+
+func writeDotAVX2() {
+	var s, g writer
+	s.WriteString(header + "#include \"textflag.h\"\n\n")
+	s.WriteString("// 8 all-ones floats then 8 zeros: masks for the first n lanes start n\n")
+	s.WriteString("// floats before the middle.\n")
+	for i := range 16 {
+		v := "0xffffffff"
+		if i >= 8 {
+			v = "0x00000000"
+		}
+		fmt.Fprintf(&s, "DATA dotMaskAVX2<>+%d(SB)/4, $%s\n", 4*i, v)
+	}
+	s.WriteString("GLOBL dotMaskAVX2<>(SB), RODATA|NOPTR, $64\n")
+	fmt.Fprintf(&g, "%spackage gemm\n\n", header)
+	g.WriteString("// AVX2 dot kernels: as dotAVX512M*, for up to 2 rows of A.\n\n")
+	var names []string
+	for rows := 1; rows <= 2; rows++ {
+		emitDotAVX2(&s, rows)
+		fmt.Fprintf(&g, "//go:noescape\nfunc %s(%s)\n\n", dotAVX2Fn(rows), dotSig)
+		names = append(names, dotAVX2Fn(rows))
+	}
+	fmt.Fprintf(&g, "// dotAVX2Rows[r] handles r rows of A.\n")
+	fmt.Fprintf(&g, "var dotAVX2Rows = [...]func(%s){nil, %s}\n", dotSig, strings.Join(names, ", "))
+	for path, w := range map[string]*writer{"dot_avx2_amd64.s": &s, "dot_avx2_amd64.go": &g} {
 		if err := os.WriteFile(path, w.Bytes(), 0o644); err != nil {
 			log.Fatal(err)
 		}

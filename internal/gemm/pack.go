@@ -90,6 +90,22 @@ func packB(dst, b []float32, ldb int, transB bool, p0, kc, j0, cols, nr int, asm
 	}
 }
 
+// packBRows packs k steps [lo, hi) of every panel of an untransposed B
+// block (columns [j0, j0+nc), k range from p0, panels of kc×nr): one
+// sequential pass along each stored row of B, which the hardware prefetcher
+// follows, instead of one short strided read per row and panel.
+func packBRows(dst, b []float32, ldb, p0, kc, j0, nc, nr, lo, hi int) {
+	panels := ceilDiv(nc, nr)
+	for p := lo; p < hi; p++ {
+		row := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+nc]
+		for jp := range panels {
+			d := dst[jp*kc*nr+p*nr : jp*kc*nr+p*nr+nr]
+			n := copy(d, row[jp*nr:])
+			clear(d[n:])
+		}
+	}
+}
+
 // transposeRows writes dst[p*ldd + j] = src[j*lds + p] for 8 rows j and the
 // first kc&^7 columns p, with the AVX transpose. Callers handle the rest.
 func transposeRows(dst []float32, ldd int, src []float32, lds, kc int) {

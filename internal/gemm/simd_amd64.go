@@ -22,10 +22,10 @@ func transpose8Strip(src *float32, lds int, dst *float32, ldd int, n int)
 func simdKernels() []Kernel {
 	var ks []Kernel
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, &blocked{name: "avx2", mr: avx2MR, nr: avx2NR, kc: 256, nc: 1024, micro: microAVX2, asmPack: true})
+		ks = append(ks, &blocked{name: "avx2", mr: avx2MR, nr: avx2NR, kc: 256, nc: 1024, micro: microAVX2, asmPack: true, dot: dotAVX2, dotMaxM: dotMaxMAVX2})
 	}
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &blocked{name: "avx512", mr: avx512MR, nr: avx512NR, kc: 256, nc: 1024, micro: microAVX512, asmPack: true, dot: dotAVX512})
+		ks = append(ks, &blocked{name: "avx512", mr: avx512MR, nr: avx512NR, kc: 256, nc: 1024, micro: microAVX512, asmPack: true, dot: dotAVX512, dotMaxM: dotMaxMAVX512})
 	}
 	return ks
 }
@@ -62,4 +62,15 @@ func dotAVX512(k, rows, cols int, a []float32, lda int, w [4][]float32, c []floa
 	_ = c[(rows-1)*ldc+cols-1]
 	_, _, _, _ = w[0][k-1], w[1][k-1], w[2][k-1], w[3][k-1]
 	dotAVX512Rows[rows](k, &a[0], lda, &w[0][0], &w[1][0], &w[2][0], &w[3][0], &c[0], ldc, alpha, beta, cols)
+}
+
+// dotAVX2 runs the 2-row AVX2 dot kernel on up to 4 rows of A.
+func dotAVX2(k, rows, cols int, a []float32, lda int, w [4][]float32, c []float32, ldc int, alpha, beta float32) {
+	_ = c[(rows-1)*ldc+cols-1]
+	_, _, _, _ = w[0][k-1], w[1][k-1], w[2][k-1], w[3][k-1]
+	for r0 := 0; r0 < rows; r0 += 2 {
+		r := min(2, rows-r0)
+		_ = a[(r0+r-1)*lda+k-1]
+		dotAVX2Rows[r](k, &a[r0*lda], lda, &w[0][0], &w[1][0], &w[2][0], &w[3][0], &c[r0*ldc], ldc, alpha, beta, cols)
+	}
 }

@@ -12,6 +12,9 @@ type Config struct {
 	// KVCacheMB is the KV-cache budget in MiB (all layers, K and V); 0
 	// means 1024. Pages are touched only as blocks are used.
 	KVCacheMB int
+	// KVBlocks sets the number of KV blocks directly (tests, exact
+	// budgets); 0 means as many as KVCacheMB holds.
+	KVBlocks int
 	// BlockSize is the number of tokens per KV block; 0 means 16.
 	BlockSize int
 	// MaxSeqs is the most sequences decoded in one step; 0 means 512.
@@ -53,6 +56,8 @@ func (c Config) withDefaults() Config {
 // Validate checks ranges (zero fields are fine: they take defaults).
 func (c Config) Validate() error {
 	switch {
+	case c.KVBlocks < 0:
+		return fmt.Errorf("generate: KVBlocks must be ≥ 0, got %d", c.KVBlocks)
 	case c.KVCacheMB < 0:
 		return fmt.Errorf("generate: KVCacheMB must be ≥ 1, got %d", c.KVCacheMB)
 	case c.BlockSize < 0 || c.BlockSize > 4096:
@@ -67,5 +72,8 @@ func (c Config) Validate() error {
 
 // numBlocks is how many blocks the budget holds for a model.
 func (c Config) numBlocks(s model.KVShape) int {
+	if c.KVBlocks > 0 {
+		return c.KVBlocks
+	}
 	return int(int64(c.KVCacheMB) << 20 / int64(BlockBytes(s, c.BlockSize)))
 }

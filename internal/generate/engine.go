@@ -28,6 +28,7 @@ type Engine struct {
 	model  model.Decoder
 	params nn.Params
 	rules  stopRules
+	blocks int // KV blocks in the cache
 
 	submit  chan *group
 	weights chan *weightUpdate
@@ -70,7 +71,7 @@ func New(m model.Decoder, dec TextDecoder, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, model: m, params: m.Params(),
+	e := &Engine{cfg: cfg, model: m, params: m.Params(), blocks: nb,
 		rules:  stopRules{eos: cfg.EOS, dec: dec, limit: shape.MaxPositions},
 		submit: make(chan *group), weights: make(chan *weightUpdate),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
@@ -118,7 +119,11 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request) ([]Result, error)
 	}
 	out := make([]Result, len(gs))
 	for i, g := range gs {
-		<-g.finished
+		select {
+		case <-g.finished:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		if g.err != nil {
 			return nil, g.err
 		}
@@ -142,7 +147,7 @@ func (e *Engine) Stream(ctx context.Context, r Request) (<-chan Event, error) {
 		return nil, err
 	}
 	out := make(chan Event)
-	go g.events.pump(out)
+	go g.events.pump(ctx, out)
 	return out, nil
 }
 
@@ -165,8 +170,8 @@ func (e *Engine) Validate(r Request) error {
 	case len(p.StopStrings) > 0 && e.rules.dec == nil:
 		return errors.New("stop strings need an engine with a tokenizer")
 	}
-	if need := (len(r.Prompt) + e.cfg.BlockSize) / e.cfg.BlockSize; need > e.stats.KVBlocks {
-		return fmt.Errorf("prompt of %d tokens needs %d KV blocks; the cache has %d (raise the KV-cache budget)", len(r.Prompt), need, e.stats.KVBlocks)
+	if need := len(r.Prompt)/e.cfg.BlockSize + 1; need > e.blocks {
+		return fmt.Errorf("prompt of %d tokens needs %d KV blocks; the cache has %d (raise the KV-cache budget)", len(r.Prompt), need, e.blocks)
 	}
 	for i, id := range r.Prompt {
 		if id < 0 || int(id) >= vocab {

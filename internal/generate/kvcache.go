@@ -20,23 +20,22 @@ var ErrCacheFull = errors.New("generate: KV cache full")
 // prompt). A sequence about to write into a shared block first gets a
 // private copy (copy-on-write), so sharing never changes results.
 //
-// Memory: per layer one K and one V pool of NumBlocks blocks. A K block is
-// stored transposed, [Hkv, D, BlockSize], and a V block as [Hkv,
-// BlockSize, D]: attention then reads both as contiguous row-vector ×
-// matrix products (see vecMat). Pools are allocated once; the OS backs
-// pages only when first written, and the free list hands out the most
-// recently freed block first, so the resident size follows the blocks in
-// use, not the budget.
+// Memory: per layer one K and one V pool. A K block is stored transposed,
+// [Hkv, D, BlockSize], and a V block as [Hkv, BlockSize, D]: attention
+// then reads both as contiguous row-vector × matrix products (see
+// vecMat). Pools grow in arenas of arenaBlocks blocks as blocks are first
+// handed out, and the free list hands out the most recently freed block
+// first, so memory follows the blocks in use, not the budget.
 //
 // Not safe for concurrent use: the engine's scheduler owns it.
 type PagedCache struct {
 	shape     model.KVShape
 	blockSize int
 	numBlocks int
-	k, v      [][]float32 // per layer: NumBlocks × Hkv × D × BlockSize floats
-	refs      []int32     // per block: sequences referencing it (0 = free)
-	free      []int32     // stack of free blocks
-	tables    [][]int32   // per sequence id: its block table
+	k, v      []pool    // per layer
+	refs      []int32   // per block: sequences referencing it (0 = free)
+	free      []int32   // stack of free blocks
+	tables    [][]int32 // per sequence id: its block table
 	peakUsed  int
 }
 
@@ -45,11 +44,11 @@ func NewPagedCache(s model.KVShape, blockSize, numBlocks int) (*PagedCache, erro
 	if blockSize < 1 || numBlocks < 1 || s.Layers < 1 || s.KVHeads < 1 || s.HeadDim < 1 {
 		return nil, fmt.Errorf("generate: KV cache needs positive sizes, got %d blocks of %d tokens for %+v", numBlocks, blockSize, s)
 	}
-	c := &PagedCache{shape: s, blockSize: blockSize, numBlocks: numBlocks, refs: make([]int32, numBlocks)}
-	per := numBlocks * s.KVHeads * s.HeadDim * blockSize
-	for l := 0; l < s.Layers; l++ {
-		c.k = append(c.k, make([]float32, per))
-		c.v = append(c.v, make([]float32, per))
+	c := &PagedCache{shape: s, blockSize: blockSize, numBlocks: numBlocks, refs: make([]int32, numBlocks),
+		k: make([]pool, s.Layers), v: make([]pool, s.Layers)}
+	per := s.KVHeads * s.HeadDim * blockSize
+	for l := range c.k {
+		c.k[l].blockFloats, c.v[l].blockFloats = per, per
 	}
 	for b := numBlocks - 1; b >= 0; b-- {
 		c.free = append(c.free, int32(b))
@@ -166,15 +165,40 @@ func (c *PagedCache) pop() int32 {
 	c.free = c.free[:len(c.free)-1]
 	c.refs[b] = 1
 	c.peakUsed = max(c.peakUsed, c.UsedBlocks())
+	for l := range c.k {
+		c.k[l].grow(b)
+		c.v[l].grow(b)
+	}
 	return b
 }
 
 func (c *PagedCache) copyBlock(dst, src int32) {
-	per := c.shape.KVHeads * c.shape.HeadDim * c.blockSize
 	for l := range c.k {
-		copy(c.k[l][int(dst)*per:int(dst+1)*per], c.k[l][int(src)*per:int(src+1)*per])
-		copy(c.v[l][int(dst)*per:int(dst+1)*per], c.v[l][int(src)*per:int(src+1)*per])
+		copy(c.k[l].block(dst), c.k[l].block(src))
+		copy(c.v[l].block(dst), c.v[l].block(src))
 	}
+}
+
+// arenaBlocks is how many blocks a pool allocates at a time.
+const arenaBlocks = 256
+
+// pool holds one layer's K (or V) blocks in arenas.
+type pool struct {
+	arenas      [][]float32
+	blockFloats int
+}
+
+// grow makes sure block b has memory.
+func (p *pool) grow(b int32) {
+	for int(b)/arenaBlocks >= len(p.arenas) {
+		p.arenas = append(p.arenas, make([]float32, arenaBlocks*p.blockFloats))
+	}
+}
+
+// block returns block b's floats.
+func (p *pool) block(b int32) []float32 {
+	o := int(b) % arenaBlocks * p.blockFloats
+	return p.arenas[int(b)/arenaBlocks][o : o+p.blockFloats]
 }
 
 // Store implements model.KVCache. The positions written must have been
@@ -182,23 +206,24 @@ func (c *PagedCache) copyBlock(dst, src int32) {
 func (c *PagedCache) Store(layer int, b *model.Batch, k, v []float32) {
 	hkv, d, bs := c.shape.KVHeads, c.shape.HeadDim, c.blockSize
 	kd := hkv * d
-	kp, vp := c.k[layer], c.v[layer]
+	kp, vp := &c.k[layer], &c.v[layer]
 	row := 0
 	for _, sp := range b.Seqs {
 		t := c.table(sp.ID)
 		for i := 0; i < sp.Len; i++ {
 			p := sp.Start + i
-			blk, off := int(t[p/bs]), p%bs
+			blk, off := t[p/bs], p%bs
 			if c.refs[blk] != 1 {
 				panic(fmt.Sprintf("generate: write to shared or free block %d (refs %d) at position %d of sequence %d", blk, c.refs[blk], p, sp.ID))
 			}
+			kb, vb := kp.block(blk), vp.block(blk)
 			for kh := 0; kh < hkv; kh++ {
 				src := k[(row+i)*kd+kh*d : (row+i)*kd+(kh+1)*d]
-				base := (blk*hkv + kh) * d * bs
+				base := kh * d * bs
 				for x, val := range src { // transposed: [D, BlockSize]
-					kp[base+x*bs+off] = val
+					kb[base+x*bs+off] = val
 				}
-				copy(vp[base+off*d:base+(off+1)*d], v[(row+i)*kd+kh*d:(row+i)*kd+(kh+1)*d])
+				copy(vb[base+off*d:base+(off+1)*d], v[(row+i)*kd+kh*d:(row+i)*kd+(kh+1)*d])
 			}
 		}
 		row += sp.Len

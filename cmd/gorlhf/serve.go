@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gorlhf/gorlhf/internal/serve"
+)
+
+// runServe serves the model over an OpenAI-compatible HTTP API until ctx
+// ends (Ctrl-C), then shuts down gracefully.
+func runServe(ctx context.Context, args []string) error {
+	fs := newFlagSet("serve", "serve [--model M] [--addr 127.0.0.1:8000] [--api-key KEY] [--served-model-name NAME]")
+	var ef engineFlags
+	ef.register(fs)
+	var rf rolloutFlags
+	rf.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8000", "listen address (loopback by default; use 0.0.0.0:PORT to expose it, with --api-key)")
+	apiKey := fs.String("api-key", os.Getenv("GORLHF_API_KEY"), "require \"Authorization: Bearer KEY\" on /v1/ routes (default $GORLHF_API_KEY; empty: no auth)")
+	name := fs.String("served-model-name", "", "model id reported by /v1/models (default: the model's folder or file name)")
+	chatMax := fs.Int("chat-max-tokens", 0, "length limit of chat requests that set none (0: the engine default, 256)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	if err := rf.engine.Validate(); err != nil {
+		return err
+	}
+	if err := ef.apply(); err != nil {
+		return err
+	}
+	rm, err := loadRolloutModel(&rf)
+	if err != nil {
+		return err
+	}
+	eng, err := rm.newEngine(rf.engine)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	o := serve.Options{ModelName: rm.name, APIKey: *apiKey, Template: rm.tmpl, BOS: rm.bos, ChatMaxTokens: *chatMax, Logger: logger}
+	if *name != "" {
+		o.ModelName = *name
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	srv := &http.Server{Handler: serve.New(eng, rm.tok, o).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	chat := "no chat template: /v1/chat/completions answers 400"
+	if rm.tmpl != nil {
+		chat = "chat template loaded"
+	}
+	logger.Info("serving", "summary", rm.loaded.Summary, "model", o.ModelName, "url", "http://"+ln.Addr().String()+"/v1",
+		"auth", o.APIKey != "", "chat", chat, "kv_blocks", eng.Stats().KVBlocks)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// trainCommands are the offline trainers of `gorlhf train`.
+var trainCommands = []struct {
+	name, summary string
+	run           func(ctx context.Context, args []string) error
+}{
+	{"sft", "supervised fine-tuning on prompt/response records or chats (OpenRLHF train_sft)", runTrainSFT},
+	{"rm", "reward model on preference pairs, Bradley–Terry loss (OpenRLHF train_rm)", runTrainRM},
+	{"dpo", "DPO / IPO / cDPO on preference pairs against a frozen reference (OpenRLHF train_dpo)", runTrainDPO},
+}
+
+// runTrain dispatches `gorlhf train sft|rm|dpo`.
+func runTrain(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		trainUsage()
+		if len(args) == 0 {
+			return errors.New("train: name a trainer (sft, rm or dpo)")
+		}
+		return flag.ErrHelp
+	}
+	for _, c := range trainCommands {
+		if c.name == args[0] {
+			err := c.run(ctx, args[1:])
+			if errors.Is(err, train.ErrStopped) {
+				fmt.Fprintln(os.Stderr, "gorlhf:", err, "- resume with --ckpt.load_enable")
+				return nil
+			}
+			return err
+		}
+	}
+	trainUsage()
+	return fmt.Errorf("train: unknown trainer %q (want sft, rm or dpo)", args[0])
+}
+
+func trainUsage() {
+	fmt.Fprintln(os.Stderr, "Usage: gorlhf train <trainer> [--config run.yaml] [flags]\n\nTrainers:")
+	for _, c := range trainCommands {
+		fmt.Fprintf(os.Stderr, "  %-5s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun 'gorlhf train <trainer> --help' for its flags; docs/TRAINING.md has examples.")
+}

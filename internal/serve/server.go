@@ -1,0 +1,190 @@
+// Package serve exposes a generate.Engine over HTTP with the OpenAI API
+// shapes most clients speak: POST /v1/completions, POST
+// /v1/chat/completions (with the model's chat template), server-sent-event
+// streaming, GET /v1/models and GET /health.
+//
+// It exists so that evaluation harnesses, agents and remote RL workers can
+// drive gorlhf's rollout engine without Go. Every HTTP request becomes
+// engine requests, so concurrent clients are batched together by the
+// engine's scheduler. Errors use OpenAI's JSON shape with 4xx codes for
+// bad requests; nothing a client sends can panic the server.
+//
+// Extensions (as vLLM accepts them): top_k, min_p, stop_token_ids and
+// ignore_eos. Not supported (rejected with 400 when set to a non-default):
+// echo, suffix, best_of ≠ n, penalties, logit_bias, tools.
+package serve
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorlhf/gorlhf/internal/chattmpl"
+	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/tokenizer"
+)
+
+// Options configures a Server. The zero value serves "gorlhf" without
+// authentication.
+type Options struct {
+	// ModelName is the id reported by /v1/models and echoed in responses;
+	// "" means "gorlhf". Requests may name any model (a single model is
+	// served).
+	ModelName string
+	// APIKey, when set, is required as "Authorization: Bearer <key>" on
+	// /v1/ routes (/health stays open).
+	APIKey string
+	// Template is the chat template; nil makes /v1/chat/completions answer
+	// 400.
+	Template *chattmpl.Template
+	// BOS is prepended to completion prompts given as text (−1: none).
+	// Chat prompts get whatever the template writes.
+	BOS int
+	// ChatMaxTokens is the length limit of a chat request that sets none;
+	// 0 means generate.DefaultMaxNewTokens. (Completions default to 16, as
+	// OpenAI's.)
+	ChatMaxTokens int
+	// MaxBodyBytes caps request bodies; 0 means 8 MiB.
+	MaxBodyBytes int64
+	// Logger gets one line per failed request; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server answers OpenAI-style requests with an engine. It is safe for
+// concurrent use; create it with New.
+type Server struct {
+	eng     *generate.Engine
+	tok     tokenizer.Tokenizer
+	opt     Options
+	created int64
+	seq     atomic.Uint64 // response ids
+}
+
+// New returns a server for e; tok decodes and encodes text.
+func New(e *generate.Engine, tok tokenizer.Tokenizer, o Options) *Server {
+	if o.ModelName == "" {
+		o.ModelName = "gorlhf"
+	}
+	if o.ChatMaxTokens == 0 {
+		o.ChatMaxTokens = generate.DefaultMaxNewTokens
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 8 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Server{eng: e, tok: tok, opt: o, created: time.Now().Unix()}
+}
+
+// Handler returns the HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", s.health)
+	mux.Handle("/v1/models", s.auth(http.HandlerFunc(s.models)))
+	mux.Handle("/v1/completions", s.auth(http.HandlerFunc(s.completions)))
+	mux.Handle("/v1/chat/completions", s.auth(http.HandlerFunc(s.chat)))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), "")
+	})
+	return mux
+}
+
+// auth checks the bearer token when an API key is configured.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.opt.APIKey == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opt.APIKey)) != 1 {
+			writeError(w, http.StatusUnauthorized, "authentication_error", "missing or invalid API key (send Authorization: Bearer <key>)", "invalid_api_key")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, r, "GET")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": s.opt.ModelName, "weight_version": s.eng.Stats().WeightVersion})
+}
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, r, "GET")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []map[string]any{
+		{"id": s.opt.ModelName, "object": "model", "created": s.created, "owned_by": "gorlhf"},
+	}})
+}
+
+// decode reads a JSON body into v, rejecting unknown-shape input with a 400.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "POST")
+		return false
+	}
+	body := http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", fmt.Sprintf("request body over %d bytes", s.opt.MaxBodyBytes), "")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid JSON body: "+err.Error(), "")
+		return false
+	}
+	return true
+}
+
+func (s *Server) newID(prefix string) string {
+	return fmt.Sprintf("%s-%x%06d", prefix, s.created, s.seq.Add(1))
+}
+
+// apiError is OpenAI's error object.
+type apiError struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg, code string) {
+	e := apiError{Message: msg, Type: typ}
+	if code != "" {
+		e.Code = &code
+	}
+	writeJSON(w, status, map[string]any{"error": e})
+}
+
+// badRequest answers 400 naming the offending parameter.
+func badRequest(w http.ResponseWriter, param string, err error) {
+	e := apiError{Message: err.Error(), Type: "invalid_request_error"}
+	if param != "" {
+		e.Param = &param
+	}
+	writeJSON(w, http.StatusBadRequest, map[string]any{"error": e})
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, allow), "")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,146 @@
+// Package train is the plumbing every offline trainer shares, and nothing
+// else: the optimizer step with gradient accumulation, clipping and the
+// learning-rate schedule; skipping of non-finite steps; the seeded data
+// stream; checkpoints that resume bit for bit; and the run's outputs
+// (progress bar, metrics.jsonl, TensorBoard event files, a PNG of the loss
+// curves, a structured log).
+//
+// What one step computes (SFT, reward model, DPO) is written out in each
+// trainer package; a trainer drives a Session through an explicit loop:
+//
+//	for !s.Done() {
+//		micro := s.NextBatch()                // 1) indices of this step's micro-batches
+//		... forward/backward per micro-batch  // 2) the algorithm (trainer code)
+//		s.Update(loss)                        // 3) non-finite check, clip, AdamW at the scheduled LR
+//		s.EndStep(ctx, metrics, eval)          // 4) log, evaluate, checkpoint, stop on request
+//	}
+package train
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/gorlhf/gorlhf/internal/optim"
+)
+
+// Config holds the knobs shared by the offline trainers. Field comments
+// name the flag (OpenRLHF's dotted names) and what zero means.
+type Config struct {
+	MicroBatchSize int    // --train.micro_batch_size: samples (pairs for RM/DPO) per forward/backward
+	BatchSize      int    // --train.batch_size: samples per optimizer step; a multiple of MicroBatchSize (the rest is gradient accumulation)
+	MaxEpochs      int    // --train.max_epochs: passes over the data
+	MaxSteps       int    // --train.max_steps: optimizer steps; 0 = MaxEpochs × steps per epoch, otherwise epochs continue until reached
+	Seed           uint64 // --train.seed: data order and any initialisation
+	// Packing packs micro-batch samples into rows of at most max_len tokens
+	// with per-sample attention (--ds.packing_samples) instead of padding.
+	Packing bool
+	// MaxNonFinite stops training after this many consecutive steps whose
+	// loss or gradient norm is NaN or ±Inf (each is skipped: no update).
+	MaxNonFinite int
+	// StopAtStep checkpoints and stops after this optimizer step, as if
+	// interrupted (0: off). It is not part of what a resume compares.
+	StopAtStep int `json:"-"`
+
+	Optim  OptimConfig
+	Eval   EvalConfig
+	Ckpt   CkptConfig
+	Logger LoggerConfig
+}
+
+// OptimConfig is AdamW plus its schedule and clipping (OpenRLHF's --adam.*,
+// --lr_scheduler, --lr_warmup_ratio, --min_lr_ratio, --max_norm).
+type OptimConfig struct {
+	Adam        optim.Config
+	LR          float64            // --adam.lr: peak learning rate
+	Scheduler   optim.ScheduleKind // --lr_scheduler: cosine_with_min_lr or constant
+	WarmupRatio float64            // --lr_warmup_ratio: warm-up steps as a fraction of all steps
+	MinLRRatio  float64            // --min_lr_ratio: cosine floor as a fraction of LR
+	MaxNorm     float64            // --max_norm: global gradient-norm clip; 0 = off
+}
+
+// EvalConfig controls evaluation.
+type EvalConfig struct {
+	Dataset string // --eval.dataset: comma-separated files; "" = no evaluation
+	Steps   int    // --eval.steps: evaluate every N steps; −1 = once per epoch (OpenRLHF); the run always ends with one
+}
+
+// CkptConfig controls checkpoints and the final model.
+type CkptConfig struct {
+	OutputDir  string // --ckpt.output_dir: the run folder: final model, metrics, logs, plots
+	Path       string // --ckpt.path: checkpoint folder (global_step<N> subfolders); "" = <OutputDir>/checkpoints
+	SaveSteps  int    // --ckpt.save_steps: checkpoint every N steps; −1 = never (a stop still saves one)
+	MaxNum     int    // --ckpt.max_num: checkpoints kept (oldest removed first)
+	LoadEnable bool   `json:"-"` // --ckpt.load_enable: resume from the latest checkpoint in Path when there is one (not compared on resume)
+}
+
+// LoggerConfig controls the run's outputs.
+type LoggerConfig struct {
+	LoggingSteps   int    // --logger.logging_steps: write train metrics every N steps
+	TensorboardDir string // --logger.tensorboard_dir: event files; "" = <output_dir>/tensorboard
+}
+
+// DefaultConfig returns OpenRLHF's defaults for train_sft (trainers
+// adjust LR, epochs and batch sizes to their own).
+func DefaultConfig() Config {
+	return Config{
+		MicroBatchSize: 8, BatchSize: 128, MaxEpochs: 2, Seed: 42, MaxNonFinite: 5,
+		Optim: OptimConfig{Adam: optim.DefaultConfig(), LR: 5e-6, Scheduler: optim.CosineWithMinLR,
+			WarmupRatio: 0.03, MinLRRatio: 0.1, MaxNorm: 1.0},
+		Eval:   EvalConfig{Steps: -1},
+		Ckpt:   CkptConfig{OutputDir: "./ckpt", SaveSteps: -1, MaxNum: 3},
+		Logger: LoggerConfig{LoggingSteps: 1},
+	}
+}
+
+// CheckpointDir is Ckpt.Path, or <OutputDir>/checkpoints when it is empty.
+func (c Config) CheckpointDir() string {
+	if c.Ckpt.Path != "" {
+		return c.Ckpt.Path
+	}
+	return filepath.Join(c.Ckpt.OutputDir, "checkpoints")
+}
+
+// Accumulation is the number of micro-batches per optimizer step.
+func (c Config) Accumulation() int { return c.BatchSize / c.MicroBatchSize }
+
+// Validate checks ranges and combinations.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("train: "+format, args...)) }
+	if c.MicroBatchSize < 1 || c.BatchSize < 1 || c.BatchSize%c.MicroBatchSize != 0 {
+		add("batch_size (%d) must be a positive multiple of micro_batch_size (%d)", c.BatchSize, c.MicroBatchSize)
+	}
+	if c.MaxEpochs < 1 && c.MaxSteps < 1 {
+		add("need max_epochs ≥ 1 or max_steps ≥ 1")
+	}
+	if c.MaxSteps < 0 || c.StopAtStep < 0 {
+		add("max_steps and stop_at_step must be ≥ 0")
+	}
+	if c.MaxNonFinite < 1 {
+		add("max_nonfinite_steps must be ≥ 1, got %d", c.MaxNonFinite)
+	}
+	o := c.Optim
+	if o.LR < 0 || o.WarmupRatio < 0 || o.WarmupRatio > 1 || o.MinLRRatio < 0 || o.MinLRRatio > 1 || o.MaxNorm < 0 {
+		add("bad optimizer settings: lr %g, warmup ratio %g, min lr ratio %g, max_norm %g", o.LR, o.WarmupRatio, o.MinLRRatio, o.MaxNorm)
+	}
+	if o.Scheduler != optim.Constant && o.Scheduler != optim.CosineWithMinLR {
+		add("unknown lr scheduler %q", o.Scheduler)
+	}
+	if err := o.Adam.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Eval.Steps == 0 || c.Eval.Steps < -1 {
+		add("eval.steps must be ≥ 1 or −1 (once per epoch), got %d", c.Eval.Steps)
+	}
+	if c.Ckpt.OutputDir == "" {
+		add("ckpt.output_dir must be set")
+	}
+	if c.Ckpt.SaveSteps == 0 || c.Ckpt.SaveSteps < -1 || c.Ckpt.MaxNum < 1 {
+		add("ckpt.save_steps must be ≥ 1 or −1 and ckpt.max_num ≥ 1 (got %d, %d)", c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
+	}
+	if c.Logger.LoggingSteps < 1 {
+		add("logger.logging_steps must be ≥ 1")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,65 @@
+package dpo
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Config holds every knob of a DPO run. Start from DefaultConfig.
+type Config struct {
+	// Model is the policy to train (--model.model_name_or_path).
+	Model string
+	// Ref is the frozen reference (--ref.model_name_or_path); "" = a
+	// frozen copy of Model as loaded.
+	Ref string
+	// Loss is β, IPO and the cDPO label smoothing (--model.beta,
+	// --model.ipo_enable, --model.label_smoothing).
+	Loss LossConfig
+	// NLLCoef weighs the NLL term on the chosen responses
+	// (--model.nll_loss_coef); 0 = off.
+	NLLCoef float64
+	Data    data.Config
+	Train   train.Config
+}
+
+// DefaultConfig returns OpenRLHF's train_dpo defaults on the embedded model.
+func DefaultConfig() Config {
+	tc := train.DefaultConfig()
+	tc.MaxEpochs, tc.Optim.LR = 1, 1e-5
+	return Config{
+		Model: "stories260K",
+		Loss:  LossConfig{Beta: 0.1},
+		Data:  data.Config{MaxLen: 512, ChosenKey: "chosen", RejectedKey: "rejected"},
+		Train: tc,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Model == "" {
+		errs = append(errs, errors.New("dpo: --model.model_name_or_path is required"))
+	}
+	if !(c.Loss.Beta > 0) {
+		errs = append(errs, fmt.Errorf("dpo: --model.beta must be > 0, got %g", c.Loss.Beta))
+	}
+	if c.Loss.LabelSmoothing < 0 || c.Loss.LabelSmoothing >= 0.5 {
+		errs = append(errs, fmt.Errorf("dpo: --model.label_smoothing must be in [0, 0.5), got %g", c.Loss.LabelSmoothing))
+	}
+	if c.Loss.IPO && c.Loss.LabelSmoothing != 0 {
+		errs = append(errs, errors.New("dpo: IPO takes no label smoothing"))
+	}
+	if c.NLLCoef < 0 {
+		errs = append(errs, fmt.Errorf("dpo: --model.nll_loss_coef must be ≥ 0, got %g", c.NLLCoef))
+	}
+	errs = append(errs, c.Data.Validate(), c.Train.Validate(), c.keys().Validate())
+	return errors.Join(errs...)
+}
+
+// keys returns how preference records are read.
+func (c Config) keys() data.PairKeys {
+	return data.PairKeys{PromptKey: c.Data.PromptKey, ChosenKey: c.Data.ChosenKey, RejectedKey: c.Data.RejectedKey, DPO: true}
+}

@@ -1,0 +1,56 @@
+package rm
+
+import (
+	"errors"
+
+	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Config holds every knob of a reward-model run. Start from DefaultConfig.
+type Config struct {
+	// Model is the backbone (--model.model_name_or_path): a causal LM gets a
+	// fresh scalar head; a reward model (*ForSequenceClassification)
+	// continues training with its own.
+	Model string
+	// Loss is the pairwise loss (--model.loss_type): sigmoid or logexp.
+	Loss LossKind
+	// MarginLoss subtracts each pair's "margin" field inside the sigmoid
+	// loss (--model.margin_loss_enable).
+	MarginLoss bool
+	Data       data.Config
+	Train      train.Config
+}
+
+// DefaultConfig returns OpenRLHF's train_rm defaults on the embedded model.
+func DefaultConfig() Config {
+	tc := train.DefaultConfig()
+	tc.MicroBatchSize, tc.MaxEpochs, tc.Optim.LR = 1, 1, 9e-6
+	return Config{
+		Model: "stories260K", Loss: Sigmoid,
+		Data:  data.Config{MaxLen: 512, ChosenKey: "chosen", RejectedKey: "rejected"},
+		Train: tc,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Model == "" {
+		errs = append(errs, errors.New("rm: --model.model_name_or_path is required"))
+	}
+	if c.Loss != Sigmoid && c.Loss != LogExp {
+		errs = append(errs, errors.New("rm: --model.loss_type must be sigmoid or logexp"))
+	}
+	errs = append(errs, c.Data.Validate(), c.Train.Validate(), c.keys().Validate())
+	return errors.Join(errs...)
+}
+
+// keys returns how preference records are read.
+func (c Config) keys() data.PairKeys {
+	k := data.PairKeys{PromptKey: c.Data.PromptKey, ChosenKey: c.Data.ChosenKey, RejectedKey: c.Data.RejectedKey}
+	if c.MarginLoss {
+		k.MarginKey = "margin"
+	}
+	return k
+}

@@ -1,0 +1,55 @@
+package sft
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Config holds every knob of an SFT run. Start from DefaultConfig.
+type Config struct {
+	// Model is the model to fine-tune (--model.model_name_or_path): an HF
+	// folder, a llama2.c file, a Hub id in the local cache, or
+	// "stories260K", the embedded default.
+	Model string
+	// PretrainMode trains on every token of --data.input_key, with no
+	// prompt and no masking (--model.pretrain_mode_enable).
+	PretrainMode bool
+	// Samples is how many eval prompts get a greedy completion in the log
+	// and samples.txt at the end (0: none); SampleTokens caps their length.
+	Samples      int
+	SampleTokens int
+	Data         data.Config
+	Train        train.Config
+}
+
+// DefaultConfig returns OpenRLHF's train_sft defaults on the embedded model.
+func DefaultConfig() Config {
+	tc := train.DefaultConfig()
+	return Config{
+		Model:   "stories260K",
+		Samples: 3, SampleTokens: 128,
+		Data:  data.Config{MaxLen: 2048, InputKey: "input", InputTemplate: "User: {}\nAssistant: "},
+		Train: tc,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Model == "" {
+		errs = append(errs, errors.New("sft: --model.model_name_or_path is required"))
+	}
+	if c.Samples < 0 || c.SampleTokens < 1 {
+		errs = append(errs, fmt.Errorf("sft: samples (%d) must be ≥ 0 and sample tokens (%d) ≥ 1", c.Samples, c.SampleTokens))
+	}
+	errs = append(errs, c.Data.Validate(), c.Train.Validate(), c.keys().Validate(c.Data.ApplyChatTemplate))
+	return errors.Join(errs...)
+}
+
+// keys returns how records are read.
+func (c Config) keys() data.SFTKeys {
+	return data.SFTKeys{InputKey: c.Data.InputKey, OutputKey: c.Data.OutputKey, Multiturn: c.Data.Multiturn, PretrainMode: c.PretrainMode}
+}

@@ -1,0 +1,167 @@
+// Package sft is supervised fine-tuning (OpenRLHF's train_sft): the causal
+// language-model loss on the response tokens of prompt/response records or
+// chat conversations, or on every token in pretrain mode.
+package sft
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/nn"
+	"github.com/gorlhf/gorlhf/internal/tensor"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Trainer runs one SFT run.
+type Trainer struct {
+	cfg         Config
+	env         train.Env
+	model       model.CausalLM
+	params      nn.Params
+	train, eval []data.Sample
+	s           *train.Session
+}
+
+// New reads and tokenizes the datasets, then opens the session (resuming
+// from a checkpoint when asked).
+func New(cfg Config, env train.Env) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Trainer{cfg: cfg, env: env, model: env.Model.Model, params: env.Model.Model.Params()}
+	enc, err := env.Encoder(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	var trainRep, evalRep *data.Report
+	if t.train, trainRep, err = enc.ReadSFT(cfg.Data.Dataset, cfg.Data.MaxSamples, cfg.keys()); err != nil {
+		return nil, err
+	}
+	if cfg.Train.Eval.Dataset != "" {
+		if t.eval, evalRep, err = enc.ReadSFT(cfg.Train.Eval.Dataset, 0, cfg.keys()); err != nil {
+			return nil, err
+		}
+	}
+	t.s, err = train.NewSession(cfg.Train, train.Options{
+		Name: "sft", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
+		Model:   train.Model{Module: t.model, Config: env.Model.Config, Files: env.TokenizerFiles},
+		Console: env.Console, TTY: env.TTY, Plots: []string{"loss"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.s.Log.Info("model", "summary", env.Model.Summary)
+	for _, rep := range []*data.Report{trainRep, evalRep} {
+		if rep != nil {
+			t.s.Log.Info("dataset", "report", rep.String())
+		}
+	}
+	t.s.Log.Info("plan", "steps", t.s.Total(), "steps_per_epoch", t.s.StepsPerEpoch(),
+		"accumulation", cfg.Train.Accumulation(), "packing", cfg.Train.Packing, "start_step", t.s.Step())
+	return t, nil
+}
+
+// Session returns the run's session (step counter, metrics).
+func (t *Trainer) Session() *train.Session { return t.s }
+
+// Run trains until the planned steps are done, ctx is cancelled, or
+// Train.StopAtStep is reached (train.ErrStopped), then writes the model.
+func (t *Trainer) Run(ctx context.Context) error {
+	if t.s.Step() == 0 && len(t.eval) > 0 { // the starting point of the eval curve
+		if err := t.s.LogEval(t.evaluate()); err != nil {
+			t.s.Close()
+			return err
+		}
+	}
+	for !t.s.Done() {
+		if err := t.Step(ctx); err != nil {
+			t.s.Close()
+			return err
+		}
+	}
+	if err := t.writeSamples(); err != nil {
+		t.s.Log.Warn("samples not written", "err", err)
+	}
+	return t.s.Finish()
+}
+
+// Step runs one optimizer step and what follows it (logging, evaluation,
+// checkpoint).
+func (t *Trainer) Step(ctx context.Context) error {
+	start := time.Now()
+	// 1) this step's micro-batches, collated
+	var batches []*data.Batch
+	lossTokens, seqTokens := 0, 0
+	for _, idx := range t.s.NextBatch() {
+		b := t.collate(data.Select(t.train, idx))
+		batches = append(batches, b)
+		lossTokens += b.LossTokens()
+		seqTokens += len(b.IDs)
+	}
+	// 2) forward/backward per micro-batch; the loss is the token mean over
+	//    the whole step, so each micro-batch divides by the step's count
+	var loss float64
+	for _, b := range batches {
+		loss += t.backward(b, lossTokens)
+	}
+	// 3) non-finite check, clip, AdamW
+	up, err := t.s.Update(loss)
+	if err != nil {
+		return err
+	}
+	// 4) log, evaluate, checkpoint
+	m := map[string]float64{"loss": loss, "lr": up.LR, "grad_norm": up.GradNorm, "loss_tokens": float64(lossTokens),
+		"tokens_per_sec": float64(seqTokens) / time.Since(start).Seconds(), "skipped": b2f(up.Skipped)}
+	if err := t.s.LogTrain(m, seqTokens, fmt.Sprintf("loss %.4f", loss)); err != nil {
+		return err
+	}
+	if t.s.EvalDue() && len(t.eval) > 0 {
+		if err := t.s.LogEval(t.evaluate()); err != nil {
+			return err
+		}
+	}
+	return t.s.EndStep(ctx)
+}
+
+// backward runs one micro-batch forward and backward, accumulating
+// gradients into the parameters, and returns its share of the loss.
+func (t *Trainer) backward(b *data.Batch, normTokens int) float64 {
+	tp := tensor.NewTape()
+	lp := model.TokenLogProbs(tp, t.model, b.IDs, b.Pos, b.Seg, b.Targets, b.B, b.T)
+	l := Loss(tp, lp, b.Targets, normTokens)
+	tp.Backward(l)
+	return float64(l.Item())
+}
+
+// collate lays out a micro-batch, packed or padded.
+func (t *Trainer) collate(samples []data.Sample) *data.Batch {
+	return data.Collate(samples, t.cfg.Train.Packing, t.cfg.Data.MaxLen, t.env.PadID())
+}
+
+// evaluate returns the token-mean loss on the eval set.
+func (t *Trainer) evaluate() map[string]float64 {
+	var nll float64
+	tokens := 0
+	mb := t.cfg.Train.MicroBatchSize
+	for i := 0; i < len(t.eval); i += mb {
+		b := t.collate(t.eval[i:min(i+mb, len(t.eval))])
+		lp := model.TokenLogProbs(nil, t.model, b.IDs, b.Pos, b.Seg, b.Targets, b.B, b.T)
+		for n, tgt := range b.Targets {
+			if tgt != data.IgnoreIndex {
+				nll -= float64(lp.Data[n])
+				tokens++
+			}
+		}
+	}
+	return map[string]float64{"loss": nll / float64(max(tokens, 1)), "loss_tokens": float64(tokens)}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

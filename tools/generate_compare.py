@@ -49,7 +49,11 @@ def main():
     if not binary:
         binary = "/tmp/gorlhf-generate-bench"
         subprocess.run(["go", "build", "-o", binary, "./cmd/gorlhf"], check=True, cwd=root)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # idle BLAS threads must not spin
+    # With a gorlhf kernel (not BLAS), keep OpenBLAS (loaded to probe it)
+    # from parking spinning worker threads; PyTorch keeps the default.
+    genv = dict(os.environ)
+    if a.gemm and not a.gemm.startswith("blas"):
+        genv["OPENBLAS_NUM_THREADS"] = "1"
     common = ["--prompts", str(a.prompts), "--n", str(a.n), "--gen-len", str(a.gen_len)]
     print(f"before: {uptime()}", flush=True)
     rows = {}
@@ -69,7 +73,7 @@ def main():
                 contenders["torch-share-prefill"] = torch + ["--share-prefill"]
         for r in range(a.rounds):
             for name, cmd in contenders.items():
-                res = run_json(cmd, env)
+                res = run_json(cmd, None if name.startswith("torch") else genv)
                 rows.setdefault((plen, name), []).append(res)
                 print(f"  round {r + 1} prompt {plen} {name}: {res['tokens_per_sec']:.0f} tok/s", flush=True)
     print(f"after: {uptime()}\n")

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -91,6 +92,7 @@ func TestTrain_KillAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	step := waitForCheckpoint(t, filepath.Join(b, "ckpt"), 6, 60*time.Second)
+	time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond) // land anywhere: mid-step, mid-save
 	if err := killed.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

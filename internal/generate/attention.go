@@ -5,7 +5,6 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/par"
-	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
 // kBlock is the k-block of the gemm package's SIMD kernels: the
@@ -31,13 +30,9 @@ type attnRow struct {
 // chain per output over positions in k-blocks), so cached decoding rounds
 // like the full recompute it replaces.
 func (c *PagedCache) Attend(layer int, b *model.Batch, q, out []float32) {
-	rows := make([]attnRow, 0, len(b.Tokens))
+	rows := c.rows(b)
 	maxPos := 0
 	for _, sp := range b.Seqs {
-		t := c.table(sp.ID)
-		for i := 0; i < sp.Len; i++ {
-			rows = append(rows, attnRow{table: t, pos: sp.Start + i})
-		}
 		maxPos = max(maxPos, sp.Start+sp.Len-1)
 	}
 	h, d := c.shape.Heads, c.shape.HeadDim
@@ -45,18 +40,25 @@ func (c *PagedCache) Attend(layer int, b *model.Batch, q, out []float32) {
 		// Scores get slack: the last, partial block or the last group of
 		// strips is computed at full SIMD width and the extra lanes ignored.
 		scores := make([]float32, maxPos+1+max(c.blockSize, 64))
-		acc := make([]float32, d)
+		sc := attnScratch{scores: scores, probs: make([]float32, len(scores)), acc: make([]float32, d)}
 		for task := lo; task < hi; task++ {
 			r, head := task/h, task%h
 			off := (r*h + head) * d
-			c.attendOne(layer, rows[r], head, q[off:off+d], out[off:off+d], scores, acc)
+			c.attendOne(layer, rows[r], head, q[off:off+d], out[off:off+d], &sc)
 		}
 	})
 }
 
+// attnScratch is one worker's scratch space.
+type attnScratch struct {
+	scores, probs []float32 // positions + slack
+	acc           []float32 // [D]
+}
+
 // attendOne computes one head of one row: o = softmax(q·Kᵀ/√D)·V over the
 // row's positions 0…pos.
-func (c *PagedCache) attendOne(layer int, r attnRow, head int, q, o, scores, acc []float32) {
+func (c *PagedCache) attendOne(layer int, r attnRow, head int, q, o []float32, sc *attnScratch) {
+	scores, acc := sc.scores, sc.acc
 	d, bs, hkv := c.shape.HeadDim, c.blockSize, c.shape.KVHeads
 	kh := head / (c.shape.Heads / hkv)
 	per := d * bs
@@ -69,12 +71,13 @@ func (c *PagedCache) attendOne(layer int, r attnRow, head int, q, o, scores, acc
 			vecMat(seg, q, c.k[layer].block(r.table[bi])[kh*per:], d, w, bs) // K block is [D, BlockSize]
 		}
 	}
-	s := scores[:n]
+	raw := scores[:n]
 	scale := float32(1 / math.Sqrt(float64(d)))
-	for j := range s {
-		s[j] *= scale
+	for j := range raw {
+		raw[j] *= scale
 	}
-	softmax(s)
+	s := sc.probs[:n]
+	softmax(s, raw)
 	// o = Σ_j s_j·V_j, one chain per k-block of positions, blocks added up.
 	clear(o)
 	for k0 := 0; k0 < n; k0 += kBlock {
@@ -130,20 +133,20 @@ func (c *PagedCache) scoreWidth(cnt int) int {
 	return cnt
 }
 
-// softmax replaces s with softmax(s), exactly as tensor's softmaxRow.
-func softmax(s []float32) {
-	m := s[0]
-	for _, v := range s {
+// softmax writes p = softmax(z) with the arithmetic of tensor's
+// softmaxRow (tensor.Expf of z − max, summed in order, times 1/sum).
+func softmax(p, z []float32) {
+	m := z[0]
+	for _, v := range z {
 		m = max(m, v)
 	}
+	expShift(p, z, m)
 	var sum float32
-	for j, v := range s {
-		e := tensor.Expf(v - m)
-		s[j] = e
+	for _, e := range p {
 		sum += e
 	}
 	inv := 1 / sum
-	for j := range s {
-		s[j] *= inv
+	for j := range p {
+		p[j] *= inv
 	}
 }

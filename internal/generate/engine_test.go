@@ -213,27 +213,36 @@ func TestEngine_MatchesNaive(t *testing.T) {
 }
 
 // TestEngine_Preemption squeezes many sampled requests into a cache that
-// holds a fraction of them: sequences get preempted and recomputed, and
-// the outputs must not change.
+// holds a fraction of them: sequences get preempted and recomputed (with
+// and without prefix sharing, with chunked prefill), and the outputs must
+// not change.
 func TestEngine_Preemption(t *testing.T) {
 	m := tinyGPT2(t, 3)
 	var reqs []Request
 	for i := 0; i < 6; i++ {
-		reqs = append(reqs, Request{Prompt: randomPrompt(uint64(20+i), 6+i, 64),
-			Params: SamplingParams{N: 3, Temperature: 1, Seed: uint64(i), MaxNewTokens: 30}})
+		reqs = append(reqs, Request{Prompt: randomPrompt(uint64(20+i), 6+3*i, 64),
+			Params: SamplingParams{N: 3, Temperature: 1, Seed: uint64(i), MaxNewTokens: 30, StopTokenIDs: []int32{int32(i)}}})
 	}
 	want := generate(t, newEngine(t, m, nil, Config{}), reqs...)
-	// 24 blocks of 4 tokens hold 96 positions; the requests need ~700.
-	e := newEngine(t, m, nil, Config{BlockSize: 4, KVBlocks: 24})
-	sameResults(t, "preempted", generate(t, e, reqs...), want, 1e-5)
-	st := e.Stats()
-	if st.Preemptions == 0 {
-		t.Fatal("the small cache never preempted: the test does not test preemption")
+	// 24 blocks of 4 tokens hold 96 positions; the requests need ~800.
+	for name, cfg := range map[string]Config{
+		"sharing":    {BlockSize: 4, KVBlocks: 24},
+		"no_sharing": {BlockSize: 4, KVBlocks: 24, NoPrefixSharing: true},
+		"chunked":    {BlockSize: 4, KVBlocks: 24, MaxBatchTokens: 5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEngine(t, m, nil, cfg)
+			sameResults(t, "preempted", generate(t, e, reqs...), want, 1e-5)
+			st := e.Stats()
+			if st.Preemptions == 0 {
+				t.Fatal("the small cache never preempted: the test does not test preemption")
+			}
+			if st.KVBlocksPeak > 24 || st.KVBlocksUsed != 0 {
+				t.Fatalf("blocks: peak %d of 24, %d still used", st.KVBlocksPeak, st.KVBlocksUsed)
+			}
+			t.Logf("%d preemptions", st.Preemptions)
+		})
 	}
-	if st.KVBlocksPeak > 24 || st.KVBlocksUsed != 0 {
-		t.Fatalf("blocks: peak %d of 24, %d still used", st.KVBlocksPeak, st.KVBlocksUsed)
-	}
-	t.Logf("%d preemptions", st.Preemptions)
 }
 
 // TestEngine_BatchInvariance checks per-request seeds: a request gives the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/par"
 )
 
 // ErrCacheFull is returned when the KV cache has too few free blocks for
@@ -37,6 +38,8 @@ type PagedCache struct {
 	free      []int32   // stack of free blocks
 	tables    [][]int32 // per sequence id: its block table
 	peakUsed  int
+	rowsOf    *model.Batch // the batch rowsMemo describes (set by Store of layer 0)
+	rowsMemo  []attnRow
 }
 
 // NewPagedCache returns a cache of numBlocks blocks of blockSize tokens.
@@ -202,32 +205,52 @@ func (p *pool) block(b int32) []float32 {
 }
 
 // Store implements model.KVCache. The positions written must have been
-// reserved.
+// reserved. Rows go to distinct (private) blocks, so they are written in
+// parallel.
 func (c *PagedCache) Store(layer int, b *model.Batch, k, v []float32) {
 	hkv, d, bs := c.shape.KVHeads, c.shape.HeadDim, c.blockSize
 	kd := hkv * d
 	kp, vp := &c.k[layer], &c.v[layer]
-	row := 0
-	for _, sp := range b.Seqs {
-		t := c.table(sp.ID)
-		for i := 0; i < sp.Len; i++ {
-			p := sp.Start + i
-			blk, off := t[p/bs], p%bs
+	if layer == 0 {
+		c.rowsOf = nil // a new step: the batch may reuse an old one's address
+	}
+	rows := c.rows(b)
+	par.For(len(rows), 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := rows[i]
+			blk, off := r.table[r.pos/bs], r.pos%bs
 			if c.refs[blk] != 1 {
-				panic(fmt.Sprintf("generate: write to shared or free block %d (refs %d) at position %d of sequence %d", blk, c.refs[blk], p, sp.ID))
+				panic(fmt.Sprintf("generate: write to shared or free block %d (refs %d) at position %d", blk, c.refs[blk], r.pos))
 			}
 			kb, vb := kp.block(blk), vp.block(blk)
 			for kh := 0; kh < hkv; kh++ {
-				src := k[(row+i)*kd+kh*d : (row+i)*kd+(kh+1)*d]
+				src := k[i*kd+kh*d : i*kd+(kh+1)*d]
 				base := kh * d * bs
 				for x, val := range src { // transposed: [D, BlockSize]
 					kb[base+x*bs+off] = val
 				}
-				copy(vb[base+off*d:base+(off+1)*d], v[(row+i)*kd+kh*d:(row+i)*kd+(kh+1)*d])
+				copy(vb[base+off*d:base+(off+1)*d], v[i*kd+kh*d:i*kd+(kh+1)*d])
 			}
 		}
-		row += sp.Len
+	})
+}
+
+// rows lists every batch row's block table and position; it is computed
+// once per step (Store of layer 0 starts a step; the batch and the tables
+// do not change until the next).
+func (c *PagedCache) rows(b *model.Batch) []attnRow {
+	if b == c.rowsOf {
+		return c.rowsMemo
 	}
+	rows := c.rowsMemo[:0]
+	for _, sp := range b.Seqs {
+		t := c.table(sp.ID)
+		for i := 0; i < sp.Len; i++ {
+			rows = append(rows, attnRow{table: t, pos: sp.Start + i})
+		}
+	}
+	c.rowsOf, c.rowsMemo = b, rows
+	return rows
 }
 
 var _ model.KVCache = (*PagedCache)(nil)

@@ -8,9 +8,10 @@ import (
 )
 
 // admit moves waiting requests into the running set while they fit.
+// Preempted sequences go first: nothing new is admitted while one waits.
 func (s *scheduler) admit() {
 	cfg := s.e.cfg
-	for len(s.waiting) > 0 {
+	for len(s.waiting) > 0 && len(s.resume) == 0 {
 		g := s.waiting[0]
 		n := g.req.Params.N
 		if s.slots+n > cfg.MaxSeqs || s.pendingPrefill() >= cfg.MaxBatchTokens {
@@ -317,6 +318,6 @@ func (s *scheduler) finishSeq(q *seq) {
 	g := q.g
 	if g.live--; g.live == 0 {
 		s.admitted--
-		g.complete(nil)
+		s.finished = append(s.finished, g)
 	}
 }

@@ -26,8 +26,9 @@ type sampled struct {
 // sampler draws tokens from logits; it holds scratch space, so each
 // goroutine needs its own.
 type sampler struct {
-	idx []int32
-	w   []float64
+	idx    []int32
+	w      []float64
+	x, e32 []float32
 }
 
 // sample draws one token from logits [V] with parameters p and the
@@ -35,7 +36,7 @@ type sampler struct {
 // engine and the naive twin call it with the same u and get the same
 // token.
 func (sm *sampler) sample(logits []float32, p *SamplingParams, u float64) sampled {
-	m, lse := logSumExp(logits)
+	m, lse := sm.logSumExp(logits)
 	var out sampled
 	switch {
 	case p.greedy():
@@ -57,17 +58,34 @@ func (p *SamplingParams) filtered(vocab int) bool {
 	return (p.TopK > 0 && p.TopK < vocab) || (p.TopP > 0 && p.TopP < 1) || p.MinP > 0
 }
 
-// logSumExp returns max(x) and log Σ exp(x).
-func logSumExp(x []float32) (m, lse float32) {
+// logSumExp returns max(x) and log Σ exp(x) (the sum in order).
+func (sm *sampler) logSumExp(x []float32) (m, lse float32) {
 	m = x[0]
 	for _, v := range x {
 		m = max(m, v)
 	}
+	e := sm.exps(x, m)
 	var s float32
-	for _, v := range x {
-		s += tensor.Expf(v - m)
+	for _, v := range e {
+		s += v
 	}
 	return m, m + tensor.Logf(s)
+}
+
+// exps returns tensor.Expf(x[j] − m) for every j, in scratch space.
+func (sm *sampler) exps(x []float32, m float32) []float32 {
+	sm.e32 = slices.Grow(sm.e32[:0], len(x))[:len(x)]
+	expShift(sm.e32, x, m)
+	return sm.e32
+}
+
+// scaled returns (x[j] − m)·inv in scratch space.
+func (sm *sampler) scaled(x []float32, m, inv float32) []float32 {
+	sm.x = slices.Grow(sm.x[:0], len(x))[:len(x)]
+	for j, v := range x {
+		sm.x[j] = (v - m) * inv
+	}
+	return sm.x
 }
 
 func argmax(x []float32) int32 {
@@ -83,13 +101,12 @@ func argmax(x []float32) int32 {
 // sampleAll draws from softmax(logits/T) over the whole vocabulary,
 // walking the cumulative sum in id order.
 func (sm *sampler) sampleAll(logits []float32, m, temp float32, u float64) (int32, float32) {
-	inv := 1 / temp
+	e := sm.exps(sm.scaled(logits, m, 1/temp), 0)
 	sm.w = slices.Grow(sm.w[:0], len(logits))[:len(logits)]
 	var total float64
-	for i, v := range logits {
-		e := float64(tensor.Expf((v - m) * inv))
-		sm.w[i] = e
-		total += e
+	for i, v := range e {
+		sm.w[i] = float64(v)
+		total += sm.w[i]
 	}
 	tok := pick(sm.w, u*total)
 	return int32(tok), float32(math.Log(sm.w[tok] / total))
@@ -99,13 +116,25 @@ func (sm *sampler) sampleAll(logits []float32, m, temp float32, u float64) (int3
 // first on ties), keeps the top-k, then the top-p prefix, then those
 // above min-p, and draws from the renormalised rest.
 func (sm *sampler) sampleFiltered(logits []float32, m float32, p *SamplingParams, u float64) (int32, float32) {
-	sm.idx = sm.candidates(logits, p.TopK)
 	inv := 1 / p.Temperature
-	sm.w = slices.Grow(sm.w[:0], len(sm.idx))[:len(sm.idx)]
 	var total float64
-	for i, id := range sm.idx {
-		sm.w[i] = float64(tensor.Expf((logits[id] - m) * inv))
-		total += sm.w[i]
+	if p.TopK > 0 && p.TopK < len(logits) {
+		sm.idx = sm.topK(logits, p.TopK)
+		sm.x = slices.Grow(sm.x[:0], len(sm.idx))[:len(sm.idx)]
+		for i, id := range sm.idx {
+			sm.x[i] = (logits[id] - m) * inv
+		}
+		sm.setWeights(sm.exps(sm.x, 0), nil)
+		for _, w := range sm.w {
+			total += w
+		}
+	} else {
+		e := sm.exps(sm.scaled(logits, m, inv), 0) // in id order; the top token has weight 1
+		for _, v := range e {
+			total += float64(v)
+		}
+		sm.idx = sm.survivors(logits, e, total, p)
+		sm.setWeights(e, sm.idx)
 	}
 	keep := len(sm.idx)
 	if p.TopP > 0 && p.TopP < 1 {
@@ -136,14 +165,54 @@ func (sm *sampler) sampleFiltered(logits []float32, m float32, p *SamplingParams
 	return sm.idx[i], float32(math.Log(w[i] / kept))
 }
 
-// candidates returns token ids sorted by logit, descending (ties: lower id
-// first), limited to the top k when 0 < k < V.
-func (sm *sampler) candidates(logits []float32, k int) []int32 {
-	idx := sm.idx[:0]
-	for i := range logits {
-		idx = append(idx, int32(i))
+// setWeights fills sm.w with e (in order) or with e[idx[i]].
+func (sm *sampler) setWeights(e []float32, idx []int32) {
+	n := len(e)
+	if idx != nil {
+		n = len(idx)
 	}
-	less := func(a, b int32) int {
+	sm.w = slices.Grow(sm.w[:0], n)[:n]
+	for i := range sm.w {
+		if idx != nil {
+			sm.w[i] = float64(e[idx[i]])
+		} else {
+			sm.w[i] = float64(e[i])
+		}
+	}
+}
+
+// survivors returns, sorted, a set of tokens that surely contains every
+// token top-p and min-p can keep, without sorting the whole vocabulary:
+// the tokens of weight ≥ τ (the top weight is 1). With min-p, τ = min-p is
+// exact. With top-p, a set holding at least top-p of the mass contains
+// the top-p prefix (every token outside it is lighter than every token
+// inside), so τ is lowered until the set is that heavy.
+func (sm *sampler) survivors(logits, e []float32, total float64, p *SamplingParams) []int32 {
+	taus := []float32{1e-4, 1e-8, 0}
+	if p.MinP > 0 {
+		taus = []float32{p.MinP}
+	}
+	for _, tau := range taus {
+		idx := sm.idx[:0]
+		var mass float64
+		for i, v := range e {
+			if v >= tau {
+				idx = append(idx, int32(i))
+				mass += float64(v)
+			}
+		}
+		sm.idx = idx
+		if p.MinP > 0 || !(p.TopP > 0 && p.TopP < 1) || mass >= float64(p.TopP)*total || tau == 0 {
+			slices.SortFunc(idx, byLogit(logits))
+			return idx
+		}
+	}
+	panic("unreachable: the last threshold keeps every token")
+}
+
+// byLogit orders token ids by logit, descending, lower id first on ties.
+func byLogit(logits []float32) func(a, b int32) int {
+	return func(a, b int32) int {
 		switch {
 		case logits[a] > logits[b]:
 			return -1
@@ -152,22 +221,26 @@ func (sm *sampler) candidates(logits []float32, k int) []int32 {
 		}
 		return int(a - b)
 	}
-	if k > 0 && k < len(idx) {
-		// Keep a sorted top-k window while scanning: O(V·log k) compares
-		// beat sorting a large vocabulary.
-		top := slices.Clone(idx[:k])
-		slices.SortFunc(top, less)
-		for _, id := range idx[k:] {
-			if less(id, top[k-1]) < 0 {
-				pos, _ := slices.BinarySearchFunc(top, id, less)
-				copy(top[pos+1:], top[pos:k-1])
-				top[pos] = id
-			}
-		}
-		return append(idx[:0], top...)
+}
+
+// topK returns the k highest-logit token ids in byLogit order, keeping a
+// sorted window while scanning: O(V·log k) compares beat sorting a large
+// vocabulary.
+func (sm *sampler) topK(logits []float32, k int) []int32 {
+	less := byLogit(logits)
+	top := sm.idx[:0]
+	for i := 0; i < k; i++ {
+		top = append(top, int32(i))
 	}
-	slices.SortFunc(idx, less)
-	return idx
+	slices.SortFunc(top, less)
+	for id := int32(k); int(id) < len(logits); id++ {
+		if less(id, top[k-1]) < 0 {
+			pos, _ := slices.BinarySearchFunc(top, id, less)
+			copy(top[pos+1:], top[pos:k-1])
+			top[pos] = id
+		}
+	}
+	return top
 }
 
 // pick returns the first index whose cumulative weight exceeds target

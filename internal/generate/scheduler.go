@@ -22,7 +22,7 @@ type seq struct {
 
 func (q *seq) remaining() int { return len(q.tokens) - q.cached }
 
-// planned is one sequence's share of a step.
+// plannedSeq is one sequence's share of a step.
 type plannedSeq struct {
 	q      *seq
 	n      int // new tokens fed
@@ -44,7 +44,8 @@ type plannedSeq struct {
 //     sequence is preempted: its blocks are released and it is later
 //     recomputed from its tokens (prompt + generated so far; with prefix
 //     sharing the prompt's full blocks are re-shared from a sibling). Its
-//     random generator is kept, so the outcome does not change;
+//     random generator is kept, so the outcome does not change. Preempted
+//     sequences resume, oldest first, before any new request is admitted;
 //   - a sequence that alone cannot fit in the whole cache finishes with
 //     FinishLength.
 type scheduler struct {
@@ -57,6 +58,7 @@ type scheduler struct {
 	slots    int    // sequences the admitted requests use (a prompt parent counts n)
 	admitted int    // requests admitted and not finished
 	updates  []*weightUpdate
+	finished []*group // done this step; told after the stats are published
 	version  int64
 	order    uint64
 	step     int
@@ -175,8 +177,8 @@ func (s *scheduler) abort(g *group, err error) {
 	s.resume = slices.DeleteFunc(s.resume, drop)
 	s.slots -= g.live // a prompt parent holds the slots of all n samples
 	s.admitted--
-	g.complete(err)
 	s.publish()
+	g.complete(err)
 }
 
 // applyUpdates installs pending weights once no admitted request remains.
@@ -236,6 +238,7 @@ func (s *scheduler) publish() {
 // runStep plans and runs one model step; false means there was nothing
 // to run.
 func (s *scheduler) runStep() bool {
+	defer s.flush()
 	s.step++
 	s.resumePreempted()
 	if len(s.updates) == 0 {
@@ -249,8 +252,17 @@ func (s *scheduler) runStep() bool {
 	logits := s.e.model.Step(b, s.cache)
 	s.afterStep(plan, logits.Data, logits.Shape[1])
 	s.stats.Steps++
-	s.publish()
 	return true
+}
+
+// flush publishes the stats, then tells the callers of requests that
+// finished, so a caller that reads Stats after its result sees them.
+func (s *scheduler) flush() {
+	s.publish()
+	for _, g := range s.finished {
+		g.complete(nil)
+	}
+	s.finished = s.finished[:0]
 }
 
 // batch lays the plan out as a model batch.

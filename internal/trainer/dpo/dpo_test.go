@@ -113,7 +113,8 @@ func TestTrainer_Run(t *testing.T) {
 					acc, margin = append(acc, r.Values["acc"]), append(margin, r.Values["margin"])
 				}
 			}
-			if len(acc) != 2 || acc[1] < 0.75 || !(margin[1] > 0) {
+			// eval at steps 0 (policy = reference: every reward is 0), 3 and 6
+			if len(acc) != 3 || acc[0] != 0 || margin[0] != 0 || acc[2] < 0.75 || !(margin[2] > 0) {
 				t.Fatalf("eval reward accuracy %v, margins %v: DPO did not learn", acc, margin)
 			}
 			if !slices.EqualFunc(before, refSnapshot(ref), slices.Equal) {
@@ -167,7 +168,7 @@ func TestTrainer_PackedEqualsPadded(t *testing.T) {
 		t.Errorf("loss %v vs %v", lPad, lPack)
 	}
 	for i := range gPad {
-		if e := tt.MaxRelErr(gPack[i], gPad[i], 1e-8); e > 1e-4 {
+		if e := tt.MaxRelErr(gPack[i], gPad[i], 1e-8); e > 3e-5 {
 			t.Errorf("gradient of %s: max relative error %.3g", tr.params[i].Name, e)
 		}
 	}

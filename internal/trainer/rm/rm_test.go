@@ -95,7 +95,8 @@ func TestTrainer_Run(t *testing.T) {
 			evalAcc, evalLoss = append(evalAcc, r.Values["acc"]), append(evalLoss, r.Values["loss"])
 		}
 	}
-	if len(evalLoss) != 3 || !(evalLoss[2] < evalLoss[0]) || evalAcc[2] < 0.75 {
+	// eval at steps 0, 2, 4 and 6
+	if len(evalLoss) != 4 || !(evalLoss[3] < evalLoss[0]) || evalAcc[3] < 0.75 {
 		t.Fatalf("eval loss %v, acc %v: the reward model did not learn", evalLoss, evalAcc)
 	}
 	out := c.Train.Ckpt.OutputDir
@@ -156,7 +157,7 @@ func TestTrainer_PackedEqualsPadded(t *testing.T) {
 		t.Errorf("loss %v vs %v", lPad, lPack)
 	}
 	for i := range gPad {
-		if e := tt.MaxRelErr(gPack[i], gPad[i], 1e-8); e > 2e-4 {
+		if e := tt.MaxRelErr(gPack[i], gPad[i], 1e-8); e > 3e-5 {
 			t.Errorf("gradient of %s: max relative error %.3g", tr.params[i].Name, e)
 		}
 	}

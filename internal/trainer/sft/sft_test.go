@@ -109,11 +109,11 @@ func TestTrainer_Run(t *testing.T) {
 			evalLoss = append(evalLoss, r.Values["loss"])
 		}
 	}
-	// 12 samples / batch 4 = 3 steps per epoch, 2 epochs; eval at 3 and 6.
-	if len(trainLoss) != 6 || len(evalLoss) != 2 {
+	// 12 samples / batch 4 = 3 steps per epoch, 2 epochs; eval at 0, 3 and 6.
+	if len(trainLoss) != 6 || len(evalLoss) != 3 {
 		t.Fatalf("%d train rows, %d eval rows", len(trainLoss), len(evalLoss))
 	}
-	if !(evalLoss[1] < evalLoss[0]) {
+	if !(evalLoss[2] < evalLoss[1] && evalLoss[1] < evalLoss[0]) {
 		t.Errorf("eval loss did not fall: %v", evalLoss)
 	}
 	for _, f := range []string{"loss.png", "train.log", "samples.txt", "config.json", "model.safetensors", "tokenizer.bin"} {

@@ -66,6 +66,19 @@ func (a *AttentionArgs) sameSeg(b, i, j int) bool {
 	return s[a.Tk-a.Tq+i] == s[j]
 }
 
+// attnBlock is the number of query rows processed together. Causal
+// masking means a block of rows [i0, i1) only sees keys [0, Tk−Tq+i1), so
+// scores, softmax and products skip the hidden upper triangle block-wise.
+const attnBlock = 32
+
+// blocks calls fn for each query block [i0, i1) with its visible key count n.
+func (a *AttentionArgs) blocks(fn func(i0, i1, n int)) {
+	for i0 := 0; i0 < a.Tq; i0 += attnBlock {
+		i1 := min(i0+attnBlock, a.Tq)
+		fn(i0, i1, a.Tk-a.Tq+i1)
+	}
+}
+
 func attentionForward(be Backend, a *AttentionArgs) {
 	hd, kd := a.H*a.D, a.Hkv*a.D
 	group := a.H / a.Hkv
@@ -83,17 +96,21 @@ func attentionForward(be Backend, a *AttentionArgs) {
 			q := a.Q[b*a.Tq*hd+h*a.D:]
 			k := a.K[b*a.Tk*kd+(h/group)*a.D:]
 			v := a.V[b*a.Tk*kd+(h/group)*a.D:]
-			be.GemmSerial(false, true, a.Tq, a.Tk, a.D, a.Scale, q, hd, k, kd, 0, p, a.Tk)
-			a.maskedSoftmax(b, p)
-			be.GemmSerial(false, false, a.Tq, a.D, a.Tk, 1, p, a.Tk, v, kd, 0, a.Out[b*a.Tq*hd+h*a.D:], hd)
+			out := a.Out[b*a.Tq*hd+h*a.D:]
+			a.blocks(func(i0, i1, n int) {
+				pb := p[i0*a.Tk:]
+				be.GemmSerial(false, true, i1-i0, n, a.D, a.Scale, q[i0*hd:], hd, k, kd, 0, pb, a.Tk)
+				a.maskedSoftmax(b, p, i0, i1)
+				be.GemmSerial(false, false, i1-i0, a.D, n, 1, pb, a.Tk, v, kd, 0, out[i0*hd:], hd)
+			})
 		}
 	})
 }
 
-// maskedSoftmax turns scores p [Tq, Tk] into probabilities in place,
-// writing exact zeros where the mask hides a key.
-func (a *AttentionArgs) maskedSoftmax(b int, p []float32) {
-	for i := 0; i < a.Tq; i++ {
+// maskedSoftmax turns scores of rows [i0, i1) of p [Tq, Tk] into
+// probabilities in place, writing exact zeros where the mask hides a key.
+func (a *AttentionArgs) maskedSoftmax(b int, p []float32, i0, i1 int) {
+	for i := i0; i < i1; i++ {
 		row := p[i*a.Tk : (i+1)*a.Tk]
 		n := a.visible(b, i)
 		clear(row[n:])
@@ -118,33 +135,48 @@ func attentionBackward(be Backend, a *AttentionArgs) {
 		for task := lo; task < hi; task++ {
 			b, kh := task/a.Hkv, task%a.Hkv
 			k, v := a.K[b*a.Tk*kd+kh*a.D:], a.V[b*a.Tk*kd+kh*a.D:]
+			var dk, dv []float32
+			if a.DK != nil {
+				dk = a.DK[b*a.Tk*kd+kh*a.D:]
+			}
+			if a.DV != nil {
+				dv = a.DV[b*a.Tk*kd+kh*a.D:]
+			}
 			for h := kh * group; h < (kh+1)*group; h++ {
 				p := a.P[(b*a.H+h)*a.Tq*a.Tk:][:a.Tq*a.Tk]
 				q, do := a.Q[b*a.Tq*hd+h*a.D:], a.DOut[b*a.Tq*hd+h*a.D:]
-				if a.DV != nil { // dV += Pᵀ·dO
-					be.GemmSerial(true, false, a.Tk, a.D, a.Tq, 1, p, a.Tk, do, hd, 1, a.DV[b*a.Tk*kd+kh*a.D:], kd)
-				}
-				if a.DQ == nil && a.DK == nil {
-					continue
-				}
-				// dP = dO·Vᵀ, then dS = P ⊙ (dP − Σ_j P·dP), scaled.
-				be.GemmSerial(false, true, a.Tq, a.Tk, a.D, 1, do, hd, v, kd, 0, dp, a.Tk)
-				softmaxBackwardRows(p, dp, a.Tq, a.Tk, a.Scale)
+				var dq []float32
 				if a.DQ != nil {
-					be.GemmSerial(false, false, a.Tq, a.D, a.Tk, 1, dp, a.Tk, k, kd, 1, a.DQ[b*a.Tq*hd+h*a.D:], hd)
+					dq = a.DQ[b*a.Tq*hd+h*a.D:]
 				}
-				if a.DK != nil {
-					be.GemmSerial(true, false, a.Tk, a.D, a.Tq, 1, dp, a.Tk, q, hd, 1, a.DK[b*a.Tk*kd+kh*a.D:], kd)
-				}
+				a.blocks(func(i0, i1, n int) {
+					m, pb, dpb := i1-i0, p[i0*a.Tk:], dp[i0*a.Tk:]
+					if dv != nil { // dV[0:n] += P[i0:i1, 0:n]ᵀ·dO[i0:i1]
+						be.GemmSerial(true, false, n, a.D, m, 1, pb, a.Tk, do[i0*hd:], hd, 1, dv, kd)
+					}
+					if dq == nil && dk == nil {
+						return
+					}
+					// dP = dO·Vᵀ, then dS = P ⊙ (dP − Σ_j P·dP), scaled.
+					be.GemmSerial(false, true, m, n, a.D, 1, do[i0*hd:], hd, v, kd, 0, dpb, a.Tk)
+					softmaxBackwardRows(pb, dpb, m, n, a.Tk, a.Scale)
+					if dq != nil {
+						be.GemmSerial(false, false, m, a.D, n, 1, dpb, a.Tk, k, kd, 1, dq[i0*hd:], hd)
+					}
+					if dk != nil {
+						be.GemmSerial(true, false, n, a.D, m, 1, dpb, a.Tk, q[i0*hd:], hd, 1, dk, kd)
+					}
+				})
 			}
 		}
 	})
 }
 
-// softmaxBackwardRows replaces dp with scale·P⊙(dP − rowsum(P⊙dP)).
-func softmaxBackwardRows(p, dp []float32, rows, cols int, scale float32) {
+// softmaxBackwardRows replaces the first cols entries of each of rows rows
+// (row stride ld) of dp with scale·P⊙(dP − rowsum(P⊙dP)).
+func softmaxBackwardRows(p, dp []float32, rows, cols, ld int, scale float32) {
 	for i := 0; i < rows; i++ {
-		pr, dr := p[i*cols:(i+1)*cols], dp[i*cols:(i+1)*cols]
+		pr, dr := p[i*ld:i*ld+cols], dp[i*ld:i*ld+cols]
 		var s float32
 		for j, v := range pr {
 			s += v * dr[j]

@@ -34,3 +34,35 @@ func TestGELU_SIMDTwin(t *testing.T) {
 		}
 	}
 }
+
+// TestExpShift_SIMDTwin compares the assembly exp kernel with Expf, on odd
+// lengths, with −Inf (masked) entries that must give exact zeros.
+func TestExpShift_SIMDTwin(t *testing.T) {
+	for _, n := range []int{1, 8, 13, 64, 515} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i%181)/181*100 - 90
+		}
+		x[n/2] = float32(math.Inf(-1))
+		y, ys := make([]float32, n), make([]float32, n)
+		s := expShift(x, y, 3)
+		useScalarExp = true
+		ss := expShift(x, ys, 3)
+		useScalarExp = false
+		for i := range x {
+			want := math.Exp(float64(x[i]) - 3)
+			if d := math.Abs(float64(y[i]) - want); d > 4e-7*want+2e-38 { // below e^−87.3 flushes to 0
+				t.Fatalf("n=%d x=%v: got %v, want %v (scalar %v)", n, x[i], y[i], want, ys[i])
+			}
+		}
+		if y[n/2] != 0 {
+			t.Fatalf("exp(−Inf) = %v, want 0", y[n/2])
+		}
+		if d := math.Abs(float64(s - ss)); d > 1e-5*float64(ss)+1e-37 {
+			t.Fatalf("n=%d: sum %v, scalar sum %v", n, s, ss)
+		}
+		if s2 := expShift(x, nil, 3); s2 != s {
+			t.Fatalf("sum without store %v differs from %v", s2, s)
+		}
+	}
+}

@@ -151,15 +151,16 @@ func tokenLogProbsForward(logits []float32, targets []int32, out, lse []float32,
 // tokenLogProbsBackward: dz[n,j] += g[n]·(1[j=t] − e^{z[n,j] − lse[n]}).
 func tokenLogProbsBackward(logits []float32, targets []int32, lse, dout, dlogits []float32, rows, vocab int) {
 	par.For(rows, rowGrain, func(lo, hi int) {
+		p := make([]float32, vocab) // softmax row scratch
 		for r := lo; r < hi; r++ {
 			t, g := targets[r], dout[r]
 			if t < 0 || g == 0 {
 				continue
 			}
-			z, dz := logits[r*vocab:(r+1)*vocab], dlogits[r*vocab:(r+1)*vocab]
-			l := lse[r]
-			for j, v := range z {
-				dz[j] -= g * Expf(v-l)
+			dz := dlogits[r*vocab : (r+1)*vocab]
+			expShift(logits[r*vocab:(r+1)*vocab], p, lse[r])
+			for j, e := range p {
+				dz[j] -= g * e
 			}
 			dz[t] += g
 		}
@@ -175,11 +176,7 @@ func logSumExp(z []float32) float32 {
 	if math.IsInf(float64(m), -1) {
 		return m
 	}
-	var s float32
-	for _, v := range z {
-		s += Expf(v - m)
-	}
-	return m + Logf(s)
+	return m + Logf(expShift(z, nil, m))
 }
 
 // parallelRows splits a row loop across threads.

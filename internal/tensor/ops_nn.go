@@ -223,13 +223,7 @@ func softmaxRow(z, p []float32) {
 	for _, v := range z {
 		m = max(m, v)
 	}
-	var s float32
-	for j, v := range z {
-		e := Expf(v - m)
-		p[j] = e
-		s += e
-	}
-	inv := 1 / s
+	inv := 1 / expShift(z, p, m)
 	for j := range p {
 		p[j] *= inv
 	}

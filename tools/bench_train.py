@@ -4,16 +4,47 @@ learned positions, LayerNorm, GELU-tanh, biases, tied embeddings), the same
 step (forward, cross-entropy on random tokens, backward, AdamW), timed the same
 way (median over --steps after --warmup), so the two can run side by side.
 
-Run: /usr/bin/python3 tools/bench_train.py --threads 2 [--json]
+Run: /usr/bin/python3 tools/bench_train.py --threads 2 [--json] [--openblas-coretype auto|none|NAME]
+
+Debian's torch runs its matmuls through OpenBLAS, and OpenBLAS 0.3.21 takes some
+AVX-512 CPUs for "Prescott" (SSE3) and runs 5-7x slower. With the default
+--openblas-coretype auto this script sets OPENBLAS_CORETYPE the way gorlhf does
+(SkylakeX / Haswell) before importing torch, so PyTorch gets its best kernels.
 """
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
+import sys
 import time
 
-import torch
+
+def _coretype_from_argv():
+    choice = "auto"
+    for i, a in enumerate(sys.argv):
+        if a == "--openblas-coretype" and i + 1 < len(sys.argv):
+            choice = sys.argv[i + 1]
+        elif a.startswith("--openblas-coretype="):
+            choice = a.split("=", 1)[1]
+    if choice == "none" or "OPENBLAS_CORETYPE" in os.environ:
+        return
+    if choice == "auto":
+        flags = set()
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+        choice = "SkylakeX" if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags else (
+            "Haswell" if {"avx2", "fma"} <= flags else "")
+    if choice:
+        os.environ["OPENBLAS_CORETYPE"] = choice
+
+
+_coretype_from_argv()
+import torch  # noqa: E402 (after OPENBLAS_CORETYPE is set)
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -60,6 +91,7 @@ def main():
     for k, v in dict(layers=4, dim=256, heads=4, vocab=512, seq=128, batch=8, steps=10, warmup=2, threads=2).items():
         ap.add_argument("--" + k, type=int, default=v)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--openblas-coretype", default="auto", help="auto, none, or an OpenBLAS core name")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -82,7 +114,7 @@ def main():
             fwd_ms.append((t1 - t0) * 1e3)
             step_ms.append((t2 - t1) * 1e3)
     n = a.batch * a.seq
-    res = {"engine": "pytorch-" + torch.__version__, "threads": torch.get_num_threads(),
+    res = {"engine": "pytorch-" + torch.__version__, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "threads": torch.get_num_threads(),
            "params": sum(p.numel() for p in m.parameters()), "layers": a.layers, "dim": a.dim, "heads": a.heads,
            "vocab": a.vocab, "seq": a.seq, "batch": a.batch, "steps": a.steps,
            "step_ms_median": statistics.median(step_ms), "step_ms": step_ms,

@@ -96,7 +96,7 @@ func availableNames() []string {
 }
 
 // Default returns the kernel set with Select, or else the fastest
-// available one: blas, then avx512, then avx2, then go.
+// available one: avx512, then blas, then avx2, then go.
 func Default() Kernel {
 	if k := selected.Load(); k != nil {
 		return *k
@@ -104,10 +104,18 @@ func Default() Kernel {
 	return auto()
 }
 
-// auto picks the fastest available kernel. Available lists kernels slowest
-// first, so the last one wins.
+// auto picks the fastest kernel for training. Our AVX-512 kernel matches
+// OpenBLAS at 1024³ and beats it on the small and skinny products of a
+// transformer step (and OpenBLAS's spinning worker threads slow the Go
+// kernels around it), so it comes first; on AVX2-only CPUs a system BLAS
+// beats our AVX2 kernel. Measured in docs/BENCHMARKS.md.
 func auto() Kernel {
 	ks := Available()
+	for _, k := range ks {
+		if k.Name() == "avx512" {
+			return k
+		}
+	}
 	return ks[len(ks)-1]
 }
 

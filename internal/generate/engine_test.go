@@ -92,10 +92,7 @@ func randomPrompt(seed uint64, n, vocab int) []int32 {
 }
 
 // sameCompletion checks tokens, finish reason and text exactly and both
-// log-prob series within tol·max(1, |log-prob|). The relative part is for
-// real models: stories260K's logits reach ±15, where float32 rounding of
-// GEMMs that pick different kernels for different row counts (package
-// gemm's dot path for small m) already moves a log-prob by ~1e-5.
+// log-prob series within tol (absolute).
 func sameCompletion(t testing.TB, what string, got, want Completion, tol float64) {
 	t.Helper()
 	if !slices.Equal(got.Tokens, want.Tokens) {
@@ -105,10 +102,10 @@ func sameCompletion(t testing.TB, what string, got, want Completion, tol float64
 		t.Fatalf("%s: finish %q text %q, want %q %q", what, got.FinishReason, got.Text, want.FinishReason, want.Text)
 	}
 	for i := range got.Tokens {
-		if d := math.Abs(float64(got.LogProbs[i] - want.LogProbs[i])); d > tol*math.Max(1, math.Abs(float64(want.LogProbs[i]))) {
+		if d := math.Abs(float64(got.LogProbs[i] - want.LogProbs[i])); d > tol {
 			t.Fatalf("%s: token %d sampling log-prob %g vs %g", what, i, got.LogProbs[i], want.LogProbs[i])
 		}
-		if d := math.Abs(float64(got.RawLogProbs[i] - want.RawLogProbs[i])); d > tol*math.Max(1, math.Abs(float64(want.RawLogProbs[i]))) {
+		if d := math.Abs(float64(got.RawLogProbs[i] - want.RawLogProbs[i])); d > tol {
 			t.Fatalf("%s: token %d raw log-prob %g vs %g", what, i, got.RawLogProbs[i], want.RawLogProbs[i])
 		}
 	}
@@ -180,9 +177,13 @@ func naiveResults(t testing.TB, m model.Decoder, dec TextDecoder, eos []int32, r
 
 // TestEngine_MatchesNaive runs the request mix through the engine under
 // configurations that exercise every scheduler path (prefix sharing on
-// and off, one-token blocks, chunked prefill, a cache so small that
-// sequences are preempted and recomputed) and compares every completion
-// with the naive full-recompute twin: same tokens, log-probs within 1e-5.
+// and off, one-token blocks, chunked prefill, few sequences per step) and
+// compares every completion with the naive full-recompute twin: same
+// tokens, log-probs within 1e-5 on the random tiny models. stories260K
+// gets 5e-5: its logits reach ±17, where float32 rounding alone moves a
+// log-prob by ~1e-5 between two GEMM kernels (package gemm picks its
+// kernel by row count, and the engine's batches and the twin's sequences
+// have different row counts); measured worst 1.5–2e-5.
 func TestEngine_MatchesNaive(t *testing.T) {
 	configs := map[string]Config{
 		"default":    {},
@@ -195,7 +196,8 @@ func TestEngine_MatchesNaive(t *testing.T) {
 	models := map[string]struct {
 		m   model.Decoder
 		dec TextDecoder
-	}{"gpt2": {tinyGPT2(t, 1), nil}, "llama_gqa": {tinyLlama(t, 2), nil}, "stories260K": {stm, tok}}
+		tol float64
+	}{"gpt2": {tinyGPT2(t, 1), nil, 1e-5}, "llama_gqa": {tinyLlama(t, 2), nil, 1e-5}, "stories260K": {stm, tok, 5e-5}}
 	for mname, mc := range models {
 		vocab := mc.m.Params()[0].Tensor.Shape[0]
 		reqs := twinRequests(vocab)
@@ -203,7 +205,7 @@ func TestEngine_MatchesNaive(t *testing.T) {
 		for cname, cfg := range configs {
 			t.Run(mname+"/"+cname, func(t *testing.T) {
 				e := newEngine(t, mc.m, mc.dec, cfg)
-				sameResults(t, cname, generate(t, e, reqs...), want, 1e-5)
+				sameResults(t, cname, generate(t, e, reqs...), want, mc.tol)
 				if st := e.Stats(); st.KVBlocksUsed != 0 {
 					t.Fatalf("%d KV blocks still in use after all requests finished", st.KVBlocksUsed)
 				}
@@ -248,9 +250,9 @@ func TestEngine_Preemption(t *testing.T) {
 // TestEngine_BatchInvariance checks per-request seeds: a request gives the
 // same completions alone and inside a busy batch (other prompts of other
 // lengths, prefills and decodes mixed, its samples spread over steps).
-// Tokens must be identical; log-probs agree to float rounding, because a
-// GEMM row's last bits may depend on the batch's row count (see
-// sameCompletion).
+// Tokens must be identical; log-probs agree to float rounding (within
+// 1e-5), because a GEMM row's last bits may depend on the batch's row
+// count (package gemm picks its kernel by row count).
 func TestEngine_BatchInvariance(t *testing.T) {
 	for name, m := range map[string]model.Decoder{"gpt2": tinyGPT2(t, 4), "llama_gqa": tinyLlama(t, 5)} {
 		t.Run(name, func(t *testing.T) {

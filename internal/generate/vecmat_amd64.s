@@ -1,8 +1,8 @@
 #include "textflag.h"
 
 // Every kernel keeps one FMA chain per output element and sums rows in
-// increasing order: the arithmetic of one element of package gemm's AVX
-// micro-kernels, so paged attention rounds like the training-path
+// increasing order, as one element of package gemm's blocked AVX
+// micro-kernels does, so paged attention rounds like a GEMM-based
 // attention. Independent columns run side by side to hide FMA latency.
 
 // func vecMat64(y, a, x *float32, rows, ldx int)

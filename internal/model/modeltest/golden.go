@@ -104,17 +104,23 @@ func (c *Case) Check(t *testing.T, ps nn.Params, forward func(tp *tensor.Tape) *
 	_, targets, _, _, _ := c.Flat()
 	tp := tensor.NewTape()
 	logits := forward(tp)
-	if e := tt.MaxRelErr(logits.Data, c.Logits, 1e-6); e > logitTol {
+	e := tt.MaxRelErr(logits.Data, c.Logits, 1e-6)
+	if e > logitTol {
 		t.Errorf("logits: max relative error %.3g > %.1g", e, logitTol)
 	}
+	t.Logf("logits max relative error %.2g", e)
 	loss := tensor.CrossEntropy(tp, logits, targets)
 	if e := tt.MaxRelErr(loss.Data, []float32{c.Loss}, 1e-6); e > logitTol {
 		t.Errorf("loss %v, golden %v", loss.Item(), c.Loss)
 	}
 	tp.Backward(loss)
+	worst := 0.0
 	for _, p := range ps {
-		if e := tt.MaxRelErr(p.Tensor.Grad, c.Grads[p.Name], 1e-6); e > gradTol {
+		e := tt.MaxRelErr(p.Tensor.Grad, c.Grads[p.Name], 1e-6)
+		if e > gradTol {
 			t.Errorf("grad %s: max relative error %.3g > %.1g", p.Name, e, gradTol)
 		}
+		worst = max(worst, e)
 	}
+	t.Logf("worst gradient max relative error %.2g over %d parameters", worst, len(ps))
 }

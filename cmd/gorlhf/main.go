@@ -29,9 +29,10 @@ func commands() []command {
 	return []command{
 		{"bench", "measure speed: bench matmul | train | generate", runBench},
 		{"convert", "write a model (HF folder, llama2.c file, stories260K) as a Hugging Face folder", runConvert},
+		{"demo", "the end-to-end demo on the embedded tiny model (RM + PPO on stories)", runDemo},
 		{"generate", "sample completions from a model (prompts from flags or a JSONL file)", runGenerate},
 		{"serve", "OpenAI-compatible server (serve), or a reward model (serve rm)", runServeCmd},
-		{"train", "train a model: train sft | rm | dpo", runTrain},
+		{"train", "train a model: train sft | rm | dpo | ppo", runTrain},
 		{"tokenize", "encode text to token ids (or decode ids) with a tokenizer", runTokenize},
 		{"version", "print the version and the compute backend", runVersion},
 	}

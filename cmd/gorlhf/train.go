@@ -18,14 +18,15 @@ var trainCommands = []struct {
 	{"sft", "supervised fine-tuning on prompt/response records or chats (OpenRLHF train_sft)", runTrainSFT},
 	{"rm", "reward model on preference pairs, Bradley–Terry loss (OpenRLHF train_rm)", runTrainRM},
 	{"dpo", "DPO / IPO / cDPO on preference pairs against a frozen reference (OpenRLHF train_dpo)", runTrainDPO},
+	{"ppo", "RL: PPO / REINFORCE++ / RLOO / GRPO / Dr.GRPO with actor, critic, reward, reference (OpenRLHF train_ppo_ray)", runTrainPPO},
 }
 
-// runTrain dispatches `gorlhf train sft|rm|dpo`.
+// runTrain dispatches `gorlhf train sft|rm|dpo|ppo`.
 func runTrain(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		trainUsage()
 		if len(args) == 0 {
-			return errors.New("train: name a trainer (sft, rm or dpo)")
+			return errors.New("train: name a trainer (sft, rm, dpo or ppo)")
 		}
 		return flag.ErrHelp
 	}

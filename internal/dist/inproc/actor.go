@@ -1,0 +1,264 @@
+package inproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/gorlhf/gorlhf/internal/dist"
+	"github.com/gorlhf/gorlhf/internal/nn"
+	"github.com/gorlhf/gorlhf/internal/optim"
+	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/tensor"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Actor trains a policy in this process. It owns the model it is given:
+// pass a Clone when the same weights also serve elsewhere (reference,
+// rollout). Not safe for concurrent use.
+type Actor struct {
+	m            train.Model // Module is the policy; Config and Files are written with it
+	params       nn.Params
+	opt          *optim.AdamW
+	forwardBatch int
+}
+
+// NewActor returns an actor training m.Module with AdamW. forwardBatch
+// bounds the sequences of one inference pass in LogProbs (≤ 0: all).
+func NewActor(m train.Model, adam optim.Config, forwardBatch int) (*Actor, error) {
+	params := m.Module.Params()
+	opt, err := optim.New(params, adam)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: actor: %w", err)
+	}
+	return &Actor{m: m, params: params, opt: opt, forwardBatch: forwardBatch}, nil
+}
+
+var _ dist.Actor = (*Actor)(nil)
+
+// LogProbs implements dist.LogProber.
+func (a *Actor) LogProbs(ctx context.Context, req dist.LogProbsRequest) (dist.LogProbsResult, error) {
+	if err := ctx.Err(); err != nil {
+		return dist.LogProbsResult{}, err
+	}
+	lp, err := forwardLogProbs(a.m.Module, req.Seqs, a.forwardBatch)
+	if err != nil {
+		return dist.LogProbsResult{}, fmt.Errorf("inproc: actor: %w", err)
+	}
+	return dist.LogProbsResult{LogProbs: lp}, nil
+}
+
+// TrainStep implements dist.Actor.
+func (a *Actor) TrainStep(ctx context.Context, req dist.ActorStep) (dist.ActorStepResult, error) {
+	var res dist.ActorStepResult
+	if err := checkActorStep(req); err != nil {
+		return res, err
+	}
+	norm := req.Norm
+	if norm == (rl.LossNorm{}) {
+		norm = stepNorm(len(req.MicroBatches), func(i int) dist.Sequences { return req.MicroBatches[i].Seqs })
+	}
+	a.params.ZeroGrad()
+	var w weighted
+	for _, mb := range req.MicroBatches {
+		if err := ctx.Err(); err != nil {
+			a.params.ZeroGrad()
+			return res, err
+		}
+		a.microStep(mb, req.Loss, norm, &res, &w)
+	}
+	w.finish(&res)
+	res.GradNorm, res.Skipped = applyStep(a.params, a.opt, res.Loss, req.LR, req.MaxNorm)
+	return res, nil
+}
+
+// checkActorStep validates the micro-batches against the loss terms.
+func checkActorStep(req dist.ActorStep) error {
+	if len(req.MicroBatches) == 0 {
+		return errors.New("inproc: actor step without micro-batches")
+	}
+	var errs []error
+	for i, mb := range req.MicroBatches {
+		if err := mb.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("micro-batch %d: %w", i, err))
+		} else if req.Loss.KLCoef > 0 && mb.RefLogProbs == nil {
+			errs = append(errs, fmt.Errorf("micro-batch %d: a KL loss term needs reference log-probs", i))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("inproc: actor step: %w", err)
+	}
+	return nil
+}
+
+// microStep runs forward and backward over one micro-batch, adding its
+// gradients to the parameters and its metrics to res and w.
+func (a *Actor) microStep(mb dist.ActorMicroBatch, lc dist.ActorLoss, norm rl.LossNorm, res *dist.ActorStepResult, w *weighted) {
+	l := newLayout(mb.Seqs)
+	mask := mb.Seqs.Mask()
+	tp := tensor.NewTape()
+	lp, logits := l.logProbs(tp, a.m.Module)
+	loss, pm := rl.PolicyLoss(tp, lc.Policy, lp, mb.OldLogProbs.Pad(l.a), mb.Advantages.Pad(l.a), mask, norm)
+	res.PolicyLoss += pm.Loss
+	agg := lc.Policy.Aggregation
+	if lc.Policy.Type == rl.PolicyGSPO {
+		agg = rl.SeqMeanTokenMean
+	}
+	if lc.KLCoef > 0 {
+		kl := rl.KLLoss(tp, lp, mb.RefLogProbs.Pad(l.a), mask, lc.KLEstimator, agg, norm)
+		res.KLLoss += float64(kl.Item())
+		loss = tensor.Add(tp, loss, tensor.Scale(tp, kl, float32(lc.KLCoef)))
+	}
+	var entTape *tensor.Tape
+	if lc.EntropyCoef != 0 {
+		entTape = tp
+	}
+	ent := l.actions(entTape, tensor.Entropy(entTape, logits))
+	if lc.EntropyCoef != 0 {
+		bonus, _ := rl.EntropyBonus(tp, ent, mask, lc.EntropyCoef, agg, norm)
+		loss = tensor.Add(tp, loss, bonus)
+	}
+	tp.Backward(loss)
+	res.Loss += float64(loss.Item())
+	n := maskSum(mask)
+	res.Tokens += int(n)
+	w.add(n, map[string]float64{"entropy": maskedMean(ent, mask), "clip": pm.ClipFrac, "dual": pm.DualClipFrac,
+		"approx_kl": pm.ApproxKL, "ratio": pm.RatioMean})
+	res.RatioMax = max(res.RatioMax, pm.RatioMax)
+}
+
+// Weights implements dist.Actor: copies of every parameter.
+func (a *Actor) Weights(ctx context.Context) (dist.Weights, error) {
+	if err := ctx.Err(); err != nil {
+		return dist.Weights{}, err
+	}
+	return dist.Weights{Params: copyParams(a.params)}, nil
+}
+
+// Save implements dist.Checkpointer.
+func (a *Actor) Save(ctx context.Context, req dist.SaveRequest) (dist.SaveResult, error) {
+	return save(ctx, a.m, a.opt, req)
+}
+
+// Load implements dist.Checkpointer.
+func (a *Actor) Load(ctx context.Context, req dist.LoadRequest) (dist.LoadResult, error) {
+	return restore(ctx, a.params, a.opt, req)
+}
+
+// Export implements dist.Checkpointer.
+func (a *Actor) Export(ctx context.Context, req dist.ExportRequest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return train.SaveModel(req.Dir, a.m)
+}
+
+// --- shared by the trainable roles
+
+// applyStep finishes an optimizer step whose gradients are in params:
+// nothing is applied when loss or the gradient norm is not finite;
+// otherwise the gradient is clipped to maxNorm and AdamW steps at lr.
+// Gradients are zeroed either way.
+func applyStep(params nn.Params, opt *optim.AdamW, loss, lr, maxNorm float64) (gradNorm float64, skipped bool) {
+	defer params.ZeroGrad()
+	gradNorm = optim.GradNorm(params)
+	if !finite(loss) || !finite(gradNorm) {
+		return gradNorm, true
+	}
+	optim.ClipGradNorm(params, maxNorm)
+	opt.Step(lr)
+	return gradNorm, false
+}
+
+// stepNorm is rl.StepLossNorm over the masks of n micro-batches.
+func stepNorm(n int, seqs func(i int) dist.Sequences) rl.LossNorm {
+	masks := make([]*tensor.Tensor, n)
+	for i := range n {
+		masks[i] = seqs(i).Mask()
+	}
+	return rl.StepLossNorm(masks...)
+}
+
+// save writes a checkpoint of m and opt with the driver's state.
+func save(ctx context.Context, m train.Model, opt *optim.AdamW, req dist.SaveRequest) (dist.SaveResult, error) {
+	if err := ctx.Err(); err != nil {
+		return dist.SaveResult{}, err
+	}
+	keep := max(req.Keep, 1)
+	dir, err := train.SaveCheckpoint(req.Root, m, opt, train.State{Step: req.Step, Extra: req.State}, keep)
+	return dist.SaveResult{Dir: dir}, err
+}
+
+// restore loads weights and optimizer state from a checkpoint folder.
+func restore(ctx context.Context, params nn.Params, opt *optim.AdamW, req dist.LoadRequest) (dist.LoadResult, error) {
+	if err := ctx.Err(); err != nil {
+		return dist.LoadResult{}, err
+	}
+	st, err := train.LoadCheckpoint(req.Dir, params, opt)
+	if err != nil {
+		return dist.LoadResult{}, err
+	}
+	return dist.LoadResult{Step: st.Step, State: st.Extra}, nil
+}
+
+// copyParams returns params with every tensor copied.
+func copyParams(params nn.Params) nn.Params {
+	out := make(nn.Params, len(params))
+	for i, p := range params {
+		out[i] = nn.Param{Name: p.Name, Tensor: p.Tensor.Clone()}
+	}
+	return out
+}
+
+// weighted averages per-micro-batch metrics by their token counts.
+type weighted struct {
+	n    float64
+	sums map[string]float64
+}
+
+func (w *weighted) add(n float64, vals map[string]float64) {
+	if w.sums == nil {
+		w.sums = map[string]float64{}
+	}
+	w.n += n
+	for k, v := range vals {
+		w.sums[k] += n * v
+	}
+}
+
+func (w *weighted) mean(k string) float64 {
+	if w.n == 0 {
+		return 0
+	}
+	return w.sums[k] / w.n
+}
+
+// finish writes the token-weighted means into res.
+func (w *weighted) finish(res *dist.ActorStepResult) {
+	res.Entropy, res.ClipFrac, res.DualClip = w.mean("entropy"), w.mean("clip"), w.mean("dual")
+	res.ApproxKL, res.RatioMean = w.mean("approx_kl"), w.mean("ratio")
+}
+
+func maskSum(mask *tensor.Tensor) float64 {
+	var n float64
+	for _, m := range mask.Data {
+		n += float64(m)
+	}
+	return n
+}
+
+// maskedMean is Σ x·m / Σ m (0 when the mask is empty), for metrics.
+func maskedMean(x, mask *tensor.Tensor) float64 {
+	var s, n float64
+	for i, m := range mask.Data {
+		s += float64(x.Data[i]) * float64(m)
+		n += float64(m)
+	}
+	if n == 0 {
+		return 0
+	}
+	return s / n
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

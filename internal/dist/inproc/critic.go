@@ -1,0 +1,126 @@
+package inproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gorlhf/gorlhf/internal/dist"
+	"github.com/gorlhf/gorlhf/internal/model/head"
+	"github.com/gorlhf/gorlhf/internal/nn"
+	"github.com/gorlhf/gorlhf/internal/optim"
+	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/tensor"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Critic trains a value model (a backbone with a scalar head) in this
+// process. It owns its model; pass a Clone of a reward model that also
+// scores rollouts. Not safe for concurrent use.
+type Critic struct {
+	m            train.Model
+	model        *head.ScoreModel
+	params       nn.Params
+	opt          *optim.AdamW
+	forwardBatch int
+}
+
+// NewCritic returns a critic training sm (saved with cfgJSON and files as
+// its model folder) with AdamW; forwardBatch bounds one inference pass.
+func NewCritic(sm *head.ScoreModel, cfgJSON []byte, files map[string][]byte, adam optim.Config, forwardBatch int) (*Critic, error) {
+	params := sm.Params()
+	opt, err := optim.New(params, adam)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: critic: %w", err)
+	}
+	return &Critic{m: train.Model{Module: sm, Config: cfgJSON, Files: files}, model: sm, params: params, opt: opt, forwardBatch: forwardBatch}, nil
+}
+
+var _ dist.Critic = (*Critic)(nil)
+
+// Values implements dist.Critic: the head's value at the position just
+// before each response token (OpenRLHF's values[:, :-1] over the actions).
+func (c *Critic) Values(ctx context.Context, req dist.ValuesRequest) (dist.ValuesResult, error) {
+	if err := ctx.Err(); err != nil {
+		return dist.ValuesResult{}, err
+	}
+	if err := req.Seqs.Validate(); err != nil {
+		return dist.ValuesResult{}, fmt.Errorf("inproc: critic: %w", err)
+	}
+	out := make(dist.PerToken, 0, req.Seqs.Len())
+	err := chunks(req.Seqs, c.forwardBatch, func(s dist.Sequences) error {
+		l := newLayout(s)
+		out = append(out, dist.Unpad(c.values(nil, l), l.lens)...)
+		return nil
+	})
+	return dist.ValuesResult{Values: out}, err
+}
+
+// values returns V [B, A] at the response positions of l.
+func (c *Critic) values(tp *tensor.Tape, l layout) *tensor.Tensor {
+	return l.actions(tp, c.model.Values(tp, l.ids, l.pos, nil, l.b, l.t))
+}
+
+// TrainStep implements dist.Critic.
+func (c *Critic) TrainStep(ctx context.Context, req dist.CriticStep) (dist.CriticStepResult, error) {
+	var res dist.CriticStepResult
+	if len(req.MicroBatches) == 0 {
+		return res, errors.New("inproc: critic step without micro-batches")
+	}
+	for i, mb := range req.MicroBatches {
+		if err := mb.Validate(); err != nil {
+			return res, fmt.Errorf("inproc: critic step: micro-batch %d: %w", i, err)
+		}
+	}
+	norm := req.Norm
+	if norm == (rl.LossNorm{}) {
+		norm = stepNorm(len(req.MicroBatches), func(i int) dist.Sequences { return req.MicroBatches[i].Seqs })
+	}
+	c.params.ZeroGrad()
+	var w weighted
+	for _, mb := range req.MicroBatches {
+		if err := ctx.Err(); err != nil {
+			c.params.ZeroGrad()
+			return res, err
+		}
+		l := newLayout(mb.Seqs)
+		mask := mb.Seqs.Mask()
+		tp := tensor.NewTape()
+		loss, vm := rl.ValueLoss(tp, req.Loss, c.values(tp, l), mb.OldValues.Pad(l.a), mb.Returns.Pad(l.a), mask, norm)
+		tp.Backward(loss)
+		res.Loss += vm.Loss
+		n := maskSum(mask)
+		res.Tokens += int(n)
+		w.add(n, map[string]float64{"clip": vm.ClipFrac, "value": vm.ValueMean})
+	}
+	res.ClipFrac, res.ValueMean = w.mean("clip"), w.mean("value")
+	res.GradNorm, res.Skipped = applyStep(c.params, c.opt, res.Loss, req.LR, req.MaxNorm)
+	return res, nil
+}
+
+// Weights returns copies of the critic's parameters (for inspection; the
+// rollout engine never needs them).
+func (c *Critic) Weights(ctx context.Context) (dist.Weights, error) {
+	if err := ctx.Err(); err != nil {
+		return dist.Weights{}, err
+	}
+	return dist.Weights{Params: copyParams(c.params)}, nil
+}
+
+// Save implements dist.Checkpointer.
+func (c *Critic) Save(ctx context.Context, req dist.SaveRequest) (dist.SaveResult, error) {
+	return save(ctx, c.m, c.opt, req)
+}
+
+// Load implements dist.Checkpointer.
+func (c *Critic) Load(ctx context.Context, req dist.LoadRequest) (dist.LoadResult, error) {
+	return restore(ctx, c.params, c.opt, req)
+}
+
+// Export implements dist.Checkpointer.
+func (c *Critic) Export(ctx context.Context, req dist.ExportRequest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return train.SaveModel(req.Dir, c.m)
+}

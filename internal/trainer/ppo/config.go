@@ -1,0 +1,315 @@
+package ppo
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/gorlhf/gorlhf/internal/optim"
+	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Config holds every knob of a PPO-family run. Start from DefaultConfig;
+// the comment of each field names its flag (OpenRLHF's dotted names where
+// the concept matches) and what the zero value means.
+type Config struct {
+	Actor   ActorConfig
+	Critic  CriticConfig
+	Reward  RewardConfig
+	Rollout RolloutConfig
+	Algo    AlgoConfig
+	Data    DataConfig
+	Train   TrainConfig
+	Eval    EvalConfig
+	Ckpt    train.CkptConfig
+	Logger  train.LoggerConfig
+}
+
+// ActorConfig is the policy.
+type ActorConfig struct {
+	Model string // --actor.model_name_or_path: HF folder, llama2.c file, Hub id or stories260K
+	Optim train.OptimConfig
+	// PolicyLoss: --actor.eps_clip (or --actor.eps_clip_low_high),
+	// --actor.dual_clip, --actor.policy_loss_type, --actor.loss_agg.
+	PolicyLoss  rl.PolicyLossConfig
+	EntropyCoef float64 // --actor.entropy_coef: weight of the entropy bonus; 0 = none
+}
+
+// CriticConfig is the value model; it exists only for gae.
+type CriticConfig struct {
+	// Model (--critic.model_name_or_path) is a reward model or a causal LM
+	// (which gets a fresh value head); "" means the reward model, or the
+	// actor when the reward is not a local model (OpenRLHF's rule).
+	Model     string
+	Optim     train.OptimConfig
+	ValueLoss rl.ValueLossConfig // --critic.value_clip
+	// FreezingSteps keeps the actor frozen for the first N iterations
+	// while the critic warms up (--critic.freezing_steps; OpenRLHF's
+	// freezing_actor_steps); 0 = none.
+	FreezingSteps int
+}
+
+// RewardConfig says where rewards come from: exactly one of Model,
+// RemoteURLs and Rule (gorlhf's built-in graders).
+type RewardConfig struct {
+	Model      string   // --reward.model_name_or_path: a reward model folder
+	RemoteURLs []string // --reward.remote_url: OpenRLHF-protocol servers (comma-separated)
+	// Rule is a built-in grader (--reward.rule: math, exact, regex, length,
+	// format) fed by the dataset's label (--data.label_key).
+	Rule reward.RuleConfig
+	// Normalize reports reward-model scores as (r − mean)/std with the
+	// statistics stored in its config.json (--reward.normalize_enable).
+	Normalize bool
+	// Length is DAPO's overlong penalty and ProRL's stop-properly penalty
+	// (--reward.overlong_buffer_len, --reward.overlong_penalty_factor,
+	// --reward.stop_properly_penalty_coef); the zero value disables both.
+	Length rl.LengthPenalty
+	// BatchSize is how many sequences a local reward model scores per
+	// forward pass; 0 means 16.
+	BatchSize int
+}
+
+// sources counts the reward sources set.
+func (r RewardConfig) sources() int {
+	n := 0
+	if r.Model != "" {
+		n++
+	}
+	if len(r.RemoteURLs) > 0 {
+		n++
+	}
+	if r.Rule.Kind != "" {
+		n++
+	}
+	return n
+}
+
+// RolloutConfig is generation.
+type RolloutConfig struct {
+	BatchSize    int     // --rollout.batch_size: prompts per iteration
+	MaxNewTokens int     // --rollout.max_new_tokens: response budget
+	Temperature  float64 // --rollout.temperature
+	TopP         float64 // --rollout.top_p; 1 = off
+	TopK         int     // --rollout.top_k; 0 = off
+	// MicroBatchSize bounds the sequences of one inference pass of the
+	// actor, critic and reference (--rollout.micro_batch_size); 0 = all.
+	MicroBatchSize int
+	KVCacheMB      int // --rollout.kv_cache_mb: the engine's KV-cache budget; 0 = 1024
+}
+
+// AlgoConfig is the RL math.
+type AlgoConfig struct {
+	// Advantage: --algo.advantage.estimator, .gamma, .lambd, .no_std_norm,
+	// --rollout.n_samples_per_prompt (SamplesPerPrompt) and
+	// --reward.clip_range (RewardClip).
+	Advantage rl.AdvantageConfig
+	// KL: --algo.kl.init_coef, .target, .horizon, .estimator, .use_loss.
+	KL rl.KLConfig
+}
+
+// DataConfig is the prompt dataset.
+type DataConfig struct {
+	PromptDataset string // --data.prompt_dataset: comma-separated .jsonl/.json/.parquet files
+	InputKey      string // --data.input_key: the prompt field, text or a chat
+	LabelKey      string // --data.label_key: the field passed to rule and remote rewards; "" = none
+	MaxSamples    int    // --data.max_samples: prompts read at most; 0 = all
+	// MaxLen is the token budget of prompt plus response (--data.max_len);
+	// prompts longer than MaxLen − max_new_tokens are skipped.
+	MaxLen            int
+	InputTemplate     string // --data.input_template: "{}" is the prompt; "" = as is
+	ApplyChatTemplate bool   // --data.apply_chat_template
+	// TokenizerChatTemplate overrides the model's template
+	// (--data.tokenizer_chat_template): a .jinja file or template text.
+	TokenizerChatTemplate string
+}
+
+// TrainConfig is the optimisation schedule.
+type TrainConfig struct {
+	// BatchSize is the samples (prompt × n) per optimizer step
+	// (--train.batch_size); a rollout batch of B·n samples gives
+	// B·n/BatchSize steps per PPO epoch.
+	BatchSize      int
+	MicroBatchSize int // --train.micro_batch_size: samples per forward/backward
+	MaxEpochs      int // --train.max_epochs: PPO epochs over each rollout batch
+	NumEpisodes    int // --train.num_episodes: passes over the prompt dataset
+	// MaxIterations caps the run's iterations (rollout batches);
+	// 0 = NumEpisodes × iterations per episode.
+	MaxIterations int
+	Seed          uint64 // --train.seed: prompt order, sampling seeds, shuffles, new heads
+	// MaxNonFinite stops the run after this many consecutive optimizer
+	// steps (of one role) with a non-finite loss or gradient; each is
+	// skipped.
+	MaxNonFinite int
+	// StopAtStep checkpoints and stops after this iteration, as if
+	// interrupted (0 = off).
+	StopAtStep int `json:"-"`
+	// EngineLogProbs takes log π_old from the rollout engine, which
+	// computes it while sampling with the same weights, instead of
+	// recomputing it with a forward pass of the actor as OpenRLHF does
+	// (--train.engine_logprobs). It saves that pass; the two agree to float
+	// rounding (the engine's incremental KV-cache path sums in another
+	// order), so the first PPO ratio is 1 ± 1e-6 instead of exactly 1.
+	EngineLogProbs bool
+}
+
+// EvalConfig measures the policy on held-out prompts.
+type EvalConfig struct {
+	Dataset string // --eval.dataset: prompts (same keys as --data.prompt_dataset); "" = none
+	Steps   int    // --eval.steps: every N iterations (and at the start and end); ≤ 0 = start and end only
+	// NSamples is completions per eval prompt (--eval.n_samples_per_prompt).
+	NSamples int
+	// Temperature of eval sampling (--eval.temperature); 0 = greedy.
+	Temperature float64
+	MaxSamples  int // --eval.max_samples: eval prompts read at most; 0 = all
+}
+
+// DefaultConfig returns OpenRLHF's train_ppo_ray defaults, scaled to a CPU
+// (smaller batches) and on the embedded stories260K.
+func DefaultConfig() Config {
+	actor := train.DefaultConfig().Optim
+	actor.LR = 1e-6
+	critic := actor
+	critic.LR = 9e-6
+	return Config{
+		Actor:   ActorConfig{Model: "stories260K", Optim: actor, PolicyLoss: rl.DefaultPolicyLossConfig()},
+		Critic:  CriticConfig{Optim: critic, ValueLoss: rl.DefaultValueLossConfig()},
+		Reward:  RewardConfig{Rule: reward.RuleConfig{Length: reward.DefaultRuleConfig().Length}, Length: rl.LengthPenalty{OverlongFactor: 1}},
+		Rollout: RolloutConfig{BatchSize: 16, MaxNewTokens: 64, Temperature: 1, TopP: 1},
+		Algo:    AlgoConfig{Advantage: rl.DefaultAdvantageConfig(), KL: rl.DefaultKLConfig()},
+		Data:    DataConfig{InputKey: "input", MaxLen: 2048},
+		Train: TrainConfig{BatchSize: 16, MicroBatchSize: 4, MaxEpochs: 1, NumEpisodes: 1, Seed: 42,
+			MaxNonFinite: 5},
+		Eval:   EvalConfig{NSamples: 1, Temperature: 1},
+		Ckpt:   train.CkptConfig{OutputDir: "./ckpt/ppo", SaveSteps: -1, MaxNum: 3},
+		Logger: train.LoggerConfig{LoggingSteps: 1},
+	}
+}
+
+// NeedsCritic reports whether the run builds a critic (gae only).
+func (c Config) NeedsCritic() bool { return c.Algo.Advantage.Estimator.NeedsCritic() }
+
+// NeedsReference reports whether the run builds a reference model: a KL
+// penalty in the reward or in the loss with a positive coefficient.
+func (c Config) NeedsReference() bool { return c.Algo.KL.Enabled() }
+
+// CheckpointDir is Ckpt.Path, or <OutputDir>/checkpoints.
+func (c Config) CheckpointDir() string {
+	return train.Config{Ckpt: c.Ckpt}.CheckpointDir()
+}
+
+// SamplesPerIteration is rollout.batch_size × n_samples_per_prompt.
+func (c Config) SamplesPerIteration() int {
+	return c.Rollout.BatchSize * c.Algo.Advantage.SamplesPerPrompt
+}
+
+// Validate checks every field and their combinations.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
+	if c.Actor.Model == "" {
+		add("--actor.model_name_or_path is required")
+	}
+	errs = append(errs, c.Algo.Advantage.Validate(), c.Algo.KL.Validate(), c.Actor.PolicyLoss.Validate(),
+		c.Reward.Length.Validate(c.Rollout.MaxNewTokens), validOptim("actor", c.Actor.Optim))
+	if c.NeedsCritic() {
+		errs = append(errs, c.Critic.ValueLoss.Validate(), validOptim("critic", c.Critic.Optim))
+	}
+	if c.Critic.FreezingSteps < 0 {
+		add("--critic.freezing_steps must be ≥ 0, got %d", c.Critic.FreezingSteps)
+	}
+	if n := c.Reward.sources(); n != 1 {
+		add("set exactly one reward source: --reward.model_name_or_path, --reward.remote_url or --reward.rule (got %d)", n)
+	}
+	if c.Reward.Rule.Kind != "" {
+		errs = append(errs, c.Reward.Rule.Validate())
+	}
+	if c.Reward.Normalize && c.Reward.Model == "" {
+		add("--reward.normalize_enable needs a reward model (--reward.model_name_or_path)")
+	}
+	if !finiteNonNeg(c.Actor.EntropyCoef) {
+		add("--actor.entropy_coef must be a finite number ≥ 0, got %g", c.Actor.EntropyCoef)
+	}
+	errs = append(errs, c.validateRollout(), c.validateTrain(), c.validateData())
+	return errors.Join(errs...)
+}
+
+func (c Config) validateRollout() error {
+	r := c.Rollout
+	var errs []error
+	if r.BatchSize < 1 || r.MaxNewTokens < 1 {
+		errs = append(errs, fmt.Errorf("ppo: --rollout.batch_size (%d) and --rollout.max_new_tokens (%d) must be ≥ 1", r.BatchSize, r.MaxNewTokens))
+	}
+	if !(r.Temperature >= 0) || !(r.TopP > 0 && r.TopP <= 1) || r.TopK < 0 || r.MicroBatchSize < 0 || r.KVCacheMB < 0 {
+		errs = append(errs, fmt.Errorf("ppo: bad rollout sampling: temperature %g (≥ 0), top_p %g (in (0, 1]), top_k %d, micro_batch_size %d, kv_cache_mb %d (≥ 0)",
+			r.Temperature, r.TopP, r.TopK, r.MicroBatchSize, r.KVCacheMB))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateTrain() error {
+	t := c.Train
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
+	n := c.SamplesPerIteration()
+	if t.MicroBatchSize < 1 || t.BatchSize < 1 || t.BatchSize%t.MicroBatchSize != 0 {
+		add("--train.batch_size (%d) must be a positive multiple of --train.micro_batch_size (%d)", t.BatchSize, t.MicroBatchSize)
+	} else if n > 0 && n%t.BatchSize != 0 {
+		add("rollout.batch_size × n_samples_per_prompt = %d samples must be a multiple of --train.batch_size %d", n, t.BatchSize)
+	}
+	if t.MaxEpochs < 1 || t.NumEpisodes < 1 || t.MaxIterations < 0 || t.StopAtStep < 0 {
+		add("--train.max_epochs (%d) and --train.num_episodes (%d) must be ≥ 1, max_iterations and stop_at_step ≥ 0", t.MaxEpochs, t.NumEpisodes)
+	}
+	if t.MaxNonFinite < 1 {
+		add("--train.max_nonfinite_steps must be ≥ 1, got %d", t.MaxNonFinite)
+	}
+	if c.Ckpt.OutputDir == "" {
+		add("--ckpt.output_dir must be set")
+	}
+	if c.Ckpt.SaveSteps == 0 || c.Ckpt.SaveSteps < -1 || c.Ckpt.MaxNum < 1 {
+		add("--ckpt.save_steps must be ≥ 1 or −1 and --ckpt.max_num ≥ 1 (got %d, %d)", c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
+	}
+	if c.Logger.LoggingSteps < 1 {
+		add("--logger.logging_steps must be ≥ 1")
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateData() error {
+	d := c.Data
+	var errs []error
+	if d.PromptDataset == "" {
+		errs = append(errs, errors.New("ppo: --data.prompt_dataset is required"))
+	}
+	if d.InputKey == "" {
+		errs = append(errs, errors.New("ppo: --data.input_key must name the prompt field"))
+	}
+	if d.MaxLen <= c.Rollout.MaxNewTokens {
+		errs = append(errs, fmt.Errorf("ppo: --data.max_len %d leaves no room for a prompt with --rollout.max_new_tokens %d", d.MaxLen, c.Rollout.MaxNewTokens))
+	}
+	if d.MaxSamples < 0 || c.Eval.MaxSamples < 0 {
+		errs = append(errs, errors.New("ppo: max_samples must be ≥ 0"))
+	}
+	if c.Eval.Dataset != "" && (c.Eval.NSamples < 1 || !(c.Eval.Temperature >= 0)) {
+		errs = append(errs, fmt.Errorf("ppo: --eval.n_samples_per_prompt %d must be ≥ 1 and --eval.temperature %g ≥ 0", c.Eval.NSamples, c.Eval.Temperature))
+	}
+	return errors.Join(errs...)
+}
+
+// validOptim checks one role's optimizer settings.
+func validOptim(role string, o train.OptimConfig) error {
+	var errs []error
+	if !finiteNonNeg(o.LR) || o.WarmupRatio < 0 || o.WarmupRatio > 1 || o.MinLRRatio < 0 || o.MinLRRatio > 1 || !finiteNonNeg(o.MaxNorm) {
+		errs = append(errs, fmt.Errorf("ppo: bad %s optimizer settings: lr %g, warmup ratio %g, min lr ratio %g, max_norm %g", role, o.LR, o.WarmupRatio, o.MinLRRatio, o.MaxNorm))
+	}
+	if o.Scheduler != optim.Constant && o.Scheduler != optim.CosineWithMinLR {
+		errs = append(errs, fmt.Errorf("ppo: unknown %s lr scheduler %q", role, o.Scheduler))
+	}
+	if err := o.Adam.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ppo: %s: %w", role, err))
+	}
+	return errors.Join(errs...)
+}
+
+func finiteNonNeg(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }

@@ -1,0 +1,73 @@
+package ppo
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/rl"
+)
+
+func TestConfig_Validate(t *testing.T) {
+	ok := func() Config {
+		c := DefaultConfig()
+		c.Data.PromptDataset = "prompts.jsonl"
+		c.Reward.Rule.Kind = reward.RuleLength
+		return c
+	}
+	if err := ok().Validate(); err != nil {
+		t.Fatalf("a valid config: %v", err)
+	}
+	cases := []struct {
+		name, want string
+		edit       func(*Config)
+	}{
+		{"NoReward", "exactly one reward source", func(c *Config) { c.Reward.Rule.Kind = "" }},
+		{"TwoRewards", "exactly one reward source", func(c *Config) { c.Reward.Model = "rm" }},
+		{"GroupNeedsSamples", "requires n_samples_per_prompt > 1", func(c *Config) { c.Algo.Advantage.Estimator = rl.EstimatorGroupNorm }},
+		{"BatchNotMultiple", "multiple of --train.micro_batch_size", func(c *Config) { c.Train.MicroBatchSize = 3 }},
+		{"RolloutNotMultiple", "must be a multiple of --train.batch_size", func(c *Config) { c.Train.BatchSize = 12; c.Train.MicroBatchSize = 4 }},
+		{"NoPrompts", "--data.prompt_dataset is required", func(c *Config) { c.Data.PromptDataset = "" }},
+		{"NoRoomForPrompt", "leaves no room", func(c *Config) { c.Data.MaxLen = 64 }},
+		{"BadClip", "policy clip", func(c *Config) { c.Actor.PolicyLoss.ClipLow = 1.5 }},
+		{"BadKL", "KL estimator", func(c *Config) { c.Algo.KL.Estimator = "k9" }},
+		{"NegativeFreeze", "freezing_steps", func(c *Config) { c.Critic.FreezingSteps = -1 }},
+		{"NormalizeNeedsModel", "normalize_enable needs a reward model", func(c *Config) { c.Reward.Normalize = true }},
+		{"BadCriticLR", "critic optimizer", func(c *Config) { c.Critic.Optim.LR = -1 }},
+		{"BadTemperature", "temperature", func(c *Config) { c.Rollout.Temperature = -1 }},
+		{"BadEntropy", "entropy_coef", func(c *Config) { c.Actor.EntropyCoef = -0.1 }},
+		{"BadOverlong", "overlong buffer", func(c *Config) { c.Reward.Length.OverlongBufferLen = 1000 }},
+		{"GroupGamma", "discounts nothing", func(c *Config) {
+			c.Algo.Advantage.Estimator, c.Algo.Advantage.SamplesPerPrompt, c.Algo.Advantage.Gamma = rl.EstimatorRLOO, 4, 0.9
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok()
+			tc.edit(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfig_Roles(t *testing.T) {
+	c := DefaultConfig()
+	for _, tc := range []struct {
+		est              rl.Estimator
+		coef             float64
+		critic, refModel bool
+	}{
+		{rl.EstimatorGAE, 0.01, true, true},
+		{rl.EstimatorGAE, 0, true, false},
+		{rl.EstimatorGroupNorm, 0.01, false, true},
+		{rl.EstimatorReinforce, 0, false, false},
+	} {
+		c.Algo.Advantage.Estimator, c.Algo.KL.InitCoef = tc.est, tc.coef
+		if c.NeedsCritic() != tc.critic || c.NeedsReference() != tc.refModel {
+			t.Errorf("%s β=%g: critic %v reference %v", tc.est, tc.coef, c.NeedsCritic(), c.NeedsReference())
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package ppo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/gorlhf/gorlhf/internal/dist"
+	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/tensor"
+)
+
+// experience is what one rollout batch trains on (OpenRLHF's Experience):
+// per-token quantities as ragged rows over the response tokens, plus the
+// [B, A] tensors package rl worked on.
+type experience struct {
+	results  []reward.Result
+	rewards  []float32 // after the length penalties: what advantages start from
+	oldLP    dist.PerToken
+	refLP    dist.PerToken // nil without a reference
+	values   dist.PerToken // nil without a critic
+	mask     *tensor.Tensor
+	kl       *tensor.Tensor // [B, A] KL(π_old‖π_ref) per token; nil without a reference
+	klMean   float64        // mean over sequences of the per-token mean KL (OpenRLHF's "kl")
+	adv      rl.AdvantageOutputs
+	advRows  dist.PerToken
+	retRows  dist.PerToken
+	overlong int // samples the overlong penalty touched
+	stopCut  int // truncated samples the stop-properly penalty touched
+	tokens   int // prompt+response tokens of the batch
+}
+
+// makeExperience scores the rollout, gathers log-probs and values from the
+// roles and turns rewards into advantages and returns.
+func (t *Trainer) makeExperience(ctx context.Context, r *rollout, m *phaseTimer) (*experience, error) {
+	defer m.phase("experience")()
+	e := &experience{mask: r.seqs.Mask()}
+	for _, s := range r.seqs.Tokens {
+		e.tokens += len(s)
+	}
+	// 3) rewards from the reward role
+	done := m.phase("reward")
+	results, err := t.score(ctx, r)
+	done()
+	if err != nil {
+		return nil, err
+	}
+	e.results = results
+	// 4) log π_old (actor), log π_ref (reference), V (critic)
+	if err := t.modelOutputs(ctx, r, e, m); err != nil {
+		return nil, err
+	}
+	// 5) length penalties, KL shaping, advantages and returns
+	return e, t.advantages(r, e)
+}
+
+// score asks the reward role for every sample's reward. A reward model
+// reads its score at EOS, where its trainer put it, so a truncated
+// response is scored with an EOS appended (its tokens are not changed).
+func (t *Trainer) score(ctx context.Context, r *rollout) ([]reward.Result, error) {
+	samples := make([]reward.Sample, r.seqs.Len())
+	for i, toks := range r.seqs.Tokens {
+		if r.finish[i] == generate.FinishLength && len(t.eos) > 0 {
+			toks = append(slices.Clone(toks), t.eos[0])
+		}
+		p := r.prompts[i]
+		samples[i] = reward.Sample{Prompt: p.Text, Response: r.texts[i], Label: p.Label, Tokens: toks,
+			ResponseTokens: r.seqs.ResponseLen(i), FinishReason: string(r.finish[i])}
+	}
+	res, err := t.roles.Reward.Score(ctx, dist.ScoreRequest{Samples: samples})
+	if err != nil {
+		return nil, fmt.Errorf("ppo: reward: %w", err)
+	}
+	if len(res.Results) != len(samples) {
+		return nil, fmt.Errorf("ppo: reward: %d results for %d samples", len(res.Results), len(samples))
+	}
+	return res.Results, nil
+}
+
+// modelOutputs fills the log-probs and values of the experience.
+func (t *Trainer) modelOutputs(ctx context.Context, r *rollout, e *experience, m *phaseTimer) error {
+	lens := r.seqs.ResponseLens()
+	if t.cfg.Train.EngineLogProbs {
+		e.oldLP = r.engineLP
+	} else {
+		done := m.phase("actor_logprobs")
+		res, err := t.roles.Actor.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})
+		done()
+		if err != nil {
+			return fmt.Errorf("ppo: actor log-probs: %w", err)
+		}
+		e.oldLP = res.LogProbs
+	}
+	if err := checkRows("actor log-probs", e.oldLP, lens); err != nil {
+		return err
+	}
+	if t.roles.Reference != nil {
+		done := m.phase("reference")
+		res, err := t.roles.Reference.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})
+		done()
+		if err != nil {
+			return fmt.Errorf("ppo: reference log-probs: %w", err)
+		}
+		e.refLP = res.LogProbs
+		if err := checkRows("reference log-probs", e.refLP, lens); err != nil {
+			return err
+		}
+	}
+	if t.roles.Critic != nil {
+		done := m.phase("critic_values")
+		res, err := t.roles.Critic.Values(ctx, dist.ValuesRequest{Seqs: r.seqs})
+		done()
+		if err != nil {
+			return fmt.Errorf("ppo: critic values: %w", err)
+		}
+		e.values = res.Values
+		if err := checkRows("critic values", e.values, lens); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advantages applies the length penalties and rl.ComputeAdvantages: group
+// baseline, reward clipping, −β·KL on every token (unless the KL is a loss
+// term), GAE or discounted returns, and global whitening.
+func (t *Trainer) advantages(r *rollout, e *experience) error {
+	c := t.cfg
+	a := r.seqs.Width()
+	e.rewards, e.overlong, e.stopCut = c.Reward.Length.Apply(reward.Rewards(e.results), r.seqs.ResponseLens(), r.truncated(), c.Rollout.MaxNewTokens)
+	in := rl.AdvantageInputs{Rewards: e.rewards, Mask: e.mask}
+	if e.refLP != nil {
+		e.kl = rl.KL(nil, e.oldLP.Pad(a), e.refLP.Pad(a), c.Algo.KL.Estimator)
+		e.klMean = meanRowMean(e.kl, e.mask)
+		if !c.Algo.KL.UseLoss {
+			in.KL, in.KLCoef = e.kl, t.kl.Coef
+		}
+	}
+	if e.values != nil {
+		in.Values = e.values.Pad(a)
+	}
+	out, err := rl.ComputeAdvantages(c.Algo.Advantage, in)
+	if err != nil {
+		return fmt.Errorf("ppo: advantages: %w", err)
+	}
+	e.adv = out
+	lens := r.seqs.ResponseLens()
+	e.advRows, e.retRows = dist.Unpad(out.Advantages, lens), dist.Unpad(out.Returns, lens)
+	return nil
+}
+
+// checkRows verifies one row of the right length per sequence.
+func checkRows(what string, p dist.PerToken, lens []int) error {
+	if len(p) != len(lens) {
+		return fmt.Errorf("ppo: %s: %d rows for %d sequences", what, len(p), len(lens))
+	}
+	for i, row := range p {
+		if len(row) != lens[i] {
+			return fmt.Errorf("ppo: %s: row %d has %d values for %d response tokens", what, i, len(row), lens[i])
+		}
+	}
+	return nil
+}
+
+// meanRowMean is the mean over rows of each row's masked mean (rows with
+// an empty mask count as 0): OpenRLHF's masked_mean(x, mask, dim=-1).mean().
+func meanRowMean(x, mask *tensor.Tensor) float64 {
+	b, a := mask.Shape[0], mask.Shape[1]
+	if b == 0 {
+		return 0
+	}
+	var total float64
+	for i := range b {
+		var s, n float64
+		for j := range a {
+			m := float64(mask.Data[i*a+j])
+			s += float64(x.Data[i*a+j]) * m
+			n += m
+		}
+		if n > 0 {
+			total += s / n
+		}
+	}
+	return total / float64(b)
+}

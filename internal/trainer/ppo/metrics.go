@@ -1,0 +1,158 @@
+package ppo
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gorlhf/gorlhf/internal/reward"
+)
+
+// iterationMetrics gathers what one iteration logs: rewards, KL, lengths,
+// advantages, the optimizer steps' losses and ratios, and phase times.
+func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *phaseTimer) map[string]float64 {
+	m := map[string]float64{}
+	m["reward"], m["reward_std"] = meanStd(e.rewards)
+	m["score"], _ = meanStd(reward.Scores(e.results))
+	m["reward_raw"], _ = meanStd(reward.Rewards(e.results))
+	m["return"], _ = meanStd(e.adv.Return)
+	if e.adv.GroupRewardStd != nil {
+		m["group_reward_std"], _ = meanStd(e.adv.GroupRewardStd)
+	}
+	lens := make([]float32, r.seqs.Len())
+	var truncated float64
+	for i, cut := range r.truncated() {
+		lens[i] = float32(r.seqs.ResponseLen(i))
+		if cut {
+			truncated++
+		}
+	}
+	m["response_length"], _ = meanStd(lens)
+	m["truncated_frac"] = truncated / float64(max(len(lens), 1))
+	m["overlong_penalized"], m["stop_penalized"] = float64(e.overlong), float64(e.stopCut)
+	if e.kl != nil {
+		m["kl"] = e.klMean
+	}
+	m["kl_coef"] = t.kl.Coef
+	m["advantage_mean"], m["advantage_std"] = maskedMeanStd(e.adv.Advantages.Data, e.mask.Data)
+	actorMetrics(m, u)
+	criticMetrics(m, u)
+	m["weight_version"] = float64(t.version)
+	for name, s := range p.secs {
+		m["time_"+name] = s
+	}
+	m["time_iteration"] = time.Since(p.start).Seconds()
+	return m
+}
+
+// actorMetrics averages the actor's optimizer steps.
+func actorMetrics(m map[string]float64, u updateStats) {
+	n := float64(len(u.actor))
+	if n == 0 {
+		return
+	}
+	var skipped float64
+	for _, s := range u.actor {
+		m["policy_loss"] += s.PolicyLoss / n
+		m["actor_loss"] += s.Loss / n
+		m["entropy"] += s.Entropy / n
+		m["clip_frac"] += s.ClipFrac / n
+		m["dual_clip_frac"] += s.DualClip / n
+		m["approx_kl"] += s.ApproxKL / n
+		m["ratio_mean"] += s.RatioMean / n
+		m["actor_grad_norm"] += s.GradNorm / n
+		m["kl_loss"] += s.KLLoss / n
+		m["ratio_max"] = math.Max(m["ratio_max"], s.RatioMax)
+		if s.Skipped {
+			skipped++
+		}
+	}
+	m["actor_lr"], m["actor_skipped"] = u.actorLR, skipped
+}
+
+// criticMetrics averages the critic's optimizer steps.
+func criticMetrics(m map[string]float64, u updateStats) {
+	n := float64(len(u.critic))
+	if n == 0 {
+		return
+	}
+	var skipped float64
+	for _, s := range u.critic {
+		m["value_loss"] += s.Loss / n
+		m["value_clip_frac"] += s.ClipFrac / n
+		m["value_mean"] += s.ValueMean / n
+		m["critic_grad_norm"] += s.GradNorm / n
+		if s.Skipped {
+			skipped++
+		}
+	}
+	m["critic_lr"], m["critic_skipped"] = u.criticLR, skipped
+}
+
+// headline is the progress bar's text.
+func headline(m map[string]float64) string {
+	s := fmt.Sprintf("reward %.3f len %.1f", m["reward"], m["response_length"])
+	if kl, ok := m["kl"]; ok {
+		s += fmt.Sprintf(" kl %.4f", kl)
+	}
+	if v, ok := m["value_loss"]; ok {
+		s += fmt.Sprintf(" vloss %.3f", v)
+	}
+	return s
+}
+
+// sampleRow is one sample shown in the run report.
+type sampleRow struct {
+	Iteration int
+	Prompt    string
+	Response  string
+	Reward    float64
+}
+
+// samplesShown is how many samples of an iteration the report keeps.
+const samplesShown = 8
+
+// keepSamples remembers the first and the latest iteration's samples.
+func (t *Trainer) keepSamples(r *rollout, e *experience) {
+	rows := sampleRows(t.iter, r, e.results)
+	if t.firstRun == nil {
+		t.firstRun = rows
+	}
+	t.lastRun = rows
+}
+
+// sampleRows takes one sample of each of the first prompts.
+func sampleRows(iter int, r *rollout, results []reward.Result) []sampleRow {
+	var rows []sampleRow
+	for i := 0; i < r.seqs.Len() && len(rows) < samplesShown; i += r.g {
+		rows = append(rows, sampleRow{Iteration: iter, Prompt: r.prompts[i].Text, Response: r.texts[i], Reward: results[i].Reward})
+	}
+	return rows
+}
+
+// meanStd returns the mean and the population standard deviation.
+func meanStd(x []float32) (mean, std float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	for _, v := range x {
+		mean += float64(v)
+	}
+	mean /= float64(len(x))
+	for _, v := range x {
+		d := float64(v) - mean
+		std += d * d
+	}
+	return mean, math.Sqrt(std / float64(len(x)))
+}
+
+// maskedMeanStd is meanStd over the positions where mask ≠ 0.
+func maskedMeanStd(x, mask []float32) (mean, std float64) {
+	var sel []float32
+	for i, m := range mask {
+		if m != 0 {
+			sel = append(sel, x[i])
+		}
+	}
+	return meanStd(sel)
+}

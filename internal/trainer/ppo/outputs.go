@@ -1,0 +1,194 @@
+package ppo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// outputs are a run's files and console: train.log (JSON lines, text on
+// the console), metrics.jsonl and TensorBoard (train.Metrics), the
+// progress bar, and at the end the PNG curves and report.html.
+type outputs struct {
+	dir      string
+	console  io.Writer
+	tty      bool
+	logFile  *os.File
+	metrics  *train.Metrics
+	progress *train.Progress
+	kept     []train.Row // the rows, once metrics is closed
+}
+
+// openOutputs creates the run folder and the log.
+func openOutputs(cfg Config, env Env) (*outputs, *slog.Logger, error) {
+	o := &outputs{dir: cfg.Ckpt.OutputDir, console: env.Console, tty: env.TTY}
+	if o.console == nil {
+		o.console = io.Discard
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("ppo: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(o.dir, "train.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ppo: %w", err)
+	}
+	o.logFile = f
+	log := slog.New(fanout{
+		slog.NewJSONHandler(f, nil),
+		slog.NewTextHandler(consoleWriter{o}, &slog.HandlerOptions{ReplaceAttr: dropTime}),
+	}).With("trainer", "ppo")
+	return o, log, nil
+}
+
+// open starts the metrics log (keeping the rows up to iter when resuming)
+// and the progress bar.
+func (o *outputs) open(cfg Config, resumed bool, iter, total int) error {
+	keep := -1
+	if resumed {
+		keep = iter
+	}
+	tb := cfg.Logger.TensorboardDir
+	if tb == "" {
+		tb = filepath.Join(o.dir, "tensorboard")
+	}
+	m, err := train.OpenMetrics(o.dir, tb, keep)
+	if err != nil {
+		return err
+	}
+	o.metrics = m
+	o.progress = train.NewProgress(o.console, o.tty, total, iter)
+	return nil
+}
+
+// logTrain records an iteration's metrics.
+func (o *outputs) logTrain(iter int, values map[string]float64) error {
+	return o.metrics.Log(train.Row{Step: iter, Split: "train", Values: values})
+}
+
+// logEval records an evaluation at iteration iter.
+func (o *outputs) logEval(iter int, values map[string]float64) error {
+	return o.metrics.Log(train.Row{Step: iter, Split: "eval", Values: values})
+}
+
+// rows returns every row logged (also after close).
+func (o *outputs) rows() []train.Row {
+	if o.metrics == nil {
+		return o.kept
+	}
+	return o.metrics.Rows()
+}
+
+// plotKeys are the curves drawn at the end, when logged.
+var plotKeys = []string{"reward", "kl", "response_length", "policy_loss", "value_loss", "entropy", "clip_frac"}
+
+// finish draws the curves, writes report.html and closes everything.
+func (o *outputs) finish(cfg Config, sections []reportSection) error {
+	o.progress.Finish()
+	var errs []error
+	var plots []string
+	for _, key := range plotKeys {
+		if !logged(o.rows(), key) {
+			continue
+		}
+		path := filepath.Join(o.dir, key+".png")
+		if err := o.metrics.Plot(path, "ppo "+key, key); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		plots = append(plots, key+".png")
+	}
+	errs = append(errs, writeReport(filepath.Join(o.dir, "report.html"), cfg, o.rows(), plots, sections))
+	errs = append(errs, o.close())
+	return errors.Join(errs...)
+}
+
+// close closes the outputs without writing anything more.
+func (o *outputs) close() error {
+	var errs []error
+	if o.progress != nil {
+		o.progress.Finish()
+	}
+	if o.metrics != nil {
+		o.kept = o.metrics.Rows()
+		errs = append(errs, o.metrics.Close())
+		o.metrics = nil
+	}
+	if o.logFile != nil {
+		errs = append(errs, o.logFile.Close())
+		o.logFile = nil
+	}
+	return errors.Join(errs...)
+}
+
+// logged reports whether any row has key.
+func logged(rows []train.Row, key string) bool {
+	for _, r := range rows {
+		if _, ok := r.Values[key]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// consoleWriter sends log lines through the progress bar once it exists,
+// so the two never garble each other.
+type consoleWriter struct{ o *outputs }
+
+func (w consoleWriter) Write(b []byte) (int, error) {
+	if w.o.progress != nil {
+		return w.o.progress.Write(b)
+	}
+	return w.o.console.Write(b)
+}
+
+// fanout sends every record to several handlers.
+type fanout []slog.Handler
+
+func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
+	for _, h := range f {
+		if h.Enabled(ctx, l) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f fanout) Handle(ctx context.Context, r slog.Record) error {
+	var errs []error
+	for _, h := range f {
+		if h.Enabled(ctx, r.Level) {
+			errs = append(errs, h.Handle(ctx, r.Clone()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f fanout) WithAttrs(attrs []slog.Attr) slog.Handler {
+	out := make(fanout, len(f))
+	for i, h := range f {
+		out[i] = h.WithAttrs(attrs)
+	}
+	return out
+}
+
+func (f fanout) WithGroup(name string) slog.Handler {
+	out := make(fanout, len(f))
+	for i, h := range f {
+		out[i] = h.WithGroup(name)
+	}
+	return out
+}
+
+// dropTime leaves the timestamp out of console lines (the file has it).
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}

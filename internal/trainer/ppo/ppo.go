@@ -1,0 +1,377 @@
+// Package ppo is gorlhf's RL loop (OpenRLHF's train_ppo_ray and its
+// PPOTrainer): PPO with a critic (GAE) and the critic-free estimators
+// (REINFORCE++, REINFORCE++-baseline, RLOO, GRPO, Dr. GRPO), driven by one
+// controller over five roles (package dist): rollout, actor, critic,
+// reference and reward.
+//
+// One iteration reads top to bottom in Trainer.Step:
+//
+//  1. take rollout.batch_size prompts from the shuffled dataset
+//  2. generate n samples per prompt with the published policy
+//  3. score them (reward model, rule grader or remote server)
+//  4. log-probs under the actor (π_old) and the reference, the critic's values
+//  5. rewards → length penalties → KL shaping → advantages and returns (package rl)
+//  6. PPO epochs over shuffled optimizer steps of micro-batches, critic and actor
+//  7. publish the actor's weights to the rollout engine (version + 1)
+//  8. adapt the KL coefficient; log, evaluate, checkpoint
+//
+// The math lives in package rl, the models behind the dist interfaces;
+// this package only sequences them, so the same Step drives roles in this
+// process (dist/inproc) or, later, elsewhere.
+package ppo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gorlhf/gorlhf/internal/chattmpl"
+	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/dist"
+	"github.com/gorlhf/gorlhf/internal/optim"
+	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/tokenizer"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// ErrStopped is returned (wrapped) when a run stops at Train.StopAtStep
+// after writing its checkpoint.
+var ErrStopped = train.ErrStopped
+
+// Roles are the run's five roles. Step uses every role it is given:
+// Critic and Reference may be nil when the configuration does not need
+// them (NewInProc builds only what it needs); given anyway, they are
+// computed and their results ignored where the algorithm has no use for
+// them (values without gae, a KL with coefficient 0), which changes
+// nothing else.
+type Roles struct {
+	Actor     dist.Actor
+	Critic    dist.Critic    // required by gae
+	Reference dist.Reference // required by a KL penalty (init_coef > 0)
+	Reward    dist.Reward
+	Rollout   dist.Rollout
+}
+
+// Env is what the driver needs besides its roles.
+type Env struct {
+	Tok      tokenizer.Tokenizer // encodes prompts, decodes responses
+	Template *chattmpl.Template  // renders chat prompts; nil when none
+	Console  io.Writer           // progress bar and text log; nil = none
+	TTY      bool                // redraw the progress bar in place
+}
+
+// Trainer runs one RL run. Not safe for concurrent use.
+type Trainer struct {
+	cfg      Config
+	roles    Roles
+	env      Env
+	eos      []int32
+	prompts  []Prompt
+	eval     []Prompt
+	sampler  *data.Sampler
+	rng      *rand.PCG // sampling seeds and shuffles; checkpointed
+	kl       rl.KLController
+	version  int64 // weights published to the rollout engine
+	iter     int   // iterations done
+	total    int   // iterations planned
+	actor    schedule
+	critic   schedule
+	log      *slog.Logger
+	out      *outputs
+	resumed  string
+	firstRun []sampleRow // the first iteration's samples, for the report
+	lastRun  []sampleRow
+	evals    []EvalResult // the first and the latest evaluation
+}
+
+// schedule is one trainable role's learning-rate schedule and step count.
+type schedule struct {
+	sched        optim.Schedule
+	steps        int // optimizer steps taken (the schedule's position)
+	nonFiniteRun int // consecutive skipped steps
+}
+
+// New reads the prompts, checks the roles against the configuration,
+// opens the run's outputs and resumes from the latest checkpoint when
+// Ckpt.LoadEnable is set.
+func New(ctx context.Context, cfg Config, roles Roles, env Env) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkRoles(cfg, roles); err != nil {
+		return nil, err
+	}
+	t := &Trainer{cfg: cfg, roles: roles, env: env, kl: cfg.Algo.KL.Controller(),
+		rng: rand.NewPCG(cfg.Train.Seed, 0x9e3779b97f4a7c15)}
+	if eos := env.Tok.Specials().EOS; eos >= 0 {
+		t.eos = []int32{int32(eos)}
+	}
+	reports, err := t.readPrompts()
+	if err != nil {
+		return nil, err
+	}
+	t.plan()
+	if t.out, t.log, err = openOutputs(cfg, env); err != nil {
+		return nil, err
+	}
+	for _, r := range reports {
+		t.log.Info("prompts", "report", r.String())
+	}
+	if cfg.Ckpt.LoadEnable {
+		if err := t.resume(ctx); err != nil {
+			t.out.close()
+			return nil, err
+		}
+	}
+	if err := t.out.open(cfg, t.resumed != "", t.iter, t.total); err != nil {
+		t.out.close()
+		return nil, err
+	}
+	t.log.Info("plan", "iterations", t.total, "prompts", len(t.prompts), "samples_per_iteration", cfg.SamplesPerIteration(),
+		"optimizer_steps_per_iteration", t.stepsPerIteration(), "estimator", cfg.Algo.Advantage.Estimator,
+		"critic", roles.Critic != nil, "reference", roles.Reference != nil, "start_iteration", t.iter)
+	return t, nil
+}
+
+// checkRoles reports missing roles.
+func checkRoles(cfg Config, r Roles) error {
+	var errs []error
+	if r.Actor == nil || r.Reward == nil || r.Rollout == nil {
+		errs = append(errs, errors.New("ppo: the actor, reward and rollout roles are required"))
+	}
+	if cfg.NeedsCritic() && r.Critic == nil {
+		errs = append(errs, fmt.Errorf("ppo: estimator %s needs a critic", cfg.Algo.Advantage.Estimator))
+	}
+	if cfg.NeedsReference() && r.Reference == nil {
+		errs = append(errs, fmt.Errorf("ppo: a KL penalty (init_coef %g) needs a reference model", cfg.Algo.KL.InitCoef))
+	}
+	return errors.Join(errs...)
+}
+
+// readPrompts reads the training and evaluation prompts.
+func (t *Trainer) readPrompts() ([]*data.Report, error) {
+	budget := t.cfg.Data.MaxLen - t.cfg.Rollout.MaxNewTokens
+	enc, err := newPromptEncoder(t.env.Tok, t.env.Template, t.cfg.Data, budget)
+	if err != nil {
+		return nil, err
+	}
+	var reps []*data.Report
+	prompts, rep, err := enc.read(t.cfg.Data.PromptDataset, t.cfg.Data.MaxSamples)
+	if err != nil {
+		return nil, fmt.Errorf("ppo: prompts: %w", err)
+	}
+	if len(prompts) < t.cfg.Rollout.BatchSize {
+		return nil, fmt.Errorf("ppo: %d usable prompts are fewer than one rollout batch (%d)", len(prompts), t.cfg.Rollout.BatchSize)
+	}
+	t.prompts, reps = prompts, append(reps, rep)
+	if t.cfg.Eval.Dataset != "" {
+		if t.eval, rep, err = enc.read(t.cfg.Eval.Dataset, t.cfg.Eval.MaxSamples); err != nil {
+			return nil, fmt.Errorf("ppo: eval prompts: %w", err)
+		}
+		reps = append(reps, rep)
+	}
+	t.sampler = data.NewSampler(len(t.prompts), t.cfg.Train.Seed, true)
+	return reps, nil
+}
+
+// plan derives the number of iterations and the two LR schedules.
+func (t *Trainer) plan() {
+	c := t.cfg
+	t.total = c.Train.NumEpisodes * (len(t.prompts) / c.Rollout.BatchSize)
+	if c.Train.MaxIterations > 0 {
+		t.total = c.Train.MaxIterations
+	}
+	steps := t.total * t.stepsPerIteration()
+	mk := func(o train.OptimConfig, total int) schedule {
+		total = max(total, 1)
+		return schedule{sched: optim.Schedule{Kind: o.Scheduler, PeakLR: o.LR, TotalSteps: total,
+			WarmupSteps: int(math.Ceil(o.WarmupRatio * float64(total))), MinLRRatio: o.MinLRRatio}}
+	}
+	frozen := min(c.Critic.FreezingSteps, t.total) * t.stepsPerIteration()
+	t.actor, t.critic = mk(c.Actor.Optim, steps-frozen), mk(c.Critic.Optim, steps)
+}
+
+// stepsPerIteration is the optimizer steps of one role per iteration.
+func (t *Trainer) stepsPerIteration() int {
+	return t.cfg.Train.MaxEpochs * t.cfg.SamplesPerIteration() / t.cfg.Train.BatchSize
+}
+
+// Iteration is the number of iterations done; Total the number planned.
+func (t *Trainer) Iteration() int { return t.iter }
+
+// Total is the number of iterations of the run.
+func (t *Trainer) Total() int { return t.total }
+
+// Version is the weight version last published to the rollout engine.
+func (t *Trainer) Version() int64 { return t.version }
+
+// KLCoef is the current KL coefficient β.
+func (t *Trainer) KLCoef() float64 { return t.kl.Coef }
+
+// Metrics returns every row logged so far.
+func (t *Trainer) Metrics() []train.Row { return t.out.rows() }
+
+// Run evaluates, then runs iterations until the planned number is done,
+// ctx is cancelled or Train.StopAtStep is reached (ErrStopped, after a
+// checkpoint), then writes the final models and the run report.
+func (t *Trainer) Run(ctx context.Context) error {
+	if t.iter == 0 {
+		if err := t.evaluate(ctx); err != nil {
+			t.out.close()
+			return err
+		}
+	}
+	for t.iter < t.total {
+		if _, err := t.Step(ctx); err != nil {
+			t.out.close()
+			return err
+		}
+		if err := t.endIteration(ctx); err != nil {
+			t.out.close()
+			return err
+		}
+	}
+	return t.finish(ctx)
+}
+
+// Step runs one iteration and returns its metrics (also logged).
+func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
+	m := newPhaseTimer()
+	// 1) this iteration's prompts
+	prompts := t.nextPrompts()
+	// 2) n samples per prompt from the published policy
+	roll, err := t.generate(ctx, prompts, t.samplingParams(), m)
+	if err != nil {
+		return nil, err
+	}
+	// 3–5) rewards, log-probs, values, KL shaping, advantages
+	exp, err := t.makeExperience(ctx, roll, m)
+	if err != nil {
+		return nil, err
+	}
+	// 6) PPO epochs: critic and actor optimizer steps
+	upd, err := t.update(ctx, exp, roll, m)
+	if err != nil {
+		return nil, err
+	}
+	// 7) publish the new policy to the rollout engine
+	if upd.actorUpdated {
+		if err := t.publish(ctx, m); err != nil {
+			return nil, err
+		}
+	}
+	// 8) adapt β to the KL just measured
+	t.kl = t.kl.Update(exp.klMean, roll.seqs.Len())
+	t.iter++
+	metrics := t.iterationMetrics(roll, exp, upd, m)
+	t.keepSamples(roll, exp)
+	t.out.progress.Update(t.iter, exp.tokens, headline(metrics))
+	if t.iter%t.cfg.Logger.LoggingSteps != 0 && t.iter != t.total {
+		return metrics, nil
+	}
+	return metrics, t.out.logTrain(t.iter, metrics)
+}
+
+// publish copies the actor's weights to the rollout engine as version+1.
+func (t *Trainer) publish(ctx context.Context, m *phaseTimer) error {
+	defer m.phase("weight_sync")()
+	w, err := t.roles.Actor.Weights(ctx)
+	if err != nil {
+		return fmt.Errorf("ppo: actor weights: %w", err)
+	}
+	w.Version = t.version + 1
+	if err := t.roles.Rollout.LoadWeights(ctx, w); err != nil {
+		return fmt.Errorf("ppo: publish weights: %w", err)
+	}
+	t.version = w.Version
+	return nil
+}
+
+// endIteration evaluates and checkpoints when due and stops on request.
+func (t *Trainer) endIteration(ctx context.Context) error {
+	if t.cfg.Eval.Steps > 0 && t.iter%t.cfg.Eval.Steps == 0 && t.iter < t.total {
+		if err := t.evaluate(ctx); err != nil {
+			return err
+		}
+	}
+	stop := ctx.Err() != nil || (t.cfg.Train.StopAtStep > 0 && t.iter >= t.cfg.Train.StopAtStep)
+	if (t.cfg.Ckpt.SaveSteps > 0 && t.iter%t.cfg.Ckpt.SaveSteps == 0) || stop {
+		if err := t.checkpoint(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("ppo: interrupted after iteration %d (checkpoint saved): %w", t.iter, ctx.Err())
+	case stop:
+		return fmt.Errorf("ppo: iteration %d: %w (checkpoint saved in %s)", t.iter, ErrStopped, t.cfg.CheckpointDir())
+	}
+	return nil
+}
+
+// finish evaluates the final policy and writes models, plots and report.
+func (t *Trainer) finish(ctx context.Context) error {
+	var errs []error
+	errs = append(errs, t.evaluate(ctx))
+	if t.cfg.Ckpt.SaveSteps > 0 {
+		errs = append(errs, t.checkpoint(ctx))
+	}
+	errs = append(errs, t.export(ctx))
+	errs = append(errs, t.out.finish(t.cfg, t.reportSections()))
+	t.log.Info("done", "iterations", t.iter, "output_dir", t.cfg.Ckpt.OutputDir)
+	return errors.Join(errs...)
+}
+
+// reportSections are the sample tables of the run report.
+func (t *Trainer) reportSections() []reportSection {
+	var out []reportSection
+	if n := len(t.evals); n > 0 {
+		out = append(out, reportSection{fmt.Sprintf("Eval samples at iteration %d", t.evals[0].Iteration), t.evals[0].Samples})
+		if n > 1 {
+			out = append(out, reportSection{fmt.Sprintf("Eval samples at iteration %d", t.evals[n-1].Iteration), t.evals[n-1].Samples})
+		}
+	}
+	if t.firstRun != nil {
+		out = append(out, reportSection{fmt.Sprintf("Rollout samples of iteration %d", t.firstRun[0].Iteration), t.firstRun})
+	}
+	if t.lastRun != nil && t.lastRun[0].Iteration != t.firstRun[0].Iteration {
+		out = append(out, reportSection{fmt.Sprintf("Rollout samples of iteration %d", t.lastRun[0].Iteration), t.lastRun})
+	}
+	return out
+}
+
+// export writes the final actor (and critic) model folders.
+func (t *Trainer) export(ctx context.Context) error {
+	dir := t.cfg.Ckpt.OutputDir
+	if err := t.roles.Actor.Export(ctx, dist.ExportRequest{Dir: dir}); err != nil {
+		return fmt.Errorf("ppo: save actor: %w", err)
+	}
+	t.log.Info("actor saved", "dir", dir)
+	if t.roles.Critic != nil {
+		cdir := criticDir(dir)
+		if err := t.roles.Critic.Export(ctx, dist.ExportRequest{Dir: cdir}); err != nil {
+			return fmt.Errorf("ppo: save critic: %w", err)
+		}
+		t.log.Info("critic saved", "dir", cdir)
+	}
+	return nil
+}
+
+// phaseTimer measures the wall time of each phase of an iteration.
+type phaseTimer struct {
+	start time.Time
+	secs  map[string]float64
+}
+
+func newPhaseTimer() *phaseTimer { return &phaseTimer{start: time.Now(), secs: map[string]float64{}} }
+
+// phase starts timing name; call the returned function to stop.
+func (p *phaseTimer) phase(name string) func() {
+	t0 := time.Now()
+	return func() { p.secs[name] += time.Since(t0).Seconds() }
+}

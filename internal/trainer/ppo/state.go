@@ -1,0 +1,129 @@
+package ppo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/dist"
+	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Checkpoint layout under Ckpt.Path, after OpenRLHF's _actor and _critic
+// folders: each role writes its own train checkpoints (model, optimizer
+// moments, trainer_state.json with the driver's runState in "extra").
+const (
+	actorCkpt  = "_actor"
+	criticCkpt = "_critic"
+)
+
+// runState is everything of the driver the next iteration depends on.
+type runState struct {
+	Iteration       int             `json:"iteration"`
+	Cursor          data.Cursor     `json:"cursor"` // the prompt stream
+	RNG             []byte          `json:"rng"`    // seeds and shuffles
+	KL              rl.KLController `json:"kl"`
+	Version         int64           `json:"weight_version"`
+	ActorSteps      int             `json:"actor_steps"`
+	CriticSteps     int             `json:"critic_steps"`
+	ActorNonFinite  int             `json:"actor_nonfinite_run"`
+	CriticNonFinite int             `json:"critic_nonfinite_run"`
+	Config          json.RawMessage `json:"config"`
+}
+
+// criticDir is where the final critic goes.
+func criticDir(outputDir string) string { return filepath.Join(outputDir, "critic") }
+
+// checkpoint saves the critic, then the actor (whose folder marks the
+// checkpoint complete: resume starts from the actor's latest).
+func (t *Trainer) checkpoint(ctx context.Context) error {
+	rng, err := t.rng.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("ppo: checkpoint: %w", err)
+	}
+	cfg, err := json.Marshal(t.cfg)
+	if err != nil {
+		return fmt.Errorf("ppo: checkpoint: %w", err)
+	}
+	st := runState{Iteration: t.iter, Cursor: t.sampler.Cursor(), RNG: rng, KL: t.kl, Version: t.version,
+		ActorSteps: t.actor.steps, CriticSteps: t.critic.steps, ActorNonFinite: t.actor.nonFiniteRun,
+		CriticNonFinite: t.critic.nonFiniteRun, Config: cfg}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("ppo: checkpoint: %w", err)
+	}
+	root, keep := t.cfg.CheckpointDir(), t.cfg.Ckpt.MaxNum
+	if t.roles.Critic != nil {
+		if _, err := t.roles.Critic.Save(ctx, dist.SaveRequest{Root: filepath.Join(root, criticCkpt), Step: t.iter, Keep: keep, State: b}); err != nil {
+			return fmt.Errorf("ppo: checkpoint critic: %w", err)
+		}
+	}
+	res, err := t.roles.Actor.Save(ctx, dist.SaveRequest{Root: filepath.Join(root, actorCkpt), Step: t.iter, Keep: keep, State: b})
+	if err != nil {
+		return fmt.Errorf("ppo: checkpoint actor: %w", err)
+	}
+	t.log.Info("checkpoint saved", "dir", res.Dir, "iteration", t.iter)
+	return nil
+}
+
+// resume restores the latest checkpoint, if there is one: both models and
+// optimizers, the prompt cursor, the RNG, the KL controller and the step
+// counts; then it republishes the actor's weights to the rollout engine.
+func (t *Trainer) resume(ctx context.Context) error {
+	root := t.cfg.CheckpointDir()
+	dir, err := train.LatestCheckpoint(filepath.Join(root, actorCkpt))
+	if err != nil {
+		return err
+	}
+	if dir == "" {
+		t.log.Info("no checkpoint to resume from; starting fresh", "path", root)
+		return nil
+	}
+	res, err := t.roles.Actor.Load(ctx, dist.LoadRequest{Dir: dir})
+	if err != nil {
+		return fmt.Errorf("ppo: resume actor: %w", err)
+	}
+	var st runState
+	if err := json.Unmarshal(res.State, &st); err != nil {
+		return fmt.Errorf("ppo: resume: %s: driver state: %w", dir, err)
+	}
+	if t.roles.Critic != nil {
+		cdir := filepath.Join(root, criticCkpt, train.Tag(res.Step))
+		if _, err := t.roles.Critic.Load(ctx, dist.LoadRequest{Dir: cdir}); err != nil {
+			return fmt.Errorf("ppo: resume critic: %w", err)
+		}
+	}
+	if err := t.restore(st); err != nil {
+		return fmt.Errorf("ppo: resume %s: %w", dir, err)
+	}
+	if st.Version > 0 { // the engine still holds the initial policy
+		t.version = st.Version - 1
+		if err := t.publish(ctx, newPhaseTimer()); err != nil {
+			return err
+		}
+	}
+	t.resumed = dir
+	t.log.Info("resumed from checkpoint", "dir", dir, "iteration", t.iter, "weight_version", t.version)
+	return nil
+}
+
+// restore sets the driver's state from a checkpoint.
+func (t *Trainer) restore(st runState) error {
+	if err := t.sampler.Seek(st.Cursor); err != nil {
+		return err
+	}
+	if err := t.rng.UnmarshalBinary(st.RNG); err != nil {
+		return fmt.Errorf("rng: %w", err)
+	}
+	t.iter, t.kl, t.version = st.Iteration, st.KL, st.Version
+	t.actor.steps, t.critic.steps = st.ActorSteps, st.CriticSteps
+	t.actor.nonFiniteRun, t.critic.nonFiniteRun = st.ActorNonFinite, st.CriticNonFinite
+	if cfg, err := json.Marshal(t.cfg); err == nil && !bytes.Equal(cfg, st.Config) {
+		t.log.Warn("resuming with a different configuration than the checkpoint's")
+	}
+	return nil
+}

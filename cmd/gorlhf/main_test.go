@@ -13,7 +13,7 @@ import (
 // error or side effects.
 func TestCommands_Help(t *testing.T) {
 	cmds := [][]string{{"bench", "matmul"}, {"bench", "train"}, {"bench", "generate"}, {"serve", "rm"},
-		{"train", "sft"}, {"train", "rm"}, {"train", "dpo"}}
+		{"train", "sft"}, {"train", "rm"}, {"train", "dpo"}, {"train", "ppo"}}
 	for _, c := range commands() {
 		cmds = append(cmds, []string{c.name})
 	}

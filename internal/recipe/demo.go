@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/model/load"
-	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
@@ -201,7 +200,7 @@ func (d ArithmeticDemo) runSFT(ctx context.Context, f demoFiles, tok tokenizer.T
 func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 	c := ppo.DefaultConfig()
 	c.Actor.Model = actor
-	c.Actor.Optim.LR, c.Actor.Optim.WarmupRatio, c.Actor.Optim.Scheduler = d.LR, 0, optim.Constant
+	c.Actor.Optim.LR, c.Actor.Optim.WarmupRatio, c.Actor.Optim.MinLRRatio = d.LR, 0.05, 1
 	c.Actor.PolicyLoss.ClipLow, c.Actor.PolicyLoss.ClipHigh = 0.2, 0.28
 	c.Reward.Rule = reward.RuleConfig{Kind: reward.RuleExact}
 	c.Data.PromptDataset, c.Data.InputKey, c.Data.LabelKey, c.Data.MaxLen = prompts, KeyInput, KeyLabel, 32

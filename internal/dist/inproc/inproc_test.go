@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/model/gpt2"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/optim"
@@ -117,6 +118,24 @@ func TestReference_LogProbs(t *testing.T) {
 			t.Fatalf("forward batch %d: padded log-probs differ from the unpadded twin by %g", fb, d)
 		}
 	}
+	t.Run("GPT2", func(t *testing.T) {
+		g, err := gpt2.New(gpt2.Config{VocabSize: vocab, MaxPositions: 16, Hidden: 32, Layers: 2, Heads: 4, LayerNormEps: 1e-5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Init(rand.New(rand.NewPCG(5, 5)))
+		c, err := Clone(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := NewReference(c, 3).LogProbs(context.Background(), dist.LogProbsRequest{Seqs: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxDiff(t, res.LogProbs, unpaddedLogProbs(g, s)); d > 1e-5 {
+			t.Fatalf("GPT-2 clone's padded log-probs differ by %g", d)
+		}
+	})
 	t.Run("BadLayout", func(t *testing.T) {
 		bad := dist.Sequences{Tokens: [][]int32{{1, 2}}, PromptLens: []int{2}}
 		if _, err := NewReference(m, 0).LogProbs(context.Background(), dist.LogProbsRequest{Seqs: bad}); err == nil {

@@ -100,7 +100,7 @@ func newTrainer(t testing.TB, c Config, env train.Env) (*Trainer, *InProc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tr.out.close() })
+	t.Cleanup(func() { tr.Close() })
 	return tr, p
 }
 

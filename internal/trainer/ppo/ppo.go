@@ -213,6 +213,10 @@ func (t *Trainer) Version() int64 { return t.version }
 // KLCoef is the current KL coefficient β.
 func (t *Trainer) KLCoef() float64 { return t.kl.Coef }
 
+// Close closes the run's outputs without writing the final models; Run
+// does it itself, so call it only for a trainer that never runs to the end.
+func (t *Trainer) Close() error { return t.out.close() }
+
 // Metrics returns every row logged so far.
 func (t *Trainer) Metrics() []train.Row { return t.out.rows() }
 

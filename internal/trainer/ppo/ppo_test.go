@@ -182,7 +182,7 @@ func TestTrainer_Step_SkippedRolesInvariance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ft.out.close()
+	defer ft.Close()
 	for i := range 2 {
 		ml, err := lean.Step(context.Background())
 		if err != nil {

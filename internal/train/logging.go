@@ -5,12 +5,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
 	"strings"
 )
+
+// NewRunLogger returns the structured log of a run: JSON lines with
+// timestamps into file (train.log) and text without timestamps to console.
+// Every record carries trainer=name.
+func NewRunLogger(file, console io.Writer, name string) *slog.Logger {
+	return slog.New(fanout{
+		slog.NewJSONHandler(file, nil),
+		slog.NewTextHandler(console, &slog.HandlerOptions{ReplaceAttr: dropTime}),
+	}).With("trainer", name)
+}
+
+// dropTime leaves the timestamp out of console lines (the file has it).
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
 
 // fanout is a slog.Handler that passes every record to all its handlers.
 type fanout []slog.Handler

@@ -152,10 +152,7 @@ func (s *Session) openLog() error {
 	}
 	s.logFile = f
 	console := &lateWriter{s: s}
-	s.Log = slog.New(fanout{
-		slog.NewJSONHandler(f, nil),
-		slog.NewTextHandler(console, &slog.HandlerOptions{ReplaceAttr: dropTime}),
-	}).With("trainer", s.opts.Name)
+	s.Log = NewRunLogger(f, console, s.opts.Name)
 	return nil
 }
 
@@ -168,14 +165,6 @@ func (w *lateWriter) Write(b []byte) (int, error) {
 		return w.s.progress.Write(b)
 	}
 	return consoleOf(w.s.opts).Write(b)
-}
-
-// dropTime leaves the timestamp out of console lines (the file has it).
-func dropTime(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) == 0 && a.Key == slog.TimeKey {
-		return slog.Attr{}
-	}
-	return a
 }
 
 // resume restores the latest checkpoint, if any.

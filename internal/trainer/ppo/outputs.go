@@ -1,7 +1,6 @@
 package ppo
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,10 +38,7 @@ func openOutputs(cfg Config, env Env) (*outputs, *slog.Logger, error) {
 		return nil, nil, fmt.Errorf("ppo: %w", err)
 	}
 	o.logFile = f
-	log := slog.New(fanout{
-		slog.NewJSONHandler(f, nil),
-		slog.NewTextHandler(consoleWriter{o}, &slog.HandlerOptions{ReplaceAttr: dropTime}),
-	}).With("trainer", "ppo")
+	log := train.NewRunLogger(f, consoleWriter{o}, "ppo")
 	return o, log, nil
 }
 
@@ -145,50 +141,4 @@ func (w consoleWriter) Write(b []byte) (int, error) {
 		return w.o.progress.Write(b)
 	}
 	return w.o.console.Write(b)
-}
-
-// fanout sends every record to several handlers.
-type fanout []slog.Handler
-
-func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
-	for _, h := range f {
-		if h.Enabled(ctx, l) {
-			return true
-		}
-	}
-	return false
-}
-
-func (f fanout) Handle(ctx context.Context, r slog.Record) error {
-	var errs []error
-	for _, h := range f {
-		if h.Enabled(ctx, r.Level) {
-			errs = append(errs, h.Handle(ctx, r.Clone()))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (f fanout) WithAttrs(attrs []slog.Attr) slog.Handler {
-	out := make(fanout, len(f))
-	for i, h := range f {
-		out[i] = h.WithAttrs(attrs)
-	}
-	return out
-}
-
-func (f fanout) WithGroup(name string) slog.Handler {
-	out := make(fanout, len(f))
-	for i, h := range f {
-		out[i] = h.WithGroup(name)
-	}
-	return out
-}
-
-// dropTime leaves the timestamp out of console lines (the file has it).
-func dropTime(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) == 0 && a.Key == slog.TimeKey {
-		return slog.Attr{}
-	}
-	return a
 }

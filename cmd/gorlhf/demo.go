@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,9 +21,9 @@ func runDemo(ctx context.Context, args []string) error {
 	var o demo.Options
 	var eng engineFlags
 	algos := "gae"
-	fs := newFlagSet("demo", "demo [--task sentiment] [--algo gae,group_norm,reinforce_baseline] [--output_dir DIR] [--seed N] [--iterations N]")
+	fs := newFlagSet("demo", "demo [--task sentiment|arithmetic] [--algo gae,group_norm,reinforce_baseline] [--output_dir DIR] [--seed N] [--iterations N]")
 	eng.register(fs)
-	fs.StringVar(&o.Task, "task", demo.TaskSentiment, "recipe: sentiment (reward model on labelled sentences, then RL on story openings)")
+	fs.StringVar(&o.Task, "task", demo.TaskSentiment, "recipe: sentiment (reward model on labelled sentences, then RL on story openings) or arithmetic (RL with verifiable rewards: brief SFT on \"23+4=\" problems, then GRPO with an exact-match verifier; held-out accuracy before and after)")
 	fs.StringVar(&algos, "algo", algos, "comma-separated advantage estimators to run against the same reward model: gae (PPO), group_norm (GRPO), reinforce_baseline, rloo, reinforce, dr_grpo")
 	fs.StringVar(&o.OutputDir, "output_dir", "gorlhf-demo", "folder for the data, the reward model, each run and its report")
 	fs.Uint64Var(&o.Seed, "seed", 42, "seed of every run")
@@ -34,6 +35,8 @@ func runDemo(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, a := range strings.Split(algos, ",") {
 		var e rl.Estimator
 		if err := e.Set(strings.TrimSpace(a)); err != nil {
@@ -49,6 +52,10 @@ func runDemo(ctx context.Context, args []string) error {
 		if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			o.TTY = true
 		}
+	}
+	if o.Task == taskArithmetic {
+		return runArithmeticDemo(ctx, arithmeticFlags{outputDir: o.OutputDir, seed: o.Seed, iterations: o.Iterations,
+			set: set, console: o.Console, tty: o.TTY})
 	}
 	start := time.Now()
 	sum, err := demo.Run(ctx, o)

@@ -85,6 +85,10 @@ func registerPPO(fs *flag.FlagSet, c *ppo.Config) {
 	fs.Float64Var(&k.Horizon, "algo.kl.horizon", k.Horizon, "adaptive KL horizon in samples")
 	fs.Var(&k.Estimator, "algo.kl.estimator", "k1, k2 or k3")
 	fs.BoolVar(&k.UseLoss, "algo.kl.use_loss", k.UseLoss, "KL as a loss term instead of in the reward (GRPO)")
+	df := &c.Algo.DynamicFilter
+	fs.BoolVar(&df.Enable, "algo.dynamic_filtering_enable", df.Enable, "DAPO dynamic sampling: drop prompts whose samples all score the same (or whose mean score is outside the range) and sample more prompts to fill the batch")
+	fs.Var(floatPair{&df.Range.Low, &df.Range.High}, "algo.dynamic_filtering_range", `dynamic filtering keeps a group whose mean score is inside the open interval "lo,hi"`)
+	fs.IntVar(&df.MaxRounds, "algo.dynamic_filtering_max_rounds", df.MaxRounds, "dynamic filtering: generation rounds per iteration at most; a batch still not full trains on the groups kept")
 
 	d := &c.Data
 	fs.StringVar(&d.PromptDataset, "data.prompt_dataset", d.PromptDataset, "prompts: comma-separated .jsonl, .json or .parquet files")

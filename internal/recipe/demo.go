@@ -41,6 +41,10 @@ type ArithmeticDemo struct {
 	// TrainBatch samples.
 	Iterations, Prompts, Group, TrainBatch int
 	LR                                     float64
+	// FilterRounds > 0 drops groups whose samples are all right or all
+	// wrong and samples more prompts to fill the batch (DAPO), at most
+	// FilterRounds generation rounds per iteration; 0 rounds = off.
+	FilterRounds int
 	// EvalEvery is how often (in iterations) held-out greedy accuracy is
 	// measured during RL, for the curve.
 	EvalEvery int
@@ -209,6 +213,9 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 	c.Algo.KL = rl.KLConfig{Estimator: rl.K3, Horizon: 10000}
 	c.Train.BatchSize, c.Train.MicroBatchSize = d.TrainBatch, d.TrainBatch
 	c.Train.MaxIterations, c.Train.Seed, c.Train.EngineLogProbs = d.Iterations, d.Seed, true
+	if d.FilterRounds > 0 {
+		c.Algo.DynamicFilter = ppo.DynamicFilterConfig{Enable: true, Range: rl.DefaultDynamicFilter(), MaxRounds: d.FilterRounds}
+	}
 	c.Eval = ppo.EvalConfig{Dataset: heldOut, Steps: d.EvalEvery, NSamples: 1, Temperature: 0}
 	c.Ckpt.OutputDir = filepath.Join(d.OutputDir, "grpo")
 	return c

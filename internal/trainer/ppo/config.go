@@ -107,6 +107,48 @@ type AlgoConfig struct {
 	Advantage rl.AdvantageConfig
 	// KL: --algo.kl.init_coef, .target, .horizon, .estimator, .use_loss.
 	KL rl.KLConfig
+	// DynamicFilter is DAPO's dynamic sampling
+	// (--algo.dynamic_filtering_enable, _range, _max_rounds).
+	DynamicFilter DynamicFilterConfig
+}
+
+// DynamicFilterConfig is DAPO's dynamic sampling (Yu et al. 2025,
+// https://arxiv.org/abs/2503.14476): a prompt whose n samples all score
+// the same (all right or all wrong under a verifier) gives every group
+// estimator zero advantages, so it costs a training pass and teaches
+// nothing. With Enable, such groups (and any whose mean score is outside
+// Range) are dropped and more prompts are sampled until rollout.batch_size
+// groups are kept, for at most MaxRounds generation rounds per iteration.
+type DynamicFilterConfig struct {
+	Enable bool
+	// Range keeps a group when its mean score lies strictly inside
+	// (Low, High) and its scores are not all equal
+	// (--algo.dynamic_filtering_range, OpenRLHF default "0,1").
+	Range rl.DynamicFilter
+	// MaxRounds bounds the generation rounds of one iteration
+	// (--algo.dynamic_filtering_max_rounds): when the batch is still not
+	// full after that many, the iteration trains on the groups it kept
+	// (fewer samples, a smaller last optimizer step), or skips training
+	// when it kept none.
+	MaxRounds int
+}
+
+// Validate checks the range and the round bound.
+func (c DynamicFilterConfig) Validate(samplesPerPrompt int) error {
+	if !c.Enable {
+		return nil
+	}
+	var errs []error
+	if err := c.Range.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ppo: --algo.dynamic_filtering_range: %w", err))
+	}
+	if c.MaxRounds < 1 {
+		errs = append(errs, fmt.Errorf("ppo: --algo.dynamic_filtering_max_rounds must be ≥ 1, got %d", c.MaxRounds))
+	}
+	if samplesPerPrompt < 2 {
+		errs = append(errs, fmt.Errorf("ppo: dynamic filtering compares the samples of a prompt: --rollout.n_samples_per_prompt must be > 1, got %d", samplesPerPrompt))
+	}
+	return errors.Join(errs...)
 }
 
 // DataConfig is the prompt dataset.
@@ -177,8 +219,9 @@ func DefaultConfig() Config {
 		Critic:  CriticConfig{Optim: critic, ValueLoss: rl.DefaultValueLossConfig()},
 		Reward:  RewardConfig{Rule: reward.RuleConfig{Length: reward.DefaultRuleConfig().Length}, Length: rl.LengthPenalty{OverlongFactor: 1}},
 		Rollout: RolloutConfig{BatchSize: 16, MaxNewTokens: 64, Temperature: 1, TopP: 1},
-		Algo:    AlgoConfig{Advantage: rl.DefaultAdvantageConfig(), KL: rl.DefaultKLConfig()},
-		Data:    DataConfig{InputKey: "input", MaxLen: 2048},
+		Algo: AlgoConfig{Advantage: rl.DefaultAdvantageConfig(), KL: rl.DefaultKLConfig(),
+			DynamicFilter: DynamicFilterConfig{Range: rl.DefaultDynamicFilter(), MaxRounds: 4}},
+		Data: DataConfig{InputKey: "input", MaxLen: 2048},
 		Train: TrainConfig{BatchSize: 16, MicroBatchSize: 4, MaxEpochs: 1, NumEpisodes: 1, Seed: 42,
 			MaxNonFinite: 5},
 		Eval:   EvalConfig{NSamples: 1, Temperature: 1},
@@ -212,6 +255,7 @@ func (c Config) Validate() error {
 		add("--actor.model_name_or_path is required")
 	}
 	errs = append(errs, c.Algo.Advantage.Validate(), c.Algo.KL.Validate(), c.Actor.PolicyLoss.Validate(),
+		c.Algo.DynamicFilter.Validate(c.Algo.Advantage.SamplesPerPrompt),
 		c.Reward.Length.Validate(c.Rollout.MaxNewTokens), validOptim("actor", c.Actor.Optim))
 	if c.NeedsCritic() {
 		errs = append(errs, c.Critic.ValueLoss.Validate(), validOptim("critic", c.Critic.Optim))

@@ -40,14 +40,18 @@ func (t *Trainer) makeExperience(ctx context.Context, r *rollout, m *phaseTimer)
 	for _, s := range r.seqs.Tokens {
 		e.tokens += len(s)
 	}
-	// 3) rewards from the reward role
-	done := m.phase("reward")
-	results, err := t.score(ctx, r)
-	done()
-	if err != nil {
-		return nil, err
+	// 3) rewards from the reward role (unless dynamic filtering already
+	//    scored the samples to choose them)
+	e.results = r.results
+	if e.results == nil {
+		done := m.phase("reward")
+		results, err := t.score(ctx, r)
+		done()
+		if err != nil {
+			return nil, err
+		}
+		e.results = results
 	}
-	e.results = results
 	// 4) log π_old (actor), log π_ref (reference), V (critic)
 	if err := t.modelOutputs(ctx, r, e, m); err != nil {
 		return nil, err

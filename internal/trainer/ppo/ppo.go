@@ -246,12 +246,15 @@ func (t *Trainer) Run(ctx context.Context) error {
 // Step runs one iteration and returns its metrics (also logged).
 func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	m := newPhaseTimer()
-	// 1) this iteration's prompts
-	prompts := t.nextPrompts()
-	// 2) n samples per prompt from the published policy
-	roll, err := t.generate(ctx, prompts, t.samplingParams(), m)
+	// 1–2) this iteration's prompts, n samples each from the published
+	//      policy (with dynamic filtering: scored, uniform groups dropped,
+	//      more prompts sampled until the batch is full)
+	roll, filter, err := t.collectBatch(ctx, m)
 	if err != nil {
 		return nil, err
+	}
+	if roll.seqs.Len() == 0 {
+		return t.skipIteration(filter, m)
 	}
 	// 3–5) rewards, log-probs, values, KL shaping, advantages
 	exp, err := t.makeExperience(ctx, roll, m)
@@ -273,11 +276,30 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	t.kl = t.kl.Update(exp.klMean, roll.seqs.Len())
 	t.iter++
 	metrics := t.iterationMetrics(roll, exp, upd, m)
+	if filter != nil {
+		filter.metrics(metrics)
+	}
 	t.keepSamples(roll, exp)
 	t.out.progress.Update(t.iter, exp.tokens, headline(metrics))
 	if t.iter%t.cfg.Logger.LoggingSteps != 0 && t.iter != t.total {
 		return metrics, nil
 	}
+	return metrics, t.out.logTrain(t.iter, metrics)
+}
+
+// skipIteration ends an iteration in which dynamic filtering kept no
+// group in its rounds: nothing to train on, so the policy (and its
+// version) and β stay as they are; the filtering counts are logged.
+func (t *Trainer) skipIteration(f *filterStats, m *phaseTimer) (map[string]float64, error) {
+	t.iter++
+	metrics := map[string]float64{"kl_coef": t.kl.Coef, "weight_version": float64(t.version), "skipped_iteration": 1}
+	f.metrics(metrics)
+	for name, s := range m.secs {
+		metrics["time_"+name] = s
+	}
+	metrics["time_iteration"] = time.Since(m.start).Seconds()
+	t.log.Warn("dynamic filtering kept no group; iteration skipped", "iteration", t.iter, "rounds", f.rounds)
+	t.out.progress.Update(t.iter, 0, "no group kept")
 	return metrics, t.out.logTrain(t.iter, metrics)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/reward"
 )
 
 // rollout is one batch of generated samples: the G samples of each prompt
@@ -20,6 +21,9 @@ type rollout struct {
 	finish   []generate.FinishReason
 	engineLP dist.PerToken // log π under the raw model, from the engine
 	versions []int64       // the weight version behind each sample
+	// results are the rewards, when the rollout was scored while it was
+	// collected (dynamic filtering); nil means makeExperience scores it.
+	results []reward.Result
 }
 
 // nextPrompts takes the next rollout.batch_size prompts of the shuffled

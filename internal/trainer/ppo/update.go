@@ -23,7 +23,9 @@ type updateStats struct {
 // update runs the PPO epochs: each epoch shuffles the batch and cuts it
 // into optimizer steps of train.batch_size samples, each of
 // train.micro_batch_size micro-batches; every step updates the critic and,
-// after the warm-up of critic.freezing_steps iterations, the actor.
+// after the warm-up of critic.freezing_steps iterations, the actor. A
+// batch that dynamic filtering could not fill ends with a smaller step
+// (without filtering the batch is a multiple of train.batch_size).
 func (t *Trainer) update(ctx context.Context, e *experience, r *rollout, m *phaseTimer) (updateStats, error) {
 	defer m.phase("train")()
 	var st updateStats
@@ -31,8 +33,8 @@ func (t *Trainer) update(ctx context.Context, e *experience, r *rollout, m *phas
 	b, bs := r.seqs.Len(), t.cfg.Train.BatchSize
 	for range t.cfg.Train.MaxEpochs {
 		order := t.permutation(b)
-		for lo := 0; lo+bs <= b; lo += bs {
-			micro := split(order[lo:lo+bs], t.cfg.Train.MicroBatchSize)
+		for lo := 0; lo < b; lo += bs {
+			micro := split(order[lo:min(lo+bs, b)], t.cfg.Train.MicroBatchSize)
 			norm := stepNorm(r.seqs, micro)
 			if t.roles.Critic != nil {
 				if err := t.criticStep(ctx, e, r, micro, norm, &st); err != nil {

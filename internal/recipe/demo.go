@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/color"
 	"io"
 	"os"
 	"path/filepath"
@@ -31,33 +32,48 @@ type ArithmeticDemo struct {
 	Seed      uint64 // SFT data order, RL sampling, evaluation draws
 
 	// SFT: SFTSteps optimizer steps of SFTBatch examples drawn (with
-	// repetition) from the training problems. Short on purpose: the SFT
-	// model learns the format and part of the task, leaving room for RL.
+	// repetition) from the training problems, cosine LR from SFTLR. Short
+	// on purpose: the SFT model has the answer format and part of the
+	// task, leaving room for RL.
 	SFTSteps, SFTBatch int
 	SFTLR              float64
 
 	// GRPO: Iterations rollout batches of Prompts training problems ×
-	// Group samples at temperature 1; one optimizer step per
-	// TrainBatch samples.
+	// Group samples at temperature 1; one optimizer step per TrainBatch
+	// samples; constant LR after a 5 % warm-up.
 	Iterations, Prompts, Group, TrainBatch int
 	LR                                     float64
-	// FilterRounds > 0 drops groups whose samples are all right or all
-	// wrong and samples more prompts to fill the batch (DAPO), at most
-	// FilterRounds generation rounds per iteration; 0 rounds = off.
+	// FilterRounds > 0 enables dynamic filtering (DAPO): groups whose
+	// samples are all right or all wrong are dropped and more prompts
+	// sampled to fill the batch, at most FilterRounds generation rounds
+	// per iteration. 0 = off.
 	FilterRounds int
 	// EvalEvery is how often (in iterations) held-out greedy accuracy is
 	// measured during RL, for the curve.
 	EvalEvery int
 
-	Console io.Writer // progress and logs; nil = none
-	TTY     bool
+	Console io.Writer `json:"-"` // progress and logs; nil = none
+	TTY     bool      `json:"-"`
 }
 
-// DefaultArithmeticDemo is the recipe as shipped.
+// DefaultArithmeticDemo is the recipe as shipped. Its numbers were chosen
+// by measurement on 2 cores (docs/RLVR.md has the runs):
+//
+//   - SFT: the held-out accuracy of stories260K on this task jumps from
+//     ~10 % to ~70 % between 250 and 350 steps of 32 examples (500 steps
+//     give 94 %); 300 steps leave it at 7–17 % greedy, with answers that
+//     are mostly near misses ("24+3=28"), so sampling finds right ones.
+//   - GRPO: 64 prompts × 8 samples per optimizer step. Half the prompts
+//     (32) or two steps per iteration learn slower; a learning rate of
+//     1e-3 or more collapses the policy within a few iterations (it stops
+//     emitting EOS, every answer is cut and wrong, every group uniform).
+//   - Dynamic filtering: +40–50 points in 200 iterations against +26
+//     without on the same seed, at about the same wall time (training
+//     only on informative groups pays for the extra generation rounds).
 func DefaultArithmeticDemo() ArithmeticDemo {
 	return ArithmeticDemo{Task: DefaultArithmeticConfig(), OutputDir: "gorlhf-demo-arithmetic", Seed: 1,
-		SFTSteps: 60, SFTBatch: 32, SFTLR: 3e-3,
-		Iterations: 60, Prompts: 32, Group: 8, TrainBatch: 128, LR: 5e-4, EvalEvery: 5}
+		SFTSteps: 300, SFTBatch: 32, SFTLR: 3e-3,
+		Iterations: 200, Prompts: 64, Group: 8, TrainBatch: 512, LR: 5e-4, FilterRounds: 4, EvalEvery: 10}
 }
 
 // Validate checks the budgets.
@@ -84,14 +100,18 @@ type DemoEval struct {
 type DemoSummary struct {
 	HeldOut, Train int // problem counts
 	Base, SFT, RL  DemoEval
-	// Curve is held-out greedy accuracy during RL: iteration → accuracy.
-	Curve              []CurvePoint
+	// Curve is held-out greedy accuracy during RL (at EvalEvery
+	// iterations, the first and the last).
+	Curve []CurvePoint
+	// TrainCurve is, per iteration, the accuracy of the policy's own
+	// samples (temperature 1) on its training prompts, before filtering.
+	TrainCurve         []CurvePoint
 	SFTWall, RLWall    time.Duration
 	SFTDir, RLDir      string
 	CurvePlot, Summary string // files written
 }
 
-// CurvePoint is one held-out evaluation during RL.
+// CurvePoint is one point of an accuracy curve.
 type CurvePoint struct {
 	Iteration int     `json:"iteration"`
 	Accuracy  float64 `json:"accuracy"`
@@ -133,7 +153,7 @@ func RunArithmeticDemo(ctx context.Context, d ArithmeticDemo) (DemoSummary, erro
 	}
 	d.logf("SFT: held-out accuracy greedy %.3f, sampled %.3f (%s)", sum.SFT.Greedy, sum.SFT.Sampled, sum.SFTWall.Round(time.Second))
 	start = time.Now()
-	if sum.RLDir, sum.Curve, err = d.runGRPO(ctx, files, sum.SFTDir, tok); err != nil {
+	if sum.RLDir, err = d.runGRPO(ctx, files, sum.SFTDir, tok, &sum); err != nil {
 		return sum, err
 	}
 	sum.RLWall = time.Since(start)
@@ -221,33 +241,39 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 	return c
 }
 
-// runGRPO trains the SFT model with GRPO and returns the final model
-// folder and the held-out accuracy curve.
-func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string, tok tokenizer.Tokenizer) (string, []CurvePoint, error) {
+// runGRPO trains the SFT model with GRPO, returns the final model folder
+// and fills the summary's curves.
+func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string, tok tokenizer.Tokenizer, sum *DemoSummary) (string, error) {
 	env, err := d.env(sftDir, tok)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	c := d.GRPOConfig(sftDir, f.prompts, f.heldOut)
 	roles, err := ppo.NewInProc(c, env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	defer roles.Close()
 	t, err := ppo.New(ctx, c, roles.Roles, ppo.Env{Tok: tok, Console: d.Console, TTY: d.TTY})
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if err := t.Run(ctx); err != nil {
-		return "", nil, fmt.Errorf("recipe: demo: grpo: %w", err)
+		return "", fmt.Errorf("recipe: demo: grpo: %w", err)
 	}
-	var curve []CurvePoint
 	for _, r := range t.Metrics() {
-		if r.Split == "eval" {
-			curve = append(curve, CurvePoint{Iteration: r.Step, Accuracy: r.Values["score"]})
+		switch r.Split {
+		case "eval":
+			sum.Curve = append(sum.Curve, CurvePoint{Iteration: r.Step, Accuracy: r.Values["score"]})
+		case "train":
+			v, ok := r.Values["dynamic_filtering_score"] // every sample generated
+			if !ok {
+				v = r.Values["score"] // no filtering: the batch is every sample
+			}
+			sum.TrainCurve = append(sum.TrainCurve, CurvePoint{Iteration: r.Step, Accuracy: v})
 		}
 	}
-	return c.Ckpt.OutputDir, curve, nil
+	return c.Ckpt.OutputDir, nil
 }
 
 // evalModel measures a saved model's held-out accuracy, greedy and sampled.
@@ -269,27 +295,37 @@ func (d ArithmeticDemo) evalModel(ctx context.Context, ref string, tok tokenizer
 
 // writeSummary writes the curve plot and summary.json.
 func (d ArithmeticDemo) writeSummary(sum *DemoSummary) error {
-	sum.CurvePlot = filepath.Join(d.OutputDir, "heldout_accuracy.png")
-	s := train.Series{Name: "held-out greedy accuracy", Color: train.Palette[0], Points: true}
-	for _, p := range sum.Curve {
-		s.X, s.Y = append(s.X, float64(p.Iteration)), append(s.Y, p.Accuracy)
+	sum.CurvePlot = filepath.Join(d.OutputDir, "accuracy.png")
+	series := []train.Series{
+		curveSeries("held-out, greedy", train.Palette[0], true, sum.Curve),
+		curveSeries("training prompts, sampled", train.Palette[1], false, sum.TrainCurve),
 	}
-	sftLine := train.Series{Name: "SFT start", Color: train.Palette[1]}
-	if len(s.X) > 0 {
-		sftLine.X, sftLine.Y = []float64{s.X[0], s.X[len(s.X)-1]}, []float64{sum.SFT.Greedy, sum.SFT.Greedy}
+	if n := len(sum.Curve); n > 0 {
+		series = append(series, train.Series{Name: "held-out after SFT", Color: train.Palette[2],
+			X: []float64{0, float64(sum.Curve[n-1].Iteration)}, Y: []float64{sum.SFT.Greedy, sum.SFT.Greedy}})
 	}
-	if err := train.WritePlot(sum.CurvePlot, "arithmetic RLVR: held-out accuracy during GRPO", "accuracy", []train.Series{s, sftLine}); err != nil {
+	if err := train.WritePlot(sum.CurvePlot, "arithmetic RLVR: accuracy during GRPO", "accuracy", series); err != nil {
 		return fmt.Errorf("recipe: demo: %w", err)
 	}
 	sum.Summary = filepath.Join(d.OutputDir, "summary.json")
-	out := struct {
+	b, err := json.MarshalIndent(struct {
 		Config  ArithmeticDemo
 		Summary DemoSummary
-	}{d, *sum}
-	out.Config.Console = nil
-	b, err := json.MarshalIndent(out, "", "  ")
+	}{d, *sum}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("recipe: demo: %w", err)
 	}
-	return os.WriteFile(sum.Summary, b, 0o644)
+	if err := os.WriteFile(sum.Summary, b, 0o644); err != nil {
+		return fmt.Errorf("recipe: demo: %w", err)
+	}
+	return nil
+}
+
+// curveSeries turns curve points into a plot series.
+func curveSeries(name string, c color.RGBA, points bool, pts []CurvePoint) train.Series {
+	s := train.Series{Name: name, Color: c, Points: points}
+	for _, p := range pts {
+		s.X, s.Y = append(s.X, float64(p.Iteration)), append(s.Y, p.Accuracy)
+	}
+	return s
 }

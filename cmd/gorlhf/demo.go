@@ -25,9 +25,9 @@ func runDemo(ctx context.Context, args []string) error {
 	eng.register(fs)
 	fs.StringVar(&o.Task, "task", demo.TaskSentiment, "recipe: sentiment (reward model on labelled sentences, then RL on story openings) or arithmetic (RL with verifiable rewards: brief SFT on \"23+4=\" problems, then GRPO with an exact-match verifier; held-out accuracy before and after)")
 	fs.StringVar(&algos, "algo", algos, "comma-separated advantage estimators to run against the same reward model: gae (PPO), group_norm (GRPO), reinforce_baseline, rloo, reinforce, dr_grpo")
-	fs.StringVar(&o.OutputDir, "output_dir", "gorlhf-demo", "folder for the data, the reward model, each run and its report")
-	fs.Uint64Var(&o.Seed, "seed", 42, "seed of every run")
-	fs.IntVar(&o.Iterations, "iterations", 40, "RL iterations per algorithm")
+	fs.StringVar(&o.OutputDir, "output_dir", "gorlhf-demo", "folder for the data, the reward model, each run and its report (the arithmetic task: gorlhf-demo-arithmetic unless set)")
+	fs.Uint64Var(&o.Seed, "seed", 42, "seed of every run (the arithmetic task: 1 unless set)")
+	fs.IntVar(&o.Iterations, "iterations", 40, "RL iterations per algorithm (the arithmetic task: 200 unless set)")
 	fs.BoolVar(&eng.quiet, "quiet", false, "print only the summary")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -15,6 +15,11 @@
 //  7. publish the actor's weights to the rollout engine (version + 1)
 //  8. adapt the KL coefficient; log, evaluate, checkpoint
 //
+// With dynamic filtering (DAPO, Algo.DynamicFilter) steps 1–3 repeat:
+// each round's groups are scored and those whose samples all score the
+// same are dropped, until rollout.batch_size groups are kept or the round
+// bound is reached (filter.go).
+//
 // The math lives in package rl, the models behind the dist interfaces;
 // this package only sequences them, so the same Step drives roles in this
 // process (dist/inproc) or, later, elsewhere.

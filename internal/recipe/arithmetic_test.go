@@ -25,7 +25,7 @@ func TestArithmeticConfig_Validate(t *testing.T) {
 		{"negative operand", func(c *ArithmeticConfig) { c.MinB = -1 }, "≥ 0"},
 		{"nothing held out", func(c *ArithmeticConfig) { c.HeldOut = 0 }, "held-out"},
 		{"nothing left to train", func(c *ArithmeticConfig) { c.HeldOut = 800 }, "held-out"},
-		{"too many problems", func(c *ArithmeticConfig) { c.MaxA, c.MaxB = 1 << 20, 10 }, "exceed"},
+		{"too many problems", func(c *ArithmeticConfig) { c.MaxA, c.MaxB = 1<<20, 10 }, "exceed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

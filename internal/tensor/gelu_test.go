@@ -50,7 +50,7 @@ func TestExpShift_SIMDTwin(t *testing.T) {
 		ss := expShift(x, ys, 3)
 		useScalarExp = false
 		for i := range x {
-			want := math.Exp(float64(x[i] - 3)) // the f32 difference is the kernel's input
+			want := math.Exp(float64(x[i] - 3))                           // the f32 difference is the kernel's input
 			if d := math.Abs(float64(y[i]) - want); d > 4e-7*want+2e-38 { // below e^−87.3 flushes to 0
 				t.Fatalf("n=%d x=%v: got %v, want %v (scalar %v)", n, x[i], y[i], want, ys[i])
 			}

@@ -318,7 +318,7 @@ func TestAttention_Twin(t *testing.T) {
 	r := tt.Rand(21)
 	cases := []struct {
 		b, tq, tk, h, hkv, d int
-		packed                bool
+		packed               bool
 	}{{2, 70, 70, 4, 2, 8, false}, {1, 65, 65, 2, 1, 4, true}, {1, 33, 100, 2, 2, 8, false}, {3, 1, 40, 4, 4, 2, false}}
 	for _, c := range cases {
 		q := tt.Uniform(r, -1, 1, c.b, c.tq, c.h*c.d)

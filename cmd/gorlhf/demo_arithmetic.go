@@ -61,7 +61,7 @@ func printArithmeticDemo(w io.Writer, d recipe.ArithmeticDemo, s recipe.DemoSumm
 		fmt.Fprintf(w, "  %-28s %6.1f %%  %6.1f %%\n", name, 100*e.Greedy, 100*e.Sampled)
 	}
 	row("stories260K", s.Base)
-	row(fmt.Sprintf("after SFT (%d steps)", d.SFTSteps), s.SFT)
+	row(fmt.Sprintf("after SFT (%d steps)", s.SFTSteps), s.SFT)
 	row(fmt.Sprintf("after GRPO (%d iterations)", d.Iterations), s.RL)
 	fmt.Fprintf(w, "GRPO gain over SFT: %+.1f points greedy, %+.1f points sampled\n", 100*(s.RL.Greedy-s.SFT.Greedy), 100*(s.RL.Sampled-s.SFT.Sampled))
 	parts := make([]string, len(s.Curve))

@@ -29,7 +29,7 @@ func commands() []command {
 	return []command{
 		{"bench", "measure speed: bench matmul | train | generate", runBench},
 		{"convert", "write a model (HF folder, llama2.c file, stories260K) as a Hugging Face folder", runConvert},
-		{"demo", "the end-to-end demo on the embedded tiny model (RM + PPO on stories)", runDemo},
+		{"demo", "end-to-end demos on the embedded tiny model: RM + PPO on stories, or --task arithmetic (SFT + GRPO)", runDemo},
 		{"generate", "sample completions from a model (prompts from flags or a JSONL file)", runGenerate},
 		{"serve", "OpenAI-compatible server (serve), or a reward model (serve rm)", runServeCmd},
 		{"train", "train a model: train sft | rm | dpo | ppo", runTrain},

@@ -195,6 +195,31 @@ func TestWriteData(t *testing.T) {
 	}
 }
 
+func TestArithmeticDemo_Validate(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*ArithmeticDemo)
+		ok   bool
+	}{
+		{"default", func(*ArithmeticDemo) {}, true},
+		{"fixed SFT length", func(d *ArithmeticDemo) { d.SFTTarget, d.SFTCheckEvery = 0, 0 }, true},
+		{"target above 1", func(d *ArithmeticDemo) { d.SFTTarget = 1.5 }, false},
+		{"target without checks", func(d *ArithmeticDemo) { d.SFTCheckEvery = 0 }, false},
+		{"one sample per prompt", func(d *ArithmeticDemo) { d.Group = 1 }, false},
+		{"no output dir", func(d *ArithmeticDemo) { d.OutputDir = "" }, false},
+		{"bad task", func(d *ArithmeticDemo) { d.Task.HeldOut = 0 }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := DefaultArithmeticDemo()
+			tc.edit(&d)
+			if err := d.Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
+
 func TestRunArithmeticDemo_Small(t *testing.T) {
 	// The whole pipeline on tiny budgets (it shows nothing about
 	// learning): the files, the curves from the first to the last
@@ -202,7 +227,9 @@ func TestRunArithmeticDemo_Small(t *testing.T) {
 	d := DefaultArithmeticDemo()
 	d.Task = ArithmeticConfig{Ops: "+", MinA: 10, MaxA: 14, MinB: 0, MaxB: 9, HeldOut: 10, Seed: 3}
 	d.OutputDir = t.TempDir()
-	d.SFTSteps, d.SFTBatch = 3, 8
+	// a target 3 steps cannot reach: SFT runs every step, checking the
+	// probe every other step
+	d.SFTSteps, d.SFTBatch, d.SFTTarget, d.SFTCheckEvery = 3, 8, 1, 2
 	d.Iterations, d.Prompts, d.Group, d.TrainBatch, d.EvalEvery = 2, 4, 2, 8, 1
 	sum, err := RunArithmeticDemo(context.Background(), d)
 	if err != nil {
@@ -210,6 +237,9 @@ func TestRunArithmeticDemo_Small(t *testing.T) {
 	}
 	if sum.Train != 40 || sum.HeldOut != 10 {
 		t.Fatalf("%d train, %d held-out problems", sum.Train, sum.HeldOut)
+	}
+	if sum.SFTSteps != 3 || len(sum.SFTProbe) != 1 || sum.SFTProbe[0].Iteration != 2 {
+		t.Fatalf("SFT ran %d steps with probe %v, want 3 steps and a check at step 2", sum.SFTSteps, sum.SFTProbe)
 	}
 	if len(sum.Curve) != 3 || sum.Curve[0].Iteration != 0 || sum.Curve[2].Iteration != 2 {
 		t.Fatalf("held-out curve %v, want iterations 0, 1, 2", sum.Curve)

@@ -8,9 +8,9 @@
 // (never seen in SFT or RL data), and an exact-match verifier from package
 // reward. RunArithmeticDemo is `gorlhf demo --task arithmetic`: a brief
 // SFT of stories260K on the answer format, then GRPO with that verifier,
-// held-out accuracy measured before and after.
+// held-out accuracy measured before and after (Evaluate).
 //
-// The GSM8K recipe (GSM8K) is the same loop for real models: grade-school
-// word problems, the math final-answer grader, GRPO; recipes/gsm8k_grpo.yaml
-// is its run file for `gorlhf train ppo --config`.
+// The GSM8K recipe needs no code of its own: it is a run file,
+// recipes/gsm8k_grpo.yaml, for `gorlhf train ppo --config` (the math
+// grader of package reward on the dataset's "#### N" labels).
 package recipe

@@ -2,11 +2,9 @@ package ppo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/dist/inproc"
 	"github.com/gorlhf/gorlhf/internal/generate"
@@ -204,35 +202,8 @@ func valueModel(l *load.Loaded, backbone model.CausalLM, seed uint64) (*head.Sco
 	}
 	sm := head.NewScoreModel(backbone, hidden)
 	sm.Head.Init(rand.New(rand.NewPCG(seed, 0xc41c)))
-	cfg, err := scoreConfig(l.Config)
+	cfg, err := head.ScoreConfig(l.Config)
 	return sm, cfg, err
-}
-
-// scoreConfig turns a causal LM's config.json into the
-// *ForSequenceClassification config of a model with a scalar head.
-func scoreConfig(cfg []byte) ([]byte, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(cfg, &keys); err != nil {
-		return nil, fmt.Errorf("ppo: config.json: %w", err)
-	}
-	var archs []string
-	if err := json.Unmarshal(keys["architectures"], &archs); err != nil || len(archs) == 0 {
-		return nil, errors.New("ppo: config.json has no architectures")
-	}
-	arch := archs[0]
-	switch {
-	case arch == "GPT2LMHeadModel":
-		arch = "GPT2ForSequenceClassification"
-	case strings.HasSuffix(arch, "ForCausalLM"):
-		arch = strings.TrimSuffix(arch, "ForCausalLM") + "ForSequenceClassification"
-	default:
-		return nil, fmt.Errorf("ppo: architecture %s is not a causal LM", arch)
-	}
-	set := func(k string, v any) { keys[k], _ = json.Marshal(v) }
-	set("architectures", []string{arch})
-	set("num_labels", 1)
-	set("value_head_prefix", "score")
-	return json.MarshalIndent(keys, "", "  ")
 }
 
 // sameTokenizer reports whether two tokenizers agree on a probe text and

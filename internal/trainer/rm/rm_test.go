@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gorlhf/gorlhf/internal/model/head"
 	"math"
 	"os"
 	"path/filepath"
@@ -212,7 +213,7 @@ func TestScoreConfig(t *testing.T) {
 		{`{"architectures": ["GPT2LMHeadModel"]}`, "GPT2ForSequenceClassification"},
 	}
 	for _, c := range cases {
-		out, err := scoreConfig([]byte(c.in))
+		out, err := head.ScoreConfig([]byte(c.in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +226,7 @@ func TestScoreConfig(t *testing.T) {
 			t.Errorf("%s → %+v", c.in, got)
 		}
 	}
-	if _, err := scoreConfig([]byte(`{"architectures": ["LlamaForSequenceClassification"]}`)); err == nil {
+	if _, err := head.ScoreConfig([]byte(`{"architectures": ["LlamaForSequenceClassification"]}`)); err == nil {
 		t.Error("a reward model's config was converted again")
 	}
 }

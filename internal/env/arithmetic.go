@@ -99,14 +99,17 @@ func (a *Arithmetic) plan(seed uint64) []arithStep {
 	return steps
 }
 
-// Reset implements Env. The observation is the prompt, then the first
-// question as "Q1: …\nA: ".
+// Reset implements Env. The observation is the prompt (ended with a
+// newline when it has none), then the first question as "Q1: …\nA: ".
 func (a *Arithmetic) Reset(ctx context.Context, prompt, label string) (string, error) {
 	seed := a.cfg.Seed
 	if s, err := strconv.ParseUint(strings.TrimSpace(label), 10, 64); err == nil {
 		seed = s
 	}
 	a.steps, a.step = a.plan(seed), 0
+	if prompt != "" && !strings.HasSuffix(prompt, "\n") {
+		prompt += "\n"
+	}
 	return prompt + question(1, a.steps[0].question), nil
 }
 
@@ -136,7 +139,7 @@ func (a *Arithmetic) Step(ctx context.Context, action string) (string, float64, 
 
 // ArithmeticFactory returns a constructor of fresh environments, one per
 // episode, for running episodes in parallel.
-func ArithmeticFactory(cfg ArithmeticConfig) (func() Env, error) {
+func ArithmeticFactory(cfg ArithmeticConfig) (Factory, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -84,6 +84,10 @@ func New(m model.Decoder, dec TextDecoder, cfg Config) (*Engine, error) {
 // Config returns the engine's configuration (defaults filled in).
 func (e *Engine) Config() Config { return e.cfg }
 
+// MaxPositions is the longest sequence (prompt plus completion) the
+// model can encode; 0 means no limit.
+func (e *Engine) MaxPositions() int { return e.rules.limit }
+
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()

@@ -23,6 +23,7 @@ type Config struct {
 	Data    DataConfig
 	Train   TrainConfig
 	Eval    EvalConfig
+	Agent   AgentConfig
 	Ckpt    train.CkptConfig
 	Logger  train.LoggerConfig
 }
@@ -151,6 +152,25 @@ func (c DynamicFilterConfig) Validate(samplesPerPrompt int) error {
 	return errors.Join(errs...)
 }
 
+// AgentConfig makes every rollout sample a multi-turn episode with an
+// environment (OpenRLHF's --agent_func_path; package env): the policy
+// acts, the environment answers, and so on until it says the episode is
+// done. The environment gives the reward, so no --reward.* source is set.
+type AgentConfig struct {
+	// Env names a built-in environment (--agent.env; env.Names lists
+	// them); "" means single-turn rollouts. A Go caller may instead pass
+	// its own env.Factory in Env.Agent and put any name here for the logs.
+	Env string
+	// EnvArgs configures it (--agent.env_args), "key=value,key=value".
+	EnvArgs string
+	// MaxTurns cuts off an episode after this many actions
+	// (--agent.max_turns); a cut-off episode counts as truncated.
+	MaxTurns int
+}
+
+// Enabled reports whether rollouts are multi-turn episodes.
+func (c AgentConfig) Enabled() bool { return c.Env != "" }
+
 // DataConfig is the prompt dataset.
 type DataConfig struct {
 	PromptDataset string // --data.prompt_dataset: comma-separated .jsonl/.json/.parquet files
@@ -225,6 +245,7 @@ func DefaultConfig() Config {
 		Train: TrainConfig{BatchSize: 16, MicroBatchSize: 4, MaxEpochs: 1, NumEpisodes: 1, Seed: 42,
 			MaxNonFinite: 5},
 		Eval:   EvalConfig{NSamples: 1, Temperature: 1},
+		Agent:  AgentConfig{MaxTurns: 16},
 		Ckpt:   train.CkptConfig{OutputDir: "./ckpt/ppo", SaveSteps: -1, MaxNum: 3},
 		Logger: train.LoggerConfig{LoggingSteps: 1},
 	}
@@ -263,8 +284,17 @@ func (c Config) Validate() error {
 	if c.Critic.FreezingSteps < 0 {
 		add("--critic.freezing_steps must be ≥ 0, got %d", c.Critic.FreezingSteps)
 	}
-	if n := c.Reward.sources(); n != 1 {
+	switch n := c.Reward.sources(); {
+	case c.Agent.Enabled() && n != 0:
+		add("--agent.env %s gives the rewards: drop --reward.model_name_or_path, --reward.remote_url and --reward.rule", c.Agent.Env)
+	case !c.Agent.Enabled() && n != 1:
 		add("set exactly one reward source: --reward.model_name_or_path, --reward.remote_url or --reward.rule (got %d)", n)
+	}
+	if c.Agent.Enabled() && c.Agent.MaxTurns < 1 {
+		add("--agent.max_turns must be ≥ 1, got %d", c.Agent.MaxTurns)
+	}
+	if c.Agent.Enabled() && c.Reward.Length.OverlongBufferLen > 0 {
+		add("--reward.overlong_buffer_len measures one response against --rollout.max_new_tokens; it does not apply to multi-turn episodes (--agent.env)")
 	}
 	if c.Reward.Rule.Kind != "" {
 		errs = append(errs, c.Reward.Rule.Validate())

@@ -22,6 +22,9 @@ type EvalResult struct {
 	RewardStd float64
 	Score     float64 // mean score (a verifier's 0/1 accuracy)
 	Length    float64 // mean response length in tokens
+	// Turns is the mean number of actions per episode and Done the share
+	// of episodes the environment ended (multi-turn runs; else 0).
+	Turns, Done float64
 	// KL is the mean over samples of the per-token mean of
 	// log π − log π_ref on the policy's own samples (k1, an estimate of
 	// KL(π‖π_ref) when sampling at temperature 1); KLSeq sums over the
@@ -45,6 +48,9 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 		"response_length": res.Length, "time_eval": time.Since(start).Seconds()}
 	if t.roles.Reference != nil {
 		vals["kl"], vals["kl_seq"] = res.KL, res.KLSeq
+	}
+	if t.agent != nil {
+		vals["agent_turns"], vals["agent_done_frac"] = res.Turns, res.Done
 	}
 	t.log.Info("eval", "iteration", t.iter, "reward", res.Reward, "score", res.Score, "kl", res.KL, "length", res.Length)
 	if t.evals = append(t.evals, res); len(t.evals) > 2 {
@@ -77,29 +83,39 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 		lens[i] = float32(r.seqs.ResponseLen(i))
 	}
 	res.Length, _ = meanStd(lens)
+	if r.seqs.ActionMasks != nil {
+		m := map[string]float64{}
+		agentMetrics(m, r, results)
+		res.Turns, res.Done = m["agent_turns"], m["agent_done_frac"]
+	}
 	if t.roles.Reference != nil {
 		ref, err := t.roles.Reference.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("ppo: eval: reference log-probs: %w", err)
 		}
-		res.KL, res.KLSeq = logRatio(r.engineLP, ref.LogProbs)
+		res.KL, res.KLSeq = logRatio(r.engineLP, ref.LogProbs, r.seqs.ActionMasks)
 	}
 	return res, nil
 }
 
 // logRatio returns the mean over rows of the per-token mean and of the sum
-// of policy − reference log-probs.
-func logRatio(policy, ref dist.PerToken) (perToken, perSeq float64) {
+// of policy − reference log-probs, over the action tokens (masks nil:
+// every response token).
+func logRatio(policy, ref dist.PerToken, masks [][]bool) (perToken, perSeq float64) {
 	if len(policy) == 0 {
 		return 0, 0
 	}
 	for i, row := range policy {
 		var s float64
+		n := 0
 		for j, lp := range row {
-			s += float64(lp) - float64(ref[i][j])
+			if masks == nil || masks[i][j] {
+				s += float64(lp) - float64(ref[i][j])
+				n++
+			}
 		}
 		perSeq += s
-		perToken += s / float64(max(len(row), 1))
+		perToken += s / float64(max(n, 1))
 	}
 	n := float64(len(policy))
 	return perToken / n, perSeq / n

@@ -63,7 +63,12 @@ func (t *Trainer) makeExperience(ctx context.Context, r *rollout, m *phaseTimer)
 // score asks the reward role for every sample's reward. A reward model
 // reads its score at EOS, where its trainer put it, so a truncated
 // response is scored with an EOS appended (its tokens are not changed).
+// A rollout the environment already scored (multi-turn episodes) keeps
+// its results.
 func (t *Trainer) score(ctx context.Context, r *rollout) ([]reward.Result, error) {
+	if r.results != nil {
+		return r.results, nil
+	}
 	samples := make([]reward.Sample, r.seqs.Len())
 	for i, toks := range r.seqs.Tokens {
 		if r.finish[i] == generate.FinishLength && len(t.eos) > 0 {

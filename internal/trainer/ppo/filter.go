@@ -50,11 +50,13 @@ func (t *Trainer) filtered(ctx context.Context, m *phaseTimer) (*rollout, *filte
 		if err != nil {
 			return nil, nil, err
 		}
-		done := m.phase("reward")
-		r.results, err = t.score(ctx, r)
-		done()
-		if err != nil {
-			return nil, nil, err
+		if r.results == nil { // an environment's episodes come scored
+			done := m.phase("reward")
+			r.results, err = t.score(ctx, r)
+			done()
+			if err != nil {
+				return nil, nil, err
+			}
 		}
 		st.rounds++
 		st.generated += r.groups()
@@ -110,6 +112,9 @@ func (r *rollout) append(o *rollout) {
 	r.prompts = append(r.prompts, o.prompts...)
 	r.seqs.Tokens = append(r.seqs.Tokens, o.seqs.Tokens...)
 	r.seqs.PromptLens = append(r.seqs.PromptLens, o.seqs.PromptLens...)
+	if o.seqs.ActionMasks != nil { // multi-turn: every round has masks
+		r.seqs.ActionMasks = append(r.seqs.ActionMasks, o.seqs.ActionMasks...)
+	}
 	r.texts = append(r.texts, o.texts...)
 	r.finish = append(r.finish, o.finish...)
 	r.engineLP = append(r.engineLP, o.engineLP...)

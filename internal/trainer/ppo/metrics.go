@@ -30,6 +30,7 @@ func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *
 	m["response_length"], _ = meanStd(lens)
 	m["truncated_frac"] = truncated / float64(max(len(lens), 1))
 	m["overlong_penalized"], m["stop_penalized"] = float64(e.overlong), float64(e.stopCut)
+	agentMetrics(m, r, e.results)
 	if e.kl != nil {
 		m["kl"] = e.klMean
 	}
@@ -43,6 +44,27 @@ func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *
 	}
 	m["time_iteration"] = time.Since(p.start).Seconds()
 	return m
+}
+
+// agentMetrics adds a multi-turn rollout's means: turns per episode
+// (agent_turns), the share the environment ended (agent_done_frac) and
+// the policy's own tokens per episode (action_tokens).
+func agentMetrics(m map[string]float64, r *rollout, results []reward.Result) {
+	if r.seqs.ActionMasks == nil || len(results) == 0 {
+		return
+	}
+	var turns, done, actions float64
+	for i, res := range results {
+		turns += res.Extra["agent_turns"]
+		done += res.Extra["agent_done"]
+		for _, a := range r.seqs.ActionMasks[i] {
+			if a {
+				actions++
+			}
+		}
+	}
+	n := float64(len(results))
+	m["agent_turns"], m["agent_done_frac"], m["action_tokens"] = turns/n, done/n, actions/n
 }
 
 // actorMetrics averages the actor's optimizer steps.
@@ -92,6 +114,9 @@ func criticMetrics(m map[string]float64, u updateStats) {
 // headline is the progress bar's text.
 func headline(m map[string]float64) string {
 	s := fmt.Sprintf("reward %.3f len %.1f", m["reward"], m["response_length"])
+	if v, ok := m["agent_turns"]; ok {
+		s += fmt.Sprintf(" turns %.1f", v)
+	}
 	if kl, ok := m["kl"]; ok {
 		s += fmt.Sprintf(" kl %.4f", kl)
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/dist"
+	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
@@ -68,6 +69,15 @@ type Env struct {
 	Template *chattmpl.Template  // renders chat prompts; nil when none
 	Console  io.Writer           // progress bar and text log; nil = none
 	TTY      bool                // redraw the progress bar in place
+	// Agent makes the environments of multi-turn rollouts; nil means the
+	// built-in one Config.Agent names (env.Open), if any. Set it to
+	// train with an environment of your own (and Config.Agent.Env to its
+	// name, for the logs).
+	Agent env.Factory
+	// MaxPositions is the policy's position limit (InProc.MaxPositions):
+	// an episode ends before its tokens would pass it; 0 = unknown, then
+	// data.max_len alone bounds an episode.
+	MaxPositions int
 }
 
 // Trainer runs one RL run. Not safe for concurrent use.
@@ -79,7 +89,8 @@ type Trainer struct {
 	prompts  []Prompt
 	eval     []Prompt
 	sampler  *data.Sampler
-	rng      *rand.PCG // sampling seeds and shuffles; checkpointed
+	agent    env.Factory // multi-turn episodes; nil = single-turn
+	rng      *rand.PCG   // sampling seeds and shuffles; checkpointed
 	kl       rl.KLController
 	version  int64 // weights published to the rollout engine
 	iter     int   // iterations done
@@ -116,6 +127,9 @@ func New(ctx context.Context, cfg Config, roles Roles, env Env) (*Trainer, error
 	if eos := env.Tok.Specials().EOS; eos >= 0 {
 		t.eos = []int32{int32(eos)}
 	}
+	if err := t.openAgent(); err != nil {
+		return nil, err
+	}
 	reports, err := t.readPrompts()
 	if err != nil {
 		return nil, err
@@ -146,8 +160,11 @@ func New(ctx context.Context, cfg Config, roles Roles, env Env) (*Trainer, error
 // checkRoles reports missing roles.
 func checkRoles(cfg Config, r Roles) error {
 	var errs []error
-	if r.Actor == nil || r.Reward == nil || r.Rollout == nil {
-		errs = append(errs, errors.New("ppo: the actor, reward and rollout roles are required"))
+	if r.Actor == nil || r.Rollout == nil {
+		errs = append(errs, errors.New("ppo: the actor and rollout roles are required"))
+	}
+	if r.Reward == nil && !cfg.Agent.Enabled() {
+		errs = append(errs, errors.New("ppo: a reward role is required (or an environment, --agent.env, that gives rewards)"))
 	}
 	if cfg.NeedsCritic() && r.Critic == nil {
 		errs = append(errs, fmt.Errorf("ppo: estimator %s needs a critic", cfg.Algo.Advantage.Estimator))

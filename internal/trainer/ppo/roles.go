@@ -27,6 +27,9 @@ type InProc struct {
 	engine *generate.Engine
 }
 
+// MaxPositions is the policy's position limit (0 = none), for Env.
+func (p *InProc) MaxPositions() int { return p.engine.MaxPositions() }
+
 // Close stops the rollout engine.
 func (p *InProc) Close() error { return p.engine.Close() }
 
@@ -38,7 +41,8 @@ func (p *InProc) Close() error { return p.engine.Close() }
 //     share the loaded weights because the actor trains a Clone
 //   - actor: a Clone of env.Model (env.Model itself when there is no reference)
 //   - rollout: a generate engine over its own Clone, stopping at EOS
-//   - reward: a rule grader, remote servers, or a reward model
+//   - reward: a rule grader, remote servers, or a reward model; none
+//     when an environment gives the rewards (--agent.env)
 //   - critic (gae only): critic.model_name_or_path; else a Clone of the
 //     reward model (which keeps scoring with the original); else the
 //     actor's backbone with a fresh value head
@@ -106,6 +110,8 @@ func newEngine(cfg Config, m model.CausalLM, tok tokenizer.Tokenizer) (*generate
 func (p *InProc) buildReward(cfg Config, env train.Env, load Loader) (*load.Loaded, error) {
 	rc := cfg.Reward
 	switch {
+	case rc.sources() == 0 && cfg.Agent.Enabled():
+		return nil, nil // the environment gives the rewards
 	case rc.Rule.Kind != "":
 		src, err := reward.NewRule(rc.Rule)
 		if err != nil {

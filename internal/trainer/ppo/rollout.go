@@ -22,7 +22,8 @@ type rollout struct {
 	engineLP dist.PerToken // log π under the raw model, from the engine
 	versions []int64       // the weight version behind each sample
 	// results are the rewards, when the rollout was scored while it was
-	// collected (dynamic filtering); nil means makeExperience scores it.
+	// collected (dynamic filtering, an environment's episodes); nil means
+	// makeExperience scores it.
 	results []reward.Result
 }
 
@@ -54,7 +55,12 @@ func (t *Trainer) generate(ctx context.Context, prompts []Prompt, p generate.Sam
 // sample asks the rollout role for p.N completions of every prompt;
 // prompt i is sampled with seed base+i, so a result depends only on the
 // prompt, its seed and the weights.
+// With an environment (Config.Agent) every sample is a multi-turn
+// episode instead (agent.go), scored by the environment.
 func (t *Trainer) sample(ctx context.Context, prompts []Prompt, p generate.SamplingParams, base uint64) (*rollout, error) {
+	if t.agent != nil {
+		return t.sampleEpisodes(ctx, prompts, p, base)
+	}
 	reqs := make([]generate.Request, len(prompts))
 	for i, pr := range prompts {
 		q := p

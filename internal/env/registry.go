@@ -1,0 +1,103 @@
+package env
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Factory makes a fresh environment instance: a rollout calls it once per
+// episode, so that episodes can run in parallel.
+type Factory func() Env
+
+// builtin is a named environment and how to configure it from arguments.
+type builtin struct {
+	help string
+	open func(args map[string]string) (Factory, error)
+}
+
+// builtins are the environments Open knows (gorlhf train ppo --agent.env).
+var builtins = map[string]builtin{
+	"arithmetic": {
+		help: "chained arithmetic questions answered one per turn; args steps (3), max (9), seed (1)",
+		open: openArithmetic,
+	},
+}
+
+// Names lists the built-in environments with a line of help each.
+func Names() []string {
+	var out []string
+	for name, b := range builtins {
+		out = append(out, name+": "+b.help)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Open returns the factory of the built-in environment name, configured
+// by args: comma-separated key=value pairs ("steps=3,max=9"). Unknown
+// names and keys and bad values are errors that name them.
+func Open(name, args string) (Factory, error) {
+	b, ok := builtins[name]
+	if !ok {
+		var known []string
+		for n := range builtins {
+			known = append(known, n)
+		}
+		slices.Sort(known)
+		return nil, fmt.Errorf("env: unknown environment %q (built-in: %s)", name, strings.Join(known, ", "))
+	}
+	kv, err := parseArgs(args)
+	if err != nil {
+		return nil, fmt.Errorf("env: %s: %w", name, err)
+	}
+	f, err := b.open(kv)
+	if err != nil {
+		return nil, fmt.Errorf("env: %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// parseArgs splits "k=v,k=v"; an empty string has no arguments.
+func parseArgs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("argument %q is not key=value", part)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("argument %q given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// openArithmetic configures Arithmetic from steps, max and seed.
+func openArithmetic(args map[string]string) (Factory, error) {
+	c := DefaultArithmeticConfig()
+	for k, v := range args {
+		var err error
+		switch k {
+		case "steps":
+			c.Steps, err = strconv.Atoi(v)
+		case "max":
+			c.Max, err = strconv.Atoi(v)
+		case "seed":
+			c.Seed, err = strconv.ParseUint(v, 10, 64)
+		default:
+			return nil, fmt.Errorf("unknown argument %q (want steps, max or seed)", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("argument %s=%q: not an integer", k, v)
+		}
+	}
+	return ArithmeticFactory(c)
+}

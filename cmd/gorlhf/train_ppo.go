@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
@@ -40,7 +41,8 @@ func runPPO(ctx context.Context, cfg ppo.Config, quiet bool) error {
 		return err
 	}
 	defer roles.Close()
-	t, err := ppo.New(ctx, cfg, roles.Roles, ppo.Env{Tok: env.Tok, Template: env.Template, Console: env.Console, TTY: env.TTY})
+	t, err := ppo.New(ctx, cfg, roles.Roles, ppo.Env{Tok: env.Tok, Template: env.Template, Console: env.Console, TTY: env.TTY,
+		MaxPositions: roles.MaxPositions()})
 	if err != nil {
 		return err
 	}
@@ -89,6 +91,11 @@ func registerPPO(fs *flag.FlagSet, c *ppo.Config) {
 	fs.BoolVar(&df.Enable, "algo.dynamic_filtering_enable", df.Enable, "DAPO dynamic sampling: drop prompts whose samples all score the same (or whose mean score is outside the range) and sample more prompts to fill the batch")
 	fs.Var(floatPair{&df.Range.Low, &df.Range.High}, "algo.dynamic_filtering_range", `dynamic filtering keeps a group whose mean score is inside the open interval "lo,hi"`)
 	fs.IntVar(&df.MaxRounds, "algo.dynamic_filtering_max_rounds", df.MaxRounds, "dynamic filtering: generation rounds per iteration at most; a batch still not full trains on the groups kept")
+
+	ag := &c.Agent
+	fs.StringVar(&ag.Env, "agent.env", ag.Env, "multi-turn rollouts with a built-in environment that gives the rewards (no --reward.*): "+strings.Join(env.Names(), "; "))
+	fs.StringVar(&ag.EnvArgs, "agent.env_args", ag.EnvArgs, `environment settings, "key=value,key=value"`)
+	fs.IntVar(&ag.MaxTurns, "agent.max_turns", ag.MaxTurns, "end an episode after this many actions (counted as truncated)")
 
 	d := &c.Data
 	fs.StringVar(&d.PromptDataset, "data.prompt_dataset", d.PromptDataset, "prompts: comma-separated .jsonl, .json or .parquet files")

@@ -23,6 +23,10 @@ var builtins = map[string]builtin{
 		help: "chained arithmetic questions answered one per turn; args steps (3), max (9), seed (1)",
 		open: openArithmetic,
 	},
+	"chain": {
+		help: `continues a prompt "a+b=" with follow-ups "\n27+5=" one per turn; args steps (3), max_add (9), cap (98), seed (1)`,
+		open: openChain,
+	},
 }
 
 // Names lists the built-in environments with a line of help each.
@@ -100,4 +104,28 @@ func openArithmetic(args map[string]string) (Factory, error) {
 		}
 	}
 	return ArithmeticFactory(c)
+}
+
+// openChain configures Chain from steps, max_add, cap and seed.
+func openChain(args map[string]string) (Factory, error) {
+	c := DefaultChainConfig()
+	for k, v := range args {
+		var err error
+		switch k {
+		case "steps":
+			c.Steps, err = strconv.Atoi(v)
+		case "max_add":
+			c.MaxAdd, err = strconv.Atoi(v)
+		case "cap":
+			c.Cap, err = strconv.Atoi(v)
+		case "seed":
+			c.Seed, err = strconv.ParseUint(v, 10, 64)
+		default:
+			return nil, fmt.Errorf("unknown argument %q (want steps, max_add, cap or seed)", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("argument %s=%q: not an integer", k, v)
+		}
+	}
+	return ChainFactory(c)
 }

@@ -43,7 +43,7 @@ func TestOpen(t *testing.T) {
 			t.Errorf("Open(%q, %q) = %v, want an error containing %q", c.name, c.args, err, c.want)
 		}
 	}
-	if n := Names(); len(n) != 1 || !strings.HasPrefix(n[0], "arithmetic: ") {
+	if n := Names(); len(n) != 2 || !strings.HasPrefix(n[0], "arithmetic: ") || !strings.HasPrefix(n[1], "chain: ") {
 		t.Fatalf("Names() = %v", n)
 	}
 }

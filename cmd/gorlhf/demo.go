@@ -21,13 +21,14 @@ func runDemo(ctx context.Context, args []string) error {
 	var o demo.Options
 	var eng engineFlags
 	algos := "gae"
-	fs := newFlagSet("demo", "demo [--task sentiment|arithmetic] [--algo gae,group_norm,reinforce_baseline] [--output_dir DIR] [--seed N] [--iterations N]")
+	fs := newFlagSet("demo", "demo [--task sentiment|arithmetic] [--algo gae,group_norm,reinforce_baseline] [--output_dir DIR] [--seed N] [--iterations N] [--turns N]")
 	eng.register(fs)
 	fs.StringVar(&o.Task, "task", demo.TaskSentiment, "recipe: sentiment (reward model on labelled sentences, then RL on story openings) or arithmetic (RL with verifiable rewards: brief SFT on \"23+4=\" problems, then GRPO with an exact-match verifier; held-out accuracy before and after)")
 	fs.StringVar(&algos, "algo", algos, "comma-separated advantage estimators to run against the same reward model: gae (PPO), group_norm (GRPO), reinforce_baseline, rloo, reinforce, dr_grpo")
 	fs.StringVar(&o.OutputDir, "output_dir", "gorlhf-demo", "folder for the data, the reward model, each run and its report (the arithmetic task: gorlhf-demo-arithmetic unless set)")
 	fs.Uint64Var(&o.Seed, "seed", 42, "seed of every run (the arithmetic task: 1 unless set)")
 	fs.IntVar(&o.Iterations, "iterations", 40, "RL iterations per algorithm (the arithmetic task: 200 unless set)")
+	turns := fs.Int("turns", 1, "arithmetic task: answers per GRPO episode; > 1 plays multi-turn episodes of the chain environment (23+4= 27, then 27+5= ...)")
 	fs.BoolVar(&eng.quiet, "quiet", false, "print only the summary")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,7 +56,10 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	if o.Task == taskArithmetic {
 		return runArithmeticDemo(ctx, arithmeticFlags{outputDir: o.OutputDir, seed: o.Seed, iterations: o.Iterations,
-			set: set, console: o.Console, tty: o.TTY})
+			turns: *turns, set: set, console: o.Console, tty: o.TTY})
+	}
+	if set["turns"] {
+		return fmt.Errorf("demo: --turns applies to the arithmetic task")
 	}
 	start := time.Now()
 	sum, err := demo.Run(ctx, o)

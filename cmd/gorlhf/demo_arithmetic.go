@@ -20,6 +20,7 @@ type arithmeticFlags struct {
 	outputDir  string
 	seed       uint64
 	iterations int
+	turns      int
 	set        map[string]bool
 	console    io.Writer
 	tty        bool
@@ -41,6 +42,9 @@ func runArithmeticDemo(ctx context.Context, f arithmeticFlags) error {
 	}
 	if f.set["iterations"] {
 		d.Iterations = f.iterations
+	}
+	if f.set["turns"] {
+		d.Turns = f.turns
 	}
 	d.Console, d.TTY = f.console, f.tty
 	start := time.Now()
@@ -68,7 +72,15 @@ func printArithmeticDemo(w io.Writer, d recipe.ArithmeticDemo, s recipe.DemoSumm
 	for i, p := range s.Curve {
 		parts[i] = fmt.Sprintf("%d: %.1f", p.Iteration, 100*p.Accuracy)
 	}
-	fmt.Fprintf(w, "held-out greedy accuracy during GRPO (iteration: %%): %s\n", strings.Join(parts, ", "))
+	if d.Turns > 1 {
+		if n := len(s.Curve); n > 0 {
+			fmt.Fprintf(w, "held-out %d-turn episodes, greedy (%% of answers right): SFT %.1f %%, after GRPO %.1f %% (%+.1f points)\n",
+				d.Turns, 100*s.Curve[0].Accuracy, 100*s.Curve[n-1].Accuracy, 100*(s.Curve[n-1].Accuracy-s.Curve[0].Accuracy))
+		}
+		fmt.Fprintf(w, "held-out episode return during GRPO (iteration: %%): %s\n", strings.Join(parts, ", "))
+	} else {
+		fmt.Fprintf(w, "held-out greedy accuracy during GRPO (iteration: %%): %s\n", strings.Join(parts, ", "))
+	}
 	shown := 0
 	for i := 0; i < len(s.SFT.Answers) && i < len(s.RL.Answers) && shown < 6; i++ {
 		b, a := s.SFT.Answers[i], s.RL.Answers[i]

@@ -2,12 +2,14 @@ package recipe
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/train"
 )
 
 func TestArithmeticConfig_Validate(t *testing.T) {
@@ -208,6 +210,8 @@ func TestArithmeticDemo_Validate(t *testing.T) {
 		{"one sample per prompt", func(d *ArithmeticDemo) { d.Group = 1 }, false},
 		{"no output dir", func(d *ArithmeticDemo) { d.OutputDir = "" }, false},
 		{"bad task", func(d *ArithmeticDemo) { d.Task.HeldOut = 0 }, false},
+		{"three turns", func(d *ArithmeticDemo) { d.Turns = 3 }, true},
+		{"too many turns", func(d *ArithmeticDemo) { d.Turns = 9 }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,5 +264,47 @@ func TestRunArithmeticDemo_Small(t *testing.T) {
 		if !fileExists(f) {
 			t.Fatalf("%s not written", f)
 		}
+	}
+}
+
+func TestRunArithmeticDemo_SmallMultiTurn(t *testing.T) {
+	// --turns 3 on tiny budgets: GRPO plays 3-turn episodes of the chain
+	// environment, and the curve is the held-out episodes' greedy return.
+	d := DefaultArithmeticDemo()
+	d.Task = ArithmeticConfig{Ops: "+", MinA: 10, MaxA: 14, MinB: 0, MaxB: 9, HeldOut: 10, Seed: 3}
+	d.OutputDir, d.Turns = t.TempDir(), 3
+	d.SFTSteps, d.SFTBatch, d.SFTTarget = 3, 8, 0
+	d.Iterations, d.Prompts, d.Group, d.TrainBatch, d.EvalEvery = 2, 4, 2, 8, 1
+	sum, err := RunArithmeticDemo(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Curve) != 3 {
+		t.Fatalf("held-out curve %v, want iterations 0, 1, 2", sum.Curve)
+	}
+	for _, p := range sum.Curve {
+		// the mean of 10 returns in {0, 1/3, 2/3, 1}
+		if x := p.Accuracy * 30; p.Accuracy < 0 || p.Accuracy > 1 || math.Abs(x-math.Round(x)) > 1e-4 {
+			t.Fatalf("curve point %+v is not a mean of 10 three-turn returns", p)
+		}
+	}
+	rows, err := train.ReadMetrics(filepath.Join(sum.RLDir, train.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evals := 0
+	for _, r := range rows {
+		if r.Values["skipped_iteration"] == 1 {
+			continue // dynamic filtering kept no group: nothing was trained
+		}
+		if r.Split == "eval" {
+			evals++
+		}
+		if r.Values["agent_turns"] != 3 {
+			t.Fatalf("%s row %d: agent_turns %v, want 3", r.Split, r.Step, r.Values["agent_turns"])
+		}
+	}
+	if evals != 3 {
+		t.Fatalf("%d eval rows, want 3", evals)
 	}
 }

@@ -54,6 +54,12 @@ type ArithmeticDemo struct {
 	// EvalEvery is how often (in iterations) held-out greedy accuracy is
 	// measured during RL, for the curve.
 	EvalEvery int
+	// Turns > 1 makes GRPO multi-turn: every sample is an episode of the
+	// chain environment (package env) that starts with a training problem
+	// and asks Turns−1 follow-ups ("\n27+5="), one answer per turn, with
+	// the fraction answered right as its reward; the curve is then the
+	// held-out episodes' greedy return. 1 (or 0) = single answers.
+	Turns int
 
 	Console io.Writer `json:"-"` // progress and logs; nil = none
 	TTY     bool      `json:"-"`
@@ -91,6 +97,9 @@ func (d ArithmeticDemo) Validate() error {
 	if d.SFTTarget > 0 && (d.SFTCheckEvery < 1 || d.SFTTarget > 1) {
 		errs = append(errs, fmt.Errorf("recipe: demo: SFT target %g must be in (0, 1] with a check every ≥ 1 steps (got %d)", d.SFTTarget, d.SFTCheckEvery))
 	}
+	if d.Turns < 0 || d.Turns > maxTurns {
+		errs = append(errs, fmt.Errorf("recipe: demo: turns %d must be in [1, %d]", d.Turns, maxTurns))
+	}
 	if d.SFTSteps < 1 || d.SFTBatch < 1 || !(d.SFTLR > 0) || d.Iterations < 1 || d.Prompts < 1 || d.Group < 2 ||
 		d.TrainBatch < 1 || !(d.LR > 0) || d.EvalEvery < 1 {
 		errs = append(errs, fmt.Errorf("recipe: demo: every budget must be positive (group ≥ 2): %+v", d))
@@ -114,7 +123,8 @@ type DemoSummary struct {
 	SFTSteps int
 	SFTProbe []CurvePoint
 	// Curve is held-out greedy accuracy during RL (at EvalEvery
-	// iterations, the first and the last).
+	// iterations, the first and the last); with Turns > 1, the held-out
+	// episodes' mean return (the fraction of their answers that are right).
 	Curve []CurvePoint
 	// TrainCurve is, per iteration, the accuracy of the policy's own
 	// samples (temperature 1) on its training prompts, before filtering.
@@ -129,6 +139,12 @@ type CurvePoint struct {
 	Iteration int     `json:"iteration"`
 	Accuracy  float64 `json:"accuracy"`
 }
+
+// maxTurns bounds ArithmeticDemo.Turns.
+const maxTurns = 8
+
+// multiTurn reports whether GRPO plays episodes of several answers.
+func (d ArithmeticDemo) multiTurn() bool { return d.Turns > 1 }
 
 // sftProbeSize is how many training problems the SFT probe asks.
 const sftProbeSize = 200
@@ -275,6 +291,15 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 	if d.FilterRounds > 0 {
 		c.Algo.DynamicFilter = ppo.DynamicFilterConfig{Enable: true, Range: rl.DefaultDynamicFilter(), MaxRounds: d.FilterRounds}
 	}
+	if d.multiTurn() {
+		// the chain environment grades every answer; an episode of n
+		// turns holds the prompt and n answers of ≤ 4 tokens with their
+		// follow-ups ("\n27+5=", ≤ 8 tokens)
+		c.Reward.Rule = reward.RuleConfig{}
+		c.Agent = ppo.AgentConfig{Env: "chain", EnvArgs: fmt.Sprintf("steps=%d,max_add=%d,cap=%d,seed=%d", d.Turns,
+			d.Task.MaxB, d.Task.MaxA+d.Task.MaxB, d.Seed), MaxTurns: d.Turns}
+		c.Data.MaxLen = 16 + 12*d.Turns
+	}
 	c.Eval = ppo.EvalConfig{Dataset: heldOut, Steps: d.EvalEvery, NSamples: 1, Temperature: 0}
 	c.Ckpt.OutputDir = filepath.Join(d.OutputDir, "grpo")
 	return c
@@ -339,11 +364,14 @@ func (d ArithmeticDemo) writeSummary(sum *DemoSummary) error {
 		curveSeries("held-out, greedy", train.Palette[0], true, sum.Curve),
 		curveSeries("training prompts, sampled", train.Palette[1], false, sum.TrainCurve),
 	}
-	if n := len(sum.Curve); n > 0 {
+	title := "arithmetic RLVR: accuracy during GRPO"
+	if d.multiTurn() {
+		title = fmt.Sprintf("arithmetic RLVR, %d-turn episodes: return (share of answers right) during GRPO", d.Turns)
+	} else if n := len(sum.Curve); n > 0 {
 		series = append(series, train.Series{Name: "held-out after SFT", Color: train.Palette[2],
 			X: []float64{0, float64(sum.Curve[n-1].Iteration)}, Y: []float64{sum.SFT.Greedy, sum.SFT.Greedy}})
 	}
-	if err := train.WritePlot(sum.CurvePlot, "arithmetic RLVR: accuracy during GRPO", "accuracy", series); err != nil {
+	if err := train.WritePlot(sum.CurvePlot, title, "accuracy", series); err != nil {
 		return fmt.Errorf("recipe: demo: %w", err)
 	}
 	sum.Summary = filepath.Join(d.OutputDir, "summary.json")

@@ -159,7 +159,10 @@ func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p gener
 	for k, i := range active {
 		e := eps[i]
 		q := p
-		q.N, q.MaxNewTokens = 1, min(p.MaxNewTokens, budget-len(e.toks))
+		q.N, q.MaxNewTokens = 1, budget-len(e.toks) // ≥ 1: advance keeps room for a token
+		if p.MaxNewTokens > 0 {
+			q.MaxNewTokens = min(q.MaxNewTokens, p.MaxNewTokens)
+		}
 		q.Seed = turnSeed(base, i, turn)
 		// Clip: appending to e.toks later must not write where the request's
 		// prompt lies

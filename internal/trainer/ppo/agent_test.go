@@ -2,8 +2,10 @@ package ppo
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -338,5 +340,53 @@ func TestConfig_AgentValidate(t *testing.T) {
 	defer p.Close()
 	if _, err := New(context.Background(), c, p.Roles, Env{Tok: e.Tok}); err == nil || !strings.Contains(err.Error(), `unknown environment "chess"`) {
 		t.Fatalf("New with --agent.env chess: %v", err)
+	}
+}
+
+func TestTrainer_Run_ResumeAgent(t *testing.T) {
+	// Multi-turn runs keep no state beyond the single-turn loop's: three
+	// iterations straight equal two, a stop, a resume and one more.
+	base := agentConfig(t, "", 4)
+	base.Agent.Env = "hash"
+	base.Algo.KL.InitCoef = 0.01
+	base.Train.MaxIterations, base.Ckpt.SaveSteps = 3, 1
+	hash := func() env.Env { return &hashEnv{} }
+	e := tinyEnv(t)
+
+	straight := base
+	straight.Ckpt.OutputDir = filepath.Join(t.TempDir(), "straight")
+	st, sp := newAgentTrainer(t, straight, e, hash)
+	if err := st.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resumed := base
+	resumed.Ckpt.OutputDir = filepath.Join(t.TempDir(), "resumed")
+	resumed.Train.StopAtStep = 2
+	r1, _ := newAgentTrainer(t, resumed, e, hash)
+	if err := r1.Run(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Fatalf("run with stop_at_step 2: %v", err)
+	}
+	resumed.Train.StopAtStep, resumed.Ckpt.LoadEnable = 0, true
+	r2, rp := newAgentTrainer(t, resumed, e, hash)
+	if err := r2.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(snapshot(weights(t, sp.Actor)), weights(t, rp.Actor)); d != 0 {
+		t.Fatalf("actor differs by %g after resume", d)
+	}
+	last := func(tr *Trainer) map[string]float64 {
+		rows := tr.Metrics()
+		for i := len(rows) - 1; i >= 0; i-- {
+			if rows[i].Split == "train" && rows[i].Step == 3 {
+				return rows[i].Values
+			}
+		}
+		t.Fatal("no metrics for iteration 3")
+		return nil
+	}
+	for _, k := range []string{"reward", "policy_loss", "kl", "action_tokens", "response_length"} {
+		if last(st)[k] != last(r2)[k] {
+			t.Fatalf("iteration 3 %s: %v straight, %v resumed", k, last(st)[k], last(r2)[k])
+		}
 	}
 }

@@ -87,21 +87,8 @@ func parseArgs(s string) (map[string]string, error) {
 // openArithmetic configures Arithmetic from steps, max and seed.
 func openArithmetic(args map[string]string) (Factory, error) {
 	c := DefaultArithmeticConfig()
-	for k, v := range args {
-		var err error
-		switch k {
-		case "steps":
-			c.Steps, err = strconv.Atoi(v)
-		case "max":
-			c.Max, err = strconv.Atoi(v)
-		case "seed":
-			c.Seed, err = strconv.ParseUint(v, 10, 64)
-		default:
-			return nil, fmt.Errorf("unknown argument %q (want steps, max or seed)", k)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("argument %s=%q: not an integer", k, v)
-		}
+	if err := setArgs(args, map[string]any{"steps": &c.Steps, "max": &c.Max, "seed": &c.Seed}); err != nil {
+		return nil, err
 	}
 	return ArithmeticFactory(c)
 }
@@ -109,23 +96,33 @@ func openArithmetic(args map[string]string) (Factory, error) {
 // openChain configures Chain from steps, max_add, cap and seed.
 func openChain(args map[string]string) (Factory, error) {
 	c := DefaultChainConfig()
-	for k, v := range args {
-		var err error
-		switch k {
-		case "steps":
-			c.Steps, err = strconv.Atoi(v)
-		case "max_add":
-			c.MaxAdd, err = strconv.Atoi(v)
-		case "cap":
-			c.Cap, err = strconv.Atoi(v)
-		case "seed":
-			c.Seed, err = strconv.ParseUint(v, 10, 64)
-		default:
-			return nil, fmt.Errorf("unknown argument %q (want steps, max_add, cap or seed)", k)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("argument %s=%q: not an integer", k, v)
-		}
+	if err := setArgs(args, map[string]any{"steps": &c.Steps, "max_add": &c.MaxAdd, "cap": &c.Cap, "seed": &c.Seed}); err != nil {
+		return nil, err
 	}
 	return ChainFactory(c)
+}
+
+// setArgs parses every argument into its field (an *int or a *uint64);
+// an argument with no field is an error that lists the known ones.
+func setArgs(args map[string]string, fields map[string]any) error {
+	for k, v := range args {
+		var err error
+		switch p := fields[k].(type) {
+		case *int:
+			*p, err = strconv.Atoi(v)
+		case *uint64:
+			*p, err = strconv.ParseUint(v, 10, 64)
+		default:
+			known := make([]string, 0, len(fields))
+			for name := range fields {
+				known = append(known, name)
+			}
+			slices.Sort(known)
+			return fmt.Errorf("unknown argument %q (want %s)", k, strings.Join(known, ", "))
+		}
+		if err != nil {
+			return fmt.Errorf("argument %s=%q: not an integer", k, v)
+		}
+	}
+	return nil
 }

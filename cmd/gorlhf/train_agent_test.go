@@ -62,6 +62,8 @@ func TestTrain_PPOAgent(t *testing.T) {
 		{[]string{"--agent.env", "chain", "--reward.rule", "exact"}, "gives the rewards"},
 		{[]string{"--agent.env", "chain", "--agent.max_turns", "0"}, "--agent.max_turns must be ≥ 1"},
 		{[]string{"--agent.env", "chain", "--data.prompt_dataset", stories}, `prompt "Once upon a time" is not a problem`},
+		{[]string{"--reward.rule", "length", "--reward.mix", "rule=x"}, `weight of "rule" is "x", want a number`},
+		{[]string{"--reward.rule", "length", "--reward.mix", "model=1"}, `--reward.mix: "model" is not a reward source that is set (set: rule)`},
 	} {
 		args := append(append(append([]string{}, base...), c.args...), "--train.max_iterations", "1", "--ckpt.output_dir", filepath.Join(dir, "bad"))
 		err := runTrain(context.Background(), args)

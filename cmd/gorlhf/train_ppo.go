@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/env"
+	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
@@ -154,6 +155,8 @@ func registerReward(fs *flag.FlagSet, r *ppo.RewardConfig, a *rl.AdvantageConfig
 	fs.Float64Var(&r.Length.OverlongFactor, "reward.overlong_penalty_factor", r.Length.OverlongFactor, "DAPO overlong penalty at max_new_tokens")
 	fs.Var(stopPenalty{&r.Length}, "reward.stop_properly_penalty_coef", "ProRL: scale a truncated response's reward by this (in [0,1]), or replace it when negative")
 	fs.IntVar(&r.BatchSize, "reward.batch_size", r.BatchSize, "sequences per reward-model forward pass (0 = 16)")
+	fs.Var(mixWeights{&r.Mix}, "reward.mix", `weights when several reward sources are set, e.g. "model=1,rule=0.5" (parts: model, remote, rule; unlisted = 1)`)
+	fs.StringVar(&r.ScoreFrom, "reward.score_from", r.ScoreFrom, "with several sources: the part whose score dynamic filtering compares (e.g. rule); default: the weighted sum")
 }
 
 // registerOptim binds one role's --<role>.adam.* and schedule flags.
@@ -212,6 +215,29 @@ func (e epsClip) Set(s string) error {
 }
 
 // urlList is a comma-separated list of URLs.
+// mixWeights is the --reward.mix value.
+type mixWeights struct{ w *[]reward.Weight }
+
+func (m mixWeights) String() string {
+	if m.w == nil {
+		return ""
+	}
+	parts := make([]string, len(*m.w))
+	for i, w := range *m.w {
+		parts[i] = fmt.Sprintf("%s=%g", w.Name, w.Weight)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (m mixWeights) Set(s string) error {
+	w, err := reward.ParseWeights(s)
+	if err != nil {
+		return err
+	}
+	*m.w = w
+	return nil
+}
+
 type urlList struct{ urls *[]string }
 
 func (u urlList) String() string {

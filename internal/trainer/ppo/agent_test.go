@@ -322,7 +322,7 @@ func TestConfig_AgentValidate(t *testing.T) {
 		{func(c *Config) { c.Reward.Rule.Kind = reward.RuleExact }, "gives the rewards"},
 		{func(c *Config) { c.Agent.MaxTurns = 0 }, "--agent.max_turns must be ≥ 1"},
 		{func(c *Config) { c.Reward.Length.OverlongBufferLen = 2 }, "does not apply to multi-turn"},
-		{func(c *Config) { c.Agent.Env = "" }, "exactly one reward source"},
+		{func(c *Config) { c.Agent.Env = "" }, "set a reward source"},
 	} {
 		c := agentConfig(t, "", 4)
 		tc.mut(&c)

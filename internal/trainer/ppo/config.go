@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
@@ -52,8 +54,9 @@ type CriticConfig struct {
 	FreezingSteps int
 }
 
-// RewardConfig says where rewards come from: exactly one of Model,
-// RemoteURLs and Rule (gorlhf's built-in graders).
+// RewardConfig says where rewards come from: any of Model, RemoteURLs and
+// Rule (gorlhf's built-in graders); with more than one, their weighted
+// sum (Mix).
 type RewardConfig struct {
 	Model      string   // --reward.model_name_or_path: a reward model folder
 	RemoteURLs []string // --reward.remote_url: OpenRLHF-protocol servers (comma-separated)
@@ -70,22 +73,56 @@ type RewardConfig struct {
 	// BatchSize is how many sequences a local reward model scores per
 	// forward pass; 0 means 16.
 	BatchSize int
+	// Mix weighs the sources when several are set (--reward.mix, e.g.
+	// "model=1,rule=0.5"): the reward is Σ wᵢ·rᵢ over the parts named
+	// model, remote and rule; a part not listed weighs 1. Each part's
+	// reward is logged as reward/<part>.
+	Mix []reward.Weight
+	// ScoreFrom names the part whose score is the sample's score, the one
+	// dynamic filtering compares (--reward.score_from, e.g. rule for a
+	// 0/1 verifier next to a reward model); "" means the weighted sum.
+	ScoreFrom string
+}
+
+// Reward part names of a mix (RewardConfig.Mix, ScoreFrom).
+const (
+	PartModel  = "model"
+	PartRemote = "remote"
+	PartRule   = "rule"
+)
+
+// parts lists the names of the sources set, in the order they are built.
+func (r RewardConfig) parts() []string {
+	var out []string
+	if r.Rule.Kind != "" {
+		out = append(out, PartRule)
+	}
+	if len(r.RemoteURLs) > 0 {
+		out = append(out, PartRemote)
+	}
+	if r.Model != "" {
+		out = append(out, PartModel)
+	}
+	return out
+}
+
+// validateMix checks that Mix and ScoreFrom name sources that are set.
+func (r RewardConfig) validateMix() error {
+	set := r.parts()
+	var errs []error
+	for _, w := range r.Mix {
+		if !slices.Contains(set, w.Name) {
+			errs = append(errs, fmt.Errorf("ppo: --reward.mix: %q is not a reward source that is set (set: %s)", w.Name, strings.Join(set, ", ")))
+		}
+	}
+	if r.ScoreFrom != "" && !slices.Contains(set, r.ScoreFrom) {
+		errs = append(errs, fmt.Errorf("ppo: --reward.score_from: %q is not a reward source that is set (set: %s)", r.ScoreFrom, strings.Join(set, ", ")))
+	}
+	return errors.Join(errs...)
 }
 
 // sources counts the reward sources set.
-func (r RewardConfig) sources() int {
-	n := 0
-	if r.Model != "" {
-		n++
-	}
-	if len(r.RemoteURLs) > 0 {
-		n++
-	}
-	if r.Rule.Kind != "" {
-		n++
-	}
-	return n
-}
+func (r RewardConfig) sources() int { return len(r.parts()) }
 
 // RolloutConfig is generation.
 type RolloutConfig struct {
@@ -287,9 +324,10 @@ func (c Config) Validate() error {
 	switch n := c.Reward.sources(); {
 	case c.Agent.Enabled() && n != 0:
 		add("--agent.env %s gives the rewards: drop --reward.model_name_or_path, --reward.remote_url and --reward.rule", c.Agent.Env)
-	case !c.Agent.Enabled() && n != 1:
-		add("set exactly one reward source: --reward.model_name_or_path, --reward.remote_url or --reward.rule (got %d)", n)
+	case !c.Agent.Enabled() && n == 0:
+		add("set a reward source: --reward.model_name_or_path, --reward.remote_url or --reward.rule (several are mixed, --reward.mix)")
 	}
+	errs = append(errs, c.Reward.validateMix())
 	if c.Agent.Enabled() && c.Agent.MaxTurns < 1 {
 		add("--agent.max_turns must be ≥ 1, got %d", c.Agent.MaxTurns)
 	}

@@ -18,12 +18,20 @@ func TestConfig_Validate(t *testing.T) {
 	if err := ok().Validate(); err != nil {
 		t.Fatalf("a valid config: %v", err)
 	}
+	two := ok()
+	two.Reward.Model, two.Reward.Mix, two.Reward.ScoreFrom = "rm", []reward.Weight{{Name: "rule", Weight: 0.5}}, "rule"
+	if err := two.Validate(); err != nil {
+		t.Fatalf("a reward model mixed with a rule: %v", err)
+	}
 	cases := []struct {
 		name, want string
 		edit       func(*Config)
 	}{
-		{"NoReward", "exactly one reward source", func(c *Config) { c.Reward.Rule.Kind = "" }},
-		{"TwoRewards", "exactly one reward source", func(c *Config) { c.Reward.Model = "rm" }},
+		{"NoReward", "set a reward source", func(c *Config) { c.Reward.Rule.Kind = "" }},
+		{"MixUnknownPart", `--reward.mix: "remote" is not a reward source that is set (set: rule, model)`, func(c *Config) {
+			c.Reward.Model, c.Reward.Mix = "rm", []reward.Weight{{Name: "model", Weight: 1}, {Name: "remote", Weight: 2}}
+		}},
+		{"ScoreFromUnset", `--reward.score_from: "model" is not a reward source that is set (set: rule)`, func(c *Config) { c.Reward.ScoreFrom = "model" }},
 		{"GroupNeedsSamples", "requires n_samples_per_prompt > 1", func(c *Config) { c.Algo.Advantage.Estimator = rl.EstimatorGroupNorm }},
 		{"BatchNotMultiple", "multiple of --train.micro_batch_size", func(c *Config) { c.Train.MicroBatchSize = 3 }},
 		{"RolloutNotMultiple", "must be a multiple of --train.batch_size", func(c *Config) { c.Train.BatchSize = 12; c.Train.MicroBatchSize = 4 }},

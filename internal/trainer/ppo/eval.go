@@ -3,6 +3,7 @@ package ppo
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/dist"
@@ -25,6 +26,9 @@ type EvalResult struct {
 	// Turns is the mean number of actions per episode and Done the share
 	// of episodes the environment ended (multi-turn runs; else 0).
 	Turns, Done float64
+	// Extra holds the means of the reward sources' per-sample values
+	// (reward/<key>: a mix's parts, a remote server's extra_logs).
+	Extra map[string]float64
 	// KL is the mean over samples of the per-token mean of
 	// log π − log π_ref on the policy's own samples (k1, an estimate of
 	// KL(π‖π_ref) when sampling at temperature 1); KLSeq sums over the
@@ -52,6 +56,7 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 	if t.agent != nil {
 		vals["agent_turns"], vals["agent_done_frac"] = res.Turns, res.Done
 	}
+	maps.Copy(vals, res.Extra)
 	t.log.Info("eval", "iteration", t.iter, "reward", res.Reward, "score", res.Score, "kl", res.KL, "length", res.Length)
 	if t.evals = append(t.evals, res); len(t.evals) > 2 {
 		t.evals = append(t.evals[:1], res) // keep the first and the latest
@@ -83,6 +88,8 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 		lens[i] = float32(r.seqs.ResponseLen(i))
 	}
 	res.Length, _ = meanStd(lens)
+	res.Extra = map[string]float64{}
+	extraMetrics(res.Extra, results)
 	if r.seqs.ActionMasks != nil {
 		m := map[string]float64{}
 		agentMetrics(m, r, results)

@@ -3,6 +3,7 @@ package ppo
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/reward"
@@ -31,6 +32,7 @@ func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *
 	m["truncated_frac"] = truncated / float64(max(len(lens), 1))
 	m["overlong_penalized"], m["stop_penalized"] = float64(e.overlong), float64(e.stopCut)
 	agentMetrics(m, r, e.results)
+	extraMetrics(m, e.results)
 	if e.kl != nil {
 		m["kl"] = e.klMean
 	}
@@ -65,6 +67,24 @@ func agentMetrics(m map[string]float64, r *rollout, results []reward.Result) {
 	}
 	n := float64(len(results))
 	m["agent_turns"], m["agent_done_frac"], m["action_tokens"] = turns/n, done/n, actions/n
+}
+
+// extraMetrics logs the mean of every per-sample value the reward sources
+// report (Result.Extra: a mix's per-part rewards, a remote server's
+// extra_logs) as reward/<key>; the agent_* values have their own metrics.
+func extraMetrics(m map[string]float64, results []reward.Result) {
+	sums, counts := map[string]float64{}, map[string]int{}
+	for _, r := range results {
+		for k, v := range r.Extra {
+			if !strings.HasPrefix(k, "agent_") {
+				sums[k] += v
+				counts[k]++
+			}
+		}
+	}
+	for k, s := range sums {
+		m["reward/"+k] = s / float64(counts[k])
+	}
 }
 
 // actorMetrics averages the actor's optimizer steps.

@@ -128,3 +128,26 @@ func TestTrainer_EngineLogProbs(t *testing.T) {
 		t.Fatalf("first step ratio %g, clip frac %g", m["ratio_mean"], m["clip_frac"])
 	}
 }
+
+func TestTrainer_Step_MixedReward(t *testing.T) {
+	// --reward.model_name_or_path with --reward.rule length,
+	// --reward.mix model=1,rule=0.5 and --reward.score_from rule: the
+	// reward is the weighted sum, the score the rule's alone, and both
+	// parts are logged.
+	env := tinyEnv(t)
+	c := tinyConfigFor(t, rl.EstimatorGroupNorm)
+	c.Reward.Model = writeRewardModel(t, env.Model.Model)
+	c.Reward.Mix, c.Reward.ScoreFrom = []reward.Weight{{Name: PartModel, Weight: 1}, {Name: PartRule, Weight: 0.5}}, PartRule
+	tr, _ := newTrainer(t, c, env)
+	m, err := tr.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	finiteAll(t, m, "reward/model", "reward/rule", "reward_raw", "score")
+	if want := m["reward/model"] + 0.5*m["reward/rule"]; math.Abs(m["reward_raw"]-want) > 1e-6 { // rewards are float32
+		t.Fatalf("reward_raw %g, want reward/model + 0.5·reward/rule = %g", m["reward_raw"], want)
+	}
+	if math.Abs(m["score"]-m["reward/rule"]) > 1e-6 || m["reward/model"] == 0 {
+		t.Fatalf("score %g, rule part %g, model part %g", m["score"], m["reward/rule"], m["reward/model"])
+	}
+}

@@ -105,40 +105,70 @@ func newEngine(cfg Config, m model.CausalLM, tok tokenizer.Tokenizer) (*generate
 	return generate.New(dec, tok, gc)
 }
 
-// buildReward makes the reward role; it returns the reward model when
-// that is the source (a critic may start from it).
-func (p *InProc) buildReward(cfg Config, env train.Env, load Loader) (*load.Loaded, error) {
+// buildReward makes the reward role from the sources set (their weighted
+// mix when there are several); it returns the reward model when one is a
+// source (a critic may start from it).
+func (p *InProc) buildReward(cfg Config, env train.Env, ld Loader) (*load.Loaded, error) {
 	rc := cfg.Reward
-	switch {
-	case rc.sources() == 0 && cfg.Agent.Enabled():
+	if rc.sources() == 0 && cfg.Agent.Enabled() {
 		return nil, nil // the environment gives the rewards
-	case rc.Rule.Kind != "":
-		src, err := reward.NewRule(rc.Rule)
-		if err != nil {
-			return nil, err
-		}
-		p.Reward = inproc.NewReward(src)
-		return nil, nil
-	case len(rc.RemoteURLs) > 0:
-		c := reward.DefaultRemoteConfig()
-		c.URLs = rc.RemoteURLs
-		src, err := reward.NewRemote(c)
-		if err != nil {
-			return nil, err
-		}
-		p.Reward = inproc.NewReward(src)
-		return nil, nil
 	}
+	var parts []reward.Part
+	var rm *load.Loaded
+	for _, name := range rc.parts() {
+		var src reward.Source
+		var err error
+		switch name {
+		case PartRule:
+			src, err = reward.NewRule(rc.Rule)
+		case PartRemote:
+			c := reward.DefaultRemoteConfig()
+			c.URLs = rc.RemoteURLs
+			src, err = reward.NewRemote(c)
+		case PartModel:
+			rm, src, err = rewardModel(cfg, env, ld)
+		}
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, reward.Part{Name: name, Weight: 1, Source: src})
+	}
+	src, err := mixParts(rc, parts)
+	if err != nil {
+		return nil, err
+	}
+	p.Reward = inproc.NewReward(src)
+	return rm, nil
+}
+
+// mixParts returns the one source, or their weighted mix (RewardConfig.Mix).
+func mixParts(rc RewardConfig, parts []reward.Part) (reward.Source, error) {
+	if len(parts) == 1 && len(rc.Mix) == 0 && rc.ScoreFrom == "" {
+		return parts[0].Source, nil
+	}
+	for i := range parts {
+		for _, w := range rc.Mix {
+			if w.Name == parts[i].Name {
+				parts[i].Weight = w.Weight
+			}
+		}
+	}
+	return reward.NewMix(rc.ScoreFrom, parts...)
+}
+
+// rewardModel loads the reward model source.
+func rewardModel(cfg Config, env train.Env, load Loader) (*load.Loaded, reward.Source, error) {
+	rc := cfg.Reward
 	l, err := load(rc.Model)
 	if err != nil {
-		return nil, fmt.Errorf("ppo: reward model: %w", err)
+		return nil, nil, fmt.Errorf("ppo: reward model: %w", err)
 	}
 	if l.Score == nil {
-		return nil, fmt.Errorf("ppo: reward model %s is a %s, not a *ForSequenceClassification model", rc.Model, l.Arch)
+		return nil, nil, fmt.Errorf("ppo: reward model %s is a %s, not a *ForSequenceClassification model", rc.Model, l.Arch)
 	}
 	tok, err := tokenizer.Load(l.Path)
 	if err != nil {
-		return nil, fmt.Errorf("ppo: reward model tokenizer: %w", err)
+		return nil, nil, fmt.Errorf("ppo: reward model tokenizer: %w", err)
 	}
 	mc := reward.DefaultModelConfig()
 	mc.Model, mc.Tok, mc.MaxLen, mc.Normalize = l.Score, tok, cfg.Data.MaxLen+1, rc.Normalize
@@ -147,14 +177,12 @@ func (p *InProc) buildReward(cfg Config, env train.Env, load Loader) (*load.Load
 	}
 	src, err := reward.NewModelSource(mc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var s reward.Source = src
 	if !sameTokenizer(tok, env.Tok) {
-		s = textOnly{src} // its own tokenizer must re-encode the text
+		return l, textOnly{src}, nil // its own tokenizer must re-encode the text
 	}
-	p.Reward = inproc.NewReward(s)
-	return l, nil
+	return l, src, nil
 }
 
 // buildCritic makes the critic (see NewInProc for where it starts from).

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
+
+	"github.com/gorlhf/gorlhf/internal/httpjson"
 )
 
 // The remote reward protocol is OpenRLHF's (openrlhf/utils/agent.py and
@@ -204,9 +205,4 @@ func newResponse(rs []Result) Response {
 }
 
 // snippet quotes at most n bytes of b for an error message.
-func snippet(b []byte, n int) string {
-	if len(b) > n {
-		return strconv.Quote(string(b[:n])) + "…"
-	}
-	return strconv.Quote(string(b))
-}
+func snippet(b []byte, n int) string { return httpjson.Snippet(b, n) }

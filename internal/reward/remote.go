@@ -1,18 +1,16 @@
 package reward
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gorlhf/gorlhf/internal/httpjson"
 )
 
 // RemoteConfig configures a remote reward source.
@@ -57,24 +55,23 @@ func (c RemoteConfig) Validate() error {
 			return fmt.Errorf("reward: remote: %q is not an http(s) URL", u)
 		}
 	}
-	switch {
-	case c.Timeout <= 0:
-		return fmt.Errorf("reward: remote: timeout %v must be positive", c.Timeout)
-	case c.Attempts < 1:
-		return fmt.Errorf("reward: remote: attempts %d must be ≥ 1", c.Attempts)
-	case c.Backoff < 0 || c.MaxBackoff < c.Backoff:
-		return fmt.Errorf("reward: remote: backoff %v, max %v: want 0 ≤ backoff ≤ max", c.Backoff, c.MaxBackoff)
-	case c.MaxResponseBytes <= 0:
-		return fmt.Errorf("reward: remote: max response bytes %d must be positive", c.MaxResponseBytes)
+	if err := c.http().Validate(); err != nil {
+		return fmt.Errorf("reward: remote: %w", err)
 	}
 	return nil
+}
+
+// http is the transport part of the configuration.
+func (c RemoteConfig) http() httpjson.Config {
+	return httpjson.Config{Timeout: c.Timeout, Attempts: c.Attempts, Backoff: c.Backoff, MaxBackoff: c.MaxBackoff,
+		APIKey: c.APIKey, MaxResponseBytes: c.MaxResponseBytes, Client: c.Client}
 }
 
 // Remote scores samples on reward servers speaking OpenRLHF's protocol.
 // It is safe for concurrent use.
 type Remote struct {
 	cfg    RemoteConfig
-	client *http.Client
+	client *httpjson.Client
 }
 
 // NewRemote returns a remote source.
@@ -82,9 +79,9 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := cfg.Client
-	if c == nil {
-		c = &http.Client{}
+	c, err := httpjson.New(cfg.http())
+	if err != nil {
+		return nil, fmt.Errorf("reward: remote: %w", err)
 	}
 	return &Remote{cfg: cfg, client: c}, nil
 }
@@ -127,154 +124,30 @@ func (r *Remote) Score(ctx context.Context, samples []Sample) ([]Result, error) 
 	return out, nil
 }
 
-// httpError is a non-2xx answer.
-type httpError struct {
-	status int
-	text   string
-	body   []byte
-	after  time.Duration // Retry-After, 0 if none
-}
-
-func (e *httpError) Error() string {
-	return fmt.Sprintf("HTTP %s: body %s", e.text, snippet(e.body, 200))
-}
-
-// retryable reports whether another attempt may succeed: network errors,
-// timeouts, 5xx, 408 and 429 are transient; other statuses and answers
-// that do not follow the protocol are not.
-func retryable(err error) bool {
-	var he *httpError
-	if errors.As(err, &he) {
-		return he.status >= 500 || he.status == http.StatusTooManyRequests || he.status == http.StatusRequestTimeout
-	}
-	var pe *protocolError
-	return !errors.As(err, &pe)
-}
-
-// protocolError is a 2xx answer that breaks the protocol.
-type protocolError struct{ msg string }
-
-func (e *protocolError) Error() string { return e.msg }
-
-// post sends one shard with retries.
+// post sends one shard (with the client's retries) and checks the answer.
 func (r *Remote) post(ctx context.Context, u string, samples []Sample) ([]Result, error) {
 	body, err := json.Marshal(newRequest(samples))
 	if err != nil {
 		return nil, fmt.Errorf("reward: remote %s: encode request: %w", u, err)
 	}
-	var last error
-	for attempt := 1; attempt <= r.cfg.Attempts; attempt++ {
-		rs, err := r.attempt(ctx, u, body, len(samples))
-		if err == nil {
-			return rs, nil
+	var rs []Result
+	err = r.client.Post(ctx, u, body, func(_ string, data []byte) error {
+		var ans Response
+		if err := json.Unmarshal(data, &ans); err != nil {
+			return fmt.Errorf("malformed JSON (%v): body %s", err, httpjson.Snippet(data, 200))
 		}
-		last = err
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("reward: remote %s: %w", u, ctx.Err())
+		out, err := ans.results(len(samples))
+		if err != nil {
+			return fmt.Errorf("%v: body %s", err, httpjson.Snippet(data, 200))
 		}
-		if !retryable(err) || attempt == r.cfg.Attempts {
-			break
-		}
-		if err := sleep(ctx, r.wait(attempt, err)); err != nil {
-			return nil, fmt.Errorf("reward: remote %s: %w (while waiting to retry after: %v)", u, err, last)
-		}
-	}
-	return nil, fmt.Errorf("reward: remote %s: %d queries: %w", u, len(samples), attemptsError{last, r.cfg.Attempts, retryable(last)})
-}
-
-// attemptsError says how many attempts were made.
-type attemptsError struct {
-	err      error
-	attempts int
-	retried  bool
-}
-
-func (e attemptsError) Error() string {
-	if !e.retried {
-		return e.err.Error() + " (not retried)"
-	}
-	return fmt.Sprintf("%v (gave up after %d attempts)", e.err, e.attempts)
-}
-
-func (e attemptsError) Unwrap() error { return e.err }
-
-// wait is the back-off before retry number attempt (1 = the first retry):
-// Backoff·2^(attempt−1), capped at MaxBackoff, times a random 0.5–1, and
-// at least the server's Retry-After (also capped).
-func (r *Remote) wait(attempt int, err error) time.Duration {
-	d := r.cfg.Backoff << min(attempt-1, 30)
-	if d > r.cfg.MaxBackoff || d < 0 {
-		d = r.cfg.MaxBackoff
-	}
-	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-	var he *httpError
-	if errors.As(err, &he) && he.after > d {
-		d = min(he.after, r.cfg.MaxBackoff)
-	}
-	return d
-}
-
-// attempt makes one request and checks the answer.
-func (r *Remote) attempt(ctx context.Context, u string, body []byte, n int) ([]Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, &protocolError{err.Error()}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if r.cfg.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("no answer within the timeout of %v", r.cfg.Timeout)
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, r.cfg.MaxResponseBytes+1))
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("HTTP %s, then no full body within the timeout of %v", resp.Status, r.cfg.Timeout)
-		}
-		return nil, fmt.Errorf("HTTP %s, reading the body: %w", resp.Status, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &httpError{status: resp.StatusCode, text: resp.Status, body: data, after: retryAfter(resp.Header)}
-	}
-	if int64(len(data)) > r.cfg.MaxResponseBytes {
-		return nil, &protocolError{fmt.Sprintf("HTTP %s: answer larger than %d bytes", resp.Status, r.cfg.MaxResponseBytes)}
-	}
-	var ans Response
-	if err := json.Unmarshal(data, &ans); err != nil {
-		return nil, &protocolError{fmt.Sprintf("HTTP %s: malformed JSON (%v): body %s", resp.Status, err, snippet(data, 200))}
-	}
-	rs, err := ans.results(n)
-	if err != nil {
-		return nil, &protocolError{fmt.Sprintf("HTTP %s: %v: body %s", resp.Status, err, snippet(data, 200))}
+		rs = out
+		return nil
+	})
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("reward: remote %s: %w", u, err)
+	case err != nil:
+		return nil, fmt.Errorf("reward: remote %s: %d queries: %w", u, len(samples), err)
 	}
 	return rs, nil
-}
-
-// retryAfter reads a Retry-After header given in seconds.
-func retryAfter(h http.Header) time.Duration {
-	s, err := strconv.Atoi(h.Get("Retry-After"))
-	if err != nil || s < 0 {
-		return 0
-	}
-	return time.Duration(s) * time.Second
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

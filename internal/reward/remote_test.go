@@ -327,20 +327,3 @@ func TestRemoteConfig_Validate(t *testing.T) {
 		}
 	}
 }
-
-func TestRemote_Wait(t *testing.T) {
-	r := &Remote{cfg: RemoteConfig{Backoff: 100 * time.Millisecond, MaxBackoff: time.Second}}
-	for attempt, nominal := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 60: time.Second} {
-		for range 50 {
-			if d := r.wait(attempt, errors.New("x")); d < nominal/2 || d > nominal {
-				t.Fatalf("attempt %d: wait %v outside [%v, %v]", attempt, d, nominal/2, nominal)
-			}
-		}
-	}
-	if d := r.wait(1, &httpError{status: 429, after: 3 * time.Second}); d != time.Second {
-		t.Errorf("Retry-After 3s: wait %v, want the 1s cap", d)
-	}
-	if d := r.wait(1, &httpError{status: 429, after: 700 * time.Millisecond}); d != 700*time.Millisecond {
-		t.Errorf("Retry-After 0.7s: wait %v", d)
-	}
-}

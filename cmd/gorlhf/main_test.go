@@ -12,7 +12,7 @@ import (
 // TestCommands_Help: every command and subcommand answers --help without
 // error or side effects.
 func TestCommands_Help(t *testing.T) {
-	cmds := [][]string{{"bench", "matmul"}, {"bench", "train"}, {"bench", "generate"}, {"serve", "rm"},
+	cmds := [][]string{{"bench", "matmul"}, {"bench", "train"}, {"bench", "generate"}, {"serve", "rm"}, {"serve", "env"},
 		{"train", "sft"}, {"train", "rm"}, {"train", "dpo"}, {"train", "ppo"}}
 	for _, c := range commands() {
 		cmds = append(cmds, []string{c.name})

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -57,7 +59,7 @@ func TestTrain_PPOAgent(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--agent.env", "chess", "--data.prompt_dataset", prompts}, `unknown environment "chess" (built-in: arithmetic, chain)`},
+		{[]string{"--agent.env", "chess", "--data.prompt_dataset", prompts}, `unknown environment "chess" (built-in: arithmetic, chain, remote)`},
 		{[]string{"--agent.env", "chain", "--agent.env_args", "steps=x", "--data.prompt_dataset", prompts}, `steps="x": not an integer`},
 		{[]string{"--agent.env", "chain", "--reward.rule", "exact"}, "gives the rewards"},
 		{[]string{"--agent.env", "chain", "--agent.max_turns", "0"}, "--agent.max_turns must be ≥ 1"},
@@ -70,5 +72,59 @@ func TestTrain_PPOAgent(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err %v, want %q", c.args, err, c.want)
 		}
+	}
+}
+
+// TestServeEnv_TrainRemote runs `gorlhf serve env --env chain` and
+// `gorlhf train ppo --agent.env remote` against it over loopback, both
+// taking the bearer token from GORLHF_ENV_API_KEY.
+func TestServeEnv_TrainRemote(t *testing.T) {
+	t.Setenv(envAPIKeyEnv, "s3cret")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- runServeEnv(ctx, []string{"--env", "chain", "--env_args", "steps=2", "--addr", addr})
+	}()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve env: %v", err)
+		}
+	}()
+	for range 100 { // wait for the listener
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	dir := t.TempDir()
+	prompts := filepath.Join(dir, "prompts.jsonl")
+	os.WriteFile(prompts, []byte("{\"input\": \"23+4=\"}\n{\"input\": \"51+7=\"}\n"), 0o644)
+	out := filepath.Join(dir, "run")
+	args := []string{"ppo", "--quiet", "--data.prompt_dataset", prompts, "--data.max_len", "64",
+		"--rollout.batch_size", "2", "--rollout.n_samples_per_prompt", "2", "--rollout.max_new_tokens", "4",
+		"--algo.advantage.estimator", "group_norm", "--algo.kl.init_coef", "0", "--train.batch_size", "4",
+		"--train.micro_batch_size", "4", "--train.max_iterations", "1", "--ckpt.output_dir", out,
+		"--agent.env", "remote", "--agent.env_args", "url=http://" + addr + ",timeout=10s", "--agent.max_turns", "4"}
+	if err := runTrain(context.Background(), args); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := train.ReadMetrics(filepath.Join(out, train.MetricsFile))
+	if err != nil || len(rows) == 0 || rows[0].Values["agent_turns"] != 2 || rows[0].Values["agent_done_frac"] != 1 {
+		t.Fatalf("metrics %v, %v", rows, err)
+	}
+	// a wrong token is refused with the server's answer in the error
+	t.Setenv(envAPIKeyEnv, "wrong")
+	args = append(args, "--ckpt.output_dir", filepath.Join(dir, "run2"))
+	if err := runTrain(context.Background(), args); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("wrong token: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -33,17 +34,22 @@ func runPPO(ctx context.Context, cfg ppo.Config, quiet bool) error {
 		return err
 	}
 	dc := data.Config{ApplyChatTemplate: cfg.Data.ApplyChatTemplate, TokenizerChatTemplate: cfg.Data.TokenizerChatTemplate}
-	env, err := trainEnv(cfg.Actor.Model, dc, quiet)
+	te, err := trainEnv(cfg.Actor.Model, dc, quiet)
 	if err != nil {
 		return err
 	}
-	roles, err := ppo.NewInProc(cfg, env, loadModel)
+	roles, err := ppo.NewInProc(cfg, te, loadModel)
 	if err != nil {
 		return err
 	}
 	defer roles.Close()
-	t, err := ppo.New(ctx, cfg, roles.Roles, ppo.Env{Tok: env.Tok, Template: env.Template, Console: env.Console, TTY: env.TTY,
-		MaxPositions: roles.MaxPositions()})
+	pe := ppo.Env{Tok: te.Tok, Template: te.Template, Console: te.Console, TTY: te.TTY, MaxPositions: roles.MaxPositions()}
+	if key := os.Getenv(envAPIKeyEnv); cfg.Agent.Env == "remote" && key != "" {
+		if pe.Agent, err = env.OpenRemote(cfg.Agent.EnvArgs, key); err != nil {
+			return fmt.Errorf("--agent.env_args: %w", err)
+		}
+	}
+	t, err := ppo.New(ctx, cfg, roles.Roles, pe)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,12 @@
 package env
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Factory makes a fresh environment instance: a rollout calls it once per
@@ -22,6 +24,10 @@ var builtins = map[string]builtin{
 	"arithmetic": {
 		help: "chained arithmetic questions answered one per turn; args steps (3), max (9), seed (1)",
 		open: openArithmetic,
+	},
+	"remote": {
+		help: "an environment server (gorlhf serve env, or your own: docs/RLVR.md); args url (required), timeout (60s), attempts (4)",
+		open: func(args map[string]string) (Factory, error) { return openRemote(args, "") },
 	},
 	"chain": {
 		help: `continues a prompt "a+b=" with follow-ups "\n27+5=" one per turn; args steps (3), max_add (9), cap (98), seed (1)`,
@@ -102,7 +108,37 @@ func openChain(args map[string]string) (Factory, error) {
 	return ChainFactory(c)
 }
 
-// setArgs parses every argument into its field (an *int or a *uint64);
+// OpenRemote is Open("remote", args) with a bearer token for the server
+// (the command line reads it from the environment, not from args, which
+// other users of the machine can see).
+func OpenRemote(args, apiKey string) (Factory, error) {
+	kv, err := parseArgs(args)
+	if err != nil {
+		return nil, fmt.Errorf("env: remote: %w", err)
+	}
+	f, err := openRemote(kv, apiKey)
+	if err != nil {
+		return nil, fmt.Errorf("env: remote: %w", err)
+	}
+	return f, nil
+}
+
+// openRemote configures a remote environment client from url, timeout
+// and attempts.
+func openRemote(args map[string]string, apiKey string) (Factory, error) {
+	c := DefaultRemoteConfig()
+	c.HTTP.APIKey = apiKey
+	if err := setArgs(args, map[string]any{"url": &c.URL, "timeout": &c.HTTP.Timeout, "attempts": &c.HTTP.Attempts}); err != nil {
+		return nil, err
+	}
+	if c.URL == "" {
+		return nil, errors.New("needs url=http://host:port (e.g. --agent.env_args url=http://127.0.0.1:5100)")
+	}
+	return RemoteFactory(c)
+}
+
+// setArgs parses every argument into its field (*int, *uint64, *string or
+// *time.Duration);
 // an argument with no field is an error that lists the known ones.
 func setArgs(args map[string]string, fields map[string]any) error {
 	for k, v := range args {
@@ -112,6 +148,12 @@ func setArgs(args map[string]string, fields map[string]any) error {
 			*p, err = strconv.Atoi(v)
 		case *uint64:
 			*p, err = strconv.ParseUint(v, 10, 64)
+		case *string:
+			*p = v
+		case *time.Duration:
+			if *p, err = time.ParseDuration(v); err != nil {
+				return fmt.Errorf("argument %s=%q: not a duration like 30s", k, v)
+			}
 		default:
 			known := make([]string, 0, len(fields))
 			for name := range fields {

@@ -43,7 +43,7 @@ func TestOpen(t *testing.T) {
 			t.Errorf("Open(%q, %q) = %v, want an error containing %q", c.name, c.args, err, c.want)
 		}
 	}
-	if n := Names(); len(n) != 2 || !strings.HasPrefix(n[0], "arithmetic: ") || !strings.HasPrefix(n[1], "chain: ") {
+	if n := Names(); len(n) != 3 || !strings.HasPrefix(n[0], "arithmetic: ") || !strings.HasPrefix(n[1], "chain: ") || !strings.HasPrefix(n[2], "remote: ") {
 		t.Fatalf("Names() = %v", n)
 	}
 }

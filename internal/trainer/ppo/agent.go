@@ -100,6 +100,7 @@ func (t *Trainer) sampleEpisodes(ctx context.Context, prompts []Prompt, p genera
 	for i := range eps {
 		eps[i] = &episode{env: t.agent(), prompt: prompts[i/g]}
 	}
+	defer t.closeEpisodes(ctx, eps)
 	if err := forEach(ctx, allOf(eps), func(i int) error { return t.reset(ctx, eps[i]) }); err != nil {
 		return nil, err
 	}
@@ -246,6 +247,20 @@ func (t *Trainer) episodeRollout(eps []*episode, g int) *rollout {
 			Extra: map[string]float64{"agent_turns": float64(e.turns), "agent_done": done}})
 	}
 	return r
+}
+
+// closeEpisodes closes the environments that hold outside resources
+// (env.Closer: a remote server's episodes); a failure is only logged.
+func (t *Trainer) closeEpisodes(ctx context.Context, eps []*episode) {
+	ctx = context.WithoutCancel(ctx)
+	forEach(ctx, allOf(eps), func(i int) error {
+		if c, ok := eps[i].env.(env.Closer); ok {
+			if err := c.Close(ctx); err != nil {
+				t.log.Warn("environment: close", "env", t.cfg.Agent.Env, "err", err)
+			}
+		}
+		return nil
+	})
 }
 
 // turnSeed is the sampling seed of episode i's turn (splitmix64 of the

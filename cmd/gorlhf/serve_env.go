@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gorlhf/gorlhf/internal/env"
+)
+
+// envAPIKeyEnv supplies the bearer token of `gorlhf serve env` and of
+// `train ppo --agent.env remote` without putting it on the command line.
+const envAPIKeyEnv = "GORLHF_ENV_API_KEY"
+
+// runServeEnv serves a built-in environment over the remote environment
+// protocol (/reset, /step, /close), so that trainers on other machines
+// can play it with --agent.env remote.
+func runServeEnv(ctx context.Context, args []string) error {
+	fs := newFlagSet("serve env", "serve env --env NAME [--env_args k=v,...] [--addr 127.0.0.1:5100] [--api-key KEY]")
+	name := fs.String("env", "", "built-in environment: "+strings.Join(env.Names(), "; "))
+	envArgs := fs.String("env_args", "", `its settings, "key=value,key=value"`)
+	addr := fs.String("addr", "127.0.0.1:5100", "listen address; loopback by default")
+	apiKey := fs.String("api-key", "", "require 'Authorization: Bearer KEY' (default: $"+envAPIKeyEnv+")")
+	sc := env.DefaultServerConfig()
+	fs.IntVar(&sc.MaxEpisodes, "max-episodes", sc.MaxEpisodes, "episodes held at once; more resets are answered 503 (clients retry)")
+	fs.DurationVar(&sc.IdleTTL, "idle-ttl", sc.IdleTTL, "forget an episode no call has touched for this long")
+	verbose := fs.Bool("verbose", false, "log every failed call")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("serve env: unexpected arguments %q", fs.Args())
+	case *name == "" || *name == "remote":
+		fs.Usage()
+		return errors.New("serve env: --env names a built-in environment (not remote)")
+	}
+	f, err := env.Open(*name, *envArgs)
+	if err != nil {
+		return fmt.Errorf("serve env: %w", err)
+	}
+	if *apiKey == "" {
+		*apiKey = os.Getenv(envAPIKeyEnv)
+	}
+	sc.APIKey = *apiKey
+	if *verbose {
+		sc.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	srv, err := env.NewServer(f, sc)
+	if err != nil {
+		return fmt.Errorf("serve env: %w", err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve env: %w", err)
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !rmIsLoopback(host) && sc.APIKey == "" {
+		fmt.Fprintf(os.Stderr, "serve env: warning: listening on %s without --api-key: anyone who can reach it can use it\n", ln.Addr())
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	stopped := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped <- hs.Shutdown(sctx)
+	}()
+	fmt.Fprintf(os.Stderr, "serving environment %s at http://%s (POST /reset, /step, /close); Ctrl-C stops\n", *name, ln.Addr())
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve env: %w", err)
+	}
+	if err := <-stopped; err != nil {
+		return fmt.Errorf("serve env: shutdown: %w", err)
+	}
+	st := srv.Stats()
+	fmt.Fprintf(os.Stderr, "served %d episodes, %d steps (%d replayed), %d failed calls\n", st.Episodes, st.Steps, st.Replays, st.Errors)
+	return nil
+}

@@ -1,0 +1,179 @@
+package env
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorlhf/gorlhf/internal/httpjson"
+)
+
+// serveChain starts a chain environment server on loopback behind wrap
+// (nil: none).
+func serveChain(t *testing.T, cfg ServerConfig, wrap func(http.Handler) http.Handler) (*Server, string) {
+	t.Helper()
+	f, err := ChainFactory(DefaultChainConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(f, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = s
+	if wrap != nil {
+		h = wrap(s)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	return s, hs.URL
+}
+
+func fastRemote(url string) RemoteConfig {
+	return RemoteConfig{URL: url, HTTP: httpjson.Config{Timeout: 2 * time.Second, Attempts: 3, Backoff: time.Millisecond,
+		MaxBackoff: 5 * time.Millisecond, MaxResponseBytes: 1 << 20}}
+}
+
+func TestRemote_SameAsLocal(t *testing.T) {
+	// An episode played through the server equals one played locally,
+	// and Close frees it on the server.
+	ctx := context.Background()
+	srv, url := serveChain(t, DefaultServerConfig(), nil)
+	f, err := OpenRemote("url="+url+",timeout=5s,attempts=2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, _ := ChainFactory(DefaultChainConfig())
+	for _, prompt := range []string{"23+4=", "88+8=", "10-3="} {
+		e := f()
+		got, err := Run(ctx, e, prompt, "", chainOracle, DefaultRunConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := Run(ctx, local(), prompt, "", chainOracle, DefaultRunConfig())
+		if got.Transcript != want.Transcript || got.Return != want.Return || got.Done != want.Done {
+			t.Fatalf("%s: remote %+v, local %+v", prompt, got, want)
+		}
+		if err := e.(Closer).Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := srv.Stats(); st.Episodes != 3 || st.Steps != 9 || st.Open != 0 || st.Errors != 0 {
+		t.Fatalf("server stats %+v", st)
+	}
+}
+
+func TestRemote_RetriedStepIsReplayed(t *testing.T) {
+	// The first answer to turn 2 is lost (the server did the step, the
+	// client sees a 502): the client retries turn 2 and the server replays
+	// its answer instead of stepping again.
+	ctx := context.Background()
+	var steps atomic.Int64
+	srv, url := serveChain(t, DefaultServerConfig(), func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/step" && steps.Add(1) == 2 {
+				h.ServeHTTP(httptest.NewRecorder(), r) // done, answer dropped
+				http.Error(w, "bad gateway", http.StatusBadGateway)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	f, _ := RemoteFactory(fastRemote(url))
+	got, err := Run(ctx, f(), "23+4=", "", chainOracle, DefaultRunConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, _ := ChainFactory(DefaultChainConfig())
+	want, _ := Run(ctx, local(), "23+4=", "", chainOracle, DefaultRunConfig())
+	if got.Transcript != want.Transcript || got.Return != 1 {
+		t.Fatalf("remote %q (return %g), local %q", got.Transcript, got.Return, want.Transcript)
+	}
+	if st := srv.Stats(); st.Replays != 1 || st.Steps != 3 {
+		t.Fatalf("server stats %+v, want 3 steps and 1 replay", st)
+	}
+}
+
+func TestRemote_Errors(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultServerConfig()
+	cfg.APIKey = "secret"
+	_, url := serveChain(t, cfg, nil)
+	withKey := fastRemote(url)
+	withKey.HTTP.APIKey = "secret"
+	f, _ := RemoteFactory(withKey)
+
+	// the environment refuses the prompt: 422, not retried, the server's
+	// message in the error
+	_, err := f().Reset(ctx, "Once upon a time", "")
+	for _, want := range []string{url + "/reset", "HTTP 422", `is not a problem like`, "not retried"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad prompt: %v, want %q in it", err, want)
+		}
+	}
+	// no token: 401
+	noKey, _ := RemoteFactory(fastRemote(url))
+	if _, err := noKey().Reset(ctx, "1+1=", ""); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Errorf("without the token: %v", err)
+	}
+	// a step after the end, and a step of a closed episode
+	e := f()
+	if _, err := e.Reset(ctx, "1+1=", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"2", "3", "4"} {
+		if _, _, _, err := e.Step(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, err := e.Step(ctx, "5"); err == nil || !strings.Contains(err.Error(), "HTTP 409") || !strings.Contains(err.Error(), "is over") {
+		t.Errorf("step after done: %v", err)
+	}
+	id := e.(*remoteEnv).id
+	e.(Closer).Close(ctx)
+	e.(*remoteEnv).id = id
+	if _, _, _, err := e.Step(ctx, "5"); err == nil || !strings.Contains(err.Error(), "HTTP 404") || !strings.Contains(err.Error(), "unknown episode") {
+		t.Errorf("step of a closed episode: %v", err)
+	}
+	// nobody listening: retried, then an error naming the URL
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	df, _ := RemoteFactory(fastRemote(deadURL))
+	if _, err := df().Reset(ctx, "1+1=", ""); err == nil || !strings.Contains(err.Error(), deadURL) || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+		t.Errorf("server down: %v", err)
+	}
+	// configuration
+	for _, args := range []string{"", "url=ftp://x", "url=http://x,timeout=5", "url=http://x,attempts=0", "url=http://x,port=1"} {
+		if _, err := Open("remote", args); err == nil {
+			t.Errorf("Open(remote, %q) accepted", args)
+		}
+	}
+}
+
+func TestServer_Capacity(t *testing.T) {
+	// A full server answers 503 (retried, then an error); an idle episode
+	// is forgotten after the TTL, which frees room.
+	ctx := context.Background()
+	cfg := DefaultServerConfig()
+	cfg.MaxEpisodes, cfg.IdleTTL = 1, 50*time.Millisecond
+	srv, url := serveChain(t, cfg, nil)
+	f, _ := RemoteFactory(fastRemote(url))
+	if _, err := f().Reset(ctx, "1+1=", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f().Reset(ctx, "1+1=", ""); err == nil || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+		t.Fatalf("full server: %v", err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if _, err := f().Reset(ctx, "1+1=", ""); err != nil {
+		t.Fatalf("after the idle TTL: %v", err)
+	}
+	if st := srv.Stats(); st.Open != 1 || st.Episodes != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -78,6 +78,14 @@ func printArithmeticDemo(w io.Writer, d recipe.ArithmeticDemo, s recipe.DemoSumm
 				d.Turns, 100*s.Curve[0].Accuracy, 100*s.Curve[n-1].Accuracy, 100*(s.Curve[n-1].Accuracy-s.Curve[0].Accuracy))
 		}
 		fmt.Fprintf(w, "held-out episode return during GRPO (iteration: %%): %s\n", strings.Join(parts, ", "))
+		turns := func(acc []float64) string {
+			out := make([]string, len(acc))
+			for k, a := range acc {
+				out[k] = fmt.Sprintf("turn %d %.1f %%", k+1, 100*a)
+			}
+			return strings.Join(out, ", ")
+		}
+		fmt.Fprintf(w, "held-out accuracy per turn, greedy: SFT %s; after GRPO %s\n", turns(s.TurnsSFT), turns(s.TurnsRL))
 	} else {
 		fmt.Fprintf(w, "held-out greedy accuracy during GRPO (iteration: %%): %s\n", strings.Join(parts, ", "))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -81,6 +82,7 @@ func registerPPO(fs *flag.FlagSet, c *ppo.Config) {
 	fs.Float64Var(&c.Rollout.TopP, "rollout.top_p", c.Rollout.TopP, "nucleus sampling mass (1 = off)")
 	fs.IntVar(&c.Rollout.TopK, "rollout.top_k", c.Rollout.TopK, "top-k sampling (0 = off)")
 	fs.IntVar(&c.Rollout.MicroBatchSize, "rollout.micro_batch_size", c.Rollout.MicroBatchSize, "sequences per inference pass of actor, reference and critic (0 = all)")
+	fs.Var(stopList{&c.Rollout.Stop}, "rollout.stop", `stop strings besides EOS: a JSON list such as '["\n", "</answer>"]', or one string (\n and \t escapes understood)`)
 	fs.IntVar(&c.Rollout.KVCacheMB, "rollout.kv_cache_mb", c.Rollout.KVCacheMB, "rollout engine KV-cache budget in MiB (0 = 1024)")
 
 	a := &c.Algo.Advantage
@@ -221,6 +223,30 @@ func (e epsClip) Set(s string) error {
 }
 
 // urlList is a comma-separated list of URLs.
+// stopList is the --rollout.stop value.
+type stopList struct{ s *[]string }
+
+func (l stopList) String() string {
+	if l.s == nil || len(*l.s) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(*l.s)
+	return string(b)
+}
+
+func (l stopList) Set(v string) error {
+	if strings.HasPrefix(strings.TrimSpace(v), "[") {
+		var out []string
+		if err := json.Unmarshal([]byte(v), &out); err != nil {
+			return fmt.Errorf("not a JSON list of strings: %w", err)
+		}
+		*l.s = out
+		return nil
+	}
+	*l.s = []string{strings.NewReplacer(`\n`, "\n", `\t`, "\t").Replace(v)}
+	return nil
+}
+
 // mixWeights is the --reward.mix value.
 type mixWeights struct{ w *[]reward.Weight }
 

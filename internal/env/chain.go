@@ -43,8 +43,8 @@ func (c ChainConfig) Validate() error {
 
 // Chain continues a dataset problem "a+b=" (or "a-b=") over several turns:
 // the first action answers the prompt itself; each later turn restates the
-// right result so far and adds a number to it ("\n27+5="), in the same
-// format, so a model taught single problems can play, and what the turns
+// right result so far and adds a number to it ("\n27+5=", without the
+// newline when the action ended with one), in the same format, so a model taught single problems can play, and what the turns
 // add is the conversation before each question. Each exact answer earns
 // 1/Steps (an episode's return is the fraction answered right); after a
 // wrong one the next question restates the right value, so one slip costs
@@ -133,5 +133,9 @@ func (c *Chain) Step(_ context.Context, action string) (string, float64, bool, e
 	}
 	b := c.adds[c.step-1]
 	c.value += b
-	return fmt.Sprintf("\n%s+%d=", want, b), r, false, nil
+	sep := "\n"
+	if strings.HasSuffix(action, "\n") {
+		sep = "" // the action ended its line (a "\n" stop string)
+	}
+	return fmt.Sprintf("%s%s+%d=", sep, want, b), r, false, nil
 }

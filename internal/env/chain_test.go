@@ -107,3 +107,21 @@ func TestChain_Errors(t *testing.T) {
 		t.Fatalf("Open(chain, max=3): %v", err)
 	}
 }
+
+func TestChain_NewlineActions(t *testing.T) {
+	// An action that ends its line (a "\n" stop string) gets the next
+	// question without another newline: the transcript reads the same.
+	ctx := context.Background()
+	f, _ := ChainFactory(DefaultChainConfig())
+	plain, _ := Run(ctx, f(), "23+4=", "", chainOracle, DefaultRunConfig())
+	withNL, err := Run(ctx, f(), "23+4=", "", func(ctx context.Context, tr string) (string, error) {
+		a, err := chainOracle(ctx, tr)
+		return a + "\n", err
+	}, DefaultRunConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withNL.Transcript != plain.Transcript+"\n" || withNL.Return != 1 {
+		t.Fatalf("with newlines %q (return %g), plain %q", withNL.Transcript, withNL.Return, plain.Transcript)
+	}
+}

@@ -3,6 +3,7 @@ package recipe
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -306,5 +307,19 @@ func TestRunArithmeticDemo_SmallMultiTurn(t *testing.T) {
 	}
 	if evals != 3 {
 		t.Fatalf("%d eval rows, want 3", evals)
+	}
+	// the turns' accuracies are each a share of 10 held-out answers, and
+	// their mean is the episode return
+	if len(sum.TurnsSFT) != 3 || len(sum.TurnsRL) != 3 {
+		t.Fatalf("per-turn accuracy %v → %v", sum.TurnsSFT, sum.TurnsRL)
+	}
+	mean := (sum.TurnsRL[0] + sum.TurnsRL[1] + sum.TurnsRL[2]) / 3
+	if math.Abs(mean-sum.Curve[2].Accuracy) > 1e-6 {
+		t.Fatalf("per-turn accuracy %v, mean %g; the episode return is %g", sum.TurnsRL, mean, sum.Curve[2].Accuracy)
+	}
+	// SFT taught whole chain episodes
+	b, err := os.ReadFile(filepath.Join(d.OutputDir, "data", "sft_train.jsonl"))
+	if err != nil || strings.Count(strings.SplitN(string(b), "\n", 2)[0], `\n`) != 2 {
+		t.Fatalf("SFT data %q, %v: want 3-answer transcripts", strings.SplitN(string(b), "\n", 2)[0], err)
 	}
 }

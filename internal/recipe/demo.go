@@ -9,9 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/assets"
+	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -129,6 +132,10 @@ type DemoSummary struct {
 	// TrainCurve is, per iteration, the accuracy of the policy's own
 	// samples (temperature 1) on its training prompts, before filtering.
 	TrainCurve         []CurvePoint
+	// TurnsSFT and TurnsRL are, with Turns > 1, the held-out greedy
+	// accuracy of each turn's answer (turn 1 first) at the first and the
+	// last evaluation of the GRPO run.
+	TurnsSFT, TurnsRL  []float64
 	SFTWall, RLWall    time.Duration
 	SFTDir, RLDir      string
 	CurvePlot, Summary string // files written
@@ -145,6 +152,72 @@ const maxTurns = 8
 
 // multiTurn reports whether GRPO plays episodes of several answers.
 func (d ArithmeticDemo) multiTurn() bool { return d.Turns > 1 }
+
+// maxLen is the token budget of an SFT example and of an RL episode: the
+// prompt and Turns answers of ≤ 4 tokens with their follow-ups ("27+5=",
+// ≤ 8 tokens).
+func (d ArithmeticDemo) maxLen() int {
+	if !d.multiTurn() {
+		return 32
+	}
+	return 16 + 12*d.Turns
+}
+
+// chainArgs configures the chain environment to stay within the task's
+// numbers: follow-ups add 0…MaxB, results stay ≤ MaxA+MaxB.
+func (d ArithmeticDemo) chainArgs() string {
+	return fmt.Sprintf("steps=%d,max_add=%d,cap=%d,seed=%d", d.Turns, d.Task.MaxB, d.Task.MaxA+d.Task.MaxB, d.Seed)
+}
+
+// eval is c with the demo's answer format: with Turns > 1 an answer ends
+// at its newline.
+func (d ArithmeticDemo) eval(c EvalConfig) EvalConfig {
+	c.StopNewline = d.multiTurn()
+	return c
+}
+
+// writeSFT writes the SFT examples: one answer per problem, or with
+// Turns > 1 the whole chain episode an oracle plays from it ("27\n27+5=32
+// \n32+3=35"), so that SFT teaches the conversation's format, not only
+// the first answer.
+func (d ArithmeticDemo) writeSFT(path string, ps []Problem) error {
+	if !d.multiTurn() {
+		return WriteSFT(path, ps)
+	}
+	f, err := env.Open("chain", d.chainArgs())
+	if err != nil {
+		return err
+	}
+	outputs := map[Problem]string{}
+	for _, p := range ps {
+		if _, ok := outputs[p]; ok {
+			continue
+		}
+		ep, err := env.Run(context.Background(), f(), p.Prompt(), "", chainAnswer, env.DefaultRunConfig())
+		if err != nil {
+			return fmt.Errorf("recipe: demo: %s: %w", p.Prompt(), err)
+		}
+		outputs[p] = strings.TrimPrefix(ep.Transcript, p.Prompt())
+	}
+	return writeJSONL(path, ps, func(p Problem) map[string]string {
+		return map[string]string{KeyInput: p.Prompt(), KeyOutput: outputs[p]}
+	})
+}
+
+// chainAnswer answers the last question of a chain transcript ("…\n27+5=").
+func chainAnswer(_ context.Context, transcript string) (string, error) {
+	q := strings.TrimSuffix(transcript[strings.LastIndex(transcript, "\n")+1:], "=")
+	for _, op := range []byte{'+', '-'} {
+		if x, y, ok := strings.Cut(q, string(op)); ok {
+			a, errA := strconv.Atoi(x)
+			b, errB := strconv.Atoi(y)
+			if errA == nil && errB == nil {
+				return Problem{A: a, B: b, Op: op}.Answer(), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no question at the end of %q", transcript)
+}
 
 // sftProbeSize is how many training problems the SFT probe asks.
 const sftProbeSize = 200
@@ -213,7 +286,7 @@ func (d ArithmeticDemo) writeData(trainPs, heldOut []Problem) (demoFiles, error)
 	f := demoFiles{sft: filepath.Join(dir, "sft_train.jsonl"), prompts: filepath.Join(dir, "rl_prompts.jsonl"),
 		heldOut: filepath.Join(dir, "heldout.jsonl")}
 	return f, errors.Join(
-		WriteSFT(f.sft, Sample(trainPs, d.SFTSteps*d.SFTBatch, d.Seed)),
+		d.writeSFT(f.sft, Sample(trainPs, d.SFTSteps*d.SFTBatch, d.Seed)),
 		WritePrompts(f.prompts, trainPs),
 		WritePrompts(f.heldOut, heldOut))
 }
@@ -239,7 +312,7 @@ func (d ArithmeticDemo) runSFT(ctx context.Context, f demoFiles, tok tokenizer.T
 	}
 	c := sft.DefaultConfig()
 	c.Samples = 0
-	c.Data.Dataset, c.Data.InputKey, c.Data.OutputKey, c.Data.InputTemplate, c.Data.MaxLen = f.sft, KeyInput, KeyOutput, "", 32
+	c.Data.Dataset, c.Data.InputKey, c.Data.OutputKey, c.Data.InputTemplate, c.Data.MaxLen = f.sft, KeyInput, KeyOutput, "", d.maxLen()
 	c.Train.MicroBatchSize, c.Train.BatchSize, c.Train.MaxEpochs, c.Train.Seed = d.SFTBatch, d.SFTBatch, 1, d.Seed
 	c.Train.Optim.LR, c.Train.Optim.WarmupRatio = d.SFTLR, 0.05
 	c.Train.Ckpt.OutputDir = filepath.Join(d.OutputDir, "sft")
@@ -257,7 +330,7 @@ func (d ArithmeticDemo) runSFT(ctx context.Context, f demoFiles, tok tokenizer.T
 		if d.SFTTarget <= 0 || s.Step()%d.SFTCheckEvery != 0 {
 			continue
 		}
-		r, err := Evaluate(ctx, env.Model.Model, tok, probe, Greedy())
+		r, err := Evaluate(ctx, env.Model.Model, tok, probe, d.eval(Greedy()))
 		if err != nil {
 			s.Close()
 			return "", 0, nil, err
@@ -282,7 +355,7 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 	c.Actor.Optim.LR, c.Actor.Optim.WarmupRatio, c.Actor.Optim.MinLRRatio = d.LR, 0.05, 1
 	c.Actor.PolicyLoss.ClipLow, c.Actor.PolicyLoss.ClipHigh = 0.2, 0.28
 	c.Reward.Rule = reward.RuleConfig{Kind: reward.RuleExact}
-	c.Data.PromptDataset, c.Data.InputKey, c.Data.LabelKey, c.Data.MaxLen = prompts, KeyInput, KeyLabel, 32
+	c.Data.PromptDataset, c.Data.InputKey, c.Data.LabelKey, c.Data.MaxLen = prompts, KeyInput, KeyLabel, d.maxLen()
 	c.Rollout.BatchSize, c.Rollout.MaxNewTokens, c.Rollout.Temperature = d.Prompts, 4, 1
 	c.Algo.Advantage.Estimator, c.Algo.Advantage.SamplesPerPrompt = rl.EstimatorGroupNorm, d.Group
 	c.Algo.KL = rl.KLConfig{Estimator: rl.K3, Horizon: 10000}
@@ -292,13 +365,11 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 		c.Algo.DynamicFilter = ppo.DynamicFilterConfig{Enable: true, Range: rl.DefaultDynamicFilter(), MaxRounds: d.FilterRounds}
 	}
 	if d.multiTurn() {
-		// the chain environment grades every answer; an episode of n
-		// turns holds the prompt and n answers of ≤ 4 tokens with their
-		// follow-ups ("\n27+5=", ≤ 8 tokens)
+		// the chain environment grades every answer; an answer ends its
+		// line, as in the SFT transcripts, and the next question follows
 		c.Reward.Rule = reward.RuleConfig{}
-		c.Agent = ppo.AgentConfig{Env: "chain", EnvArgs: fmt.Sprintf("steps=%d,max_add=%d,cap=%d,seed=%d", d.Turns,
-			d.Task.MaxB, d.Task.MaxA+d.Task.MaxB, d.Seed), MaxTurns: d.Turns}
-		c.Data.MaxLen = 16 + 12*d.Turns
+		c.Agent = ppo.AgentConfig{Env: "chain", EnvArgs: d.chainArgs(), MaxTurns: d.Turns}
+		c.Rollout.Stop = []string{"\n"}
 	}
 	c.Eval = ppo.EvalConfig{Dataset: heldOut, Steps: d.EvalEvery, NSamples: 1, Temperature: 0}
 	c.Ckpt.OutputDir = filepath.Join(d.OutputDir, "grpo")
@@ -329,6 +400,13 @@ func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string,
 		switch r.Split {
 		case "eval":
 			sum.Curve = append(sum.Curve, CurvePoint{Iteration: r.Step, Accuracy: r.Values["score"]})
+			if d.multiTurn() {
+				turns := turnAccuracy(r.Values, d.Turns)
+				if sum.TurnsSFT == nil {
+					sum.TurnsSFT = turns
+				}
+				sum.TurnsRL = turns
+			}
 		case "train":
 			v, ok := r.Values["dynamic_filtering_score"] // every sample generated
 			if !ok {
@@ -340,17 +418,27 @@ func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string,
 	return c.Ckpt.OutputDir, nil
 }
 
+// turnAccuracy reads each turn's accuracy from an eval row: a right answer
+// earns 1/turns, so the accuracy is the mean step reward × turns.
+func turnAccuracy(vals map[string]float64, turns int) []float64 {
+	out := make([]float64, turns)
+	for k := range out {
+		out[k] = vals[fmt.Sprintf("agent_reward_turn%d", k+1)] * float64(turns)
+	}
+	return out
+}
+
 // evalModel measures a saved model's held-out accuracy, greedy and sampled.
 func (d ArithmeticDemo) evalModel(ctx context.Context, ref string, tok tokenizer.Tokenizer, ps []Problem) (DemoEval, error) {
 	m, err := load.Load(ref, load.Options{})
 	if err != nil {
 		return DemoEval{}, fmt.Errorf("recipe: demo: %w", err)
 	}
-	g, err := Evaluate(ctx, m.Model, tok, ps, Greedy())
+	g, err := Evaluate(ctx, m.Model, tok, ps, d.eval(Greedy()))
 	if err != nil {
 		return DemoEval{}, err
 	}
-	s, err := Evaluate(ctx, m.Model, tok, ps, Sampled(d.Seed^0x5eed))
+	s, err := Evaluate(ctx, m.Model, tok, ps, d.eval(Sampled(d.Seed^0x5eed)))
 	if err != nil {
 		return DemoEval{}, err
 	}

@@ -24,6 +24,10 @@ type EvalConfig struct {
 	// Seed fixes the sampling draws, so two models are compared on the
 	// same random stream.
 	Seed uint64
+	// StopNewline also ends an answer at a newline (the answer keeps it;
+	// the grader trims it): a model taught multi-turn transcripts goes on
+	// with the next question after its answer.
+	StopNewline bool
 }
 
 // Greedy is greedy decoding with up to 8 answer tokens.
@@ -84,10 +88,19 @@ func Evaluate(ctx context.Context, m model.CausalLM, tok tokenizer.Tokenizer, ps
 		return EvalResult{}, fmt.Errorf("recipe: eval: %w", err)
 	}
 	defer eng.Close()
+	var stop []int32
+	if c.StopNewline {
+		for _, id := range tokenizer.EncodeContinuation(tok, "\n", tokenizer.EncodeOptions{}) {
+			stop = append(stop, int32(id))
+		}
+		if len(stop) != 1 {
+			return EvalResult{}, fmt.Errorf("recipe: eval: a newline is %d tokens, want 1", len(stop))
+		}
+	}
 	reqs := make([]generate.Request, len(ps))
 	for i, p := range ps {
 		reqs[i] = generate.Request{Prompt: EncodePrompt(tok, p.Prompt()), Params: generate.SamplingParams{N: c.Samples,
-			MaxNewTokens: c.MaxNewTokens, Temperature: float32(c.Temperature), Seed: c.Seed + uint64(i)}}
+			MaxNewTokens: c.MaxNewTokens, Temperature: float32(c.Temperature), Seed: c.Seed + uint64(i), StopTokenIDs: stop}}
 	}
 	res, err := eng.Generate(ctx, reqs)
 	if err != nil {

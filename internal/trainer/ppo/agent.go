@@ -35,6 +35,11 @@ import (
 // token would pass data.max_len or the model's position limit; the last
 // two count as truncated (finish reason "length").
 
+// turnMetrics is how many turns get their own reward metric
+// (agent_reward_turnK: the mean step reward of turn K over the episodes
+// that reached it).
+const turnMetrics = 8
+
 // maxEnvCalls bounds the environment calls (Reset, Step) in flight at
 // once; an environment may be a remote service.
 const maxEnvCalls = 32
@@ -51,6 +56,7 @@ type episode struct {
 	// feedback, reward and done are the latest step's outcome
 	feedback string
 	reward   float64
+	rewards  []float64 // per turn
 	ret      float64
 	turns    int
 	done     bool // the environment ended the episode
@@ -208,6 +214,7 @@ func (t *Trainer) step(ctx context.Context, e *episode) error {
 // the feedback tokens (mask 0) for the next action to read.
 func (t *Trainer) advance(e *episode) {
 	e.ret += e.reward
+	e.rewards = append(e.rewards, e.reward)
 	e.text.WriteString(e.feedback)
 	if e.done {
 		return
@@ -243,8 +250,11 @@ func (t *Trainer) episodeRollout(eps []*episode, g int) *rollout {
 		if e.done {
 			done = 1
 		}
-		r.results = append(r.results, reward.Result{Reward: e.ret, Score: e.ret,
-			Extra: map[string]float64{"agent_turns": float64(e.turns), "agent_done": done}})
+		extra := map[string]float64{"agent_turns": float64(e.turns), "agent_done": done}
+		for k, v := range e.rewards[:min(len(e.rewards), turnMetrics)] {
+			extra[fmt.Sprintf("agent_reward_turn%d", k+1)] = v
+		}
+		r.results = append(r.results, reward.Result{Reward: e.ret, Score: e.ret, Extra: extra})
 	}
 	return r
 }

@@ -222,7 +222,12 @@ func TestTrainer_Step_Agent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		finiteAll(t, m, "reward", "kl", "policy_loss", "entropy", "agent_turns", "agent_done_frac", "action_tokens")
+		finiteAll(t, m, "reward", "kl", "policy_loss", "entropy", "agent_turns", "agent_done_frac", "action_tokens",
+			"agent_reward_turn1", "agent_reward_turn2")
+		// a step reward is 0 or 1/2; the turns' means add up to the reward
+		if r := m["agent_reward_turn1"] + m["agent_reward_turn2"]; math.Abs(r-m["reward"]) > 1e-6 {
+			t.Fatalf("turn rewards %g + %g ≠ reward %g", m["agent_reward_turn1"], m["agent_reward_turn2"], m["reward"])
+		}
 		if m["agent_turns"] < 1 || m["agent_turns"] > 2 || m["action_tokens"] > m["response_length"] {
 			t.Fatalf("agent metrics: %v", m)
 		}
@@ -231,7 +236,7 @@ func TestTrainer_Step_Agent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.Turns < 1 || ev.Turns > 2 || math.IsNaN(ev.KL) {
+	if ev.Turns < 1 || ev.Turns > 2 || math.IsNaN(ev.KL) || len(ev.TurnRewards) != 2 {
 		t.Fatalf("eval: %+v", ev)
 	}
 

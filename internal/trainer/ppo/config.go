@@ -135,6 +135,11 @@ type RolloutConfig struct {
 	// actor, critic and reference (--rollout.micro_batch_size); 0 = all.
 	MicroBatchSize int
 	KVCacheMB      int // --rollout.kv_cache_mb: the engine's KV-cache budget; 0 = 1024
+	// Stop strings end a response (besides EOS) as soon as its text
+	// contains one (--rollout.stop); the token that completed it stays in
+	// the response, as an EOS does. In multi-turn episodes it is how an
+	// action ends without an EOS in mid-conversation.
+	Stop []string
 }
 
 // AlgoConfig is the RL math.
@@ -352,6 +357,9 @@ func (c Config) validateRollout() error {
 	var errs []error
 	if r.BatchSize < 1 || r.MaxNewTokens < 1 {
 		errs = append(errs, fmt.Errorf("ppo: --rollout.batch_size (%d) and --rollout.max_new_tokens (%d) must be ≥ 1", r.BatchSize, r.MaxNewTokens))
+	}
+	if slices.Contains(r.Stop, "") {
+		errs = append(errs, errors.New("ppo: --rollout.stop: a stop string must not be empty"))
 	}
 	if !(r.Temperature >= 0) || !(r.TopP > 0 && r.TopP <= 1) || r.TopK < 0 || r.MicroBatchSize < 0 || r.KVCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("ppo: bad rollout sampling: temperature %g (≥ 0), top_p %g (in (0, 1]), top_k %d, micro_batch_size %d, kv_cache_mb %d (≥ 0)",

@@ -24,8 +24,10 @@ type EvalResult struct {
 	Score     float64 // mean score (a verifier's 0/1 accuracy)
 	Length    float64 // mean response length in tokens
 	// Turns is the mean number of actions per episode and Done the share
-	// of episodes the environment ended (multi-turn runs; else 0).
+	// of episodes the environment ended (multi-turn runs; else 0);
+	// TurnRewards[k] is the mean step reward of turn k+1.
 	Turns, Done float64
+	TurnRewards []float64
 	// Extra holds the means of the reward sources' per-sample values
 	// (reward/<key>: a mix's parts, a remote server's extra_logs).
 	Extra map[string]float64
@@ -55,6 +57,9 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 	}
 	if t.agent != nil {
 		vals["agent_turns"], vals["agent_done_frac"] = res.Turns, res.Done
+		for k, v := range res.TurnRewards {
+			vals[fmt.Sprintf("agent_reward_turn%d", k+1)] = v
+		}
 	}
 	maps.Copy(vals, res.Extra)
 	t.log.Info("eval", "iteration", t.iter, "reward", res.Reward, "score", res.Score, "kl", res.KL, "length", res.Length)
@@ -70,7 +75,7 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	c := t.cfg
 	p := generate.SamplingParams{N: c.Eval.NSamples, MaxNewTokens: c.Rollout.MaxNewTokens,
-		Temperature: float32(c.Eval.Temperature), TopP: float32(c.Rollout.TopP), TopK: c.Rollout.TopK}
+		Temperature: float32(c.Eval.Temperature), TopP: float32(c.Rollout.TopP), TopK: c.Rollout.TopK, StopStrings: c.Rollout.Stop}
 	r, err := t.sample(ctx, t.eval, p, c.Train.Seed^evalSeedSalt)
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("ppo: eval: %w", err)
@@ -94,6 +99,13 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 		m := map[string]float64{}
 		agentMetrics(m, r, results)
 		res.Turns, res.Done = m["agent_turns"], m["agent_done_frac"]
+		for k := 1; k <= turnMetrics; k++ {
+			v, ok := m[fmt.Sprintf("agent_reward_turn%d", k)]
+			if !ok {
+				break
+			}
+			res.TurnRewards = append(res.TurnRewards, v)
+		}
 	}
 	if t.roles.Reference != nil {
 		ref, err := t.roles.Reference.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})

@@ -49,8 +49,10 @@ func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *
 }
 
 // agentMetrics adds a multi-turn rollout's means: turns per episode
-// (agent_turns), the share the environment ended (agent_done_frac) and
-// the policy's own tokens per episode (action_tokens).
+// (agent_turns), the share the environment ended (agent_done_frac), the
+// policy's own tokens per episode (action_tokens) and the step reward of
+// each of the first turns (agent_reward_turnK, over the episodes that
+// reached turn K).
 func agentMetrics(m map[string]float64, r *rollout, results []reward.Result) {
 	if r.seqs.ActionMasks == nil || len(results) == 0 {
 		return
@@ -67,6 +69,18 @@ func agentMetrics(m map[string]float64, r *rollout, results []reward.Result) {
 	}
 	n := float64(len(results))
 	m["agent_turns"], m["agent_done_frac"], m["action_tokens"] = turns/n, done/n, actions/n
+	for k := 1; k <= turnMetrics; k++ {
+		key := fmt.Sprintf("agent_reward_turn%d", k)
+		var sum, cnt float64
+		for _, res := range results {
+			if v, ok := res.Extra[key]; ok {
+				sum, cnt = sum+v, cnt+1
+			}
+		}
+		if cnt > 0 {
+			m[key] = sum / cnt
+		}
+	}
 }
 
 // extraMetrics logs the mean of every per-sample value the reward sources

@@ -42,7 +42,7 @@ func (t *Trainer) nextPrompts() []Prompt {
 func (t *Trainer) samplingParams() generate.SamplingParams {
 	r := t.cfg.Rollout
 	return generate.SamplingParams{N: t.cfg.Algo.Advantage.SamplesPerPrompt, MaxNewTokens: r.MaxNewTokens,
-		Temperature: float32(r.Temperature), TopP: float32(r.TopP), TopK: r.TopK}
+		Temperature: float32(r.Temperature), TopP: float32(r.TopP), TopK: r.TopK, StopStrings: r.Stop}
 }
 
 // generate samples p.N completions of every prompt with the published

@@ -131,7 +131,7 @@ type DemoSummary struct {
 	Curve []CurvePoint
 	// TrainCurve is, per iteration, the accuracy of the policy's own
 	// samples (temperature 1) on its training prompts, before filtering.
-	TrainCurve         []CurvePoint
+	TrainCurve []CurvePoint
 	// TurnsSFT and TurnsRL are, with Turns > 1, the held-out greedy
 	// accuracy of each turn's answer (turn 1 first) at the first and the
 	// last evaluation of the GRPO run.

@@ -108,6 +108,11 @@ def multi_turn_table(out, seeds):
             s["SFTWall"] / 1e9, s["RLWall"] / 1e9, "%.0f s" % wall if wall is not None else "?"))
         curves.append((seed, c))
     print("\nmean episode-return gain over %d seeds: %+.1f points; smallest %+.1f" % (len(gains), sum(gains) / len(gains), min(gains)))
+    print("\nheld-out greedy accuracy per turn, SFT -> GRPO:")
+    for seed in seeds:
+        s, _ = read_seed(out, seed)
+        pairs = zip(s.get("TurnsSFT") or [], s.get("TurnsRL") or [])
+        print("  seed %d: %s" % (seed, ", ".join("turn %d %.1f -> %.1f %%" % (k + 1, 100 * a, 100 * b) for k, (a, b) in enumerate(pairs))))
     print("\nheld-out episode return (%) during GRPO:")
     for seed, curve in curves:
         print("  seed %d: %s" % (seed, ", ".join("%d: %.1f" % (p["iteration"], 100 * p["accuracy"]) for p in curve)))

@@ -6,11 +6,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/train"
+	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 )
 
 // TestTrain_PPOAgent runs `gorlhf train ppo --agent.env chain` on
@@ -126,5 +128,28 @@ func TestServeEnv_TrainRemote(t *testing.T) {
 	args = append(args, "--ckpt.output_dir", filepath.Join(dir, "run2"))
 	if err := runTrain(context.Background(), args); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
 		t.Fatalf("wrong token: %v", err)
+	}
+}
+
+func TestStopListFlag(t *testing.T) {
+	var got []string
+	l := stopList{&got}
+	for in, want := range map[string][]string{
+		`["\n", "</answer>"]`: {"\n", "</answer>"},
+		`\n`:                  {"\n"},
+		`###`:                 {"###"},
+		`a\tb`:                {"a\tb"},
+	} {
+		if err := l.Set(in); err != nil || !slices.Equal(got, want) {
+			t.Errorf("Set(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if err := l.Set(`["x", 3]`); err == nil {
+		t.Error("a list with a number was accepted")
+	}
+	c := ppo.DefaultConfig()
+	c.Rollout.Stop = []string{""}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "stop string must not be empty") {
+		t.Errorf("empty stop string: %v", err)
 	}
 }

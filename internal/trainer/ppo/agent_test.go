@@ -56,8 +56,8 @@ func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Train
 // environment: the prompt row is the first observation, every run of
 // action tokens is an action the environment is replayed with, every run
 // of feedback tokens is the continuation encoding of its answer, and the
-// reward is the sum of the step rewards. It returns the number of turns.
-func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) string, fresh env.Env, r *rollout, i int, res reward.Result) int {
+// reward is the sum of the step rewards. It returns the actions' tokens.
+func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) string, fresh env.Env, r *rollout, i int, res reward.Result) [][]int32 {
 	t.Helper()
 	ctx := context.Background()
 	p := r.prompts[i]
@@ -73,6 +73,7 @@ func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) s
 	}
 	resp, mask := r.seqs.Response(i), r.seqs.ActionMasks[i]
 	var ret float64
+	var actions [][]int32
 	turns, done := 0, false
 	for j := 0; j < len(resp); {
 		if !mask[j] {
@@ -82,6 +83,7 @@ func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) s
 		for k < len(resp) && mask[k] {
 			k++
 		}
+		actions = append(actions, resp[j:k])
 		fb, rew, d, err := fresh.Step(ctx, decode(resp[j:k]))
 		if err != nil {
 			t.Fatalf("row %d turn %d: %v", i, turns+1, err)
@@ -106,7 +108,7 @@ func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) s
 	if done != (r.finish[i] == generate.FinishStop) || (res.Extra["agent_done"] == 1) != done {
 		t.Fatalf("row %d: finish %s, agent_done %v, but the replayed environment says done=%v", i, r.finish[i], res.Extra["agent_done"], done)
 	}
-	return turns
+	return actions
 }
 
 // obsSuffix is the arithmetic environment's first question in an
@@ -130,12 +132,15 @@ func TestTrainer_AgentEpisodes(t *testing.T) {
 		maxTurns  int
 		wantTurns int
 		done      bool
+		stop      []string
 	}{
-		{"env ends", "steps=3,max=9", 8, 3, true},
-		{"max turns cut", "steps=5,max=9", 2, 2, false},
+		{"env ends", "steps=3,max=9", 8, 3, true, nil},
+		{"max turns cut", "steps=5,max=9", 2, 2, false, nil},
+		{"stop strings", "steps=3,max=9", 8, 3, true, []string{"e", "a", "o"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := agentConfig(t, tc.args, tc.maxTurns)
+			c.Rollout.Stop = tc.stop
 			tr, p := newAgentTrainer(t, c, e, nil)
 			r, err := tr.sample(ctx, tr.nextPrompts(), tr.samplingParams(), 99)
 			if err != nil {
@@ -151,13 +156,30 @@ func TestTrainer_AgentEpisodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			stopped := 0
 			for i := range r.seqs.Len() {
-				if n := replayEpisode(t, e.Tok, tr.decode, f(), r, i, r.results[i]); n != tc.wantTurns {
-					t.Fatalf("row %d: %d turns, want %d", i, n, tc.wantTurns)
+				actions := replayEpisode(t, e.Tok, tr.decode, f(), r, i, r.results[i])
+				if len(actions) != tc.wantTurns {
+					t.Fatalf("row %d: %d turns, want %d", i, len(actions), tc.wantTurns)
+				}
+				// a stop string ends an action: its last token completes it
+				for _, a := range actions {
+					before, all := tr.decode(a[:len(a)-1]), tr.decode(a)
+					for _, s := range tc.stop {
+						if strings.Contains(before, s) {
+							t.Fatalf("row %d: action %q goes on after the stop string %q", i, all, s)
+						}
+					}
+					if slices.ContainsFunc(tc.stop, func(s string) bool { return strings.Contains(all, s) }) {
+						stopped++
+					}
 				}
 				if (r.finish[i] == generate.FinishStop) != tc.done {
 					t.Fatalf("row %d: finish %s, want done=%v", i, r.finish[i], tc.done)
 				}
+			}
+			if tc.stop != nil && stopped == 0 {
+				t.Fatal("no action ended at a stop string")
 			}
 			// the engine's log-probs are the actor's on action tokens, 0 on
 			// feedback tokens

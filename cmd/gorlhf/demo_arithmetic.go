@@ -95,7 +95,8 @@ func printArithmeticDemo(w io.Writer, d recipe.ArithmeticDemo, s recipe.DemoSumm
 		if b.Correct == a.Correct && shown >= 3 {
 			continue
 		}
-		fmt.Fprintf(w, "  %-7s SFT %-6q %s   GRPO %-6q %s\n", b.Problem.Prompt(), b.Response, mark(b.Correct), a.Response, mark(a.Correct))
+		fmt.Fprintf(w, "  %-7s SFT %-6q %s   GRPO %-6q %s\n", b.Problem.Prompt(), strings.TrimSpace(b.Response), mark(b.Correct),
+			strings.TrimSpace(a.Response), mark(a.Correct))
 		shown++
 	}
 	fmt.Fprintf(w, "curve: %s\nsummary: %s\nGRPO run report: %s/report.html\n", s.CurvePlot, s.Summary, s.RLDir)

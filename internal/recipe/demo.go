@@ -454,7 +454,7 @@ func (d ArithmeticDemo) writeSummary(sum *DemoSummary) error {
 	}
 	title := "arithmetic RLVR: accuracy during GRPO"
 	if d.multiTurn() {
-		title = fmt.Sprintf("arithmetic RLVR, %d-turn episodes: return (share of answers right) during GRPO", d.Turns)
+		title = fmt.Sprintf("%d-turn episodes: share of answers right during GRPO", d.Turns)
 	} else if n := len(sum.Curve); n > 0 {
 		series = append(series, train.Series{Name: "held-out after SFT", Color: train.Palette[2],
 			X: []float64{0, float64(sum.Curve[n-1].Iteration)}, Y: []float64{sum.SFT.Greedy, sum.SFT.Greedy}})

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/gorlhf/gorlhf/internal/env"
 )
@@ -56,27 +53,11 @@ func runServeEnv(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve env: %w", err)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	err = serveUntilDone(ctx, "serve env", *addr, srv, sc.APIKey != "", func(addr string) {
+		fmt.Fprintf(os.Stderr, "serving environment %s at http://%s (POST /reset, /step, /close); Ctrl-C stops\n", *name, addr)
+	})
 	if err != nil {
-		return fmt.Errorf("serve env: %w", err)
-	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !rmIsLoopback(host) && sc.APIKey == "" {
-		fmt.Fprintf(os.Stderr, "serve env: warning: listening on %s without --api-key: anyone who can reach it can use it\n", ln.Addr())
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	stopped := make(chan error, 1)
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		stopped <- hs.Shutdown(sctx)
-	}()
-	fmt.Fprintf(os.Stderr, "serving environment %s at http://%s (POST /reset, /step, /close); Ctrl-C stops\n", *name, ln.Addr())
-	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve env: %w", err)
-	}
-	if err := <-stopped; err != nil {
-		return fmt.Errorf("serve env: shutdown: %w", err)
+		return err
 	}
 	st := srv.Stats()
 	fmt.Fprintf(os.Stderr, "served %d episodes, %d steps (%d replayed), %d failed calls\n", st.Episodes, st.Steps, st.Replays, st.Errors)

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/gorlhf/gorlhf/internal/hub"
 	"github.com/gorlhf/gorlhf/internal/model/load"
@@ -84,39 +81,18 @@ func serveRM(ctx context.Context, src reward.Source, sc reward.ServerConfig, add
 		return fmt.Errorf("serve rm: %w", err)
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("serve rm: %w", err)
-	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !rmIsLoopback(host) && sc.APIKey == "" {
-		fmt.Fprintf(os.Stderr, "serve rm: warning: listening on %s without --api-key: anyone who can reach it can use it\n", ln.Addr())
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	stopped := make(chan error, 1)
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		stopped <- hs.Shutdown(sctx)
-	}()
 	auth := "no auth"
 	if sc.APIKey != "" {
 		auth = "bearer token required"
 	}
-	fmt.Fprintf(os.Stderr, "serving rewards at http://%s%s (batch %d, max len %d, normalize %v, %s); Ctrl-C stops\n",
-		ln.Addr(), sc.Path, sc.BatchSize, maxLen, normalize, auth)
-	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve rm: %w", err)
-	}
-	if err := <-stopped; err != nil {
-		return fmt.Errorf("serve rm: shutdown: %w", err)
+	err = serveUntilDone(ctx, "serve rm", addr, srv, sc.APIKey != "", func(addr string) {
+		fmt.Fprintf(os.Stderr, "serving rewards at http://%s%s (batch %d, max len %d, normalize %v, %s); Ctrl-C stops\n",
+			addr, sc.Path, sc.BatchSize, maxLen, normalize, auth)
+	})
+	if err != nil {
+		return err
 	}
 	req, batches, samples := srv.Stats()
 	fmt.Fprintf(os.Stderr, "served %d requests (%d samples) in %d batches\n", req, samples, batches)
 	return nil
-}
-
-func rmIsLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -19,29 +18,15 @@ type RemoteConfig struct {
 	// separated there). A batch is cut into len(URLs) contiguous shards,
 	// one per server, sent concurrently.
 	URLs []string
-	// Timeout bounds one HTTP attempt, connection to last byte (OpenRLHF:
-	// 180 s).
-	Timeout time.Duration
-	// Attempts is the number of tries per shard, the first included
-	// (OpenRLHF: 5).
-	Attempts int
-	// Backoff is the wait before the first retry; it doubles on each
-	// retry up to MaxBackoff, with jitter (a random 50–100 % of the
-	// nominal wait) so that many clients do not retry in step.
-	Backoff, MaxBackoff time.Duration
-	// APIKey, when set, is sent as "Authorization: Bearer APIKey".
-	APIKey string
-	// MaxResponseBytes bounds the answer body.
-	MaxResponseBytes int64
-	// Client sends the requests; nil uses a default client. Timeouts come
-	// from Timeout, not from the client.
-	Client *http.Client
+	// Config is the transport: timeout per attempt (OpenRLHF: 180 s),
+	// attempts (OpenRLHF: 5), back-off, bearer token, answer size limit.
+	httpjson.Config
 }
 
 // DefaultRemoteConfig has OpenRLHF's timeout and attempt count and no URL.
 func DefaultRemoteConfig() RemoteConfig {
-	return RemoteConfig{Timeout: 180 * time.Second, Attempts: 5, Backoff: 500 * time.Millisecond,
-		MaxBackoff: 10 * time.Second, MaxResponseBytes: 64 << 20}
+	return RemoteConfig{Config: httpjson.Config{Timeout: 180 * time.Second, Attempts: 5, Backoff: 500 * time.Millisecond,
+		MaxBackoff: 10 * time.Second, MaxResponseBytes: 64 << 20}}
 }
 
 // Validate checks the configuration.
@@ -55,16 +40,10 @@ func (c RemoteConfig) Validate() error {
 			return fmt.Errorf("reward: remote: %q is not an http(s) URL", u)
 		}
 	}
-	if err := c.http().Validate(); err != nil {
+	if err := c.Config.Validate(); err != nil {
 		return fmt.Errorf("reward: remote: %w", err)
 	}
 	return nil
-}
-
-// http is the transport part of the configuration.
-func (c RemoteConfig) http() httpjson.Config {
-	return httpjson.Config{Timeout: c.Timeout, Attempts: c.Attempts, Backoff: c.Backoff, MaxBackoff: c.MaxBackoff,
-		APIKey: c.APIKey, MaxResponseBytes: c.MaxResponseBytes, Client: c.Client}
 }
 
 // Remote scores samples on reward servers speaking OpenRLHF's protocol.
@@ -79,7 +58,7 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := httpjson.New(cfg.http())
+	c, err := httpjson.New(cfg.Config)
 	if err != nil {
 		return nil, fmt.Errorf("reward: remote: %w", err)
 	}

@@ -30,7 +30,7 @@ type Engine struct {
 	rules  stopRules
 	blocks int // KV blocks in the cache
 
-	submit  chan *group
+	submit  chan []*group // the requests of one call, admitted together
 	weights chan *weightUpdate
 	quit    chan struct{}
 	stopped chan struct{}
@@ -73,7 +73,7 @@ func New(m model.Decoder, dec TextDecoder, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, model: m, params: m.Params(), blocks: nb,
 		rules:  stopRules{eos: cfg.EOS, dec: dec, limit: shape.MaxPositions},
-		submit: make(chan *group), weights: make(chan *weightUpdate),
+		submit: make(chan []*group), weights: make(chan *weightUpdate),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	e.stats.KVBlocks, e.stats.BlockSize = nb, cfg.BlockSize
 	s := newScheduler(e, cache)
@@ -116,10 +116,12 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request) ([]Result, error)
 		}
 		gs[i] = g
 	}
-	for _, g := range gs {
-		if err := e.enqueue(ctx, g); err != nil {
-			return nil, err
-		}
+	// one submission: the scheduler sees every request of the call at the
+	// same step, so the batches it forms (and the last bits of every
+	// log-prob, which depend on a GEMM's row count) do not depend on
+	// goroutine timing, and a training run repeats bit for bit
+	if err := e.enqueue(ctx, gs...); err != nil {
+		return nil, err
 	}
 	out := make([]Result, len(gs))
 	for i, g := range gs {
@@ -203,9 +205,9 @@ func (e *Engine) newGroup(ctx context.Context, r Request, stream bool) (*group, 
 	return g, nil
 }
 
-func (e *Engine) enqueue(ctx context.Context, g *group) error {
+func (e *Engine) enqueue(ctx context.Context, gs ...*group) error {
 	select {
-	case e.submit <- g:
+	case e.submit <- gs:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -95,8 +95,8 @@ func (s *scheduler) loop() {
 func (s *scheduler) drain() bool {
 	for {
 		select {
-		case g := <-s.e.submit:
-			s.waiting = append(s.waiting, g)
+		case gs := <-s.e.submit:
+			s.waiting = append(s.waiting, gs...)
 		case u := <-s.e.weights:
 			s.updates = append(s.updates, u)
 		case <-s.e.quit:
@@ -115,8 +115,8 @@ func (s *scheduler) wait() bool {
 		tick = time.After(20 * time.Millisecond)
 	}
 	select {
-	case g := <-s.e.submit:
-		s.waiting = append(s.waiting, g)
+	case gs := <-s.e.submit:
+		s.waiting = append(s.waiting, gs...)
 	case u := <-s.e.weights:
 		s.updates = append(s.updates, u)
 	case <-tick:

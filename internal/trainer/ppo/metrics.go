@@ -69,17 +69,8 @@ func agentMetrics(m map[string]float64, r *rollout, results []reward.Result) {
 	}
 	n := float64(len(results))
 	m["agent_turns"], m["agent_done_frac"], m["action_tokens"] = turns/n, done/n, actions/n
-	for k := 1; k <= turnMetrics; k++ {
-		key := fmt.Sprintf("agent_reward_turn%d", k)
-		var sum, cnt float64
-		for _, res := range results {
-			if v, ok := res.Extra[key]; ok {
-				sum, cnt = sum+v, cnt+1
-			}
-		}
-		if cnt > 0 {
-			m[key] = sum / cnt
-		}
+	for k, v := range meanExtras(results, func(k string) bool { return strings.HasPrefix(k, "agent_reward_turn") }) {
+		m[k] = v
 	}
 }
 
@@ -87,18 +78,27 @@ func agentMetrics(m map[string]float64, r *rollout, results []reward.Result) {
 // report (Result.Extra: a mix's per-part rewards, a remote server's
 // extra_logs) as reward/<key>; the agent_* values have their own metrics.
 func extraMetrics(m map[string]float64, results []reward.Result) {
+	for k, v := range meanExtras(results, func(k string) bool { return !strings.HasPrefix(k, "agent_") }) {
+		m["reward/"+k] = v
+	}
+}
+
+// meanExtras is the mean of every Extra value whose key keep accepts, over
+// the results that have it.
+func meanExtras(results []reward.Result, keep func(string) bool) map[string]float64 {
 	sums, counts := map[string]float64{}, map[string]int{}
 	for _, r := range results {
 		for k, v := range r.Extra {
-			if !strings.HasPrefix(k, "agent_") {
+			if keep(k) {
 				sums[k] += v
 				counts[k]++
 			}
 		}
 	}
-	for k, s := range sums {
-		m["reward/"+k] = s / float64(counts[k])
+	for k := range sums {
+		sums[k] /= float64(counts[k])
 	}
+	return sums
 }
 
 // actorMetrics averages the actor's optimizer steps.

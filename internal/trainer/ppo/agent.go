@@ -8,10 +8,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -27,7 +27,7 @@ import (
 // kept exactly as sampled, with the engine's log-probs, and count in the
 // loss. The environment's feedback is tokenized as a continuation and
 // appended with mask 0: the policy reads it but is not trained on it (the
-// response's action mask, dist.Sequences.ActionMasks). The episode's
+// response's action mask, role.Sequences.ActionMasks). The episode's
 // reward is the sum of its step rewards and sits on the last action token,
 // where package rl puts a sequence's reward; the feedback after the last
 // action is not appended. An episode ends when the environment says done,
@@ -175,7 +175,7 @@ func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p gener
 		// prompt lies
 		reqs[k] = generate.Request{ID: fmt.Sprint(i), Prompt: slices.Clip(e.toks), Params: q}
 	}
-	res, err := t.roles.Rollout.Generate(ctx, dist.GenerateRequest{Requests: reqs})
+	res, err := t.roles.Rollout.Generate(ctx, role.GenerateRequest{Requests: reqs})
 	if err != nil {
 		return fmt.Errorf("ppo: generate (turn %d): %w", turn+1, err)
 	}
@@ -232,7 +232,7 @@ func (t *Trainer) advance(e *episode) {
 
 // episodeRollout lays finished episodes out as a scored rollout.
 func (t *Trainer) episodeRollout(eps []*episode, g int) *rollout {
-	r := &rollout{g: g, seqs: dist.Sequences{ActionMasks: make([][]bool, 0, len(eps))}}
+	r := &rollout{g: g, seqs: role.Sequences{ActionMasks: make([][]bool, 0, len(eps))}}
 	for _, e := range eps {
 		r.prompts = append(r.prompts, e.prompt)
 		r.seqs.Tokens = append(r.seqs.Tokens, e.toks)

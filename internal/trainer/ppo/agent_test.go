@@ -10,12 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -183,7 +183,7 @@ func TestTrainer_AgentEpisodes(t *testing.T) {
 			}
 			// the engine's log-probs are the actor's on action tokens, 0 on
 			// feedback tokens
-			lp, err := p.Actor.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})
+			lp, err := p.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -296,11 +296,11 @@ func TestTrainer_AgentMaskedTokensTrainNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lp, err := p1.Actor.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})
+	lp, err := p1.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	adv, poisoned := make(dist.PerToken, r.seqs.Len()), make(dist.PerToken, r.seqs.Len())
+	adv, poisoned := make(role.PerToken, r.seqs.Len()), make(role.PerToken, r.seqs.Len())
 	feedback := 0
 	for i, m := range r.seqs.ActionMasks {
 		adv[i], poisoned[i] = make([]float32, len(m)), make([]float32, len(m))
@@ -315,9 +315,9 @@ func TestTrainer_AgentMaskedTokensTrainNothing(t *testing.T) {
 	if feedback == 0 {
 		t.Fatal("no feedback tokens in the rollout")
 	}
-	step := func(a dist.Actor, adv dist.PerToken) dist.ActorStepResult {
-		req := dist.ActorStep{Loss: dist.ActorLoss{Policy: c.Actor.PolicyLoss}, Norm: rl.StepLossNorm(r.seqs.Mask()), LR: 1e-2,
-			MicroBatches: []dist.ActorMicroBatch{{Seqs: r.seqs, OldLogProbs: lp.LogProbs, Advantages: adv}}}
+	step := func(a role.Actor, adv role.PerToken) role.ActorStepResult {
+		req := role.ActorStep{Loss: role.ActorLoss{Policy: c.Actor.PolicyLoss}, Norm: rl.StepLossNorm(r.seqs.Mask()), LR: 1e-2,
+			MicroBatches: []role.ActorMicroBatch{{Seqs: r.seqs, OldLogProbs: lp.LogProbs, Advantages: adv}}}
 		res, err := a.TrainStep(ctx, req)
 		if err != nil {
 			t.Fatal(err)

@@ -6,9 +6,9 @@ import (
 	"maps"
 	"time"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/role"
 )
 
 // evalSeedSalt separates the eval seeds from the training stream: every
@@ -108,7 +108,7 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 		}
 	}
 	if t.roles.Reference != nil {
-		ref, err := t.roles.Reference.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})
+		ref, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("ppo: eval: reference log-probs: %w", err)
 		}
@@ -120,7 +120,7 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 // logRatio returns the mean over rows of the per-token mean and of the sum
 // of policy − reference log-probs, over the action tokens (masks nil:
 // every response token).
-func logRatio(policy, ref dist.PerToken, masks [][]bool) (perToken, perSeq float64) {
+func logRatio(policy, ref role.PerToken, masks [][]bool) (perToken, perSeq float64) {
 	if len(policy) == 0 {
 		return 0, 0
 	}

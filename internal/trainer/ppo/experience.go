@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
@@ -18,15 +18,15 @@ import (
 type experience struct {
 	results  []reward.Result
 	rewards  []float32 // after the length penalties: what advantages start from
-	oldLP    dist.PerToken
-	refLP    dist.PerToken // nil without a reference
-	values   dist.PerToken // nil without a critic
+	oldLP    role.PerToken
+	refLP    role.PerToken // nil without a reference
+	values   role.PerToken // nil without a critic
 	mask     *tensor.Tensor
 	kl       *tensor.Tensor // [B, A] KL(π_old‖π_ref) per token; nil without a reference
 	klMean   float64        // mean over sequences of the per-token mean KL (OpenRLHF's "kl")
 	adv      rl.AdvantageOutputs
-	advRows  dist.PerToken
-	retRows  dist.PerToken
+	advRows  role.PerToken
+	retRows  role.PerToken
 	overlong int // samples the overlong penalty touched
 	stopCut  int // truncated samples the stop-properly penalty touched
 	tokens   int // prompt+response tokens of the batch
@@ -78,7 +78,7 @@ func (t *Trainer) score(ctx context.Context, r *rollout) ([]reward.Result, error
 		samples[i] = reward.Sample{Prompt: p.Text, Response: r.texts[i], Label: p.Label, Tokens: toks,
 			ResponseTokens: r.seqs.ResponseLen(i), FinishReason: string(r.finish[i])}
 	}
-	res, err := t.roles.Reward.Score(ctx, dist.ScoreRequest{Samples: samples})
+	res, err := t.roles.Reward.Score(ctx, role.ScoreRequest{Samples: samples})
 	if err != nil {
 		return nil, fmt.Errorf("ppo: reward: %w", err)
 	}
@@ -95,7 +95,7 @@ func (t *Trainer) modelOutputs(ctx context.Context, r *rollout, e *experience, m
 		e.oldLP = r.engineLP
 	} else {
 		done := m.phase("actor_logprobs")
-		res, err := t.roles.Actor.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})
+		res, err := t.roles.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
 		done()
 		if err != nil {
 			return fmt.Errorf("ppo: actor log-probs: %w", err)
@@ -107,7 +107,7 @@ func (t *Trainer) modelOutputs(ctx context.Context, r *rollout, e *experience, m
 	}
 	if t.roles.Reference != nil {
 		done := m.phase("reference")
-		res, err := t.roles.Reference.LogProbs(ctx, dist.LogProbsRequest{Seqs: r.seqs})
+		res, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
 		done()
 		if err != nil {
 			return fmt.Errorf("ppo: reference log-probs: %w", err)
@@ -119,7 +119,7 @@ func (t *Trainer) modelOutputs(ctx context.Context, r *rollout, e *experience, m
 	}
 	if t.roles.Critic != nil {
 		done := m.phase("critic_values")
-		res, err := t.roles.Critic.Values(ctx, dist.ValuesRequest{Seqs: r.seqs})
+		res, err := t.roles.Critic.Values(ctx, role.ValuesRequest{Seqs: r.seqs})
 		done()
 		if err != nil {
 			return fmt.Errorf("ppo: critic values: %w", err)
@@ -156,12 +156,12 @@ func (t *Trainer) advantages(r *rollout, e *experience) error {
 	}
 	e.adv = out
 	lens := r.seqs.ResponseLens()
-	e.advRows, e.retRows = dist.Unpad(out.Advantages, lens), dist.Unpad(out.Returns, lens)
+	e.advRows, e.retRows = role.Unpad(out.Advantages, lens), role.Unpad(out.Returns, lens)
 	return nil
 }
 
 // checkRows verifies one row of the right length per sequence.
-func checkRows(what string, p dist.PerToken, lens []int) error {
+func checkRows(what string, p role.PerToken, lens []int) error {
 	if len(p) != len(lens) {
 		return fmt.Errorf("ppo: %s: %d rows for %d sequences", what, len(p), len(lens))
 	}

@@ -1,7 +1,7 @@
 // Package ppo is gorlhf's RL loop (OpenRLHF's train_ppo_ray and its
 // PPOTrainer): PPO with a critic (GAE) and the critic-free estimators
 // (REINFORCE++, REINFORCE++-baseline, RLOO, GRPO, Dr. GRPO), driven by one
-// controller over five roles (package dist): rollout, actor, critic,
+// controller over five roles (package role): rollout, actor, critic,
 // reference and reward.
 //
 // One iteration reads top to bottom in Trainer.Step:
@@ -20,9 +20,9 @@
 // same are dropped, until rollout.batch_size groups are kept or the round
 // bound is reached (filter.go).
 //
-// The math lives in package rl, the models behind the dist interfaces;
+// The math lives in package rl, the models behind the role interfaces;
 // this package only sequences them, so the same Step drives roles in this
-// process (dist/inproc) or, later, elsewhere.
+// process (role/inproc) or, later, elsewhere.
 package ppo
 
 import (
@@ -37,10 +37,10 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
 	"github.com/gorlhf/gorlhf/internal/data"
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -56,11 +56,11 @@ var ErrStopped = train.ErrStopped
 // them (values without gae, a KL with coefficient 0), which changes
 // nothing else.
 type Roles struct {
-	Actor     dist.Actor
-	Critic    dist.Critic    // required by gae
-	Reference dist.Reference // required by a KL penalty (init_coef > 0)
-	Reward    dist.Reward
-	Rollout   dist.Rollout
+	Actor     role.Actor
+	Critic    role.Critic    // required by gae
+	Reference role.Reference // required by a KL penalty (init_coef > 0)
+	Reward    role.Reward
+	Rollout   role.Rollout
 }
 
 // Env is what the driver needs besides its roles.
@@ -396,13 +396,13 @@ func (t *Trainer) reportSections() []reportSection {
 // export writes the final actor (and critic) model folders.
 func (t *Trainer) export(ctx context.Context) error {
 	dir := t.cfg.Ckpt.OutputDir
-	if err := t.roles.Actor.Export(ctx, dist.ExportRequest{Dir: dir}); err != nil {
+	if err := t.roles.Actor.Export(ctx, role.ExportRequest{Dir: dir}); err != nil {
 		return fmt.Errorf("ppo: save actor: %w", err)
 	}
 	t.log.Info("actor saved", "dir", dir)
 	if t.roles.Critic != nil {
 		cdir := criticDir(dir)
-		if err := t.roles.Critic.Export(ctx, dist.ExportRequest{Dir: cdir}); err != nil {
+		if err := t.roles.Critic.Export(ctx, role.ExportRequest{Dir: cdir}); err != nil {
 			return fmt.Errorf("ppo: save critic: %w", err)
 		}
 		t.log.Info("critic saved", "dir", cdir)

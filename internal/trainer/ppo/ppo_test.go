@@ -7,16 +7,16 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
-	"github.com/gorlhf/gorlhf/internal/dist/inproc"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 )
 
 // weights returns a copy of a role's parameters.
 func weights(t testing.TB, r interface {
-	Weights(context.Context) (dist.Weights, error)
+	Weights(context.Context) (role.Weights, error)
 }) nn.Params {
 	t.Helper()
 	w, err := r.Weights(context.Background())
@@ -240,7 +240,7 @@ func TestTrainer_WeightVersion(t *testing.T) {
 		}
 	}
 	// A publish with a version below 1 is refused.
-	if err := p.Rollout.LoadWeights(ctx, dist.Weights{Version: 0, Params: weights(t, p.Actor)}); err == nil {
+	if err := p.Rollout.LoadWeights(ctx, role.Weights{Version: 0, Params: weights(t, p.Actor)}); err == nil {
 		t.Fatal("version 0 was accepted")
 	}
 }

@@ -10,12 +10,12 @@ import (
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/assets"
-	"github.com/gorlhf/gorlhf/internal/dist/inproc"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 )
 

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/role"
 )
 
 // rollout is one batch of generated samples: the G samples of each prompt
@@ -16,10 +16,10 @@ import (
 type rollout struct {
 	prompts  []Prompt // one per row
 	g        int      // samples per prompt
-	seqs     dist.Sequences
+	seqs     role.Sequences
 	texts    []string // decoded responses, EOS left out
 	finish   []generate.FinishReason
-	engineLP dist.PerToken // log π under the raw model, from the engine
+	engineLP role.PerToken // log π under the raw model, from the engine
 	versions []int64       // the weight version behind each sample
 	// results are the rewards, when the rollout was scored while it was
 	// collected (dynamic filtering, an environment's episodes); nil means
@@ -67,7 +67,7 @@ func (t *Trainer) sample(ctx context.Context, prompts []Prompt, p generate.Sampl
 		q.Seed = base + uint64(i)
 		reqs[i] = generate.Request{ID: fmt.Sprint(i), Prompt: pr.IDs, Params: q}
 	}
-	res, err := t.roles.Rollout.Generate(ctx, dist.GenerateRequest{Requests: reqs})
+	res, err := t.roles.Rollout.Generate(ctx, role.GenerateRequest{Requests: reqs})
 	if err != nil {
 		return nil, fmt.Errorf("ppo: generate: %w", err)
 	}

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/gorlhf/gorlhf/internal/data"
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -58,11 +58,11 @@ func (t *Trainer) checkpoint(ctx context.Context) error {
 	}
 	root, keep := t.cfg.CheckpointDir(), t.cfg.Ckpt.MaxNum
 	if t.roles.Critic != nil {
-		if _, err := t.roles.Critic.Save(ctx, dist.SaveRequest{Root: filepath.Join(root, criticCkpt), Step: t.iter, Keep: keep, State: b}); err != nil {
+		if _, err := t.roles.Critic.Save(ctx, role.SaveRequest{Root: filepath.Join(root, criticCkpt), Step: t.iter, Keep: keep, State: b}); err != nil {
 			return fmt.Errorf("ppo: checkpoint critic: %w", err)
 		}
 	}
-	res, err := t.roles.Actor.Save(ctx, dist.SaveRequest{Root: filepath.Join(root, actorCkpt), Step: t.iter, Keep: keep, State: b})
+	res, err := t.roles.Actor.Save(ctx, role.SaveRequest{Root: filepath.Join(root, actorCkpt), Step: t.iter, Keep: keep, State: b})
 	if err != nil {
 		return fmt.Errorf("ppo: checkpoint actor: %w", err)
 	}
@@ -83,7 +83,7 @@ func (t *Trainer) resume(ctx context.Context) error {
 		t.log.Info("no checkpoint to resume from; starting fresh", "path", root)
 		return nil
 	}
-	res, err := t.roles.Actor.Load(ctx, dist.LoadRequest{Dir: dir})
+	res, err := t.roles.Actor.Load(ctx, role.LoadRequest{Dir: dir})
 	if err != nil {
 		return fmt.Errorf("ppo: resume actor: %w", err)
 	}
@@ -93,7 +93,7 @@ func (t *Trainer) resume(ctx context.Context) error {
 	}
 	if t.roles.Critic != nil {
 		cdir := filepath.Join(root, criticCkpt, train.Tag(res.Step))
-		if _, err := t.roles.Critic.Load(ctx, dist.LoadRequest{Dir: cdir}); err != nil {
+		if _, err := t.roles.Critic.Load(ctx, role.LoadRequest{Dir: cdir}); err != nil {
 			return fmt.Errorf("ppo: resume critic: %w", err)
 		}
 	}

@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
 // updateStats collects the optimizer steps of one iteration.
 type updateStats struct {
-	actor        []dist.ActorStepResult
-	critic       []dist.CriticStepResult
+	actor        []role.ActorStepResult
+	critic       []role.CriticStepResult
 	actorLR      float64 // learning rate of the last actor step
 	criticLR     float64
 	actorUpdated bool // at least one actor step was applied
@@ -53,14 +53,14 @@ func (t *Trainer) update(ctx context.Context, e *experience, r *rollout, m *phas
 
 // actorStep sends one optimizer step to the actor.
 func (t *Trainer) actorStep(ctx context.Context, e *experience, r *rollout, micro [][]int, norm rl.LossNorm, st *updateStats) error {
-	loss := dist.ActorLoss{Policy: t.cfg.Actor.PolicyLoss, EntropyCoef: t.cfg.Actor.EntropyCoef}
+	loss := role.ActorLoss{Policy: t.cfg.Actor.PolicyLoss, EntropyCoef: t.cfg.Actor.EntropyCoef}
 	klLoss := t.cfg.Algo.KL.UseLoss && e.refLP != nil
 	if klLoss {
 		loss.KLCoef, loss.KLEstimator = t.kl.Coef, t.cfg.Algo.KL.Estimator
 	}
-	req := dist.ActorStep{Loss: loss, Norm: norm, LR: t.actor.sched.LR(t.actor.steps), MaxNorm: t.cfg.Actor.Optim.MaxNorm}
+	req := role.ActorStep{Loss: loss, Norm: norm, LR: t.actor.sched.LR(t.actor.steps), MaxNorm: t.cfg.Actor.Optim.MaxNorm}
 	for _, idx := range micro {
-		mb := dist.ActorMicroBatch{Seqs: r.seqs.Select(idx), OldLogProbs: e.oldLP.Select(idx), Advantages: e.advRows.Select(idx)}
+		mb := role.ActorMicroBatch{Seqs: r.seqs.Select(idx), OldLogProbs: e.oldLP.Select(idx), Advantages: e.advRows.Select(idx)}
 		if klLoss {
 			mb.RefLogProbs = e.refLP.Select(idx)
 		}
@@ -77,9 +77,9 @@ func (t *Trainer) actorStep(ctx context.Context, e *experience, r *rollout, micr
 
 // criticStep sends one optimizer step to the critic.
 func (t *Trainer) criticStep(ctx context.Context, e *experience, r *rollout, micro [][]int, norm rl.LossNorm, st *updateStats) error {
-	req := dist.CriticStep{Loss: t.cfg.Critic.ValueLoss, Norm: norm, LR: t.critic.sched.LR(t.critic.steps), MaxNorm: t.cfg.Critic.Optim.MaxNorm}
+	req := role.CriticStep{Loss: t.cfg.Critic.ValueLoss, Norm: norm, LR: t.critic.sched.LR(t.critic.steps), MaxNorm: t.cfg.Critic.Optim.MaxNorm}
 	for _, idx := range micro {
-		req.MicroBatches = append(req.MicroBatches, dist.CriticMicroBatch{Seqs: r.seqs.Select(idx),
+		req.MicroBatches = append(req.MicroBatches, role.CriticMicroBatch{Seqs: r.seqs.Select(idx),
 			OldValues: e.values.Select(idx), Returns: e.retRows.Select(idx)})
 	}
 	res, err := t.roles.Critic.TrainStep(ctx, req)
@@ -123,7 +123,7 @@ func split(idx []int, size int) [][]int {
 // stepNorm is the token and sequence count of one optimizer step, so the
 // micro-batch losses add up to the step's loss (never a division by the
 // number of micro-batches).
-func stepNorm(s dist.Sequences, micro [][]int) rl.LossNorm {
+func stepNorm(s role.Sequences, micro [][]int) rl.LossNorm {
 	masks := make([]*tensor.Tensor, len(micro))
 	for i, idx := range micro {
 		masks[i] = s.Select(idx).Mask()

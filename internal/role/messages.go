@@ -1,4 +1,4 @@
-package dist
+package role
 
 import (
 	"encoding/json"
@@ -49,18 +49,18 @@ func (s Sequences) Response(i int) []int32 { return s.Tokens[i][s.PromptLens[i]:
 // response per sequence, and action masks as long as the responses.
 func (s Sequences) Validate() error {
 	if len(s.PromptLens) != len(s.Tokens) {
-		return fmt.Errorf("dist: %d prompt lengths for %d sequences", len(s.PromptLens), len(s.Tokens))
+		return fmt.Errorf("role: %d prompt lengths for %d sequences", len(s.PromptLens), len(s.Tokens))
 	}
 	if s.ActionMasks != nil && len(s.ActionMasks) != len(s.Tokens) {
-		return fmt.Errorf("dist: %d action masks for %d sequences", len(s.ActionMasks), len(s.Tokens))
+		return fmt.Errorf("role: %d action masks for %d sequences", len(s.ActionMasks), len(s.Tokens))
 	}
 	for i, toks := range s.Tokens {
 		p := s.PromptLens[i]
 		if p < 1 || p >= len(toks) {
-			return fmt.Errorf("dist: sequence %d: prompt length %d leaves no prompt or no response in %d tokens", i, p, len(toks))
+			return fmt.Errorf("role: sequence %d: prompt length %d leaves no prompt or no response in %d tokens", i, p, len(toks))
 		}
 		if s.ActionMasks != nil && len(s.ActionMasks[i]) != len(toks)-p {
-			return fmt.Errorf("dist: sequence %d: action mask has %d entries for %d response tokens", i, len(s.ActionMasks[i]), len(toks)-p)
+			return fmt.Errorf("role: sequence %d: action mask has %d entries for %d response tokens", i, len(s.ActionMasks[i]), len(toks)-p)
 		}
 	}
 	return nil
@@ -101,11 +101,11 @@ func (p PerToken) Select(idx []int) PerToken {
 // checkRows verifies that p has one row per sequence of the right length.
 func (p PerToken) checkRows(what string, s Sequences) error {
 	if len(p) != s.Len() {
-		return fmt.Errorf("dist: %s has %d rows for %d sequences", what, len(p), s.Len())
+		return fmt.Errorf("role: %s has %d rows for %d sequences", what, len(p), s.Len())
 	}
 	for i, row := range p {
 		if len(row) != s.ResponseLen(i) {
-			return fmt.Errorf("dist: %s row %d has %d values for %d response tokens", what, i, len(row), s.ResponseLen(i))
+			return fmt.Errorf("role: %s row %d has %d values for %d response tokens", what, i, len(row), s.ResponseLen(i))
 		}
 	}
 	return nil

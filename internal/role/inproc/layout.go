@@ -1,8 +1,8 @@
 package inproc
 
 import (
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
@@ -21,7 +21,7 @@ type layout struct {
 	lens   []int // response lengths
 }
 
-func newLayout(s dist.Sequences) layout {
+func newLayout(s role.Sequences) layout {
 	l := layout{b: s.Len(), a: s.Width(), lens: s.ResponseLens()}
 	for _, toks := range s.Tokens {
 		l.t = max(l.t, len(toks))
@@ -64,7 +64,7 @@ func (l layout) logProbs(tp *tensor.Tape, m model.CausalLM) (lp, logits *tensor.
 
 // chunks calls fn on consecutive slices of at most size sequences (all of
 // them when size ≤ 0), in order.
-func chunks(s dist.Sequences, size int, fn func(dist.Sequences) error) error {
+func chunks(s role.Sequences, size int, fn func(role.Sequences) error) error {
 	n := s.Len()
 	if size <= 0 {
 		size = max(n, 1)
@@ -83,15 +83,15 @@ func chunks(s dist.Sequences, size int, fn func(dist.Sequences) error) error {
 
 // forwardLogProbs returns the per-token log-probs of every sequence under
 // m, in chunks of size sequences, without a tape.
-func forwardLogProbs(m model.CausalLM, s dist.Sequences, size int) (dist.PerToken, error) {
+func forwardLogProbs(m model.CausalLM, s role.Sequences, size int) (role.PerToken, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	out := make(dist.PerToken, 0, s.Len())
-	err := chunks(s, size, func(c dist.Sequences) error {
+	out := make(role.PerToken, 0, s.Len())
+	err := chunks(s, size, func(c role.Sequences) error {
 		l := newLayout(c)
 		lp, _ := l.logProbs(nil, m)
-		out = append(out, dist.Unpad(lp, l.lens)...)
+		out = append(out, role.Unpad(lp, l.lens)...)
 		return nil
 	})
 	return out, err

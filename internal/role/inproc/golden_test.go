@@ -7,12 +7,12 @@ import (
 	"os"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -45,8 +45,8 @@ type goldenCase struct {
 	Loss, PolicyLoss, KLLoss      float64
 	Entropy, GradNorm             float64
 	After                         map[string][]float32
-	OldLogProbs, RefLogProbs, Adv dist.PerToken
-	OldValues, Returns            dist.PerToken
+	OldLogProbs, RefLogProbs, Adv role.PerToken
+	OldValues, Returns            role.PerToken
 }
 
 func (c *goldenCase) UnmarshalJSON(b []byte) error {
@@ -58,11 +58,11 @@ func (c *goldenCase) UnmarshalJSON(b []byte) error {
 		Entropy     float64              `json:"entropy"`
 		GradNorm    float64              `json:"grad_norm"`
 		After       map[string][]float32 `json:"after"`
-		OldLogProbs dist.PerToken        `json:"old_log_probs"`
-		RefLogProbs dist.PerToken        `json:"ref_log_probs"`
-		Advantages  dist.PerToken        `json:"advantages"`
-		OldValues   dist.PerToken        `json:"old_values"`
-		Returns     dist.PerToken        `json:"returns"`
+		OldLogProbs role.PerToken        `json:"old_log_probs"`
+		RefLogProbs role.PerToken        `json:"ref_log_probs"`
+		Advantages  role.PerToken        `json:"advantages"`
+		OldValues   role.PerToken        `json:"old_values"`
+		Returns     role.PerToken        `json:"returns"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
@@ -110,9 +110,9 @@ func setParams(t *testing.T, ps nn.Params, vals map[string][]float32) {
 	}
 }
 
-// seqs lays the golden's prompts and responses out as dist.Sequences.
-func (g golden) seqs() dist.Sequences {
-	var s dist.Sequences
+// seqs lays the golden's prompts and responses out as role.Sequences.
+func (g golden) seqs() role.Sequences {
+	var s role.Sequences
 	for i, p := range g.Prompts {
 		s.Tokens = append(s.Tokens, append(append([]int32(nil), p...), g.Responses[i]...))
 		s.PromptLens = append(s.PromptLens, len(p))
@@ -143,7 +143,7 @@ func checkAfter(t *testing.T, ps nn.Params, after map[string][]float32) {
 func TestActor_TrainStep_Golden(t *testing.T) {
 	g := readGolden(t)
 	s := g.seqs()
-	losses := map[string]dist.ActorLoss{
+	losses := map[string]role.ActorLoss{
 		"ppo": {Policy: rl.PolicyLossConfig{Type: rl.PolicyPPO, ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, Aggregation: rl.TokenMean},
 			KLCoef: 0.1, KLEstimator: rl.K3, EntropyCoef: 0.01},
 		"gspo": {Policy: rl.PolicyLossConfig{Type: rl.PolicyGSPO, ClipLow: 3e-4, ClipHigh: 4e-4, Aggregation: rl.TokenMean}},
@@ -159,10 +159,10 @@ func TestActor_TrainStep_Golden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req := dist.ActorStep{Loss: lc, LR: g.LR, MaxNorm: g.MaxNorm}
+			req := role.ActorStep{Loss: lc, LR: g.LR, MaxNorm: g.MaxNorm}
 			var masks []*tensor.Tensor
 			for _, idx := range micro {
-				mb := dist.ActorMicroBatch{Seqs: s.Select(idx), OldLogProbs: c.OldLogProbs.Select(idx), Advantages: c.Adv.Select(idx)}
+				mb := role.ActorMicroBatch{Seqs: s.Select(idx), OldLogProbs: c.OldLogProbs.Select(idx), Advantages: c.Adv.Select(idx)}
 				if lc.KLCoef > 0 {
 					mb.RefLogProbs = c.RefLogProbs.Select(idx)
 				}
@@ -204,9 +204,9 @@ func TestCritic_TrainStep_Golden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := dist.CriticStep{Loss: rl.ValueLossConfig{Clip: 0.5, Aggregation: rl.TokenMean}, LR: g.LR, MaxNorm: g.MaxNorm}
+		req := role.CriticStep{Loss: rl.ValueLossConfig{Clip: 0.5, Aggregation: rl.TokenMean}, LR: g.LR, MaxNorm: g.MaxNorm}
 		for _, idx := range micro {
-			req.MicroBatches = append(req.MicroBatches, dist.CriticMicroBatch{Seqs: s.Select(idx), OldValues: c.OldValues.Select(idx), Returns: c.Returns.Select(idx)})
+			req.MicroBatches = append(req.MicroBatches, role.CriticMicroBatch{Seqs: s.Select(idx), OldValues: c.OldValues.Select(idx), Returns: c.Returns.Select(idx)})
 		}
 		res, err := cr.TrainStep(context.Background(), req)
 		if err != nil {

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -35,29 +35,29 @@ func NewActor(m train.Model, adam optim.Config, forwardBatch int) (*Actor, error
 	return &Actor{m: m, params: params, opt: opt, forwardBatch: forwardBatch}, nil
 }
 
-var _ dist.Actor = (*Actor)(nil)
+var _ role.Actor = (*Actor)(nil)
 
-// LogProbs implements dist.LogProber.
-func (a *Actor) LogProbs(ctx context.Context, req dist.LogProbsRequest) (dist.LogProbsResult, error) {
+// LogProbs implements role.LogProber.
+func (a *Actor) LogProbs(ctx context.Context, req role.LogProbsRequest) (role.LogProbsResult, error) {
 	if err := ctx.Err(); err != nil {
-		return dist.LogProbsResult{}, err
+		return role.LogProbsResult{}, err
 	}
 	lp, err := forwardLogProbs(a.m.Module, req.Seqs, a.forwardBatch)
 	if err != nil {
-		return dist.LogProbsResult{}, fmt.Errorf("inproc: actor: %w", err)
+		return role.LogProbsResult{}, fmt.Errorf("inproc: actor: %w", err)
 	}
-	return dist.LogProbsResult{LogProbs: lp}, nil
+	return role.LogProbsResult{LogProbs: lp}, nil
 }
 
-// TrainStep implements dist.Actor.
-func (a *Actor) TrainStep(ctx context.Context, req dist.ActorStep) (dist.ActorStepResult, error) {
-	var res dist.ActorStepResult
+// TrainStep implements role.Actor.
+func (a *Actor) TrainStep(ctx context.Context, req role.ActorStep) (role.ActorStepResult, error) {
+	var res role.ActorStepResult
 	if err := checkActorStep(req); err != nil {
 		return res, err
 	}
 	norm := req.Norm
 	if norm == (rl.LossNorm{}) {
-		norm = stepNorm(len(req.MicroBatches), func(i int) dist.Sequences { return req.MicroBatches[i].Seqs })
+		norm = stepNorm(len(req.MicroBatches), func(i int) role.Sequences { return req.MicroBatches[i].Seqs })
 	}
 	a.params.ZeroGrad()
 	var w weighted
@@ -74,7 +74,7 @@ func (a *Actor) TrainStep(ctx context.Context, req dist.ActorStep) (dist.ActorSt
 }
 
 // checkActorStep validates the micro-batches against the loss terms.
-func checkActorStep(req dist.ActorStep) error {
+func checkActorStep(req role.ActorStep) error {
 	if len(req.MicroBatches) == 0 {
 		return errors.New("inproc: actor step without micro-batches")
 	}
@@ -94,7 +94,7 @@ func checkActorStep(req dist.ActorStep) error {
 
 // microStep runs forward and backward over one micro-batch, adding its
 // gradients to the parameters and its metrics to res and w.
-func (a *Actor) microStep(mb dist.ActorMicroBatch, lc dist.ActorLoss, norm rl.LossNorm, res *dist.ActorStepResult, w *weighted) {
+func (a *Actor) microStep(mb role.ActorMicroBatch, lc role.ActorLoss, norm rl.LossNorm, res *role.ActorStepResult, w *weighted) {
 	l := newLayout(mb.Seqs)
 	mask := mb.Seqs.Mask()
 	tp := tensor.NewTape()
@@ -128,26 +128,26 @@ func (a *Actor) microStep(mb dist.ActorMicroBatch, lc dist.ActorLoss, norm rl.Lo
 	res.RatioMax = max(res.RatioMax, pm.RatioMax)
 }
 
-// Weights implements dist.Actor: copies of every parameter.
-func (a *Actor) Weights(ctx context.Context) (dist.Weights, error) {
+// Weights implements role.Actor: copies of every parameter.
+func (a *Actor) Weights(ctx context.Context) (role.Weights, error) {
 	if err := ctx.Err(); err != nil {
-		return dist.Weights{}, err
+		return role.Weights{}, err
 	}
-	return dist.Weights{Params: copyParams(a.params)}, nil
+	return role.Weights{Params: copyParams(a.params)}, nil
 }
 
-// Save implements dist.Checkpointer.
-func (a *Actor) Save(ctx context.Context, req dist.SaveRequest) (dist.SaveResult, error) {
+// Save implements role.Checkpointer.
+func (a *Actor) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
 	return save(ctx, a.m, a.opt, req)
 }
 
-// Load implements dist.Checkpointer.
-func (a *Actor) Load(ctx context.Context, req dist.LoadRequest) (dist.LoadResult, error) {
+// Load implements role.Checkpointer.
+func (a *Actor) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
 	return restore(ctx, a.params, a.opt, req)
 }
 
-// Export implements dist.Checkpointer.
-func (a *Actor) Export(ctx context.Context, req dist.ExportRequest) error {
+// Export implements role.Checkpointer.
+func (a *Actor) Export(ctx context.Context, req role.ExportRequest) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func applyStep(params nn.Params, opt *optim.AdamW, loss, lr, maxNorm float64) (g
 }
 
 // stepNorm is rl.StepLossNorm over the masks of n micro-batches.
-func stepNorm(n int, seqs func(i int) dist.Sequences) rl.LossNorm {
+func stepNorm(n int, seqs func(i int) role.Sequences) rl.LossNorm {
 	masks := make([]*tensor.Tensor, n)
 	for i := range n {
 		masks[i] = seqs(i).Mask()
@@ -181,25 +181,25 @@ func stepNorm(n int, seqs func(i int) dist.Sequences) rl.LossNorm {
 }
 
 // save writes a checkpoint of m and opt with the driver's state.
-func save(ctx context.Context, m train.Model, opt *optim.AdamW, req dist.SaveRequest) (dist.SaveResult, error) {
+func save(ctx context.Context, m train.Model, opt *optim.AdamW, req role.SaveRequest) (role.SaveResult, error) {
 	if err := ctx.Err(); err != nil {
-		return dist.SaveResult{}, err
+		return role.SaveResult{}, err
 	}
 	keep := max(req.Keep, 1)
 	dir, err := train.SaveCheckpoint(req.Root, m, opt, train.State{Step: req.Step, Extra: req.State}, keep)
-	return dist.SaveResult{Dir: dir}, err
+	return role.SaveResult{Dir: dir}, err
 }
 
 // restore loads weights and optimizer state from a checkpoint folder.
-func restore(ctx context.Context, params nn.Params, opt *optim.AdamW, req dist.LoadRequest) (dist.LoadResult, error) {
+func restore(ctx context.Context, params nn.Params, opt *optim.AdamW, req role.LoadRequest) (role.LoadResult, error) {
 	if err := ctx.Err(); err != nil {
-		return dist.LoadResult{}, err
+		return role.LoadResult{}, err
 	}
 	st, err := train.LoadCheckpoint(req.Dir, params, opt)
 	if err != nil {
-		return dist.LoadResult{}, err
+		return role.LoadResult{}, err
 	}
-	return dist.LoadResult{Step: st.Step, State: st.Extra}, nil
+	return role.LoadResult{Step: st.Step, State: st.Extra}, nil
 }
 
 // copyParams returns params with every tensor copied.
@@ -235,7 +235,7 @@ func (w *weighted) mean(k string) float64 {
 }
 
 // finish writes the token-weighted means into res.
-func (w *weighted) finish(res *dist.ActorStepResult) {
+func (w *weighted) finish(res *role.ActorStepResult) {
 	res.Entropy, res.ClipFrac, res.DualClip = w.mean("entropy"), w.mean("clip"), w.mean("dual")
 	res.ApproxKL, res.RatioMean = w.mean("approx_kl"), w.mean("ratio")
 }

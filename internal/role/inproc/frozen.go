@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/role"
 )
 
 // Reference serves log-probs of a frozen model. It only reads the model,
@@ -25,18 +25,18 @@ func NewReference(m model.CausalLM, forwardBatch int) *Reference {
 	return &Reference{model: m, forwardBatch: forwardBatch}
 }
 
-var _ dist.Reference = (*Reference)(nil)
+var _ role.Reference = (*Reference)(nil)
 
-// LogProbs implements dist.LogProber.
-func (r *Reference) LogProbs(ctx context.Context, req dist.LogProbsRequest) (dist.LogProbsResult, error) {
+// LogProbs implements role.LogProber.
+func (r *Reference) LogProbs(ctx context.Context, req role.LogProbsRequest) (role.LogProbsResult, error) {
 	if err := ctx.Err(); err != nil {
-		return dist.LogProbsResult{}, err
+		return role.LogProbsResult{}, err
 	}
 	lp, err := forwardLogProbs(r.model, req.Seqs, r.forwardBatch)
 	if err != nil {
-		return dist.LogProbsResult{}, fmt.Errorf("inproc: reference: %w", err)
+		return role.LogProbsResult{}, fmt.Errorf("inproc: reference: %w", err)
 	}
-	return dist.LogProbsResult{LogProbs: lp}, nil
+	return role.LogProbsResult{LogProbs: lp}, nil
 }
 
 // Reward scores rollouts with a reward.Source (a reward model, a rule
@@ -49,18 +49,18 @@ type Reward struct {
 // NewReward returns the role over src.
 func NewReward(src reward.Source) *Reward { return &Reward{src: src} }
 
-var _ dist.Reward = (*Reward)(nil)
+var _ role.Reward = (*Reward)(nil)
 
-// Score implements dist.Reward.
-func (r *Reward) Score(ctx context.Context, req dist.ScoreRequest) (dist.ScoreResult, error) {
+// Score implements role.Reward.
+func (r *Reward) Score(ctx context.Context, req role.ScoreRequest) (role.ScoreResult, error) {
 	rs, err := r.src.Score(ctx, req.Samples)
 	if err != nil {
-		return dist.ScoreResult{}, err
+		return role.ScoreResult{}, err
 	}
 	if len(rs) != len(req.Samples) {
-		return dist.ScoreResult{}, fmt.Errorf("inproc: reward: %d results for %d samples", len(rs), len(req.Samples))
+		return role.ScoreResult{}, fmt.Errorf("inproc: reward: %d results for %d samples", len(rs), len(req.Samples))
 	}
-	return dist.ScoreResult{Results: rs}, nil
+	return role.ScoreResult{Results: rs}, nil
 }
 
 // Rollout generates with a generate.Engine, which owns its own copy of
@@ -73,20 +73,20 @@ type Rollout struct {
 // NewRollout returns the role over e (the caller closes e).
 func NewRollout(e *generate.Engine) *Rollout { return &Rollout{engine: e} }
 
-var _ dist.Rollout = (*Rollout)(nil)
+var _ role.Rollout = (*Rollout)(nil)
 
-// Generate implements dist.Rollout.
-func (r *Rollout) Generate(ctx context.Context, req dist.GenerateRequest) (dist.GenerateResult, error) {
+// Generate implements role.Rollout.
+func (r *Rollout) Generate(ctx context.Context, req role.GenerateRequest) (role.GenerateResult, error) {
 	res, err := r.engine.Generate(ctx, req.Requests)
 	if err != nil {
-		return dist.GenerateResult{}, fmt.Errorf("inproc: rollout: %w", err)
+		return role.GenerateResult{}, fmt.Errorf("inproc: rollout: %w", err)
 	}
-	return dist.GenerateResult{Results: res}, nil
+	return role.GenerateResult{Results: res}, nil
 }
 
-// LoadWeights implements dist.Rollout. The engine copies the parameters
+// LoadWeights implements role.Rollout. The engine copies the parameters
 // in, between model steps, after the requests it admitted are done.
-func (r *Rollout) LoadWeights(ctx context.Context, w dist.Weights) error {
+func (r *Rollout) LoadWeights(ctx context.Context, w role.Weights) error {
 	if w.Version < 1 {
 		return fmt.Errorf("inproc: rollout: weight version %d must be ≥ 1 (0 is the initial policy)", w.Version)
 	}

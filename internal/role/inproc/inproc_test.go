@@ -6,13 +6,13 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/gpt2"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -38,9 +38,9 @@ const tinyConfig = `{"architectures": ["LlamaForCausalLM"], "model_type": "llama
 
 // ragged returns n random sequences with prompts of 1–4 and responses of
 // 1–6 tokens.
-func ragged(seed uint64, n int) dist.Sequences {
+func ragged(seed uint64, n int) role.Sequences {
 	r := rand.New(rand.NewPCG(seed, 2))
-	var s dist.Sequences
+	var s role.Sequences
 	for range n {
 		p, a := 1+r.IntN(4), 1+r.IntN(6)
 		toks := make([]int32, p+a)
@@ -53,9 +53,9 @@ func ragged(seed uint64, n int) dist.Sequences {
 }
 
 // perToken returns random rows shaped like s's responses.
-func perToken(seed uint64, s dist.Sequences, scale float64) dist.PerToken {
+func perToken(seed uint64, s role.Sequences, scale float64) role.PerToken {
 	r := rand.New(rand.NewPCG(seed, 3))
-	out := make(dist.PerToken, s.Len())
+	out := make(role.PerToken, s.Len())
 	for i := range out {
 		out[i] = make([]float32, s.ResponseLen(i))
 		for j := range out[i] {
@@ -67,8 +67,8 @@ func perToken(seed uint64, s dist.Sequences, scale float64) dist.PerToken {
 
 // unpaddedLogProbs is the twin of the padded layout: one sequence at a
 // time, no padding, log-probs read straight from the logits.
-func unpaddedLogProbs(m model.CausalLM, s dist.Sequences) dist.PerToken {
-	out := make(dist.PerToken, s.Len())
+func unpaddedLogProbs(m model.CausalLM, s role.Sequences) role.PerToken {
+	out := make(role.PerToken, s.Len())
 	for i, toks := range s.Tokens {
 		n := len(toks)
 		pos := make([]int32, n)
@@ -88,7 +88,7 @@ func unpaddedLogProbs(m model.CausalLM, s dist.Sequences) dist.PerToken {
 // close reports |a − b| ≤ tol·max(1, |b|).
 func close(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b)) }
 
-func maxDiff(t testing.TB, a, b dist.PerToken) float64 {
+func maxDiff(t testing.TB, a, b role.PerToken) float64 {
 	t.Helper()
 	if len(a) != len(b) {
 		t.Fatalf("%d rows vs %d", len(a), len(b))
@@ -110,7 +110,7 @@ func TestReference_LogProbs(t *testing.T) {
 	s := ragged(7, 9)
 	want := unpaddedLogProbs(m, s)
 	for _, fb := range []int{0, 1, 4} {
-		res, err := NewReference(m, fb).LogProbs(context.Background(), dist.LogProbsRequest{Seqs: s})
+		res, err := NewReference(m, fb).LogProbs(context.Background(), role.LogProbsRequest{Seqs: s})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestReference_LogProbs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := NewReference(c, 3).LogProbs(context.Background(), dist.LogProbsRequest{Seqs: s})
+		res, err := NewReference(c, 3).LogProbs(context.Background(), role.LogProbsRequest{Seqs: s})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,8 +137,8 @@ func TestReference_LogProbs(t *testing.T) {
 		}
 	})
 	t.Run("BadLayout", func(t *testing.T) {
-		bad := dist.Sequences{Tokens: [][]int32{{1, 2}}, PromptLens: []int{2}}
-		if _, err := NewReference(m, 0).LogProbs(context.Background(), dist.LogProbsRequest{Seqs: bad}); err == nil {
+		bad := role.Sequences{Tokens: [][]int32{{1, 2}}, PromptLens: []int{2}}
+		if _, err := NewReference(m, 0).LogProbs(context.Background(), role.LogProbsRequest{Seqs: bad}); err == nil {
 			t.Fatal("a sequence without a response was accepted")
 		}
 	})
@@ -154,7 +154,7 @@ func TestCritic_Values(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := ragged(8, 5)
-	res, err := c.Values(context.Background(), dist.ValuesRequest{Seqs: s})
+	res, err := c.Values(context.Background(), role.ValuesRequest{Seqs: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +175,8 @@ func TestCritic_Values(t *testing.T) {
 }
 
 // actorStep is a PPO step over s split into micro-batches of mb.
-func actorStep(s dist.Sequences, old, adv dist.PerToken, mb int, lc dist.ActorLoss) dist.ActorStep {
-	req := dist.ActorStep{Loss: lc, LR: 1e-2, MaxNorm: 1}
+func actorStep(s role.Sequences, old, adv role.PerToken, mb int, lc role.ActorLoss) role.ActorStep {
+	req := role.ActorStep{Loss: lc, LR: 1e-2, MaxNorm: 1}
 	var masks []*tensor.Tensor
 	for lo := 0; lo < s.Len(); lo += mb {
 		var idx []int
@@ -185,7 +185,7 @@ func actorStep(s dist.Sequences, old, adv dist.PerToken, mb int, lc dist.ActorLo
 		}
 		sub := s.Select(idx)
 		masks = append(masks, sub.Mask())
-		req.MicroBatches = append(req.MicroBatches, dist.ActorMicroBatch{Seqs: sub, OldLogProbs: old.Select(idx),
+		req.MicroBatches = append(req.MicroBatches, role.ActorMicroBatch{Seqs: sub, OldLogProbs: old.Select(idx),
 			Advantages: adv.Select(idx), RefLogProbs: old.Select(idx)})
 	}
 	req.Norm = rl.StepLossNorm(masks...)
@@ -198,12 +198,12 @@ func TestActor_TrainStep(t *testing.T) {
 	adv := perToken(5, s, 1)
 	losses := []struct {
 		name string
-		loss dist.ActorLoss
+		loss role.ActorLoss
 	}{
-		{"PPO", dist.ActorLoss{Policy: rl.DefaultPolicyLossConfig()}},
-		{"SeqMean+KL+Entropy", dist.ActorLoss{Policy: rl.PolicyLossConfig{Type: rl.PolicyPPO, ClipLow: 0.2, ClipHigh: 0.28,
+		{"PPO", role.ActorLoss{Policy: rl.DefaultPolicyLossConfig()}},
+		{"SeqMean+KL+Entropy", role.ActorLoss{Policy: rl.PolicyLossConfig{Type: rl.PolicyPPO, ClipLow: 0.2, ClipHigh: 0.28,
 			DualClip: 3, Aggregation: rl.SeqMeanTokenMean}, KLCoef: 0.1, KLEstimator: rl.K3, EntropyCoef: 0.01}},
-		{"GSPO", dist.ActorLoss{Policy: rl.PolicyLossConfig{Type: rl.PolicyGSPO, ClipLow: 3e-4, ClipHigh: 4e-4, Aggregation: rl.TokenMean}}},
+		{"GSPO", role.ActorLoss{Policy: rl.PolicyLossConfig{Type: rl.PolicyGSPO, ClipLow: 3e-4, ClipHigh: 4e-4, Aggregation: rl.TokenMean}}},
 	}
 	for _, tc := range losses {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,14 +213,14 @@ func TestActor_TrainStep(t *testing.T) {
 			// by ±lr whatever the gradient's scale, so the loss and the
 			// gradient norm are what catch a wrong normalisation.)
 			var ref []float32
-			var refRes dist.ActorStepResult
+			var refRes role.ActorStepResult
 			for _, mb := range []int{8, 2, 3} {
 				m := tinyLlama(t, 4)
 				a, err := NewActor(train.Model{Module: m}, optim.DefaultConfig(), 0)
 				if err != nil {
 					t.Fatal(err)
 				}
-				lp, err := a.LogProbs(ctx, dist.LogProbsRequest{Seqs: s})
+				lp, err := a.LogProbs(ctx, role.LogProbsRequest{Seqs: s})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -262,7 +262,7 @@ func TestActor_TrainStep(t *testing.T) {
 	}
 	t.Run("MissingReference", func(t *testing.T) {
 		a, _ := NewActor(train.Model{Module: tinyLlama(t, 4)}, optim.DefaultConfig(), 0)
-		req := actorStep(s, adv, adv, 4, dist.ActorLoss{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.1, KLEstimator: rl.K1})
+		req := actorStep(s, adv, adv, 4, role.ActorLoss{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.1, KLEstimator: rl.K1})
 		req.MicroBatches[1].RefLogProbs = nil
 		if _, err := a.TrainStep(ctx, req); err == nil {
 			t.Fatal("a KL loss without reference log-probs was accepted")
@@ -274,7 +274,7 @@ func TestActor_TrainStep(t *testing.T) {
 		bad := perToken(5, s, 1)
 		bad[0][0] = float32(math.NaN())
 		before := m.Embed.Clone()
-		res, err := a.TrainStep(ctx, actorStep(s, adv, bad, 4, dist.ActorLoss{Policy: rl.DefaultPolicyLossConfig()}))
+		res, err := a.TrainStep(ctx, actorStep(s, adv, bad, 4, role.ActorLoss{Policy: rl.DefaultPolicyLossConfig()}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +310,7 @@ func TestCritic_TrainStep(t *testing.T) {
 	s := ragged(12, 6)
 	ret := perToken(6, s, 1)
 	var ref []float32
-	var refRes dist.CriticStepResult
+	var refRes role.CriticStepResult
 	for _, mb := range []int{6, 1, 4} {
 		sm := head.NewScoreModel(tinyLlama(t, 2), 32)
 		sm.Head.Init(rand.New(rand.NewPCG(3, 3)))
@@ -318,17 +318,17 @@ func TestCritic_TrainStep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := c.Values(ctx, dist.ValuesRequest{Seqs: s})
+		v, err := c.Values(ctx, role.ValuesRequest{Seqs: s})
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := dist.CriticStep{Loss: rl.DefaultValueLossConfig(), LR: 1e-2, MaxNorm: 1}
+		req := role.CriticStep{Loss: rl.DefaultValueLossConfig(), LR: 1e-2, MaxNorm: 1}
 		for lo := 0; lo < s.Len(); lo += mb {
 			var idx []int
 			for i := lo; i < min(lo+mb, s.Len()); i++ {
 				idx = append(idx, i)
 			}
-			req.MicroBatches = append(req.MicroBatches, dist.CriticMicroBatch{Seqs: s.Select(idx), OldValues: v.Values.Select(idx), Returns: ret.Select(idx)})
+			req.MicroBatches = append(req.MicroBatches, role.CriticMicroBatch{Seqs: s.Select(idx), OldValues: v.Values.Select(idx), Returns: ret.Select(idx)})
 		}
 		// Norm left zero: the role computes the step's totals itself.
 		res, err := c.TrainStep(ctx, req)

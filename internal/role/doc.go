@@ -1,6 +1,6 @@
-// Package dist defines the roles of an RL run and the typed messages they
+// Package role defines the roles of an RL run and the typed messages they
 // exchange, so that the driver (trainer/ppo) reads the same whether the
-// roles live in this process (package dist/inproc) or, later, on other
+// roles live in this process (package role/inproc) or, later, on other
 // machines behind a network transport.
 //
 // The five roles follow OpenRLHF's placement (its Ray actor groups):
@@ -35,4 +35,4 @@
 // LoadWeights, between requests, so in-flight generation never sees a
 // half-updated policy. Roles an algorithm does not need are simply not
 // built (no critic unless GAE, no reference without a KL penalty).
-package dist
+package role

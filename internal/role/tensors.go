@@ -1,4 +1,4 @@
-package dist
+package role
 
 import (
 	"fmt"
@@ -37,7 +37,7 @@ func (p PerToken) Pad(a int) *tensor.Tensor {
 	out := tensor.New(len(p), a)
 	for i, row := range p {
 		if len(row) > a {
-			panic(fmt.Sprintf("dist: PerToken.Pad: row %d has %d values for width %d", i, len(row), a))
+			panic(fmt.Sprintf("role: PerToken.Pad: row %d has %d values for width %d", i, len(row), a))
 		}
 		copy(out.Data[i*a:], row)
 	}
@@ -47,7 +47,7 @@ func (p PerToken) Pad(a int) *tensor.Tensor {
 // Unpad cuts a [B, A] tensor back into rows of lens[i] values (copies).
 func Unpad(t *tensor.Tensor, lens []int) PerToken {
 	if len(t.Shape) != 2 || t.Shape[0] != len(lens) {
-		panic(fmt.Sprintf("dist: Unpad: tensor %v for %d rows", t.Shape, len(lens)))
+		panic(fmt.Sprintf("role: Unpad: tensor %v for %d rows", t.Shape, len(lens)))
 	}
 	a := t.Shape[1]
 	out := make(PerToken, len(lens))

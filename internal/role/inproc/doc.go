@@ -1,9 +1,9 @@
-// Package inproc implements the dist roles in this process: an actor and
+// Package inproc implements the role interfaces in this process: an actor and
 // a critic that train their own copies of a model, a reference and a
 // reward that only read theirs, and a rollout over the generate engine.
 //
 // The driver cannot tell them from remote roles: every call takes and
-// returns the dist messages by value, and no role hands out a pointer to
+// returns the role messages by value, and no role hands out a pointer to
 // its weights (Actor.Weights returns copies). Sharing happens only where
 // the constructor is told to: NewReference may be given the loaded base
 // model as it is, because NewActor is given a Clone of it to train.

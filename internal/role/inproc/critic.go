@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gorlhf/gorlhf/internal/dist"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -36,24 +36,24 @@ func NewCritic(sm *head.ScoreModel, cfgJSON []byte, files map[string][]byte, ada
 	return &Critic{m: train.Model{Module: sm, Config: cfgJSON, Files: files}, model: sm, params: params, opt: opt, forwardBatch: forwardBatch}, nil
 }
 
-var _ dist.Critic = (*Critic)(nil)
+var _ role.Critic = (*Critic)(nil)
 
-// Values implements dist.Critic: the head's value at the position just
+// Values implements role.Critic: the head's value at the position just
 // before each response token (OpenRLHF's values[:, :-1] over the actions).
-func (c *Critic) Values(ctx context.Context, req dist.ValuesRequest) (dist.ValuesResult, error) {
+func (c *Critic) Values(ctx context.Context, req role.ValuesRequest) (role.ValuesResult, error) {
 	if err := ctx.Err(); err != nil {
-		return dist.ValuesResult{}, err
+		return role.ValuesResult{}, err
 	}
 	if err := req.Seqs.Validate(); err != nil {
-		return dist.ValuesResult{}, fmt.Errorf("inproc: critic: %w", err)
+		return role.ValuesResult{}, fmt.Errorf("inproc: critic: %w", err)
 	}
-	out := make(dist.PerToken, 0, req.Seqs.Len())
-	err := chunks(req.Seqs, c.forwardBatch, func(s dist.Sequences) error {
+	out := make(role.PerToken, 0, req.Seqs.Len())
+	err := chunks(req.Seqs, c.forwardBatch, func(s role.Sequences) error {
 		l := newLayout(s)
-		out = append(out, dist.Unpad(c.values(nil, l), l.lens)...)
+		out = append(out, role.Unpad(c.values(nil, l), l.lens)...)
 		return nil
 	})
-	return dist.ValuesResult{Values: out}, err
+	return role.ValuesResult{Values: out}, err
 }
 
 // values returns V [B, A] at the response positions of l.
@@ -61,9 +61,9 @@ func (c *Critic) values(tp *tensor.Tape, l layout) *tensor.Tensor {
 	return l.actions(tp, c.model.Values(tp, l.ids, l.pos, nil, l.b, l.t))
 }
 
-// TrainStep implements dist.Critic.
-func (c *Critic) TrainStep(ctx context.Context, req dist.CriticStep) (dist.CriticStepResult, error) {
-	var res dist.CriticStepResult
+// TrainStep implements role.Critic.
+func (c *Critic) TrainStep(ctx context.Context, req role.CriticStep) (role.CriticStepResult, error) {
+	var res role.CriticStepResult
 	if len(req.MicroBatches) == 0 {
 		return res, errors.New("inproc: critic step without micro-batches")
 	}
@@ -74,7 +74,7 @@ func (c *Critic) TrainStep(ctx context.Context, req dist.CriticStep) (dist.Criti
 	}
 	norm := req.Norm
 	if norm == (rl.LossNorm{}) {
-		norm = stepNorm(len(req.MicroBatches), func(i int) dist.Sequences { return req.MicroBatches[i].Seqs })
+		norm = stepNorm(len(req.MicroBatches), func(i int) role.Sequences { return req.MicroBatches[i].Seqs })
 	}
 	c.params.ZeroGrad()
 	var w weighted
@@ -100,25 +100,25 @@ func (c *Critic) TrainStep(ctx context.Context, req dist.CriticStep) (dist.Criti
 
 // Weights returns copies of the critic's parameters (for inspection; the
 // rollout engine never needs them).
-func (c *Critic) Weights(ctx context.Context) (dist.Weights, error) {
+func (c *Critic) Weights(ctx context.Context) (role.Weights, error) {
 	if err := ctx.Err(); err != nil {
-		return dist.Weights{}, err
+		return role.Weights{}, err
 	}
-	return dist.Weights{Params: copyParams(c.params)}, nil
+	return role.Weights{Params: copyParams(c.params)}, nil
 }
 
-// Save implements dist.Checkpointer.
-func (c *Critic) Save(ctx context.Context, req dist.SaveRequest) (dist.SaveResult, error) {
+// Save implements role.Checkpointer.
+func (c *Critic) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
 	return save(ctx, c.m, c.opt, req)
 }
 
-// Load implements dist.Checkpointer.
-func (c *Critic) Load(ctx context.Context, req dist.LoadRequest) (dist.LoadResult, error) {
+// Load implements role.Checkpointer.
+func (c *Critic) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
 	return restore(ctx, c.params, c.opt, req)
 }
 
-// Export implements dist.Checkpointer.
-func (c *Critic) Export(ctx context.Context, req dist.ExportRequest) error {
+// Export implements role.Checkpointer.
+func (c *Critic) Export(ctx context.Context, req role.ExportRequest) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

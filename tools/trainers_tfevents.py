@@ -12,7 +12,7 @@ Run from the repository root:  /usr/bin/python3 tools/trainers_tfevents.py
 """
 import struct
 
-OUT = "internal/train/testdata/golden.tfevents"
+OUT = "internal/train/report/testdata/golden.tfevents"
 
 # The clock and events the Go test replays (keep in sync with tfevents_test.go).
 T0 = 1700000000.25

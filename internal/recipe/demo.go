@@ -20,6 +20,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
+	"github.com/gorlhf/gorlhf/internal/train/report"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 	"github.com/gorlhf/gorlhf/internal/trainer/sft"
 )
@@ -448,18 +449,18 @@ func (d ArithmeticDemo) evalModel(ctx context.Context, ref string, tok tokenizer
 // writeSummary writes the curve plot and summary.json.
 func (d ArithmeticDemo) writeSummary(sum *DemoSummary) error {
 	sum.CurvePlot = filepath.Join(d.OutputDir, "accuracy.png")
-	series := []train.Series{
-		curveSeries("held-out, greedy", train.Palette[0], true, sum.Curve),
-		curveSeries("training prompts, sampled", train.Palette[1], false, sum.TrainCurve),
+	series := []report.Series{
+		curveSeries("held-out, greedy", report.Palette[0], true, sum.Curve),
+		curveSeries("training prompts, sampled", report.Palette[1], false, sum.TrainCurve),
 	}
 	title := "arithmetic RLVR: accuracy during GRPO"
 	if d.multiTurn() {
 		title = fmt.Sprintf("%d-turn episodes: share of answers right during GRPO", d.Turns)
 	} else if n := len(sum.Curve); n > 0 {
-		series = append(series, train.Series{Name: "held-out after SFT", Color: train.Palette[2],
+		series = append(series, report.Series{Name: "held-out after SFT", Color: report.Palette[2],
 			X: []float64{0, float64(sum.Curve[n-1].Iteration)}, Y: []float64{sum.SFT.Greedy, sum.SFT.Greedy}})
 	}
-	if err := train.WritePlot(sum.CurvePlot, title, "accuracy", series); err != nil {
+	if err := report.WritePlot(sum.CurvePlot, title, "accuracy", series); err != nil {
 		return fmt.Errorf("recipe: demo: %w", err)
 	}
 	sum.Summary = filepath.Join(d.OutputDir, "summary.json")
@@ -477,8 +478,8 @@ func (d ArithmeticDemo) writeSummary(sum *DemoSummary) error {
 }
 
 // curveSeries turns curve points into a plot series.
-func curveSeries(name string, c color.RGBA, points bool, pts []CurvePoint) train.Series {
-	s := train.Series{Name: name, Color: c, Points: points}
+func curveSeries(name string, c color.RGBA, points bool, pts []CurvePoint) report.Series {
+	s := report.Series{Name: name, Color: c, Points: points}
 	for _, p := range pts {
 		s.X, s.Y = append(s.X, float64(p.Iteration)), append(s.Y, p.Accuracy)
 	}

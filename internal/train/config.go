@@ -1,19 +1,22 @@
-// Package train is the plumbing every offline trainer shares, and nothing
-// else: the optimizer step with gradient accumulation, clipping and the
-// learning-rate schedule; skipping of non-finite steps; the seeded data
-// stream; checkpoints that resume bit for bit; and the run's outputs
-// (progress bar, metrics.jsonl, TensorBoard event files, a PNG of the loss
-// curves, a structured log).
+// Package train is the plumbing every trainer shares, and nothing else:
+// the guarded optimizer step (StepGuard: gradient norm, skipping of
+// non-finite steps, clipping, AdamW) and its learning-rate schedule
+// (Plan); the seeded data stream; checkpoints that resume bit for bit and
+// the rule for when to save and stop (CheckpointRule); the run's outputs
+// (Outputs: progress bar, metrics.jsonl, TensorBoard, PNG curves, a
+// structured log); and the run loop itself (Run). Session puts these
+// together for the offline trainers; the PPO driver uses the same parts.
 //
 // What one step computes (SFT, reward model, DPO) is written out in each
-// trainer package; a trainer drives a Session through an explicit loop:
+// trainer package; a trainer hands its step to Run through a Session:
 //
-//	for !s.Done() {
+//	step := func(ctx context.Context) error {
 //		micro := s.NextBatch()                // 1) indices of this step's micro-batches
 //		... forward/backward per micro-batch  // 2) the algorithm (trainer code)
-//		s.Update(loss)                        // 3) non-finite check, clip, AdamW at the scheduled LR
-//		s.EndStep(ctx, metrics, eval)          // 4) log, evaluate, checkpoint, stop on request
+//		up, err := s.Update(loss)             // 3) non-finite check, clip, AdamW at the scheduled LR
+//		return s.LogTrain(metrics, tokens, headline)
 //	}
+//	return train.Run(ctx, s.Loop(step, evaluate)) // 4) evaluate, checkpoint, stop on request, finish
 package train
 
 import (

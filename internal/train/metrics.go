@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/gorlhf/gorlhf/internal/train/report"
 )
 
 // MetricsFile is the name of the metrics log in the run folder.
@@ -34,7 +36,7 @@ type Metrics struct {
 	path string
 	f    *os.File
 	w    *bufio.Writer
-	tb   *EventWriter
+	tb   *report.EventWriter
 	rows []Row
 }
 
@@ -62,7 +64,7 @@ func OpenMetrics(dir, tbDir string, keepUpTo int) (*Metrics, error) {
 		return nil, err
 	}
 	if tbDir != "" {
-		tb, err := NewEventWriter(tbDir, nil)
+		tb, err := report.NewEventWriter(tbDir, nil)
 		if err != nil {
 			m.f.Close()
 			return nil, err
@@ -139,9 +141,9 @@ func (m *Metrics) Close() error {
 // Plot writes a PNG of one metric over steps: the train curve and, when
 // logged, the eval curve.
 func (m *Metrics) Plot(path, title, key string) error {
-	var series []Series
+	var series []report.Series
 	for i, split := range []string{"train", "eval"} {
-		s := Series{Name: split + " " + key, Color: Palette[i], Points: split == "eval"}
+		s := report.Series{Name: split + " " + key, Color: report.Palette[i], Points: split == "eval"}
 		for _, r := range m.rows {
 			if v, ok := r.Values[key]; ok && r.Split == split {
 				s.X, s.Y = append(s.X, float64(r.Step)), append(s.Y, v)
@@ -151,7 +153,7 @@ func (m *Metrics) Plot(path, title, key string) error {
 			series = append(series, s)
 		}
 	}
-	return WritePlot(path, title, key, series)
+	return report.WritePlot(path, title, key, series)
 }
 
 // encodeRow formats a row as one JSON line; NaN and ±Inf become null.

@@ -7,24 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/optim"
 )
-
-// ErrStopped is returned (wrapped) when a run stops at Config.StopAtStep
-// after writing its checkpoint.
-var ErrStopped = errors.New("stopped at the requested step")
-
-// ErrNonFinite is returned (wrapped) when too many consecutive steps had a
-// NaN or infinite loss or gradient.
-var ErrNonFinite = errors.New("non-finite loss or gradient")
 
 // Options are what a Session needs besides its Config.
 type Options struct {
@@ -43,32 +32,30 @@ type Options struct {
 	Plots []string
 }
 
-// Session is one run's plumbing: optimizer, schedule, data stream, step
-// counter, non-finite bookkeeping, outputs and checkpoints. Trainers call
-// its methods in the order of the loop in the package doc. Not safe for
-// concurrent use.
+// Session is one offline run's plumbing, put together from the parts
+// every trainer shares: the optimizer behind a StepGuard, the schedule
+// (Plan), the seeded data stream, the step counter, the Outputs and
+// checkpoints (CheckpointRule). A trainer gives Run its step through
+// Session.Loop. Not safe for concurrent use.
 type Session struct {
 	cfg     Config
 	opts    Options
 	opt     *optim.AdamW
+	guard   StepGuard
 	sched   optim.Schedule
 	sampler *data.Sampler
 	rng     *rand.PCG
 	cfgJSON json.RawMessage
 	extra   json.RawMessage
 
-	step, stepsPerEpoch, total   int
-	nonFiniteRun, nonFiniteTotal int
-	lastSaved                    int
+	step, stepsPerEpoch, total int
+	lastSaved                  int
 
 	// Log is the run's structured log: JSON lines in <output_dir>/train.log
 	// and text on the console.
-	Log        *slog.Logger
-	metrics    *Metrics
-	closedRows []Row // the rows, once metrics is closed
-	progress   *Progress
-	logFile    *os.File
-	resumed    string
+	Log     *slog.Logger
+	out     *Outputs
+	resumed string
 }
 
 // NewSession validates cfg, builds the optimizer and the data stream,
@@ -86,33 +73,26 @@ func NewSession(cfg Config, o Options) (*Session, error) {
 	if s.opt, err = optim.New(o.Params, cfg.Optim.Adam); err != nil {
 		return nil, err
 	}
+	s.guard = StepGuard{Params: o.Params, Opt: s.opt, MaxNorm: cfg.Optim.MaxNorm, Limit: cfg.MaxNonFinite}
 	s.sampler = data.NewSampler(o.NumSamples, cfg.Seed, true)
 	s.rng = rand.NewPCG(cfg.Seed, 0x5eed)
 	if s.cfgJSON, err = json.Marshal(o.TrainerConfig); err != nil {
 		return nil, fmt.Errorf("train: config: %w", err)
 	}
-	if err := s.openLog(); err != nil {
+	if s.out, err = OpenOutputs(cfg.Ckpt.OutputDir, o.Name, o.Console, o.TTY); err != nil {
 		return nil, err
 	}
+	s.Log = s.out.Log
 	if cfg.Ckpt.LoadEnable {
 		if err := s.resume(); err != nil {
-			s.logFile.Close()
+			s.out.Close()
 			return nil, err
 		}
 	}
-	keep := -1
-	if s.resumed != "" {
-		keep = s.step
-	}
-	tb := cfg.Logger.TensorboardDir
-	if tb == "" {
-		tb = filepath.Join(cfg.Ckpt.OutputDir, "tensorboard")
-	}
-	if s.metrics, err = OpenMetrics(cfg.Ckpt.OutputDir, tb, keep); err != nil {
-		s.logFile.Close()
+	if err := s.out.Start(cfg.Logger.TensorboardDir, s.resumed != "", s.step, s.total); err != nil {
+		s.out.Close()
 		return nil, err
 	}
-	s.progress = NewProgress(consoleOf(o), o.TTY, s.total, s.step)
 	return s, nil
 }
 
@@ -127,44 +107,8 @@ func (s *Session) plan() error {
 	if c.MaxSteps > 0 {
 		s.total = c.MaxSteps
 	}
-	warmup := int(math.Ceil(c.Optim.WarmupRatio * float64(s.total)))
-	s.sched = optim.Schedule{Kind: c.Optim.Scheduler, PeakLR: c.Optim.LR, WarmupSteps: warmup,
-		TotalSteps: s.total, MinLRRatio: c.Optim.MinLRRatio}
+	s.sched = Plan(c.Optim, s.total)
 	return s.sched.Validate()
-}
-
-func consoleOf(o Options) io.Writer {
-	if o.Console == nil {
-		return io.Discard
-	}
-	return o.Console
-}
-
-// openLog opens <output_dir>/train.log (appended to) and the logger that
-// writes JSON there and text to the console through the progress bar.
-func (s *Session) openLog() error {
-	if err := os.MkdirAll(s.cfg.Ckpt.OutputDir, 0o755); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(s.cfg.Ckpt.OutputDir, "train.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	s.logFile = f
-	console := &lateWriter{s: s}
-	s.Log = NewRunLogger(f, console, s.opts.Name)
-	return nil
-}
-
-// lateWriter sends console log lines through the progress bar once it
-// exists (before that, straight to the console).
-type lateWriter struct{ s *Session }
-
-func (w *lateWriter) Write(b []byte) (int, error) {
-	if w.s.progress != nil {
-		return w.s.progress.Write(b)
-	}
-	return consoleOf(w.s.opts).Write(b)
 }
 
 // resume restores the latest checkpoint, if any.
@@ -186,7 +130,7 @@ func (s *Session) resume() error {
 	if err := s.rng.UnmarshalBinary(st.RNG); err != nil {
 		return fmt.Errorf("checkpoint %s: rng: %w", dir, err)
 	}
-	s.step, s.nonFiniteRun, s.nonFiniteTotal = st.Step, st.NonFiniteRun, st.NonFiniteTotal
+	s.step, s.guard.Skips = st.Step, Skips{Run: st.NonFiniteRun, Total: st.NonFiniteTotal}
 	s.extra, s.resumed, s.lastSaved = st.Extra, dir, st.Step
 	if diff := configDiff(st.Config, s.cfgJSON); diff != "" {
 		s.Log.Warn("resuming with a different configuration than the checkpoint's", "changed", diff)
@@ -238,13 +182,6 @@ func (s *Session) NextBatch() [][]int {
 	return micro
 }
 
-// Update is the outcome of one optimizer step.
-type Update struct {
-	LR       float64 // learning rate used
-	GradNorm float64 // global gradient norm before clipping
-	Skipped  bool    // the step was non-finite: no update was applied
-}
-
 // Update finishes the optimizer step whose gradients the trainer has
 // accumulated into the parameters: when loss or the gradient norm is NaN
 // or infinite it applies nothing and counts the step (failing with
@@ -252,43 +189,34 @@ type Update struct {
 // gradient norm to MaxNorm and takes an AdamW step at the scheduled
 // learning rate. Gradients are zeroed either way.
 func (s *Session) Update(loss float64) (Update, error) {
-	u := Update{LR: s.sched.LR(s.step), GradNorm: optim.GradNorm(s.opts.Params)}
-	defer s.opts.Params.ZeroGrad()
+	u, err := s.guard.Step(loss, s.sched.LR(s.step))
 	s.step++
-	if !finite(loss) || !finite(u.GradNorm) {
-		u.Skipped = true
-		s.nonFiniteRun++
-		s.nonFiniteTotal++
+	if u.Skipped {
 		s.Log.Warn("non-finite step skipped", "step", s.step, "loss", loss, "grad_norm", u.GradNorm,
-			"in_a_row", s.nonFiniteRun, "limit", s.cfg.MaxNonFinite)
-		if s.nonFiniteRun >= s.cfg.MaxNonFinite {
-			return u, fmt.Errorf("train: step %d: %w in %d consecutive steps (%d in all); lower --adam.lr or check the data",
-				s.step, ErrNonFinite, s.nonFiniteRun, s.nonFiniteTotal)
-		}
-		return u, nil
+			"in_a_row", s.guard.Skips.Run, "limit", s.cfg.MaxNonFinite)
 	}
-	s.nonFiniteRun = 0
-	optim.ClipGradNorm(s.opts.Params, s.cfg.Optim.MaxNorm)
-	s.opt.Step(u.LR)
+	if err != nil {
+		return u, fmt.Errorf("train: step %d: %w (%d in all); lower --adam.lr or check the data", s.step, err, s.guard.Skips.Total)
+	}
 	return u, nil
 }
 
 // NonFinite returns the current run of consecutive non-finite steps and
 // their total.
-func (s *Session) NonFinite() (run, total int) { return s.nonFiniteRun, s.nonFiniteTotal }
+func (s *Session) NonFinite() (run, total int) { return s.guard.Skips.Run, s.guard.Skips.Total }
 
 // LogTrain records the metrics of the step just done (every LoggingSteps
 // steps to metrics.jsonl and TensorBoard; always to the progress bar).
 // tokens is how many tokens the step processed; headline is the progress
 // bar's text.
 func (s *Session) LogTrain(values map[string]float64, tokens int, headline string) error {
-	s.progress.Update(s.step, tokens, headline)
+	s.out.Progress(s.step, tokens, headline)
 	if s.step%s.cfg.Logger.LoggingSteps != 0 && !s.Done() {
 		return nil
 	}
 	values["epoch"] = float64(s.Epoch())
-	values["nonfinite_total"] = float64(s.nonFiniteTotal)
-	return s.metrics.Log(Row{Step: s.step, Split: "train", Values: values})
+	values["nonfinite_total"] = float64(s.guard.Skips.Total)
+	return s.out.LogTrain(s.step, values)
 }
 
 // EvalDue reports whether the trainer should evaluate after this step:
@@ -307,7 +235,7 @@ func (s *Session) EvalDue() bool {
 // LogEval records evaluation metrics at the current step.
 func (s *Session) LogEval(values map[string]float64) error {
 	s.Log.Info("eval", flatten(values)...)
-	return s.metrics.Log(Row{Step: s.step, Split: "eval", Values: values})
+	return s.out.LogEval(s.step, values)
 }
 
 func flatten(values map[string]float64) []any {
@@ -322,21 +250,9 @@ func flatten(values map[string]float64) []any {
 // when stopping) and stops the run when ctx is cancelled (returning its
 // error) or StopAtStep is reached (ErrStopped).
 func (s *Session) EndStep(ctx context.Context) error {
-	stop := ctx.Err() != nil || (s.cfg.StopAtStep > 0 && s.step >= s.cfg.StopAtStep)
-	if s.cfg.Ckpt.SaveSteps > 0 && s.step%s.cfg.Ckpt.SaveSteps == 0 || stop {
-		if err := s.Checkpoint(); err != nil {
-			return err
-		}
-	}
-	switch {
-	case ctx.Err() != nil:
-		s.progress.Finish()
-		return fmt.Errorf("train: interrupted after step %d (checkpoint saved): %w", s.step, ctx.Err())
-	case stop:
-		s.progress.Finish()
-		return fmt.Errorf("train: step %d: %w (checkpoint saved in %s)", s.step, ErrStopped, s.cfg.CheckpointDir())
-	}
-	return nil
+	rule := CheckpointRule{SaveSteps: s.cfg.Ckpt.SaveSteps, StopAtStep: s.cfg.StopAtStep,
+		Dir: s.cfg.CheckpointDir(), Trainer: "train", Unit: "step"}
+	return rule.After(ctx, s.step, s.Checkpoint)
 }
 
 // Checkpoint saves the current state under CheckpointDir (once per step).
@@ -348,8 +264,8 @@ func (s *Session) Checkpoint() error {
 	if err != nil {
 		return fmt.Errorf("train: rng: %w", err)
 	}
-	st := State{Step: s.step, Cursor: s.sampler.Cursor(), RNG: rng, NonFiniteRun: s.nonFiniteRun,
-		NonFiniteTotal: s.nonFiniteTotal, Config: s.cfgJSON, Extra: s.extra}
+	st := State{Step: s.step, Cursor: s.sampler.Cursor(), RNG: rng, NonFiniteRun: s.guard.Skips.Run,
+		NonFiniteTotal: s.guard.Skips.Total, Config: s.cfgJSON, Extra: s.extra}
 	start := time.Now()
 	dir, err := SaveCheckpoint(s.cfg.CheckpointDir(), s.opts.Model, s.opt, st, s.cfg.Ckpt.MaxNum)
 	if err != nil {
@@ -363,7 +279,7 @@ func (s *Session) Checkpoint() error {
 // Finish ends the run: a last checkpoint when checkpointing is on, the
 // final model in Ckpt.OutputDir, the plots, and closed outputs.
 func (s *Session) Finish() error {
-	s.progress.Finish()
+	s.out.EndProgress()
 	var errs []error
 	if s.cfg.Ckpt.SaveSteps > 0 {
 		errs = append(errs, s.Checkpoint())
@@ -371,35 +287,29 @@ func (s *Session) Finish() error {
 	if err := SaveModel(s.cfg.Ckpt.OutputDir, s.opts.Model); err != nil {
 		errs = append(errs, err)
 	} else {
-		s.Log.Info("model saved", "dir", s.cfg.Ckpt.OutputDir, "steps", s.step, "nonfinite_skipped", s.nonFiniteTotal)
+		s.Log.Info("model saved", "dir", s.cfg.Ckpt.OutputDir, "steps", s.step, "nonfinite_skipped", s.guard.Skips.Total)
 	}
-	for _, key := range s.opts.Plots {
-		path := filepath.Join(s.cfg.Ckpt.OutputDir, key+".png")
-		errs = append(errs, s.metrics.Plot(path, s.opts.Name+" "+key, key))
-	}
-	errs = append(errs, s.Close())
+	errs = append(errs, s.out.Finish(s.opts.Plots, nil))
 	return errors.Join(errs...)
 }
 
 // Close closes the outputs without saving anything (after an error).
-func (s *Session) Close() error {
-	var errs []error
-	if s.metrics != nil {
-		s.closedRows = s.metrics.Rows()
-		errs = append(errs, s.metrics.Close())
-		s.metrics = nil
-	}
-	if s.logFile != nil {
-		errs = append(errs, s.logFile.Close())
-		s.logFile = nil
-	}
-	return errors.Join(errs...)
-}
+func (s *Session) Close() error { return s.out.Close() }
 
 // Metrics returns the rows logged so far (also after Finish or Close).
-func (s *Session) Metrics() []Row {
-	if s.metrics == nil {
-		return s.closedRows
+func (s *Session) Metrics() []Row { return s.out.Rows() }
+
+// Loop returns the run loop of a trainer whose optimizer steps are step
+// (which calls Update and LogTrain) and whose evaluation is eval (nil:
+// none): an evaluation before the first step of a fresh run and whenever
+// EvalDue, EndStep after every step, Finish at the end. Pass it to Run;
+// a trainer with more to write at the end wraps Finish.
+func (s *Session) Loop(step func(ctx context.Context) error, eval func() map[string]float64) Loop {
+	l := Loop{Fresh: s.step == 0, Done: s.Done, Step: step, End: s.EndStep, Close: s.Close,
+		Finish: func(context.Context) error { return s.Finish() }}
+	if eval != nil {
+		l.Eval = func(context.Context) error { return s.LogEval(eval()) }
+		l.EvalDue = s.EvalDue
 	}
-	return s.metrics.Rows()
+	return l
 }

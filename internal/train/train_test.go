@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -272,49 +271,6 @@ func TestMetrics_ResumeTruncates(t *testing.T) {
 	}
 	if !slices.Equal(steps, []int{1, 2, 3, 4}) || rows[3].Values["loss"] != 42 || !math.IsNaN(rows[0].Values["bad"]) {
 		t.Fatalf("rows after resume at 3: %+v", rows)
-	}
-}
-
-func TestWritePlot(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "loss.png")
-	s := []Series{
-		{Name: "train loss", Color: Palette[0], X: []float64{1, 2, 3, 4}, Y: []float64{3, 2.5, math.NaN(), 1.2}},
-		{Name: "eval loss", Color: Palette[1], X: []float64{2, 4}, Y: []float64{2.8, 1.5}, Points: true},
-	}
-	if err := WritePlot(path, "sft loss", "loss", s); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := img.Bounds(); b.Dx() != plotW || b.Dy() != plotH {
-		t.Fatalf("size %v", b)
-	}
-	// Both curve colours are present.
-	for _, c := range []int{0, 1} {
-		want := Palette[c]
-		found := false
-		for y := 0; y < plotH && !found; y++ {
-			for x := 0; x < plotW; x++ {
-				r, g, b, _ := img.At(x, y).RGBA()
-				if uint8(r>>8) == want.R && uint8(g>>8) == want.G && uint8(b>>8) == want.B {
-					found = true
-					break
-				}
-			}
-		}
-		if !found {
-			t.Errorf("curve %d not drawn", c)
-		}
-	}
-	if got := ticks(0, 1); len(got) < 3 || got[0] != 0 {
-		t.Errorf("ticks(0, 1) = %v", got)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/optim"
@@ -156,19 +155,14 @@ func (a *Actor) Export(ctx context.Context, req role.ExportRequest) error {
 
 // --- shared by the trainable roles
 
-// applyStep finishes an optimizer step whose gradients are in params:
-// nothing is applied when loss or the gradient norm is not finite;
-// otherwise the gradient is clipped to maxNorm and AdamW steps at lr.
-// Gradients are zeroed either way.
+// applyStep finishes an optimizer step whose gradients are in params
+// (train.StepGuard.Apply: nothing is applied when loss or the gradient
+// norm is not finite; gradients are zeroed either way). The driver counts
+// the skipped steps.
 func applyStep(params nn.Params, opt *optim.AdamW, loss, lr, maxNorm float64) (gradNorm float64, skipped bool) {
-	defer params.ZeroGrad()
-	gradNorm = optim.GradNorm(params)
-	if !finite(loss) || !finite(gradNorm) {
-		return gradNorm, true
-	}
-	optim.ClipGradNorm(params, maxNorm)
-	opt.Step(lr)
-	return gradNorm, false
+	g := train.StepGuard{Params: params, Opt: opt, MaxNorm: maxNorm}
+	u := g.Apply(loss, lr)
+	return u.GradNorm, u.Skipped
 }
 
 // stepNorm is rl.StepLossNorm over the masks of n micro-batches.
@@ -260,5 +254,3 @@ func maskedMean(x, mask *tensor.Tensor) float64 {
 	}
 	return s / n
 }
-
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -97,22 +97,18 @@ func (t *Trainer) Session() *train.Session { return t.s }
 // Run trains until the planned steps are done, ctx is cancelled, or
 // Train.StopAtStep is reached (train.ErrStopped), then writes the policy.
 func (t *Trainer) Run(ctx context.Context) error {
-	if t.s.Step() == 0 && len(t.eval) > 0 { // the starting point of the eval curve
-		if err := t.s.LogEval(t.evaluate()); err != nil {
-			t.s.Close()
-			return err
-		}
-	}
-	for !t.s.Done() {
-		if err := t.Step(ctx); err != nil {
-			t.s.Close()
-			return err
-		}
-	}
-	return t.s.Finish()
+	return train.Run(ctx, t.s.Loop(t.Step, t.evaluator()))
 }
 
-// Step runs one optimizer step and what follows it.
+// evaluator is evaluate, or nil without an eval set.
+func (t *Trainer) evaluator() func() map[string]float64 {
+	if len(t.eval) == 0 {
+		return nil
+	}
+	return t.evaluate
+}
+
+// Step runs one optimizer step and logs it.
 func (t *Trainer) Step(ctx context.Context) error {
 	start := time.Now()
 	// 1) this step's micro-batches of pairs
@@ -135,22 +131,14 @@ func (t *Trainer) Step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// 4) log, evaluate, checkpoint
+	// 4) log (Run evaluates, checkpoints and stops)
 	m := st.metrics()
 	m["loss"], m["lr"], m["grad_norm"], m["skipped"] = st.pref, up.LR, up.GradNorm, b2f(up.Skipped)
 	m["tokens_per_sec"] = float64(tokens) / time.Since(start).Seconds()
 	if t.cfg.NLLCoef > 0 {
 		m["nll_loss"], m["total_loss"] = st.nll, st.loss
 	}
-	if err := t.s.LogTrain(m, tokens, fmt.Sprintf("loss %.4f acc %.3f", st.pref, m["acc"])); err != nil {
-		return err
-	}
-	if t.s.EvalDue() && len(t.eval) > 0 {
-		if err := t.s.LogEval(t.evaluate()); err != nil {
-			return err
-		}
-	}
-	return t.s.EndStep(ctx)
+	return t.s.LogTrain(m, tokens, fmt.Sprintf("loss %.4f acc %.3f", st.pref, m["acc"]))
 }
 
 // collate lays out the chosen sequences, then the rejected ones, in one

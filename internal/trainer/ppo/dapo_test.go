@@ -28,7 +28,7 @@ func newTrainerWithReward(t testing.TB, c Config, src reward.Source) (*Trainer, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tr.out.close() })
+	t.Cleanup(func() { tr.out.Close() })
 	return tr, p
 }
 

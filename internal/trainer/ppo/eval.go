@@ -66,7 +66,7 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 	if t.evals = append(t.evals, res); len(t.evals) > 2 {
 		t.evals = append(t.evals[:1], res) // keep the first and the latest
 	}
-	return t.out.logEval(t.iter, vals)
+	return t.out.LogEval(t.iter, vals)
 }
 
 // Evaluate samples every eval prompt (eval.n_samples_per_prompt times,

@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -98,18 +97,19 @@ type Trainer struct {
 	actor    schedule
 	critic   schedule
 	log      *slog.Logger
-	out      *outputs
+	out      *train.Outputs
 	resumed  string
 	firstRun []sampleRow // the first iteration's samples, for the report
 	lastRun  []sampleRow
 	evals    []EvalResult // the first and the latest evaluation
 }
 
-// schedule is one trainable role's learning-rate schedule and step count.
+// schedule is one trainable role's learning-rate schedule, step count
+// and skipped (non-finite) steps.
 type schedule struct {
-	sched        optim.Schedule
-	steps        int // optimizer steps taken (the schedule's position)
-	nonFiniteRun int // consecutive skipped steps
+	sched optim.Schedule
+	steps int // optimizer steps taken (the schedule's position)
+	skips train.Skips
 }
 
 // New reads the prompts, checks the roles against the configuration,
@@ -135,20 +135,21 @@ func New(ctx context.Context, cfg Config, roles Roles, env Env) (*Trainer, error
 		return nil, err
 	}
 	t.plan()
-	if t.out, t.log, err = openOutputs(cfg, env); err != nil {
+	if t.out, err = train.OpenOutputs(cfg.Ckpt.OutputDir, "ppo", env.Console, env.TTY); err != nil {
 		return nil, err
 	}
+	t.log = t.out.Log
 	for _, r := range reports {
 		t.log.Info("prompts", "report", r.String())
 	}
 	if cfg.Ckpt.LoadEnable {
 		if err := t.resume(ctx); err != nil {
-			t.out.close()
+			t.out.Close()
 			return nil, err
 		}
 	}
-	if err := t.out.open(cfg, t.resumed != "", t.iter, t.total); err != nil {
-		t.out.close()
+	if err := t.out.Start(cfg.Logger.TensorboardDir, t.resumed != "", t.iter, t.total); err != nil {
+		t.out.Close()
 		return nil, err
 	}
 	t.log.Info("plan", "iterations", t.total, "prompts", len(t.prompts), "samples_per_iteration", cfg.SamplesPerIteration(),
@@ -209,13 +210,9 @@ func (t *Trainer) plan() {
 		t.total = c.Train.MaxIterations
 	}
 	steps := t.total * t.stepsPerIteration()
-	mk := func(o train.OptimConfig, total int) schedule {
-		total = max(total, 1)
-		return schedule{sched: optim.Schedule{Kind: o.Scheduler, PeakLR: o.LR, TotalSteps: total,
-			WarmupSteps: int(math.Ceil(o.WarmupRatio * float64(total))), MinLRRatio: o.MinLRRatio}}
-	}
 	frozen := min(c.Critic.FreezingSteps, t.total) * t.stepsPerIteration()
-	t.actor, t.critic = mk(c.Actor.Optim, steps-frozen), mk(c.Critic.Optim, steps)
+	t.actor = schedule{sched: train.Plan(c.Actor.Optim, steps-frozen)}
+	t.critic = schedule{sched: train.Plan(c.Critic.Optim, steps)}
 }
 
 // stepsPerIteration is the optimizer steps of one role per iteration.
@@ -237,32 +234,25 @@ func (t *Trainer) KLCoef() float64 { return t.kl.Coef }
 
 // Close closes the run's outputs without writing the final models; Run
 // does it itself, so call it only for a trainer that never runs to the end.
-func (t *Trainer) Close() error { return t.out.close() }
+func (t *Trainer) Close() error { return t.out.Close() }
 
 // Metrics returns every row logged so far.
-func (t *Trainer) Metrics() []train.Row { return t.out.rows() }
+func (t *Trainer) Metrics() []train.Row { return t.out.Rows() }
 
 // Run evaluates, then runs iterations until the planned number is done,
 // ctx is cancelled or Train.StopAtStep is reached (ErrStopped, after a
 // checkpoint), then writes the final models and the run report.
 func (t *Trainer) Run(ctx context.Context) error {
-	if t.iter == 0 {
-		if err := t.evaluate(ctx); err != nil {
-			t.out.close()
-			return err
-		}
-	}
-	for t.iter < t.total {
-		if _, err := t.Step(ctx); err != nil {
-			t.out.close()
-			return err
-		}
-		if err := t.endIteration(ctx); err != nil {
-			t.out.close()
-			return err
-		}
-	}
-	return t.finish(ctx)
+	return train.Run(ctx, train.Loop{
+		Fresh:   t.iter == 0,
+		Done:    func() bool { return t.iter >= t.total },
+		Step:    func(ctx context.Context) error { _, err := t.Step(ctx); return err },
+		Eval:    t.evaluate,
+		EvalDue: func() bool { return t.cfg.Eval.Steps > 0 && t.iter%t.cfg.Eval.Steps == 0 && t.iter < t.total },
+		End:     t.endIteration,
+		Finish:  t.finish,
+		Close:   t.out.Close,
+	})
 }
 
 // Step runs one iteration and returns its metrics (also logged).
@@ -302,11 +292,11 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 		filter.metrics(metrics)
 	}
 	t.keepSamples(roll, exp)
-	t.out.progress.Update(t.iter, exp.tokens, headline(metrics))
+	t.out.Progress(t.iter, exp.tokens, headline(metrics))
 	if t.iter%t.cfg.Logger.LoggingSteps != 0 && t.iter != t.total {
 		return metrics, nil
 	}
-	return metrics, t.out.logTrain(t.iter, metrics)
+	return metrics, t.out.LogTrain(t.iter, metrics)
 }
 
 // skipIteration ends an iteration in which dynamic filtering kept no
@@ -321,8 +311,8 @@ func (t *Trainer) skipIteration(f *filterStats, m *phaseTimer) (map[string]float
 	}
 	metrics["time_iteration"] = time.Since(m.start).Seconds()
 	t.log.Warn("dynamic filtering kept no group; iteration skipped", "iteration", t.iter, "rounds", f.rounds)
-	t.out.progress.Update(t.iter, 0, "no group kept")
-	return metrics, t.out.logTrain(t.iter, metrics)
+	t.out.Progress(t.iter, 0, "no group kept")
+	return metrics, t.out.LogTrain(t.iter, metrics)
 }
 
 // publish copies the actor's weights to the rollout engine as version+1.
@@ -340,26 +330,12 @@ func (t *Trainer) publish(ctx context.Context, m *phaseTimer) error {
 	return nil
 }
 
-// endIteration evaluates and checkpoints when due and stops on request.
+// endIteration checkpoints when due and stops on request (the rule every
+// trainer follows); a checkpoint after a cancellation is still written.
 func (t *Trainer) endIteration(ctx context.Context) error {
-	if t.cfg.Eval.Steps > 0 && t.iter%t.cfg.Eval.Steps == 0 && t.iter < t.total {
-		if err := t.evaluate(ctx); err != nil {
-			return err
-		}
-	}
-	stop := ctx.Err() != nil || (t.cfg.Train.StopAtStep > 0 && t.iter >= t.cfg.Train.StopAtStep)
-	if (t.cfg.Ckpt.SaveSteps > 0 && t.iter%t.cfg.Ckpt.SaveSteps == 0) || stop {
-		if err := t.checkpoint(context.WithoutCancel(ctx)); err != nil {
-			return err
-		}
-	}
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("ppo: interrupted after iteration %d (checkpoint saved): %w", t.iter, ctx.Err())
-	case stop:
-		return fmt.Errorf("ppo: iteration %d: %w (checkpoint saved in %s)", t.iter, ErrStopped, t.cfg.CheckpointDir())
-	}
-	return nil
+	rule := train.CheckpointRule{SaveSteps: t.cfg.Ckpt.SaveSteps, StopAtStep: t.cfg.Train.StopAtStep,
+		Dir: t.cfg.CheckpointDir(), Trainer: "ppo", Unit: "iteration"}
+	return rule.After(ctx, t.iter, func() error { return t.checkpoint(context.WithoutCancel(ctx)) })
 }
 
 // finish evaluates the final policy and writes models, plots and report.
@@ -370,27 +346,9 @@ func (t *Trainer) finish(ctx context.Context) error {
 		errs = append(errs, t.checkpoint(ctx))
 	}
 	errs = append(errs, t.export(ctx))
-	errs = append(errs, t.out.finish(t.cfg, t.reportSections()))
+	errs = append(errs, t.finishOutputs())
 	t.log.Info("done", "iterations", t.iter, "output_dir", t.cfg.Ckpt.OutputDir)
 	return errors.Join(errs...)
-}
-
-// reportSections are the sample tables of the run report.
-func (t *Trainer) reportSections() []reportSection {
-	var out []reportSection
-	if n := len(t.evals); n > 0 {
-		out = append(out, reportSection{fmt.Sprintf("Eval samples at iteration %d", t.evals[0].Iteration), t.evals[0].Samples})
-		if n > 1 {
-			out = append(out, reportSection{fmt.Sprintf("Eval samples at iteration %d", t.evals[n-1].Iteration), t.evals[n-1].Samples})
-		}
-	}
-	if t.firstRun != nil {
-		out = append(out, reportSection{fmt.Sprintf("Rollout samples of iteration %d", t.firstRun[0].Iteration), t.firstRun})
-	}
-	if t.lastRun != nil && t.lastRun[0].Iteration != t.firstRun[0].Iteration {
-		out = append(out, reportSection{fmt.Sprintf("Rollout samples of iteration %d", t.lastRun[0].Iteration), t.lastRun})
-	}
-	return out
 }
 
 // export writes the final actor (and critic) model folders.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/gorlhf/gorlhf/internal/train"
@@ -52,6 +53,42 @@ type reportSection struct {
 type evalRow struct {
 	Step  int
 	Cells []string
+}
+
+// plotKeys are the curves drawn at the end, when logged.
+var plotKeys = []string{"reward", "kl", "response_length", "policy_loss", "value_loss", "entropy", "clip_frac"}
+
+// finishOutputs draws the logged curves, writes report.html and closes the
+// run's outputs.
+func (t *Trainer) finishOutputs() error {
+	var keys []string
+	for _, key := range plotKeys {
+		if train.Logged(t.out.Rows(), key) {
+			keys = append(keys, key)
+		}
+	}
+	sections := t.reportSections()
+	return t.out.Finish(keys, func(rows []train.Row, plots []string) error {
+		return writeReport(filepath.Join(t.cfg.Ckpt.OutputDir, "report.html"), t.cfg, rows, plots, sections)
+	})
+}
+
+// reportSections are the sample tables of the run report.
+func (t *Trainer) reportSections() []reportSection {
+	var out []reportSection
+	if n := len(t.evals); n > 0 {
+		out = append(out, reportSection{fmt.Sprintf("Eval samples at iteration %d", t.evals[0].Iteration), t.evals[0].Samples})
+		if n > 1 {
+			out = append(out, reportSection{fmt.Sprintf("Eval samples at iteration %d", t.evals[n-1].Iteration), t.evals[n-1].Samples})
+		}
+	}
+	if t.firstRun != nil {
+		out = append(out, reportSection{fmt.Sprintf("Rollout samples of iteration %d", t.firstRun[0].Iteration), t.firstRun})
+	}
+	if t.lastRun != nil && t.lastRun[0].Iteration != t.firstRun[0].Iteration {
+		out = append(out, reportSection{fmt.Sprintf("Rollout samples of iteration %d", t.lastRun[0].Iteration), t.lastRun})
+	}
+	return out
 }
 
 // writeReport writes report.html.

@@ -50,8 +50,8 @@ func (t *Trainer) checkpoint(ctx context.Context) error {
 		return fmt.Errorf("ppo: checkpoint: %w", err)
 	}
 	st := runState{Iteration: t.iter, Cursor: t.sampler.Cursor(), RNG: rng, KL: t.kl, Version: t.version,
-		ActorSteps: t.actor.steps, CriticSteps: t.critic.steps, ActorNonFinite: t.actor.nonFiniteRun,
-		CriticNonFinite: t.critic.nonFiniteRun, Config: cfg}
+		ActorSteps: t.actor.steps, CriticSteps: t.critic.steps, ActorNonFinite: t.actor.skips.Run,
+		CriticNonFinite: t.critic.skips.Run, Config: cfg}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("ppo: checkpoint: %w", err)
@@ -121,7 +121,7 @@ func (t *Trainer) restore(st runState) error {
 	}
 	t.iter, t.kl, t.version = st.Iteration, st.KL, st.Version
 	t.actor.steps, t.critic.steps = st.ActorSteps, st.CriticSteps
-	t.actor.nonFiniteRun, t.critic.nonFiniteRun = st.ActorNonFinite, st.CriticNonFinite
+	t.actor.skips.Run, t.critic.skips.Run = st.ActorNonFinite, st.CriticNonFinite
 	if cfg, err := json.Marshal(t.cfg); err == nil && !bytes.Equal(cfg, st.Config) {
 		t.log.Warn("resuming with a different configuration than the checkpoint's")
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
-	"github.com/gorlhf/gorlhf/internal/train"
 )
 
 // updateStats collects the optimizer steps of one iteration.
@@ -94,14 +93,9 @@ func (t *Trainer) criticStep(ctx context.Context, e *experience, r *rollout, mic
 // consecutive skipped (non-finite) steps.
 func (s *schedule) count(skipped bool, loss, gradNorm float64, role string, limit int) error {
 	s.steps++
-	if !skipped {
-		s.nonFiniteRun = 0
-		return nil
-	}
-	s.nonFiniteRun++
-	if s.nonFiniteRun >= limit {
-		return fmt.Errorf("ppo: %s step %d: %w in %d consecutive steps (loss %g, grad norm %g); lower the learning rate or check the rewards",
-			role, s.steps, train.ErrNonFinite, s.nonFiniteRun, loss, gradNorm)
+	if err := s.skips.Count(skipped, limit); err != nil {
+		return fmt.Errorf("ppo: %s step %d: %w (loss %g, grad norm %g); lower the learning rate or check the rewards",
+			role, s.steps, err, loss, gradNorm)
 	}
 	return nil
 }

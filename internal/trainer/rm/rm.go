@@ -101,22 +101,18 @@ func (t *Trainer) Model() *head.ScoreModel { return t.model }
 // Train.StopAtStep is reached (train.ErrStopped), then writes the model
 // with the reward mean and std of the last evaluation in its config.json.
 func (t *Trainer) Run(ctx context.Context) error {
-	if t.s.Step() == 0 && len(t.eval) > 0 { // the starting point of the eval curve
-		if err := t.s.LogEval(t.evaluate()); err != nil {
-			t.s.Close()
-			return err
-		}
-	}
-	for !t.s.Done() {
-		if err := t.Step(ctx); err != nil {
-			t.s.Close()
-			return err
-		}
-	}
-	return t.s.Finish()
+	return train.Run(ctx, t.s.Loop(t.Step, t.evaluator()))
 }
 
-// Step runs one optimizer step and what follows it.
+// evaluator is evaluate, or nil without an eval set.
+func (t *Trainer) evaluator() func() map[string]float64 {
+	if len(t.eval) == 0 {
+		return nil
+	}
+	return t.evaluate
+}
+
+// Step runs one optimizer step and logs it.
 func (t *Trainer) Step(ctx context.Context) error {
 	start := time.Now()
 	// 1) this step's micro-batches of pairs
@@ -139,19 +135,11 @@ func (t *Trainer) Step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// 4) log, evaluate, checkpoint
+	// 4) log (Run evaluates, checkpoints and stops)
 	m := st.metrics()
 	m["loss"], m["lr"], m["grad_norm"], m["skipped"] = st.loss, up.LR, up.GradNorm, b2f(up.Skipped)
 	m["tokens_per_sec"] = float64(tokens) / time.Since(start).Seconds()
-	if err := t.s.LogTrain(m, tokens, fmt.Sprintf("loss %.4f acc %.3f", st.loss, m["acc"])); err != nil {
-		return err
-	}
-	if t.s.EvalDue() && len(t.eval) > 0 {
-		if err := t.s.LogEval(t.evaluate()); err != nil {
-			return err
-		}
-	}
-	return t.s.EndStep(ctx)
+	return t.s.LogTrain(m, tokens, fmt.Sprintf("loss %.4f acc %.3f", st.loss, m["acc"]))
 }
 
 // collate lays out the chosen sequences of the pairs, then the rejected

@@ -70,26 +70,25 @@ func (t *Trainer) Session() *train.Session { return t.s }
 // Run trains until the planned steps are done, ctx is cancelled, or
 // Train.StopAtStep is reached (train.ErrStopped), then writes the model.
 func (t *Trainer) Run(ctx context.Context) error {
-	if t.s.Step() == 0 && len(t.eval) > 0 { // the starting point of the eval curve
-		if err := t.s.LogEval(t.evaluate()); err != nil {
-			t.s.Close()
-			return err
+	l := t.s.Loop(t.Step, t.evaluator())
+	l.Finish = func(context.Context) error {
+		if err := t.writeSamples(); err != nil {
+			t.s.Log.Warn("samples not written", "err", err)
 		}
+		return t.s.Finish()
 	}
-	for !t.s.Done() {
-		if err := t.Step(ctx); err != nil {
-			t.s.Close()
-			return err
-		}
-	}
-	if err := t.writeSamples(); err != nil {
-		t.s.Log.Warn("samples not written", "err", err)
-	}
-	return t.s.Finish()
+	return train.Run(ctx, l)
 }
 
-// Step runs one optimizer step and what follows it (logging, evaluation,
-// checkpoint).
+// evaluator is evaluate, or nil without an eval set.
+func (t *Trainer) evaluator() func() map[string]float64 {
+	if len(t.eval) == 0 {
+		return nil
+	}
+	return t.evaluate
+}
+
+// Step runs one optimizer step and logs it.
 func (t *Trainer) Step(ctx context.Context) error {
 	start := time.Now()
 	// 1) this step's micro-batches, collated
@@ -112,18 +111,10 @@ func (t *Trainer) Step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// 4) log, evaluate, checkpoint
+	// 4) log (Run evaluates, checkpoints and stops)
 	m := map[string]float64{"loss": loss, "lr": up.LR, "grad_norm": up.GradNorm, "loss_tokens": float64(lossTokens),
 		"tokens_per_sec": float64(seqTokens) / time.Since(start).Seconds(), "skipped": b2f(up.Skipped)}
-	if err := t.s.LogTrain(m, seqTokens, fmt.Sprintf("loss %.4f", loss)); err != nil {
-		return err
-	}
-	if t.s.EvalDue() && len(t.eval) > 0 {
-		if err := t.s.LogEval(t.evaluate()); err != nil {
-			return err
-		}
-	}
-	return t.s.EndStep(ctx)
+	return t.s.LogTrain(m, seqTokens, fmt.Sprintf("loss %.4f", loss))
 }
 
 // backward runs one micro-batch forward and backward, accumulating

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/train"
+	"github.com/gorlhf/gorlhf/internal/train/report"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 )
 
@@ -74,15 +75,15 @@ func writeJSONL(path, key string, texts []string) error {
 // comparePlot draws every run's eval (points) and train curve of one
 // metric over iterations on one set of axes.
 func comparePlot(path, key, title string, runs []RunResult) error {
-	var series []train.Series
+	var series []report.Series
 	for i, r := range runs {
 		rows, err := train.ReadMetrics(filepath.Join(r.Dir, train.MetricsFile))
 		if err != nil {
 			return err
 		}
-		col := train.Palette[i%len(train.Palette)]
-		tr := train.Series{Name: string(r.Algo) + " train", Color: col}
-		ev := train.Series{Name: string(r.Algo) + " eval", Color: col, Points: true}
+		col := report.Palette[i%len(report.Palette)]
+		tr := report.Series{Name: string(r.Algo) + " train", Color: col}
+		ev := report.Series{Name: string(r.Algo) + " eval", Color: col, Points: true}
 		for _, row := range rows {
 			v, ok := row.Values[key]
 			if !ok {
@@ -96,5 +97,5 @@ func comparePlot(path, key, title string, runs []RunResult) error {
 		}
 		series = append(series, tr, ev)
 	}
-	return train.WritePlot(path, title, key, series)
+	return report.WritePlot(path, title, key, series)
 }

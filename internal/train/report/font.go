@@ -1,4 +1,4 @@
-package train
+package report
 
 // font5x7 is a 5×7 bitmap font for plot labels: each glyph is seven rows,
 // the five low bits of a row are its pixels, most significant bit left.

@@ -165,7 +165,7 @@ func TestRender_Errors(t *testing.T) {
 		{"BadQuantity", func(c *Config) { c.Worker.Memory = "lots" }, `worker memory "lots" is not a Kubernetes quantity`},
 		{"NegativeGPUs", func(c *Config) { c.Driver.GPUs = -1 }, "driver GPUs -1"},
 		{"RelativeMount", func(c *Config) { c.Volume, c.MountPath = "pvc", "data" }, `mount path "data" must be absolute`},
-		{"LongName", func(c *Config) { c.Name = strings.Repeat("r", 50) }, "pod names such as " + strings.Repeat("r", 50) + "-critic-0-0-abcde would exceed 63 characters"},
+		{"LongName", func(c *Config) { c.Name = strings.Repeat("r", 50) }, "pod names such as " + strings.Repeat("r", 50) + "-rollout-0-0-abcde would exceed 63 characters"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

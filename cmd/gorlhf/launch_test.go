@@ -128,7 +128,7 @@ func TestLaunchEnv(t *testing.T) {
 	train := append(slices.Clone(launchTrain), "--launcher=slurm", "--algo.advantage.estimator=group_norm", "--rollout.n_samples_per_prompt=2")
 	// GRPO with KL: driver 0, actor 1, ref 2, rollout 3.
 	for rank, group := range []string{"driver", "actor", "ref", "rollout"} {
-		env := map[string]string{"SLURM_PROCID": string(rune('0' + rank)), "SLURM_NTASKS": "4", "SLURM_NODEID": "0",
+		env := map[string]string{"SLURM_STEP_ID": "0", "SLURM_PROCID": string(rune('0' + rank)), "SLURM_NTASKS": "4", "SLURM_NODEID": "0",
 			"SLURM_LOCALID": "0", "SLURM_JOB_NODELIST": "n[1-2]", "SLURM_JOB_ID": "77"}
 		var out bytes.Buffer
 		err := launchEnv(append([]string{"--"}, train...), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &out)

@@ -132,6 +132,9 @@ type source struct {
 	kind EnvKind
 	key  setting // the variable that identified the launcher (for conflict messages)
 	s    [numFields]setting
+	// rankErr, when set, says why this launcher's rank must not be used
+	// (a Slurm batch script is not an srun task).
+	rankErr error
 }
 
 // ParseEnv works out the identity of this process: each field from flags,
@@ -173,6 +176,9 @@ func ParseEnv(lookup LookupFunc, flags Flags) (Identity, error) {
 	var chosen [numFields]setting
 	for f := range numFields {
 		chosen[f] = pick(f)
+	}
+	if len(launchers) > 0 && launchers[0].rankErr != nil && chosen[fRank].from == launchers[0].s[fRank].from {
+		return Identity{}, launchers[0].rankErr
 	}
 	id, err := resolve(chosen)
 	if err != nil {

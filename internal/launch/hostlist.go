@@ -3,6 +3,7 @@ package launch
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -13,13 +14,14 @@ const maxHosts = 1 << 16
 
 // ExpandHostlist expands a Slurm host list into host names, in order:
 //
-//	n[1-3,5]       n1 n2 n3 n5
-//	a1,b[01-02]    a1 b01 b02        (a range keeps its lower bound's width)
-//	r[1-2]n[1-2]   r1n1 r1n2 r2n1 r2n2
-//	n[1-2]-ib      n1-ib n2-ib
+//	n[1-3,5]        n1 n2 n3 n5
+//	a1,b[01-02]     a1 b01 b02        (a range keeps its lower bound's width)
+//	r[1-2]-n[1-2]   r1-n1 r1-n2 r2-n1 r2-n2
 //
-// Commas inside brackets separate ranges, outside them hosts. Duplicates
-// are kept, as scontrol show hostnames keeps them.
+// Commas inside brackets separate ranges, outside them hosts. As in
+// Slurm 22.05's scontrol show hostnames: empty hosts between commas are
+// skipped, duplicates kept, and text after a host's last bracket group
+// (n[1-2]-ib) is an error.
 func ExpandHostlist(list string) ([]string, error) {
 	hosts, err := expandHostlist(list)
 	if err != nil {
@@ -72,10 +74,9 @@ func splitTop(list string) ([]string, error) {
 		return nil, errors.New("'[' without ']'")
 	}
 	items = append(items, list[start:])
-	for _, it := range items {
-		if strings.TrimSpace(it) == "" {
-			return nil, errors.New("empty host name")
-		}
+	items = slices.DeleteFunc(items, func(it string) bool { return strings.TrimSpace(it) == "" })
+	if len(items) == 0 {
+		return nil, errors.New("no hosts")
 	}
 	return items, nil
 }
@@ -85,8 +86,11 @@ func splitTop(list string) ([]string, error) {
 // most limit names.
 func expandItem(item string, limit int) ([]string, error) {
 	out := []string{""}
-	for item != "" {
+	for bracket := false; item != ""; bracket = true {
 		open := strings.IndexByte(item, '[')
+		if open < 0 && bracket {
+			return nil, fmt.Errorf("text %q after the last ']'", item)
+		}
 		if open < 0 {
 			out = appendAll(out, []string{item})
 			break

@@ -6,6 +6,8 @@ import (
 	"testing"
 )
 
+// The cases agree with scontrol show hostnames of Slurm 22.05.8 (checked
+// on a local two-node cluster, tools/ci/slurm-local.sh).
 func TestExpandHostlist(t *testing.T) {
 	cases := []struct {
 		list string
@@ -19,7 +21,13 @@ func TestExpandHostlist(t *testing.T) {
 		{"gpu[001-002,010]", []string{"gpu001", "gpu002", "gpu010"}},
 		{"n[1-2],m[3,4],x", []string{"n1", "n2", "m3", "m4", "x"}},
 		{"r[1-2]n[1-2]", []string{"r1n1", "r1n2", "r2n1", "r2n2"}},
-		{"n[1-2]-ib", []string{"n1-ib", "n2-ib"}},
+		{"rack[1-2]-n[1-2]", []string{"rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"}},
+		{"n[1-2]x[1]", []string{"n1x1", "n2x1"}},
+		{"a-[1-2]", []string{"a-1", "a-2"}},
+		{"n[01-2]", []string{"n01", "n02"}},
+		{"n[1-02]", []string{"n1", "n2"}},
+		{"n[001-3]", []string{"n001", "n002", "n003"}},
+		{"n1,,n2", []string{"n1", "n2"}},
 		{"[1-2]", []string{"1", "2"}},
 		{"n[0]", []string{"n0"}},
 		{"node-1.cluster,node-2.cluster", []string{"node-1.cluster", "node-2.cluster"}},
@@ -35,8 +43,12 @@ func TestExpandHostlist(t *testing.T) {
 
 func TestExpandHostlist_Errors(t *testing.T) {
 	cases := []struct{ list, want string }{
-		{"", "empty host name"},
-		{"a,,b", "empty host name"},
+		{"", "no hosts"},
+		{",", "no hosts"},
+		{"n[1-2]-ib", `text "-ib" after the last ']'`},
+		{"n[1-2]x", `text "x" after the last ']'`},
+		{"n[1-2],x[3]y", `text "y" after the last ']'`},
+		{"n[1-2,]", `range ""`},
 		{"n[1-3", "'[' without ']'"},
 		{"n1-3]", "']' without '['"},
 		{"n[[1]]", "nested '['"},

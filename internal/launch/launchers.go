@@ -121,7 +121,9 @@ func readTrainer(lookup LookupFunc) (source, bool, error) {
 
 // readSlurm reads the variables srun gives each task. The driver (rank
 // 0) runs on the first host of the step's node list (of the job's when
-// the step's is absent).
+// the step's is absent). A batch script also has SLURM_PROCID=0 and the
+// job's SLURM_NTASKS but no step id: its rank is refused, so that a
+// command started without srun does not wait for tasks that never come.
 func readSlurm(lookup LookupFunc) (source, bool, error) {
 	s := source{kind: EnvSlurm}
 	s.s[fRank] = env(lookup, "SLURM_PROCID")
@@ -129,6 +131,10 @@ func readSlurm(lookup LookupFunc) (source, bool, error) {
 		return s, false, nil
 	}
 	s.key = s.s[fRank]
+	if !env(lookup, "SLURM_STEP_ID").set() && !env(lookup, "SLURM_STEPID").set() {
+		job, _ := lookup("SLURM_JOB_ID")
+		s.rankErr = fmt.Errorf("launch: SLURM_PROCID is set but SLURM_STEP_ID is not: this is the batch script of Slurm job %s, not a task of srun; start every rank with srun (see deploy/slurm/ppo.sbatch)", job)
+	}
 	s.s[fWorld] = first(env(lookup, "SLURM_STEP_NUM_TASKS"), env(lookup, "SLURM_NTASKS"), env(lookup, "SLURM_NPROCS"))
 	s.s[fLocal] = env(lookup, "SLURM_LOCALID")
 	s.s[fNode] = env(lookup, "SLURM_NODEID")

@@ -3,6 +3,7 @@ package launch
 import (
 	"flag"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -191,7 +192,7 @@ func TestPlan_PlaceAssign(t *testing.T) {
 	}
 	// driver 0, actor 1-2, reward 3, rollout 4
 	for rank, want := range []string{"driver", "actor", "actor", "reward", "rollout"} {
-		id, err := ParseEnv(lookupMap(map[string]string{"SLURM_PROCID": fmt.Sprint(rank), "SLURM_NTASKS": "5", "SLURM_JOB_NODELIST": "n[1-2]"}), Flags{})
+		id, err := ParseEnv(lookupMap(map[string]string{"SLURM_STEP_ID": "0", "SLURM_PROCID": fmt.Sprint(rank), "SLURM_NTASKS": "5", "SLURM_JOB_NODELIST": "n[1-2]"}), Flags{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,6 +222,7 @@ func TestPlan_PlaceAssign(t *testing.T) {
 func TestConfig_RegisterFlags(t *testing.T) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	cfg.RegisterFlags(fs)
 	args := []string{"--launcher", "k8s", "--actor.num_nodes=2", "--actor.num_workers_per_node=4", "--ref.num_nodes=3",
 		"--critic.num_workers_per_node=2", "--reward.num_nodes=5", "--rollout.num_engines=6",

@@ -16,11 +16,14 @@ import (
 )
 
 const launchUsage = `usage: gorlhf launch k8s --image IMG [flags] -- train ppo [train flags]
+       gorlhf launch plan -- train ppo [train flags]
        gorlhf launch env [--rank N ...] [-- train ppo [train flags]]
 
-  k8s  print one Kubernetes JobSet that runs the training across pods
-  env  print who this process is under its launcher (srun, torchrun, mpirun,
-       a JobSet pod) and, given the train flags, which roles it hosts`
+  k8s   print one Kubernetes JobSet that runs the training across pods
+  plan  print the placement: groups, roles, ranks and the process count
+        (srun --ntasks under Slurm)
+  env   print who this process is under its launcher (srun, torchrun, mpirun,
+        a JobSet pod) and, given the train flags, which roles it hosts`
 
 // runLaunch is `gorlhf launch k8s|env`.
 func runLaunch(ctx context.Context, args []string) error {
@@ -30,6 +33,8 @@ func runLaunch(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "k8s":
 		return launchK8s(args[1:], os.Stdout)
+	case "plan":
+		return launchPlan(args[1:], os.Stdout)
 	case "env":
 		return launchEnv(args[1:], os.LookupEnv, os.Stdout)
 	case "-h", "--help", "help":
@@ -78,6 +83,24 @@ func launchK8s(args []string, stdout io.Writer) error {
 	return err
 }
 
+// launchPlan prints the placement table of `-- train ppo ...`.
+func launchPlan(args []string, stdout io.Writer) error {
+	own, train := splitDashes(args)
+	if len(own) > 0 && (own[0] == "-h" || own[0] == "--help") {
+		fmt.Fprintln(stdout, "usage: gorlhf launch plan -- train ppo [train flags]")
+		return nil
+	}
+	if len(own) > 0 {
+		return fmt.Errorf("launch plan: unexpected argument %q (the training command goes after --)", own[0])
+	}
+	run, err := placeTraining(train, "")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(stdout, run.plan)
+	return err
+}
+
 // launchEnv prints the identity ParseEnv finds and, with train flags
 // after --, the group of the placement plan this rank belongs to.
 func launchEnv(args []string, lookup launch.LookupFunc, stdout io.Writer) error {
@@ -117,7 +140,7 @@ func launchEnv(args []string, lookup launch.LookupFunc, stdout io.Writer) error 
 	for i, x := range g.Roles {
 		roles[i] = string(x)
 	}
-	fmt.Fprintf(stdout, "  group %s [%s] node %d local %d of %s %d processes\n", g.Name, strings.Join(roles, ","), r.Node, r.Local, run.plan.Launcher, run.plan.WorldSize)
+	fmt.Fprintf(stdout, "  group %s [%s], its node %d worker %d; plan: %s, %d processes\n", g.Name, strings.Join(roles, ","), r.Node, r.Local, run.plan.Launcher, run.plan.WorldSize)
 	return nil
 }
 

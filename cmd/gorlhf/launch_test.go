@@ -122,6 +122,27 @@ func TestLaunchK8s_Errors(t *testing.T) {
 	}
 }
 
+func TestLaunchPlan(t *testing.T) {
+	var out bytes.Buffer
+	args := append([]string{"--"}, append(launchTrain, "--launcher=slurm", "--train.colocate_actor_ref")...)
+	if err := launchPlan(args, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := `launcher slurm, 4 processes
+group      roles       ranks  nodes × workers
+driver     -           0      1 × 1
+actor-ref  actor, ref  1      1 × 1
+critic     critic      2      1 × 1
+rollout    rollout     3      1 × 1
+`
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	if err := launchPlan([]string{"x"}, &out); err == nil {
+		t.Fatal("stray argument accepted")
+	}
+}
+
 // TestLaunchEnv: under a Slurm task's variables, each rank finds its
 // group in the plan of the same training command.
 func TestLaunchEnv(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -155,29 +156,24 @@ func ParseEnv(lookup LookupFunc, flags Flags) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	layers := []source{fromFlags(flags), fromGorlhf(lookup)}
+	// Ranks come from flags, GORLHF_* or the innermost launcher; the
+	// driver's address and the run id may also come from outer ones.
+	ranks := []source{fromFlags(flags), fromGorlhf(lookup)}
 	kind := EnvNone
 	if len(launchers) > 0 {
 		kind = launchers[0].kind
-		layers = append(layers, launchers[0])
+		ranks = append(ranks, launchers[0])
 	}
-	pick := func(f field) setting {
-		ls := layers
-		if f >= fHost { // the driver's address and the run id may come from an outer launcher
-			ls = append(ls, launchers...)
-		}
-		for _, l := range ls {
-			if l.s[f].set() {
-				return l.s[f]
-			}
-		}
-		return setting{}
-	}
+	addrs := append(slices.Clone(ranks), launchers...)
 	var chosen [numFields]setting
 	for f := range numFields {
-		chosen[f] = pick(f)
+		layers := ranks
+		if f >= fHost {
+			layers = addrs
+		}
+		chosen[f] = firstOf(layers, f)
 	}
-	if len(launchers) > 0 && launchers[0].rankErr != nil && chosen[fRank].from == launchers[0].s[fRank].from {
+	if kind != EnvNone && launchers[0].rankErr != nil && chosen[fRank].from == launchers[0].s[fRank].from {
 		return Identity{}, launchers[0].rankErr
 	}
 	id, err := resolve(chosen)
@@ -186,6 +182,16 @@ func ParseEnv(lookup LookupFunc, flags Flags) (Identity, error) {
 	}
 	id.Env = kind
 	return id, nil
+}
+
+// firstOf is the first layer's setting of f that is set.
+func firstOf(layers []source, f field) setting {
+	for _, l := range layers {
+		if l.s[f].set() {
+			return l.s[f]
+		}
+	}
+	return setting{}
 }
 
 // resolve turns the chosen settings into an Identity and checks it.

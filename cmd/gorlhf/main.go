@@ -31,6 +31,7 @@ func commands() []command {
 		{"convert", "write a model (HF folder, llama2.c file, stories260K) as a Hugging Face folder", runConvert},
 		{"demo", "end-to-end demos on the embedded tiny model: RM + PPO on stories, or --task arithmetic (SFT + GRPO)", runDemo},
 		{"generate", "sample completions from a model (prompts from flags or a JSONL file)", runGenerate},
+		{"launch", "run training across processes: print a Kubernetes JobSet (launch k8s), or who this process is (launch env)", runLaunch},
 		{"serve", "OpenAI-compatible server (serve), a reward model (serve rm), or an environment (serve env)", runServeCmd},
 		{"train", "train a model: train sft | rm | dpo | ppo", runTrain},
 		{"tokenize", "encode text to token ids (or decode ids) with a tokenizer", runTokenize},

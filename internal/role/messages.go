@@ -7,7 +7,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/nn"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 )
 
@@ -254,12 +254,12 @@ type Weights struct {
 
 // ScoreRequest asks for the rewards of finished rollouts.
 type ScoreRequest struct {
-	Samples []reward.Sample
+	Samples []grade.Sample
 }
 
 // ScoreResult holds one result per sample, in order.
 type ScoreResult struct {
-	Results []reward.Result
+	Results []grade.Result
 }
 
 // SaveRequest asks a trainable role for a checkpoint.

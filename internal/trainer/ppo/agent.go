@@ -10,7 +10,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
@@ -254,7 +254,7 @@ func (t *Trainer) episodeRollout(eps []*episode, g int) *rollout {
 		for k, v := range e.rewards[:min(len(e.rewards), turnMetrics)] {
 			extra[fmt.Sprintf("agent_reward_turn%d", k+1)] = v
 		}
-		r.results = append(r.results, reward.Result{Reward: e.ret, Score: e.ret, Extra: extra})
+		r.results = append(r.results, grade.Result{Reward: e.ret, Score: e.ret, Extra: extra})
 	}
 	return r
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/model/load"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
@@ -25,7 +25,7 @@ import (
 // mostly 0 there, and the tests check the mechanics, not learning.
 func agentConfig(t testing.TB, args string, maxTurns int) Config {
 	c := tinyConfigFor(t, rl.EstimatorGroupNorm)
-	c.Reward.Rule = reward.RuleConfig{}
+	c.Reward.Rule = grade.RuleConfig{}
 	c.Data.LabelKey, c.Data.MaxLen = "label", 160
 	c.Rollout.MaxNewTokens = 6
 	c.Agent = AgentConfig{Env: "arithmetic", EnvArgs: args, MaxTurns: maxTurns}
@@ -57,7 +57,7 @@ func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Train
 // action tokens is an action the environment is replayed with, every run
 // of feedback tokens is the continuation encoding of its answer, and the
 // reward is the sum of the step rewards. It returns the actions' tokens.
-func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) string, fresh env.Env, r *rollout, i int, res reward.Result) [][]int32 {
+func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) string, fresh env.Env, r *rollout, i int, res grade.Result) [][]int32 {
 	t.Helper()
 	ctx := context.Background()
 	p := r.prompts[i]
@@ -346,7 +346,7 @@ func TestConfig_AgentValidate(t *testing.T) {
 		mut  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.Reward.Rule.Kind = reward.RuleExact }, "gives the rewards"},
+		{func(c *Config) { c.Reward.Rule.Kind = grade.RuleExact }, "gives the rewards"},
 		{func(c *Config) { c.Agent.MaxTurns = 0 }, "--agent.max_turns must be ≥ 1"},
 		{func(c *Config) { c.Reward.Length.OverlongBufferLen = 2 }, "does not apply to multi-turn"},
 		{func(c *Config) { c.Agent.Env = "" }, "set a reward source"},

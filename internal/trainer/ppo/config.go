@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -62,7 +63,7 @@ type RewardConfig struct {
 	RemoteURLs []string // --reward.remote_url: OpenRLHF-protocol servers (comma-separated)
 	// Rule is a built-in grader (--reward.rule: math, exact, regex, length,
 	// format) fed by the dataset's label (--data.label_key).
-	Rule reward.RuleConfig
+	Rule grade.RuleConfig
 	// Normalize reports reward-model scores as (r − mean)/std with the
 	// statistics stored in its config.json (--reward.normalize_enable).
 	Normalize bool
@@ -279,7 +280,7 @@ func DefaultConfig() Config {
 	return Config{
 		Actor:   ActorConfig{Model: "stories260K", Optim: actor, PolicyLoss: rl.DefaultPolicyLossConfig()},
 		Critic:  CriticConfig{Optim: critic, ValueLoss: rl.DefaultValueLossConfig()},
-		Reward:  RewardConfig{Rule: reward.RuleConfig{Length: reward.DefaultRuleConfig().Length}, Length: rl.LengthPenalty{OverlongFactor: 1}},
+		Reward:  RewardConfig{Rule: grade.RuleConfig{Length: grade.DefaultRuleConfig().Length}, Length: rl.LengthPenalty{OverlongFactor: 1}},
 		Rollout: RolloutConfig{BatchSize: 16, MaxNewTokens: 64, Temperature: 1, TopP: 1},
 		Algo: AlgoConfig{Advantage: rl.DefaultAdvantageConfig(), KL: rl.DefaultKLConfig(),
 			DynamicFilter: DynamicFilterConfig{Range: rl.DefaultDynamicFilter(), MaxRounds: 4}},

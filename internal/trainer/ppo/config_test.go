@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 )
 
@@ -12,7 +13,7 @@ func TestConfig_Validate(t *testing.T) {
 	ok := func() Config {
 		c := DefaultConfig()
 		c.Data.PromptDataset = "prompts.jsonl"
-		c.Reward.Rule.Kind = reward.RuleLength
+		c.Reward.Rule.Kind = grade.RuleLength
 		return c
 	}
 	if err := ok().Validate(); err != nil {

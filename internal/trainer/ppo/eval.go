@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 )
 
@@ -84,10 +84,10 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("ppo: eval: %w", err)
 	}
-	rewards, _, _ := c.Reward.Length.Apply(reward.Rewards(results), r.seqs.ResponseLens(), r.truncated(), c.Rollout.MaxNewTokens)
+	rewards, _, _ := c.Reward.Length.Apply(grade.Rewards(results), r.seqs.ResponseLens(), r.truncated(), c.Rollout.MaxNewTokens)
 	res := EvalResult{Iteration: t.iter, Samples: sampleRows(t.iter, r, results)}
 	res.Reward, res.RewardStd = meanStd(rewards)
-	res.Score, _ = meanStd(reward.Scores(results))
+	res.Score, _ = meanStd(grade.Scores(results))
 	lens := make([]float32, r.seqs.Len())
 	for i := range lens {
 		lens[i] = float32(r.seqs.ResponseLen(i))

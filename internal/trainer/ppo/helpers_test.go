@@ -15,7 +15,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/nn"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
@@ -80,7 +80,7 @@ func tinyConfigFor(t testing.TB, est rl.Estimator) Config {
 	c.Rollout.BatchSize, c.Rollout.MaxNewTokens = 4, 12
 	c.Algo.Advantage.Estimator, c.Algo.Advantage.SamplesPerPrompt = est, 4
 	c.Train.BatchSize, c.Train.MicroBatchSize, c.Train.MaxIterations = 8, 4, 2
-	c.Reward.Rule = reward.RuleConfig{Kind: reward.RuleLength, Length: reward.LengthConfig{Target: 20, Unit: reward.UnitChars}}
+	c.Reward.Rule = grade.RuleConfig{Kind: grade.RuleLength, Length: grade.LengthConfig{Target: 20, Unit: grade.UnitChars}}
 	c.Actor.Optim.LR, c.Critic.Optim.LR = 1e-3, 1e-3
 	c.Actor.Optim.WarmupRatio, c.Critic.Optim.WarmupRatio = 0, 0
 	c.Ckpt.OutputDir = filepath.Join(t.TempDir(), "run")

@@ -14,6 +14,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
@@ -23,7 +24,7 @@ func TestTrainer_Step_RemoteReward(t *testing.T) {
 	// --reward.remote_url: rewards come from an OpenRLHF-protocol server
 	// on loopback, which sees the dataset's labels.
 	var labels []string
-	grader := reward.Func(func(ctx context.Context, s reward.Sample) (float64, error) {
+	grader := reward.Func(func(ctx context.Context, s grade.Sample) (float64, error) {
 		labels = append(labels, s.Label)
 		return float64(len(s.Response)%5) / 4, nil
 	})

@@ -11,6 +11,8 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
+	"github.com/gorlhf/gorlhf/internal/reward/rmodel"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
@@ -120,7 +122,7 @@ func (p *InProc) buildReward(cfg Config, env train.Env, ld Loader) (*load.Loaded
 		var err error
 		switch name {
 		case PartRule:
-			src, err = reward.NewRule(rc.Rule)
+			src, err = grade.NewRule(rc.Rule)
 		case PartRemote:
 			c := reward.DefaultRemoteConfig()
 			c.URLs = rc.RemoteURLs
@@ -170,12 +172,12 @@ func rewardModel(cfg Config, env train.Env, load Loader) (*load.Loaded, reward.S
 	if err != nil {
 		return nil, nil, fmt.Errorf("ppo: reward model tokenizer: %w", err)
 	}
-	mc := reward.DefaultModelConfig()
+	mc := rmodel.DefaultConfig()
 	mc.Model, mc.Tok, mc.MaxLen, mc.Normalize = l.Score, tok, cfg.Data.MaxLen+1, rc.Normalize
 	if rc.BatchSize > 0 {
 		mc.BatchSize = rc.BatchSize
 	}
-	src, err := reward.NewModelSource(mc)
+	src, err := rmodel.New(mc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -264,8 +266,8 @@ func sameTokenizer(a, b tokenizer.Tokenizer) bool {
 // another tokenizer scores the text.
 type textOnly struct{ src reward.Source }
 
-func (s textOnly) Score(ctx context.Context, samples []reward.Sample) ([]reward.Result, error) {
-	out := make([]reward.Sample, len(samples))
+func (s textOnly) Score(ctx context.Context, samples []grade.Sample) ([]grade.Result, error) {
+	out := make([]grade.Sample, len(samples))
 	for i, x := range samples {
 		x.Tokens = nil
 		out[i] = x

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 )
 
@@ -24,7 +24,7 @@ type rollout struct {
 	// results are the rewards, when the rollout was scored while it was
 	// collected (dynamic filtering, an environment's episodes); nil means
 	// makeExperience scores it.
-	results []reward.Result
+	results []grade.Result
 }
 
 // nextPrompts takes the next rollout.batch_size prompts of the shuffled

@@ -18,6 +18,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
@@ -384,12 +385,12 @@ func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string,
 		return "", err
 	}
 	c := d.GRPOConfig(sftDir, f.prompts, f.heldOut)
-	roles, err := ppo.NewInProc(c, env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	roles, err := inproc.Build(c.RoleSpec(), env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
 	if err != nil {
 		return "", err
 	}
 	defer roles.Close()
-	t, err := ppo.New(ctx, c, roles.Roles, ppo.Env{Tok: tok, Console: d.Console, TTY: d.TTY})
+	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: tok, Console: d.Console, TTY: d.TTY})
 	if err != nil {
 		return "", err
 	}

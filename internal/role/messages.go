@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 )
@@ -228,28 +226,6 @@ type CriticStepResult struct {
 	GradNorm  float64
 	Skipped   bool
 	Tokens    int
-}
-
-// GenerateRequest asks the rollout engine for completions. Each request
-// carries its own prompt ids, sample count and seed, so results do not
-// depend on batching.
-type GenerateRequest struct {
-	Requests []generate.Request
-}
-
-// GenerateResult holds the results in request order.
-type GenerateResult struct {
-	Results []generate.Result
-}
-
-// Weights is a policy snapshot for the rollout engine.
-type Weights struct {
-	// Version tags completions made with these weights (the driver counts
-	// publishes: the initial policy is 0).
-	Version int64
-	// Params are copies under their Hugging Face names; the receiver owns
-	// them.
-	Params nn.Params
 }
 
 // ScoreRequest asks for the rewards of finished rollouts.

@@ -202,15 +202,6 @@ func restore(ctx context.Context, params nn.Params, opt *optim.AdamW, req role.L
 	return role.LoadResult{Step: st.Step, State: st.Extra}, nil
 }
 
-// copyParams returns params with every tensor copied.
-func copyParams(params nn.Params) nn.Params {
-	out := make(nn.Params, len(params))
-	for i, p := range params {
-		out[i] = nn.Param{Name: p.Name, Tensor: p.Tensor.Clone()}
-	}
-	return out
-}
-
 // weighted averages per-micro-batch metrics by their token counts.
 type weighted struct {
 	n    float64

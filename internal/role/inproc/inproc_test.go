@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/model"
@@ -299,8 +300,13 @@ func TestActor_Weights(t *testing.T) {
 	if len(w.Params) != len(m.Params()) {
 		t.Fatalf("%d params, model has %d", len(w.Params), len(m.Params()))
 	}
-	w.Params[0].Tensor.Data[0] += 1
-	if m.Params()[0].Tensor.Data[0] == w.Params[0].Tensor.Data[0] {
+	for i, p := range m.Params() {
+		if w.Params[i].Name != p.Name || !slices.Equal(w.Params[i].Shape, p.Tensor.Shape) || !slices.Equal(w.Params[i].Data, p.Tensor.Data) {
+			t.Fatalf("param %d: %s %v, model has %s %v", i, w.Params[i].Name, w.Params[i].Shape, p.Name, p.Tensor.Shape)
+		}
+	}
+	w.Params[0].Data[0] += 1
+	if m.Params()[0].Tensor.Data[0] == w.Params[0].Data[0] {
 		t.Fatal("Weights returned the actor's own tensors, not copies")
 	}
 }

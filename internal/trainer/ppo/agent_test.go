@@ -11,11 +11,10 @@ import (
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/env"
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -34,9 +33,9 @@ func agentConfig(t testing.TB, args string, maxTurns int) Config {
 
 // newAgentTrainer is newTrainer with an environment factory of our own
 // (nil: the one the configuration names).
-func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Trainer, *InProc) {
+func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Trainer, *inproc.Roles) {
 	t.Helper()
-	p, err := NewInProc(c, e, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	p, err := inproc.Build(c.RoleSpec(), e, loadModel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Train
 	if p.Reward != nil {
 		t.Fatal("a reward role was built although the environment gives the rewards")
 	}
-	tr, err := New(context.Background(), c, p.Roles, Env{Tok: e.Tok, Agent: f, MaxPositions: p.MaxPositions()})
+	tr, err := New(context.Background(), c, p.Set, Runtime{Tok: e.Tok, Agent: f, MaxPositions: p.MaxPositions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +104,7 @@ func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) s
 	if math.Abs(ret-res.Reward) > 1e-12 || res.Extra["agent_turns"] != float64(turns) {
 		t.Fatalf("row %d: reward %g over %v turns, replay gives %g over %d", i, res.Reward, res.Extra["agent_turns"], ret, turns)
 	}
-	if done != (r.finish[i] == generate.FinishStop) || (res.Extra["agent_done"] == 1) != done {
+	if done != (r.finish[i] == role.FinishStop) || (res.Extra["agent_done"] == 1) != done {
 		t.Fatalf("row %d: finish %s, agent_done %v, but the replayed environment says done=%v", i, r.finish[i], res.Extra["agent_done"], done)
 	}
 	return actions
@@ -174,7 +173,7 @@ func TestTrainer_AgentEpisodes(t *testing.T) {
 						stopped++
 					}
 				}
-				if (r.finish[i] == generate.FinishStop) != tc.done {
+				if (r.finish[i] == role.FinishStop) != tc.done {
 					t.Fatalf("row %d: finish %s, want done=%v", i, r.finish[i], tc.done)
 				}
 			}
@@ -360,12 +359,12 @@ func TestConfig_AgentValidate(t *testing.T) {
 	// an unknown environment is an error of New, naming it
 	c.Agent.Env = "chess"
 	e := tinyEnv(t)
-	p, err := NewInProc(c, e, nil)
+	p, err := inproc.Build(c.RoleSpec(), e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if _, err := New(context.Background(), c, p.Roles, Env{Tok: e.Tok}); err == nil || !strings.Contains(err.Error(), `unknown environment "chess"`) {
+	if _, err := New(context.Background(), c, p.Set, Runtime{Tok: e.Tok}); err == nil || !strings.Contains(err.Error(), `unknown environment "chess"`) {
 		t.Fatalf("New with --agent.env chess: %v", err)
 	}
 }

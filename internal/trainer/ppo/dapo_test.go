@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -16,16 +15,16 @@ import (
 )
 
 // newTrainerWithReward is newTrainer with src as the reward role.
-func newTrainerWithReward(t testing.TB, c Config, src reward.Source) (*Trainer, *InProc) {
+func newTrainerWithReward(t testing.TB, c Config, src reward.Source) (*Trainer, *inproc.Roles) {
 	t.Helper()
 	env := tinyEnv(t)
-	p, err := NewInProc(c, env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	p, err := inproc.Build(c.RoleSpec(), env, loadModel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
 	p.Reward = inproc.NewReward(src)
-	tr, err := New(context.Background(), c, p.Roles, Env{Tok: env.Tok})
+	tr, err := New(context.Background(), c, p.Set, Runtime{Tok: env.Tok})
 	if err != nil {
 		t.Fatal(err)
 	}

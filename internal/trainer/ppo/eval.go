@@ -6,7 +6,6 @@ import (
 	"maps"
 	"time"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 )
@@ -74,7 +73,7 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 // scores the samples.
 func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	c := t.cfg
-	p := generate.SamplingParams{N: c.Eval.NSamples, MaxNewTokens: c.Rollout.MaxNewTokens,
+	p := role.SamplingParams{N: c.Eval.NSamples, MaxNewTokens: c.Rollout.MaxNewTokens,
 		Temperature: float32(c.Eval.Temperature), TopP: float32(c.Rollout.TopP), TopK: c.Rollout.TopK, StopStrings: c.Rollout.Stop}
 	r, err := t.sample(ctx, t.eval, p, c.Train.Seed^evalSeedSalt)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
@@ -71,7 +70,7 @@ func (t *Trainer) score(ctx context.Context, r *rollout) ([]grade.Result, error)
 	}
 	samples := make([]grade.Sample, r.seqs.Len())
 	for i, toks := range r.seqs.Tokens {
-		if r.finish[i] == generate.FinishLength && len(t.eos) > 0 {
+		if r.finish[i] == role.FinishLength && len(t.eos) > 0 {
 			toks = append(slices.Clone(toks), t.eos[0])
 		}
 		p := r.prompts[i]

@@ -25,8 +25,8 @@ type outputs struct {
 }
 
 // openOutputs creates the run folder and the log.
-func openOutputs(cfg Config, env Env) (*outputs, *slog.Logger, error) {
-	o := &outputs{dir: cfg.Ckpt.OutputDir, console: env.Console, tty: env.TTY}
+func openOutputs(cfg Config, rt Runtime) (*outputs, *slog.Logger, error) {
+	o := &outputs{dir: cfg.Ckpt.OutputDir, console: rt.Console, tty: rt.TTY}
 	if o.console == nil {
 		o.console = io.Discard
 	}

@@ -129,20 +129,6 @@ type ValuesResult struct {
 	Values PerToken
 }
 
-// ActorLoss says which terms make up the actor's loss.
-type ActorLoss struct {
-	// Policy is the clipped surrogate (PPO or GSPO).
-	Policy rl.PolicyLossConfig
-	// KLCoef is β of the KL loss term (OpenRLHF --algo.kl.use_loss);
-	// 0 means no KL term. RefLogProbs must then be set in every
-	// micro-batch.
-	KLCoef      float64
-	KLEstimator rl.KLEstimator
-	// EntropyCoef weighs the entropy bonus (--actor.entropy_coef); 0 means
-	// none (entropy is still measured and reported).
-	EntropyCoef float64
-}
-
 // ActorMicroBatch is one forward/backward pass of an actor step.
 type ActorMicroBatch struct {
 	Seqs        Sequences
@@ -167,7 +153,10 @@ func (m ActorMicroBatch) Validate() error {
 // ActorStep is one optimizer step of the actor.
 type ActorStep struct {
 	MicroBatches []ActorMicroBatch
-	Loss         ActorLoss
+	// Loss says which terms make up the loss; every micro-batch's is
+	// rl.ActorObjective's. A KL term needs RefLogProbs in every
+	// micro-batch.
+	Loss rl.ActorLossConfig
 	// Norm holds the step's token and sequence totals (rl.StepLossNorm
 	// over every micro-batch's mask), so that the micro-batch losses add
 	// up to the loss of the whole step; the role never divides by the

@@ -315,7 +315,7 @@ func TestTrainer_AgentMaskedTokensTrainNothing(t *testing.T) {
 		t.Fatal("no feedback tokens in the rollout")
 	}
 	step := func(a role.Actor, adv role.PerToken) role.ActorStepResult {
-		req := role.ActorStep{Loss: role.ActorLoss{Policy: c.Actor.PolicyLoss}, Norm: rl.StepLossNorm(r.seqs.Mask()), LR: 1e-2,
+		req := role.ActorStep{Loss: rl.ActorLossConfig{Policy: c.Actor.PolicyLoss}, Norm: rl.StepLossNorm(r.seqs.Mask()), LR: 1e-2,
 			MicroBatches: []role.ActorMicroBatch{{Seqs: r.seqs, OldLogProbs: lp.LogProbs, Advantages: adv}}}
 		res, err := a.TrainStep(ctx, req)
 		if err != nil {

@@ -153,7 +153,7 @@ func TestBuild_Mix(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	spec := role.Spec{Actor: role.ActorSpec{Adam: adam()}, Reward: &role.RewardSpec{
-		Rule: grade.RuleConfig{Kind: grade.RuleLength, Length: grade.LengthConfig{Target: 4, Unit: grade.UnitChars}},
+		Rule:       grade.RuleConfig{Kind: grade.RuleLength, Length: grade.LengthConfig{Target: 4, Unit: grade.UnitChars}},
 		RemoteURLs: []string{hs.URL + reward.DefaultPath}, Mix: map[string]float64{role.PartRule: 2, role.PartRemote: 0.5},
 		ScoreFrom: role.PartRule}}
 	r := build(t, spec, stories(t))

@@ -10,6 +10,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/hub"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/rmodel"
 )
 
 // rmAPIKeyEnv supplies --api-key without putting the key on the command
@@ -27,7 +28,7 @@ func runServeRM(ctx context.Context, args []string) error {
 	apiKey := fs.String("api-key", "", "require 'Authorization: Bearer KEY' (default: $"+rmAPIKeyEnv+")")
 	tokPath := fs.String("tokenizer", "", "tokenizer file or folder (default: the model folder's)")
 	headPrefix := fs.String("value-head-prefix", "", `module name of the score head in the checkpoint ("" = score; older OpenRLHF: value_head)`)
-	mc := reward.DefaultModelConfig()
+	mc := rmodel.DefaultConfig()
 	fs.IntVar(&mc.BatchSize, "batch-size", mc.BatchSize, "sequences per forward pass; also how many queries the server gathers before scoring")
 	fs.IntVar(&mc.MaxLen, "max-len", mc.MaxLen, "token budget per sequence; longer ones keep their first tokens, the last becoming EOS")
 	fs.BoolVar(&mc.Normalize, "normalize", false, "report (r − mean)/std with the mean and std stored in config.json (OpenRLHF --reward.normalize_enable)")
@@ -62,7 +63,7 @@ func runServeRM(ctx context.Context, args []string) error {
 	if err := eng.apply(); err != nil {
 		return err
 	}
-	src, l, err := reward.LoadModel(*ref, reward.LoadOptions{
+	src, l, err := rmodel.Load(*ref, rmodel.LoadOptions{
 		Load:      load.Options{Hub: hub.OptionsFromEnv(), Logger: logger, HeadPrefix: *headPrefix},
 		Tokenizer: *tokPath, Config: mc,
 	})

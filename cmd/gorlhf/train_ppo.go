@@ -13,6 +13,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 )
@@ -39,18 +40,18 @@ func runPPO(ctx context.Context, cfg ppo.Config, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	roles, err := ppo.NewInProc(cfg, te, loadModel)
+	roles, err := inproc.Build(cfg.RoleSpec(), te, loadModel)
 	if err != nil {
 		return err
 	}
 	defer roles.Close()
-	pe := ppo.Env{Tok: te.Tok, Template: te.Template, Console: te.Console, TTY: te.TTY, MaxPositions: roles.MaxPositions()}
+	rt := ppo.Runtime{Tok: te.Tok, Template: te.Template, Console: te.Console, TTY: te.TTY, MaxPositions: roles.MaxPositions()}
 	if key := os.Getenv(envAPIKeyEnv); cfg.Agent.Env == "remote" && key != "" {
-		if pe.Agent, err = env.OpenRemote(cfg.Agent.EnvArgs, key); err != nil {
+		if rt.Agent, err = env.OpenRemote(cfg.Agent.EnvArgs, key); err != nil {
 			return fmt.Errorf("--agent.env_args: %w", err)
 		}
 	}
-	t, err := ppo.New(ctx, cfg, roles.Roles, pe)
+	t, err := ppo.New(ctx, cfg, roles.Set, rt)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // ArithmeticConfig configures the chained-arithmetic environment.
@@ -39,7 +39,7 @@ func (c ArithmeticConfig) Validate() error {
 // The first question is a product "What is a * b?"; each later one
 // changes the previous answer ("Add c to the previous answer.",
 // "Subtract c …", "Multiply the previous answer by c."). Each answer is
-// read with reward.ExtractAnswer (a bare number, "#### N", \boxed{N} and
+// read with grade.ExtractAnswer (a bare number, "#### N", \boxed{N} and
 // "The answer is N" all work) and checked exactly; a right answer earns
 // 1/Steps, so an episode's return is the fraction answered correctly.
 // After a wrong answer the feedback gives the right one and the next
@@ -125,9 +125,9 @@ func (a *Arithmetic) Step(ctx context.Context, action string) (string, float64, 
 	}
 	cur := a.steps[a.step]
 	want := strconv.FormatInt(cur.answer, 10)
-	got, form := reward.ExtractAnswer(action)
+	got, form := grade.ExtractAnswer(action)
 	r, fb := 0.0, fmt.Sprintf("\nWrong, the answer is %s.\n", want)
-	if form != reward.FormNone && reward.AnswersEqual(got, want) {
+	if form != grade.FormNone && grade.AnswersEqual(got, want) {
 		r, fb = 1/float64(len(a.steps)), "\nCorrect.\n"
 	}
 	a.step++

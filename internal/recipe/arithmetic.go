@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // ArithmeticConfig describes a synthetic arithmetic task: every problem
@@ -135,8 +135,8 @@ func Sample(ps []Problem, n int, seed uint64) []Problem {
 // response, trimmed, is exactly the label (the answer), else 0. It is
 // reward's built-in exact-match rule, so `gorlhf train ppo --reward.rule
 // exact` grades the same way.
-func ExactGrader() (*reward.RuleSource, error) {
-	return reward.NewRule(reward.RuleConfig{Kind: reward.RuleExact})
+func ExactGrader() (*grade.RuleSource, error) {
+	return grade.NewRule(grade.RuleConfig{Kind: grade.RuleExact})
 }
 
 // Dataset keys of the files WriteSFT and WritePrompts write.

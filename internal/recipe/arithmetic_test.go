@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/data"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -163,7 +163,7 @@ func TestExactGrader(t *testing.T) {
 		{"27", 1}, {" 27", 1}, {"27\n", 1}, {"28", 0}, {"27.", 0}, {"2 7", 0}, {"27 27", 0}, {"", 0},
 	}
 	for _, tc := range cases {
-		got, err := g.Grade(reward.Sample{Prompt: "23+4=", Response: tc.response, Label: "27"})
+		got, err := g.Grade(grade.Sample{Prompt: "23+4=", Response: tc.response, Label: "27"})
 		if err != nil || got != tc.want {
 			t.Errorf("Grade(%q) = %g, %v; want %g", tc.response, got, err, tc.want)
 		}

@@ -16,8 +16,9 @@ import (
 	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/model/load"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/train/report"
@@ -355,7 +356,7 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 	c.Actor.Model = actor
 	c.Actor.Optim.LR, c.Actor.Optim.WarmupRatio, c.Actor.Optim.MinLRRatio = d.LR, 0.05, 1
 	c.Actor.PolicyLoss.ClipLow, c.Actor.PolicyLoss.ClipHigh = 0.2, 0.28
-	c.Reward.Rule = reward.RuleConfig{Kind: reward.RuleExact}
+	c.Reward.Rule = grade.RuleConfig{Kind: grade.RuleExact}
 	c.Data.PromptDataset, c.Data.InputKey, c.Data.LabelKey, c.Data.MaxLen = prompts, KeyInput, KeyLabel, d.maxLen()
 	c.Rollout.BatchSize, c.Rollout.MaxNewTokens, c.Rollout.Temperature = d.Prompts, 4, 1
 	c.Algo.Advantage.Estimator, c.Algo.Advantage.SamplesPerPrompt = rl.EstimatorGroupNorm, d.Group
@@ -368,7 +369,7 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 	if d.multiTurn() {
 		// the chain environment grades every answer; an answer ends its
 		// line, as in the SFT transcripts, and the next question follows
-		c.Reward.Rule = reward.RuleConfig{}
+		c.Reward.Rule = grade.RuleConfig{}
 		c.Agent = ppo.AgentConfig{Env: "chain", EnvArgs: d.chainArgs(), MaxTurns: d.Turns}
 		c.Rollout.Stop = []string{"\n"}
 	}
@@ -385,12 +386,12 @@ func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string,
 		return "", err
 	}
 	c := d.GRPOConfig(sftDir, f.prompts, f.heldOut)
-	roles, err := ppo.NewInProc(c, env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	roles, err := inproc.Build(c.RoleSpec(), env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
 	if err != nil {
 		return "", err
 	}
 	defer roles.Close()
-	t, err := ppo.New(ctx, c, roles.Roles, ppo.Env{Tok: tok, Console: d.Console, TTY: d.TTY})
+	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: tok, Console: d.Console, TTY: d.TTY})
 	if err != nil {
 		return "", err
 	}

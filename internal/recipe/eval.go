@@ -8,7 +8,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/model"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -106,11 +106,11 @@ func Evaluate(ctx context.Context, m model.CausalLM, tok tokenizer.Tokenizer, ps
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("recipe: eval: %w", err)
 	}
-	return grade(ps, res, tok, int32(eos))
+	return gradeAll(ps, res, tok, int32(eos))
 }
 
-// grade scores every completion with the exact-match grader.
-func grade(ps []Problem, res []generate.Result, tok tokenizer.Tokenizer, eos int32) (EvalResult, error) {
+// gradeAll scores every completion with the exact-match grader.
+func gradeAll(ps []Problem, res []generate.Result, tok tokenizer.Tokenizer, eos int32) (EvalResult, error) {
 	grader, err := ExactGrader()
 	if err != nil {
 		return EvalResult{}, err
@@ -119,7 +119,7 @@ func grade(ps []Problem, res []generate.Result, tok tokenizer.Tokenizer, eos int
 	for i, r := range res {
 		for j, c := range r.Completions {
 			text := DecodeResponse(tok, c.Tokens, eos)
-			v, err := grader.Grade(reward.Sample{Prompt: ps[i].Prompt(), Response: text, Label: ps[i].Answer()})
+			v, err := grader.Grade(grade.Sample{Prompt: ps[i].Prompt(), Response: text, Label: ps[i].Answer()})
 			if err != nil {
 				return EvalResult{}, fmt.Errorf("recipe: eval: %w", err)
 			}

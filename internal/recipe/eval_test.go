@@ -44,7 +44,7 @@ func TestGrade(t *testing.T) {
 		{Completions: []generate.Completion{completion(tok, "27", true), completion(tok, "28", true), completion(tok, "27", false)}},
 		{Completions: []generate.Completion{completion(tok, "2", true), completion(tok, "27", true), completion(tok, "27 and", true)}},
 	}
-	got, err := grade(ps, res, tok, eos)
+	got, err := gradeAll(ps, res, tok, eos)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // Part is one weighted source of a Mix.
 type Part struct {
-	Name   string // the key of its reward in Result.Extra ("rm", "format")
+	Name   string // the key of its reward in grade.Result.Extra ("rm", "format")
 	Weight float64
 	Source Source
 }
@@ -60,10 +62,10 @@ func NewMix(scoreFrom string, parts ...Part) (*Mix, error) {
 
 // Score implements Source. The parts run concurrently on the same
 // samples; if one fails, the mix fails.
-func (m *Mix) Score(ctx context.Context, samples []Sample) ([]Result, error) {
+func (m *Mix) Score(ctx context.Context, samples []grade.Sample) ([]grade.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	per := make([][]Result, len(m.parts))
+	per := make([][]grade.Result, len(m.parts))
 	errs := make([]error, len(m.parts))
 	var wg sync.WaitGroup
 	for i, p := range m.parts {
@@ -72,7 +74,7 @@ func (m *Mix) Score(ctx context.Context, samples []Sample) ([]Result, error) {
 			defer wg.Done()
 			rs, err := p.Source.Score(ctx, samples)
 			if err == nil {
-				err = checkResults(rs, len(samples))
+				err = grade.CheckResults(rs, len(samples))
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("reward: mix part %q: %w", p.Name, err)
@@ -86,9 +88,9 @@ func (m *Mix) Score(ctx context.Context, samples []Sample) ([]Result, error) {
 	if err := firstError(errs); err != nil {
 		return nil, err
 	}
-	out := make([]Result, len(samples))
+	out := make([]grade.Result, len(samples))
 	for j := range out {
-		r := Result{Extra: map[string]float64{}}
+		r := grade.Result{Extra: map[string]float64{}}
 		for i, p := range m.parts {
 			pr := per[i][j]
 			r.Reward += p.Weight * pr.Reward
@@ -103,7 +105,7 @@ func (m *Mix) Score(ctx context.Context, samples []Sample) ([]Result, error) {
 		}
 		out[j] = r
 	}
-	return out, checkResults(out, len(samples))
+	return out, grade.CheckResults(out, len(samples))
 }
 
 // firstError returns the first error that is not a cancellation caused by
@@ -161,3 +163,5 @@ func ParseWeights(spec string) ([]Weight, error) {
 	}
 	return out, nil
 }
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -5,16 +5,18 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 func TestMix_Score(t *testing.T) {
-	math, _ := NewRule(RuleConfig{Kind: RuleMath})
-	format, _ := NewRule(RuleConfig{Kind: RuleFormat})
-	length := Func(func(_ context.Context, s Sample) (float64, error) { return float64(len(s.Response)), nil })
-	withExtra := sourceFunc(func(_ context.Context, ss []Sample) ([]Result, error) {
-		out := make([]Result, len(ss))
+	math, _ := grade.NewRule(grade.RuleConfig{Kind: grade.RuleMath})
+	format, _ := grade.NewRule(grade.RuleConfig{Kind: grade.RuleFormat})
+	length := Func(func(_ context.Context, s grade.Sample) (float64, error) { return float64(len(s.Response)), nil })
+	withExtra := sourceFunc(func(_ context.Context, ss []grade.Sample) ([]grade.Result, error) {
+		out := make([]grade.Result, len(ss))
 		for i := range out {
-			out[i] = Result{Reward: 2, Score: 0.5, Extra: map[string]float64{"k": float64(i)}}
+			out[i] = grade.Result{Reward: 2, Score: 0.5, Extra: map[string]float64{"k": float64(i)}}
 		}
 		return out, nil
 	})
@@ -22,7 +24,7 @@ func TestMix_Score(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := []Sample{
+	in := []grade.Sample{
 		{Response: "#### 4", Label: "4"},    // right, formatted, 6 chars
 		{Response: "it is 4", Label: "4"},   // right, unformatted, 7 chars
 		{Response: `\boxed{5}`, Label: "4"}, // wrong, formatted, 9 chars
@@ -57,7 +59,7 @@ func TestMix_Score(t *testing.T) {
 		}
 	})
 	t.Run("a part fails", func(t *testing.T) {
-		boom := Func(func(context.Context, Sample) (float64, error) { return 0, errors.New("boom") })
+		boom := Func(func(context.Context, grade.Sample) (float64, error) { return 0, errors.New("boom") })
 		m3, _ := NewMix("", Part{"math", 1, math}, Part{"bad", 1, boom})
 		rs, err := m3.Score(context.Background(), in)
 		if rs != nil || err == nil || !strings.Contains(err.Error(), `mix part "bad"`) || !strings.Contains(err.Error(), "boom") {
@@ -65,7 +67,7 @@ func TestMix_Score(t *testing.T) {
 		}
 	})
 	t.Run("a part returns too few", func(t *testing.T) {
-		short := sourceFunc(func(context.Context, []Sample) ([]Result, error) { return []Result{{}}, nil })
+		short := sourceFunc(func(context.Context, []grade.Sample) ([]grade.Result, error) { return []grade.Result{{}}, nil })
 		m4, _ := NewMix("", Part{"short", 1, short})
 		if _, err := m4.Score(context.Background(), in); err == nil || !strings.Contains(err.Error(), "1 results for 3 samples") {
 			t.Errorf("error %v", err)
@@ -73,14 +75,16 @@ func TestMix_Score(t *testing.T) {
 	})
 }
 
-type sourceFunc func(context.Context, []Sample) ([]Result, error)
+type sourceFunc func(context.Context, []grade.Sample) ([]grade.Result, error)
 
-func (f sourceFunc) Score(ctx context.Context, s []Sample) ([]Result, error) { return f(ctx, s) }
+func (f sourceFunc) Score(ctx context.Context, s []grade.Sample) ([]grade.Result, error) {
+	return f(ctx, s)
+}
 
 func near(a, b float64) bool { return a-b < 1e-12 && b-a < 1e-12 }
 
 func TestNewMix_Errors(t *testing.T) {
-	src := Func(func(context.Context, Sample) (float64, error) { return 0, nil })
+	src := Func(func(context.Context, grade.Sample) (float64, error) { return 0, nil })
 	cases := map[string]func() (*Mix, error){
 		"empty":     func() (*Mix, error) { return NewMix("") },
 		"no name":   func() (*Mix, error) { return NewMix("", Part{"", 1, src}) },

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/gorlhf/gorlhf/internal/httpjson"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // The remote reward protocol is OpenRLHF's (openrlhf/utils/agent.py and
@@ -14,7 +15,7 @@ import (
 // http://host:5000/get_reward and get a JSON Response back.
 //
 // "query" holds the full sequences to score: prompt and response decoded
-// together with special tokens kept (Sample.Text); "prompts" the prompts
+// together with special tokens kept (grade.Sample.Text); "prompts" the prompts
 // alone and "labels" the dataset labels, so that a verifier can split the
 // response off and check it. OpenRLHF always sends all three; its own
 // reward-model server reads only "query". In the answer only "rewards" is
@@ -97,7 +98,7 @@ func (n *Numbers) UnmarshalJSON(b []byte) error {
 }
 
 // newRequest builds the request for samples.
-func newRequest(samples []Sample) Request {
+func newRequest(samples []grade.Sample) Request {
 	r := Request{Query: make(Texts, len(samples)), Prompts: make(Texts, len(samples)), Labels: make(Texts, len(samples))}
 	for i, s := range samples {
 		r.Query[i], r.Prompts[i], r.Labels[i] = s.Text(), s.Prompt, s.Label
@@ -108,7 +109,7 @@ func newRequest(samples []Sample) Request {
 // samples turns a request into samples: Query is the text; Response is
 // the query minus the prompt when the query starts with it, as OpenRLHF's
 // example reward functions split it.
-func (r Request) samples() ([]Sample, error) {
+func (r Request) samples() ([]grade.Sample, error) {
 	n := len(r.Query)
 	if r.Prompts != nil && len(r.Prompts) != n {
 		return nil, fmt.Errorf("%d prompts for %d queries", len(r.Prompts), n)
@@ -116,9 +117,9 @@ func (r Request) samples() ([]Sample, error) {
 	if r.Labels != nil && len(r.Labels) != n {
 		return nil, fmt.Errorf("%d labels for %d queries", len(r.Labels), n)
 	}
-	out := make([]Sample, n)
+	out := make([]grade.Sample, n)
 	for i, q := range r.Query {
-		s := Sample{Query: q, Response: q}
+		s := grade.Sample{Query: q, Response: q}
 		if r.Prompts != nil {
 			s.Prompt = r.Prompts[i]
 			if len(s.Prompt) <= len(q) && q[:len(s.Prompt)] == s.Prompt {
@@ -137,7 +138,7 @@ func (r Request) samples() ([]Sample, error) {
 // results. Extra logs that are one number are given to every sample; a
 // list of n numbers is per sample; anything else is only logged by the
 // server and ignored here.
-func (r Response) results(n int) ([]Result, error) {
+func (r Response) results(n int) ([]grade.Result, error) {
 	if r.Rewards == nil {
 		return nil, fmt.Errorf(`no "rewards" in the answer`)
 	}
@@ -147,9 +148,9 @@ func (r Response) results(n int) ([]Result, error) {
 	if r.Scores != nil && len(r.Scores) != n {
 		return nil, fmt.Errorf("%d scores for %d queries", len(r.Scores), n)
 	}
-	out := make([]Result, n)
+	out := make([]grade.Result, n)
 	for i, v := range r.Rewards {
-		out[i] = Result{Reward: v, Score: v}
+		out[i] = grade.Result{Reward: v, Score: v}
 		if r.Scores != nil {
 			out[i].Score = r.Scores[i]
 		}
@@ -168,10 +169,10 @@ func (r Response) results(n int) ([]Result, error) {
 			}
 		}
 	}
-	return out, checkResults(out, n)
+	return out, grade.CheckResults(out, n)
 }
 
-func setExtra(r *Result, k string, v float64) {
+func setExtra(r *grade.Result, k string, v float64) {
 	if r.Extra == nil {
 		r.Extra = map[string]float64{}
 	}
@@ -181,7 +182,7 @@ func setExtra(r *Result, k string, v float64) {
 // newResponse builds the answer for results: per-sample extras become
 // lists (a key missing from some results is reported as 0 there; JSON has
 // no NaN).
-func newResponse(rs []Result) Response {
+func newResponse(rs []grade.Result) Response {
 	resp := Response{Rewards: make(Numbers, len(rs)), Scores: make(Numbers, len(rs)), ExtraLogs: map[string]json.RawMessage{}}
 	keys := map[string][]float64{}
 	for i, r := range rs {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/httpjson"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // RemoteConfig configures a remote reward source.
@@ -68,15 +69,15 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 // Score implements Source. Every shard must succeed: if one server fails
 // after its retries, the other shards are cancelled and Score returns the
 // first error and no results.
-func (r *Remote) Score(ctx context.Context, samples []Sample) ([]Result, error) {
+func (r *Remote) Score(ctx context.Context, samples []grade.Sample) ([]grade.Result, error) {
 	if len(samples) == 0 {
-		return []Result{}, nil
+		return []grade.Result{}, nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n := len(r.cfg.URLs)
 	per := (len(samples) + n - 1) / n
-	out := make([]Result, len(samples))
+	out := make([]grade.Result, len(samples))
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
@@ -104,12 +105,12 @@ func (r *Remote) Score(ctx context.Context, samples []Sample) ([]Result, error) 
 }
 
 // post sends one shard (with the client's retries) and checks the answer.
-func (r *Remote) post(ctx context.Context, u string, samples []Sample) ([]Result, error) {
+func (r *Remote) post(ctx context.Context, u string, samples []grade.Sample) ([]grade.Result, error) {
 	body, err := json.Marshal(newRequest(samples))
 	if err != nil {
 		return nil, fmt.Errorf("reward: remote %s: encode request: %w", u, err)
 	}
-	var rs []Result
+	var rs []grade.Result
 	err = r.client.Post(ctx, u, body, func(_ string, data []byte) error {
 		var ans Response
 		if err := json.Unmarshal(data, &ans); err != nil {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // lenServer is a real reward server on loopback: the reward of a query is
@@ -68,10 +70,10 @@ func fastRemote(urls ...string) RemoteConfig {
 	return c
 }
 
-func samplesN(n int) []Sample {
-	out := make([]Sample, n)
+func samplesN(n int) []grade.Sample {
+	out := make([]grade.Sample, n)
 	for i := range out {
-		out[i] = Sample{Prompt: "Q" + strings.Repeat("?", i) + " ", Response: fmt.Sprint(i), Label: fmt.Sprint(i % 2)}
+		out[i] = grade.Sample{Prompt: "Q" + strings.Repeat("?", i) + " ", Response: fmt.Sprint(i), Label: fmt.Sprint(i % 2)}
 	}
 	return out
 }

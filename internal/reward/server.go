@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // ServerConfig configures a reward server.
@@ -75,12 +77,12 @@ type Server struct {
 // job is one request waiting for its results.
 type job struct {
 	ctx     context.Context
-	samples []Sample
+	samples []grade.Sample
 	done    chan jobResult // buffered: the scorer never blocks on it
 }
 
 type jobResult struct {
-	rs  []Result
+	rs  []grade.Result
 	err error
 }
 
@@ -175,9 +177,9 @@ func (s *Server) serveReward(w http.ResponseWriter, r *http.Request) {
 }
 
 // submit queues samples for the scoring goroutine and waits.
-func (s *Server) submit(ctx context.Context, samples []Sample) ([]Result, error) {
+func (s *Server) submit(ctx context.Context, samples []grade.Sample) ([]grade.Result, error) {
 	if len(samples) == 0 {
-		return []Result{}, nil
+		return []grade.Result{}, nil
 	}
 	j := &job{ctx: ctx, samples: samples, done: make(chan jobResult, 1)}
 	select {
@@ -237,7 +239,7 @@ func (s *Server) gather(first *job) []*job {
 // rejects) fails only itself.
 func (s *Server) score(batch []*job) {
 	live := batch[:0]
-	var all []Sample
+	var all []grade.Sample
 	for _, j := range batch {
 		if j.ctx.Err() != nil {
 			j.done <- jobResult{err: j.ctx.Err()}
@@ -252,7 +254,7 @@ func (s *Server) score(batch []*job) {
 	start := time.Now()
 	rs, err := s.src.Score(s.ctx, all)
 	if err == nil {
-		err = checkResults(rs, len(all))
+		err = grade.CheckResults(rs, len(all))
 	}
 	s.batches.Add(1)
 	s.samples.Add(int64(len(all)))

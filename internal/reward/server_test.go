@@ -2,93 +2,18 @@ package reward
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
-
-// TestServer_RewardModel serves a real reward-model folder (saved with
-// load.Save, loaded back) over loopback HTTP, queries it with Remote,
-// alone and from many concurrent clients, and compares with scoring the
-// same samples directly.
-func TestServer_RewardModel(t *testing.T) {
-	dir := saveTinyRM(t)
-	src, _ := loadTinyRM(t, dir, func(c *ModelConfig) { c.Normalize = true })
-	cfg := DefaultServerConfig()
-	cfg.APIKey, cfg.BatchSize, cfg.Window = "k3y", 64, 50*time.Millisecond
-	srv, err := NewServer(src, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	rc := fastRemote(hs.URL + DefaultPath)
-	rc.APIKey = "k3y"
-	remote, err := NewRemote(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	textOnly := make([]Sample, 0, len(storySamples))
-	for _, s := range storySamples {
-		if s.Tokens == nil { // the protocol carries text, not ids
-			textOnly = append(textOnly, s)
-		}
-	}
-	want, err := src.Score(context.Background(), textOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
-	same := func(t *testing.T, got []Result, want []Result) {
-		t.Helper()
-		for i := range want {
-			if math.Abs(got[i].Reward-want[i].Reward) > 1e-5*max(1, math.Abs(want[i].Reward)) || got[i].Score != got[i].Reward {
-				t.Errorf("sample %d: served %+v, direct %+v", i, got[i], want[i])
-			}
-		}
-	}
-	got, err := remote.Score(context.Background(), textOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
-	same(t, got, want)
-	t.Logf("rewards %v", Rewards(got))
-
-	const clients = 8
-	var wg sync.WaitGroup
-	errs := make([]error, clients)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			i := c % len(textOnly)
-			rs, err := remote.Score(context.Background(), textOnly[i:i+1])
-			if err == nil {
-				same(t, rs, want[i:i+1])
-			}
-			errs[c] = err
-		}()
-	}
-	wg.Wait()
-	for c, err := range errs {
-		if err != nil {
-			t.Errorf("client %d: %v", c, err)
-		}
-	}
-	reqs, batches, samples := srv.Stats()
-	t.Logf("%d requests, %d batches, %d samples", reqs, batches, samples)
-	if reqs != 1+clients || batches >= reqs || samples != int64(len(textOnly)+clients) {
-		t.Errorf("%d requests in %d batches (%d samples): concurrent requests were not batched", reqs, batches, samples)
-	}
-}
 
 func post(t *testing.T, url, auth, body string) (int, map[string]any) {
 	t.Helper()
@@ -115,7 +40,7 @@ func post(t *testing.T, url, auth, body string) (int, map[string]any) {
 // TestServer_HTTP checks the protocol edges with a rule grader behind the
 // server.
 func TestServer_HTTP(t *testing.T) {
-	math, _ := NewRule(RuleConfig{Kind: RuleMath})
+	math, _ := grade.NewRule(grade.RuleConfig{Kind: grade.RuleMath})
 	cfg := DefaultServerConfig()
 	cfg.APIKey, cfg.MaxBodyBytes = "k", 4096
 	srv, err := NewServer(math, cfg)
@@ -207,7 +132,7 @@ func TestServer_HTTP(t *testing.T) {
 // TestServer_Isolation: a request the grader rejects, batched with a good
 // one, fails alone.
 func TestServer_Isolation(t *testing.T) {
-	math, _ := NewRule(RuleConfig{Kind: RuleMath})
+	math, _ := grade.NewRule(grade.RuleConfig{Kind: grade.RuleMath})
 	cfg := DefaultServerConfig()
 	cfg.BatchSize, cfg.Window = 2, 2*time.Second // scored together as soon as both arrive
 	srv, _ := NewServer(math, cfg)

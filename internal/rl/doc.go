@@ -35,4 +35,6 @@
 // ValueLoss, KLLoss, EntropyBonus) are built from tensor ops on a
 // *tensor.Tape, so gradients reach the policy's log-probs and the critic's
 // values; Aggregate reduces their per-token terms to a scalar.
+// ActorObjective composes the actor's whole loss (surrogate, KL term,
+// entropy bonus) so that every actor implementation optimises the same one.
 package rl

@@ -18,7 +18,11 @@
 // once a call returns (a role never keeps a reference to a request's
 // slices, and a caller may keep and modify a result), no method-name
 // strings, no callbacks, no pointers into another role's state. That is
-// what lets a transport serialise them unchanged.
+// what lets a transport serialise them unchanged. They are built from
+// plain types only (generation requests and results, weights as named
+// values, reward samples from reward/grade, loss settings from rl), so
+// this package pulls in no model, engine, loader or tokenizer (a test
+// checks it with go list).
 //
 // Token data is ragged: a batch is a list of sequences, each a prompt
 // followed by a response, and per-token quantities (log-probs, values,
@@ -35,4 +39,11 @@
 // LoadWeights, between requests, so in-flight generation never sees a
 // half-updated policy. Roles an algorithm does not need are simply not
 // built (no critic unless GAE, no reference without a KL penalty).
+//
+// # Building roles
+//
+// Spec says which roles a run needs and their settings (optimizers,
+// reward sources, models by reference, the rollout engine's cache), as
+// data that encodes to JSON; a builder (role/inproc.Build, or a worker
+// that hosts some roles) turns it into a Set, the roles the driver uses.
 package role

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/nn"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 )
 
@@ -131,20 +129,6 @@ type ValuesResult struct {
 	Values PerToken
 }
 
-// ActorLoss says which terms make up the actor's loss.
-type ActorLoss struct {
-	// Policy is the clipped surrogate (PPO or GSPO).
-	Policy rl.PolicyLossConfig
-	// KLCoef is β of the KL loss term (OpenRLHF --algo.kl.use_loss);
-	// 0 means no KL term. RefLogProbs must then be set in every
-	// micro-batch.
-	KLCoef      float64
-	KLEstimator rl.KLEstimator
-	// EntropyCoef weighs the entropy bonus (--actor.entropy_coef); 0 means
-	// none (entropy is still measured and reported).
-	EntropyCoef float64
-}
-
 // ActorMicroBatch is one forward/backward pass of an actor step.
 type ActorMicroBatch struct {
 	Seqs        Sequences
@@ -169,7 +153,10 @@ func (m ActorMicroBatch) Validate() error {
 // ActorStep is one optimizer step of the actor.
 type ActorStep struct {
 	MicroBatches []ActorMicroBatch
-	Loss         ActorLoss
+	// Loss says which terms make up the loss; every micro-batch's is
+	// rl.ActorObjective's. A KL term needs RefLogProbs in every
+	// micro-batch.
+	Loss rl.ActorLossConfig
 	// Norm holds the step's token and sequence totals (rl.StepLossNorm
 	// over every micro-batch's mask), so that the micro-batch losses add
 	// up to the loss of the whole step; the role never divides by the
@@ -230,36 +217,14 @@ type CriticStepResult struct {
 	Tokens    int
 }
 
-// GenerateRequest asks the rollout engine for completions. Each request
-// carries its own prompt ids, sample count and seed, so results do not
-// depend on batching.
-type GenerateRequest struct {
-	Requests []generate.Request
-}
-
-// GenerateResult holds the results in request order.
-type GenerateResult struct {
-	Results []generate.Result
-}
-
-// Weights is a policy snapshot for the rollout engine.
-type Weights struct {
-	// Version tags completions made with these weights (the driver counts
-	// publishes: the initial policy is 0).
-	Version int64
-	// Params are copies under their Hugging Face names; the receiver owns
-	// them.
-	Params nn.Params
-}
-
 // ScoreRequest asks for the rewards of finished rollouts.
 type ScoreRequest struct {
-	Samples []reward.Sample
+	Samples []grade.Sample
 }
 
 // ScoreResult holds one result per sample, in order.
 type ScoreResult struct {
-	Results []reward.Result
+	Results []grade.Result
 }
 
 // SaveRequest asks a trainable role for a checkpoint.

@@ -69,3 +69,18 @@ type Reference interface {
 type Reward interface {
 	Score(ctx context.Context, req ScoreRequest) (ScoreResult, error)
 }
+
+// Set is the roles of one run, as the driver (trainer/ppo) uses them.
+// The driver uses every role it is given: Critic and Reference may be
+// nil when the algorithm does not need them (a builder makes only what
+// Spec asks for); given anyway, they are computed and their results
+// ignored where the algorithm has no use for them (values without gae, a
+// KL with coefficient 0), which changes nothing else. Reward may be nil
+// when an environment gives the rewards.
+type Set struct {
+	Actor     Actor
+	Critic    Critic    // required by gae
+	Reference Reference // required by a KL penalty
+	Reward    Reward
+	Rollout   Rollout
+}

@@ -77,7 +77,7 @@ func checkActorStep(req role.ActorStep) error {
 	if len(req.MicroBatches) == 0 {
 		return errors.New("inproc: actor step without micro-batches")
 	}
-	var errs []error
+	errs := []error{req.Loss.Validate()}
 	for i, mb := range req.MicroBatches {
 		if err := mb.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("micro-batch %d: %w", i, err))
@@ -92,37 +92,31 @@ func checkActorStep(req role.ActorStep) error {
 }
 
 // microStep runs forward and backward over one micro-batch, adding its
-// gradients to the parameters and its metrics to res and w.
-func (a *Actor) microStep(mb role.ActorMicroBatch, lc role.ActorLoss, norm rl.LossNorm, res *role.ActorStepResult, w *weighted) {
+// gradients to the parameters and its metrics to res and w. The loss is
+// rl.ActorObjective's; the actor only supplies the policy's log-probs and
+// entropy.
+func (a *Actor) microStep(mb role.ActorMicroBatch, lc rl.ActorLossConfig, norm rl.LossNorm, res *role.ActorStepResult, w *weighted) {
 	l := newLayout(mb.Seqs)
 	mask := mb.Seqs.Mask()
 	tp := tensor.NewTape()
 	lp, logits := l.logProbs(tp, a.m.Module)
-	loss, pm := rl.PolicyLoss(tp, lc.Policy, lp, mb.OldLogProbs.Pad(l.a), mb.Advantages.Pad(l.a), mask, norm)
-	res.PolicyLoss += pm.Loss
-	agg := lc.Policy.Aggregation
-	if lc.Policy.Type == rl.PolicyGSPO {
-		agg = rl.SeqMeanTokenMean
-	}
-	if lc.KLCoef > 0 {
-		kl := rl.KLLoss(tp, lp, mb.RefLogProbs.Pad(l.a), mask, lc.KLEstimator, agg, norm)
-		res.KLLoss += float64(kl.Item())
-		loss = tensor.Add(tp, loss, tensor.Scale(tp, kl, float32(lc.KLCoef)))
-	}
 	var entTape *tensor.Tape
-	if lc.EntropyCoef != 0 {
+	if lc.TrainsEntropy() {
 		entTape = tp
 	}
 	ent := l.actions(entTape, tensor.Entropy(entTape, logits))
-	if lc.EntropyCoef != 0 {
-		bonus, _ := rl.EntropyBonus(tp, ent, mask, lc.EntropyCoef, agg, norm)
-		loss = tensor.Add(tp, loss, bonus)
+	var ref *tensor.Tensor
+	if lc.KLCoef > 0 {
+		ref = mb.RefLogProbs.Pad(l.a)
 	}
+	loss, m := rl.ActorObjective(tp, lc, lp, ent, mb.OldLogProbs.Pad(l.a), mb.Advantages.Pad(l.a), ref, mask, norm)
 	tp.Backward(loss)
-	res.Loss += float64(loss.Item())
-	n := maskSum(mask)
-	res.Tokens += int(n)
-	w.add(n, map[string]float64{"entropy": maskedMean(ent, mask), "clip": pm.ClipFrac, "dual": pm.DualClipFrac,
+	pm := m.Policy
+	res.Loss += m.Loss
+	res.PolicyLoss += pm.Loss
+	res.KLLoss += m.KL
+	res.Tokens += int(m.Tokens)
+	w.add(m.Tokens, map[string]float64{"entropy": m.Entropy, "clip": pm.ClipFrac, "dual": pm.DualClipFrac,
 		"approx_kl": pm.ApproxKL, "ratio": pm.RatioMean})
 	res.RatioMax = max(res.RatioMax, pm.RatioMax)
 }
@@ -196,15 +190,6 @@ func restore(ctx context.Context, params nn.Params, opt *optim.AdamW, req role.L
 	return role.LoadResult{Step: st.Step, State: st.Extra}, nil
 }
 
-// copyParams returns params with every tensor copied.
-func copyParams(params nn.Params) nn.Params {
-	out := make(nn.Params, len(params))
-	for i, p := range params {
-		out[i] = nn.Param{Name: p.Name, Tensor: p.Tensor.Clone()}
-	}
-	return out
-}
-
 // weighted averages per-micro-batch metrics by their token counts.
 type weighted struct {
 	n    float64
@@ -242,15 +227,3 @@ func maskSum(mask *tensor.Tensor) float64 {
 	return n
 }
 
-// maskedMean is Σ x·m / Σ m (0 when the mask is empty), for metrics.
-func maskedMean(x, mask *tensor.Tensor) float64 {
-	var s, n float64
-	for i, m := range mask.Data {
-		s += float64(x.Data[i]) * float64(m)
-		n += float64(m)
-	}
-	if n == 0 {
-		return 0
-	}
-	return s / n
-}

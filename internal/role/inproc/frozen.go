@@ -77,11 +77,11 @@ var _ role.Rollout = (*Rollout)(nil)
 
 // Generate implements role.Rollout.
 func (r *Rollout) Generate(ctx context.Context, req role.GenerateRequest) (role.GenerateResult, error) {
-	res, err := r.engine.Generate(ctx, req.Requests)
+	res, err := r.engine.Generate(ctx, engineRequests(req.Prompts))
 	if err != nil {
 		return role.GenerateResult{}, fmt.Errorf("inproc: rollout: %w", err)
 	}
-	return role.GenerateResult{Results: res}, nil
+	return role.GenerateResult{Results: generations(res)}, nil
 }
 
 // LoadWeights implements role.Rollout. The engine copies the parameters
@@ -90,7 +90,7 @@ func (r *Rollout) LoadWeights(ctx context.Context, w role.Weights) error {
 	if w.Version < 1 {
 		return fmt.Errorf("inproc: rollout: weight version %d must be ≥ 1 (0 is the initial policy)", w.Version)
 	}
-	if err := r.engine.LoadWeights(ctx, generate.Weights{Params: w.Params, Version: w.Version}); err != nil {
+	if err := r.engine.LoadWeights(ctx, generate.Weights{Params: modelParams(w.Params), Version: w.Version}); err != nil {
 		return fmt.Errorf("inproc: rollout: %w", err)
 	}
 	return nil

@@ -143,7 +143,7 @@ func checkAfter(t *testing.T, ps nn.Params, after map[string][]float32) {
 func TestActor_TrainStep_Golden(t *testing.T) {
 	g := readGolden(t)
 	s := g.seqs()
-	losses := map[string]role.ActorLoss{
+	losses := map[string]rl.ActorLossConfig{
 		"ppo": {Policy: rl.PolicyLossConfig{Type: rl.PolicyPPO, ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, Aggregation: rl.TokenMean},
 			KLCoef: 0.1, KLEstimator: rl.K3, EntropyCoef: 0.01},
 		"gspo": {Policy: rl.PolicyLossConfig{Type: rl.PolicyGSPO, ClipLow: 3e-4, ClipHigh: 4e-4, Aggregation: rl.TokenMean}},

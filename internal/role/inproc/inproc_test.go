@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/model"
@@ -175,7 +176,7 @@ func TestCritic_Values(t *testing.T) {
 }
 
 // actorStep is a PPO step over s split into micro-batches of mb.
-func actorStep(s role.Sequences, old, adv role.PerToken, mb int, lc role.ActorLoss) role.ActorStep {
+func actorStep(s role.Sequences, old, adv role.PerToken, mb int, lc rl.ActorLossConfig) role.ActorStep {
 	req := role.ActorStep{Loss: lc, LR: 1e-2, MaxNorm: 1}
 	var masks []*tensor.Tensor
 	for lo := 0; lo < s.Len(); lo += mb {
@@ -198,12 +199,12 @@ func TestActor_TrainStep(t *testing.T) {
 	adv := perToken(5, s, 1)
 	losses := []struct {
 		name string
-		loss role.ActorLoss
+		loss rl.ActorLossConfig
 	}{
-		{"PPO", role.ActorLoss{Policy: rl.DefaultPolicyLossConfig()}},
-		{"SeqMean+KL+Entropy", role.ActorLoss{Policy: rl.PolicyLossConfig{Type: rl.PolicyPPO, ClipLow: 0.2, ClipHigh: 0.28,
+		{"PPO", rl.ActorLossConfig{Policy: rl.DefaultPolicyLossConfig()}},
+		{"SeqMean+KL+Entropy", rl.ActorLossConfig{Policy: rl.PolicyLossConfig{Type: rl.PolicyPPO, ClipLow: 0.2, ClipHigh: 0.28,
 			DualClip: 3, Aggregation: rl.SeqMeanTokenMean}, KLCoef: 0.1, KLEstimator: rl.K3, EntropyCoef: 0.01}},
-		{"GSPO", role.ActorLoss{Policy: rl.PolicyLossConfig{Type: rl.PolicyGSPO, ClipLow: 3e-4, ClipHigh: 4e-4, Aggregation: rl.TokenMean}}},
+		{"GSPO", rl.ActorLossConfig{Policy: rl.PolicyLossConfig{Type: rl.PolicyGSPO, ClipLow: 3e-4, ClipHigh: 4e-4, Aggregation: rl.TokenMean}}},
 	}
 	for _, tc := range losses {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,7 +263,7 @@ func TestActor_TrainStep(t *testing.T) {
 	}
 	t.Run("MissingReference", func(t *testing.T) {
 		a, _ := NewActor(train.Model{Module: tinyLlama(t, 4)}, optim.DefaultConfig(), 0)
-		req := actorStep(s, adv, adv, 4, role.ActorLoss{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.1, KLEstimator: rl.K1})
+		req := actorStep(s, adv, adv, 4, rl.ActorLossConfig{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.1, KLEstimator: rl.K1})
 		req.MicroBatches[1].RefLogProbs = nil
 		if _, err := a.TrainStep(ctx, req); err == nil {
 			t.Fatal("a KL loss without reference log-probs was accepted")
@@ -274,7 +275,7 @@ func TestActor_TrainStep(t *testing.T) {
 		bad := perToken(5, s, 1)
 		bad[0][0] = float32(math.NaN())
 		before := m.Embed.Clone()
-		res, err := a.TrainStep(ctx, actorStep(s, adv, bad, 4, role.ActorLoss{Policy: rl.DefaultPolicyLossConfig()}))
+		res, err := a.TrainStep(ctx, actorStep(s, adv, bad, 4, rl.ActorLossConfig{Policy: rl.DefaultPolicyLossConfig()}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,8 +300,13 @@ func TestActor_Weights(t *testing.T) {
 	if len(w.Params) != len(m.Params()) {
 		t.Fatalf("%d params, model has %d", len(w.Params), len(m.Params()))
 	}
-	w.Params[0].Tensor.Data[0] += 1
-	if m.Params()[0].Tensor.Data[0] == w.Params[0].Tensor.Data[0] {
+	for i, p := range m.Params() {
+		if w.Params[i].Name != p.Name || !slices.Equal(w.Params[i].Shape, p.Tensor.Shape) || !slices.Equal(w.Params[i].Data, p.Tensor.Data) {
+			t.Fatalf("param %d: %s %v, model has %s %v", i, w.Params[i].Name, w.Params[i].Shape, p.Name, p.Tensor.Shape)
+		}
+	}
+	w.Params[0].Data[0] += 1
+	if m.Params()[0].Tensor.Data[0] == w.Params[0].Data[0] {
 		t.Fatal("Weights returned the actor's own tensors, not copies")
 	}
 }

@@ -9,8 +9,7 @@ import (
 	"sync"
 
 	"github.com/gorlhf/gorlhf/internal/env"
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
@@ -72,12 +71,12 @@ func (e *episode) over() bool { return e.done || e.cut }
 // openAgent resolves the environment factory of a multi-turn run.
 func (t *Trainer) openAgent() error {
 	if !t.cfg.Agent.Enabled() {
-		if t.env.Agent != nil {
-			return errors.New("ppo: an environment factory (Env.Agent) was given but Config.Agent.Env is empty")
+		if t.rt.Agent != nil {
+			return errors.New("ppo: an environment factory (Runtime.Agent) was given but Config.Agent.Env is empty")
 		}
 		return nil
 	}
-	t.agent = t.env.Agent
+	t.agent = t.rt.Agent
 	if t.agent == nil {
 		f, err := env.Open(t.cfg.Agent.Env, t.cfg.Agent.EnvArgs)
 		if err != nil {
@@ -91,7 +90,7 @@ func (t *Trainer) openAgent() error {
 // tokenBudget is the most tokens an episode may hold.
 func (t *Trainer) tokenBudget() int {
 	b := t.cfg.Data.MaxLen
-	if p := t.env.MaxPositions; p > 0 {
+	if p := t.rt.MaxPositions; p > 0 {
 		b = min(b, p)
 	}
 	return b
@@ -100,7 +99,7 @@ func (t *Trainer) tokenBudget() int {
 // sampleEpisodes plays p.N episodes of every prompt with the policy the
 // rollout role serves and returns them as a scored rollout. Episode i
 // (prompt i/N) samples turn k with a seed drawn from (base, i, k) alone.
-func (t *Trainer) sampleEpisodes(ctx context.Context, prompts []Prompt, p generate.SamplingParams, base uint64) (*rollout, error) {
+func (t *Trainer) sampleEpisodes(ctx context.Context, prompts []Prompt, p role.SamplingParams, base uint64) (*rollout, error) {
 	g := max(p.N, 1)
 	eps := make([]*episode, len(prompts)*g)
 	for i := range eps {
@@ -136,8 +135,8 @@ func (t *Trainer) reset(ctx context.Context, e *episode) error {
 		return fmt.Errorf("ppo: environment %s: reset: %w", t.cfg.Agent.Env, err)
 	}
 	if obs != e.prompt.Text {
-		ids := toInt32(t.env.Tok.EncodeWith(obs, t.encodeOpts()))
-		if bos := t.env.Tok.Specials().BOS; bos >= 0 && (len(ids) == 0 || ids[0] != int32(bos)) {
+		ids := toInt32(t.rt.Tok.EncodeWith(obs, t.encodeOpts()))
+		if bos := t.rt.Tok.Specials().BOS; bos >= 0 && (len(ids) == 0 || ids[0] != int32(bos)) {
 			ids = append([]int32{int32(bos)}, ids...)
 		}
 		if len(ids) == 0 {
@@ -156,12 +155,12 @@ func (t *Trainer) reset(ctx context.Context, e *episode) error {
 // encodeOpts parses special tokens in environment text when prompts are
 // rendered with a chat template (the environment then speaks in turns).
 func (t *Trainer) encodeOpts() tokenizer.EncodeOptions {
-	return tokenizer.EncodeOptions{ParseSpecial: t.cfg.Data.ApplyChatTemplate && t.env.Template != nil}
+	return tokenizer.EncodeOptions{ParseSpecial: t.cfg.Data.ApplyChatTemplate && t.rt.Template != nil}
 }
 
 // act generates the next action of every running episode in one call.
-func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p generate.SamplingParams, base uint64, turn int) error {
-	reqs := make([]generate.Request, len(active))
+func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p role.SamplingParams, base uint64, turn int) error {
+	reqs := make([]role.Prompt, len(active))
 	budget := t.tokenBudget()
 	for k, i := range active {
 		e := eps[i]
@@ -173,9 +172,9 @@ func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p gener
 		q.Seed = turnSeed(base, i, turn)
 		// Clip: appending to e.toks later must not write where the request's
 		// prompt lies
-		reqs[k] = generate.Request{ID: fmt.Sprint(i), Prompt: slices.Clip(e.toks), Params: q}
+		reqs[k] = role.Prompt{ID: fmt.Sprint(i), Tokens: slices.Clip(e.toks), Params: q}
 	}
-	res, err := t.roles.Rollout.Generate(ctx, role.GenerateRequest{Requests: reqs})
+	res, err := t.roles.Rollout.Generate(ctx, role.GenerateRequest{Prompts: reqs})
 	if err != nil {
 		return fmt.Errorf("ppo: generate (turn %d): %w", turn+1, err)
 	}
@@ -194,7 +193,7 @@ func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p gener
 		}
 		e.lp = append(e.lp, c.RawLogProbs...)
 		e.action, e.version, e.turns = t.decode(c.Tokens), c.WeightVersion, e.turns+1
-		e.posLimit = c.FinishReason == generate.FinishLength && len(c.Tokens) < reqs[k].Params.MaxNewTokens
+		e.posLimit = c.FinishReason == role.FinishLength && len(c.Tokens) < reqs[k].Params.MaxNewTokens
 		e.text.WriteString(e.action)
 	}
 	return nil
@@ -219,7 +218,7 @@ func (t *Trainer) advance(e *episode) {
 	if e.done {
 		return
 	}
-	fb := toInt32(tokenizer.EncodeContinuation(t.env.Tok, e.feedback, t.encodeOpts()))
+	fb := toInt32(tokenizer.EncodeContinuation(t.rt.Tok, e.feedback, t.encodeOpts()))
 	if e.turns >= t.cfg.Agent.MaxTurns || e.posLimit || len(e.toks)+len(fb)+1 > t.tokenBudget() {
 		e.cut = true
 		return
@@ -239,9 +238,9 @@ func (t *Trainer) episodeRollout(eps []*episode, g int) *rollout {
 		r.seqs.PromptLens = append(r.seqs.PromptLens, len(e.prompt.IDs))
 		r.seqs.ActionMasks = append(r.seqs.ActionMasks, e.mask)
 		r.texts = append(r.texts, e.text.String())
-		finish := generate.FinishStop
+		finish := role.FinishStop
 		if !e.done {
-			finish = generate.FinishLength
+			finish = role.FinishLength
 		}
 		r.finish = append(r.finish, finish)
 		r.engineLP = append(r.engineLP, e.lp)
@@ -254,7 +253,7 @@ func (t *Trainer) episodeRollout(eps []*episode, g int) *rollout {
 		for k, v := range e.rewards[:min(len(e.rewards), turnMetrics)] {
 			extra[fmt.Sprintf("agent_reward_turn%d", k+1)] = v
 		}
-		r.results = append(r.results, reward.Result{Reward: e.ret, Score: e.ret, Extra: extra})
+		r.results = append(r.results, grade.Result{Reward: e.ret, Score: e.ret, Extra: extra})
 	}
 	return r
 }

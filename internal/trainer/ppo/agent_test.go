@@ -11,11 +11,10 @@ import (
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/env"
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/model/load"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -25,7 +24,7 @@ import (
 // mostly 0 there, and the tests check the mechanics, not learning.
 func agentConfig(t testing.TB, args string, maxTurns int) Config {
 	c := tinyConfigFor(t, rl.EstimatorGroupNorm)
-	c.Reward.Rule = reward.RuleConfig{}
+	c.Reward.Rule = grade.RuleConfig{}
 	c.Data.LabelKey, c.Data.MaxLen = "label", 160
 	c.Rollout.MaxNewTokens = 6
 	c.Agent = AgentConfig{Env: "arithmetic", EnvArgs: args, MaxTurns: maxTurns}
@@ -34,9 +33,9 @@ func agentConfig(t testing.TB, args string, maxTurns int) Config {
 
 // newAgentTrainer is newTrainer with an environment factory of our own
 // (nil: the one the configuration names).
-func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Trainer, *InProc) {
+func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Trainer, *inproc.Roles) {
 	t.Helper()
-	p, err := NewInProc(c, e, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	p, err := inproc.Build(c.RoleSpec(), e, loadModel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Train
 	if p.Reward != nil {
 		t.Fatal("a reward role was built although the environment gives the rewards")
 	}
-	tr, err := New(context.Background(), c, p.Roles, Env{Tok: e.Tok, Agent: f, MaxPositions: p.MaxPositions()})
+	tr, err := New(context.Background(), c, p.Set, Runtime{Tok: e.Tok, Agent: f, MaxPositions: p.MaxPositions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +56,7 @@ func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Train
 // action tokens is an action the environment is replayed with, every run
 // of feedback tokens is the continuation encoding of its answer, and the
 // reward is the sum of the step rewards. It returns the actions' tokens.
-func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) string, fresh env.Env, r *rollout, i int, res reward.Result) [][]int32 {
+func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) string, fresh env.Env, r *rollout, i int, res grade.Result) [][]int32 {
 	t.Helper()
 	ctx := context.Background()
 	p := r.prompts[i]
@@ -105,7 +104,7 @@ func replayEpisode(t *testing.T, tok tokenizer.Tokenizer, decode func([]int32) s
 	if math.Abs(ret-res.Reward) > 1e-12 || res.Extra["agent_turns"] != float64(turns) {
 		t.Fatalf("row %d: reward %g over %v turns, replay gives %g over %d", i, res.Reward, res.Extra["agent_turns"], ret, turns)
 	}
-	if done != (r.finish[i] == generate.FinishStop) || (res.Extra["agent_done"] == 1) != done {
+	if done != (r.finish[i] == role.FinishStop) || (res.Extra["agent_done"] == 1) != done {
 		t.Fatalf("row %d: finish %s, agent_done %v, but the replayed environment says done=%v", i, r.finish[i], res.Extra["agent_done"], done)
 	}
 	return actions
@@ -174,7 +173,7 @@ func TestTrainer_AgentEpisodes(t *testing.T) {
 						stopped++
 					}
 				}
-				if (r.finish[i] == generate.FinishStop) != tc.done {
+				if (r.finish[i] == role.FinishStop) != tc.done {
 					t.Fatalf("row %d: finish %s, want done=%v", i, r.finish[i], tc.done)
 				}
 			}
@@ -316,7 +315,7 @@ func TestTrainer_AgentMaskedTokensTrainNothing(t *testing.T) {
 		t.Fatal("no feedback tokens in the rollout")
 	}
 	step := func(a role.Actor, adv role.PerToken) role.ActorStepResult {
-		req := role.ActorStep{Loss: role.ActorLoss{Policy: c.Actor.PolicyLoss}, Norm: rl.StepLossNorm(r.seqs.Mask()), LR: 1e-2,
+		req := role.ActorStep{Loss: rl.ActorLossConfig{Policy: c.Actor.PolicyLoss}, Norm: rl.StepLossNorm(r.seqs.Mask()), LR: 1e-2,
 			MicroBatches: []role.ActorMicroBatch{{Seqs: r.seqs, OldLogProbs: lp.LogProbs, Advantages: adv}}}
 		res, err := a.TrainStep(ctx, req)
 		if err != nil {
@@ -346,7 +345,7 @@ func TestConfig_AgentValidate(t *testing.T) {
 		mut  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.Reward.Rule.Kind = reward.RuleExact }, "gives the rewards"},
+		{func(c *Config) { c.Reward.Rule.Kind = grade.RuleExact }, "gives the rewards"},
 		{func(c *Config) { c.Agent.MaxTurns = 0 }, "--agent.max_turns must be ≥ 1"},
 		{func(c *Config) { c.Reward.Length.OverlongBufferLen = 2 }, "does not apply to multi-turn"},
 		{func(c *Config) { c.Agent.Env = "" }, "set a reward source"},
@@ -360,12 +359,12 @@ func TestConfig_AgentValidate(t *testing.T) {
 	// an unknown environment is an error of New, naming it
 	c.Agent.Env = "chess"
 	e := tinyEnv(t)
-	p, err := NewInProc(c, e, nil)
+	p, err := inproc.Build(c.RoleSpec(), e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if _, err := New(context.Background(), c, p.Roles, Env{Tok: e.Tok}); err == nil || !strings.Contains(err.Error(), `unknown environment "chess"`) {
+	if _, err := New(context.Background(), c, p.Set, Runtime{Tok: e.Tok}); err == nil || !strings.Contains(err.Error(), `unknown environment "chess"`) {
 		t.Fatalf("New with --agent.env chess: %v", err)
 	}
 }

@@ -9,7 +9,9 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -62,7 +64,7 @@ type RewardConfig struct {
 	RemoteURLs []string // --reward.remote_url: OpenRLHF-protocol servers (comma-separated)
 	// Rule is a built-in grader (--reward.rule: math, exact, regex, length,
 	// format) fed by the dataset's label (--data.label_key).
-	Rule reward.RuleConfig
+	Rule grade.RuleConfig
 	// Normalize reports reward-model scores as (r − mean)/std with the
 	// statistics stored in its config.json (--reward.normalize_enable).
 	Normalize bool
@@ -84,26 +86,22 @@ type RewardConfig struct {
 	ScoreFrom string
 }
 
-// Reward part names of a mix (RewardConfig.Mix, ScoreFrom).
-const (
-	PartModel  = "model"
-	PartRemote = "remote"
-	PartRule   = "rule"
-)
+// parts lists the names of the sources set (role.PartRule, PartRemote,
+// PartModel), in the order they are built.
+func (r RewardConfig) parts() []string { return r.spec(0).Parts() }
 
-// parts lists the names of the sources set, in the order they are built.
-func (r RewardConfig) parts() []string {
-	var out []string
-	if r.Rule.Kind != "" {
-		out = append(out, PartRule)
+// spec is the reward role's part of the role spec; maxLen is the token
+// budget of a sequence the reward model scores.
+func (r RewardConfig) spec(maxLen int) role.RewardSpec {
+	s := role.RewardSpec{Rule: r.Rule, RemoteURLs: r.RemoteURLs, Model: r.Model, Normalize: r.Normalize,
+		BatchSize: r.BatchSize, MaxLen: maxLen, ScoreFrom: r.ScoreFrom}
+	for _, w := range r.Mix {
+		if s.Mix == nil {
+			s.Mix = map[string]float64{}
+		}
+		s.Mix[w.Name] = w.Weight
 	}
-	if len(r.RemoteURLs) > 0 {
-		out = append(out, PartRemote)
-	}
-	if r.Model != "" {
-		out = append(out, PartModel)
-	}
-	return out
+	return s
 }
 
 // validateMix checks that Mix and ScoreFrom name sources that are set.
@@ -279,7 +277,7 @@ func DefaultConfig() Config {
 	return Config{
 		Actor:   ActorConfig{Model: "stories260K", Optim: actor, PolicyLoss: rl.DefaultPolicyLossConfig()},
 		Critic:  CriticConfig{Optim: critic, ValueLoss: rl.DefaultValueLossConfig()},
-		Reward:  RewardConfig{Rule: reward.RuleConfig{Length: reward.DefaultRuleConfig().Length}, Length: rl.LengthPenalty{OverlongFactor: 1}},
+		Reward:  RewardConfig{Rule: grade.RuleConfig{Length: grade.DefaultRuleConfig().Length}, Length: rl.LengthPenalty{OverlongFactor: 1}},
 		Rollout: RolloutConfig{BatchSize: 16, MaxNewTokens: 64, Temperature: 1, TopP: 1},
 		Algo: AlgoConfig{Advantage: rl.DefaultAdvantageConfig(), KL: rl.DefaultKLConfig(),
 			DynamicFilter: DynamicFilterConfig{Range: rl.DefaultDynamicFilter(), MaxRounds: 4}},
@@ -299,6 +297,26 @@ func (c Config) NeedsCritic() bool { return c.Algo.Advantage.Estimator.NeedsCrit
 // NeedsReference reports whether the run builds a reference model: a KL
 // penalty in the reward or in the loss with a positive coefficient.
 func (c Config) NeedsReference() bool { return c.Algo.KL.Enabled() }
+
+// RoleSpec is what the run's roles are built from (role/inproc.Build, or
+// a worker that hosts some of them): the optimizers of the actor and the
+// critic, the reward sources, which optional roles the algorithm needs
+// (a critic for gae, a reference for a KL penalty; no reward role when an
+// environment gives the rewards) and the rollout engine's cache. It is
+// meant for a Config that validates.
+func (c Config) RoleSpec() role.Spec {
+	s := role.Spec{ForwardBatch: c.Rollout.MicroBatchSize, Seed: c.Train.Seed,
+		Actor: role.ActorSpec{Adam: role.Adam(c.Actor.Optim.Adam)}, Reference: c.NeedsReference(),
+		Rollout: role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB}}
+	if c.NeedsCritic() {
+		s.Critic = &role.CriticSpec{Model: c.Critic.Model, Adam: role.Adam(c.Critic.Optim.Adam)}
+	}
+	if c.Reward.sources() > 0 {
+		rs := c.Reward.spec(c.Data.MaxLen + 1)
+		s.Reward = &rs
+	}
+	return s
+}
 
 // CheckpointDir is Ckpt.Path, or <OutputDir>/checkpoints.
 func (c Config) CheckpointDir() string {

@@ -1,18 +1,21 @@
 package ppo
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 )
 
 func TestConfig_Validate(t *testing.T) {
 	ok := func() Config {
 		c := DefaultConfig()
 		c.Data.PromptDataset = "prompts.jsonl"
-		c.Reward.Rule.Kind = reward.RuleLength
+		c.Reward.Rule.Kind = grade.RuleLength
 		return c
 	}
 	if err := ok().Validate(); err != nil {
@@ -77,5 +80,37 @@ func TestConfig_Roles(t *testing.T) {
 		if c.NeedsCritic() != tc.critic || c.NeedsReference() != tc.refModel {
 			t.Errorf("%s β=%g: critic %v reference %v", tc.est, tc.coef, c.NeedsCritic(), c.NeedsReference())
 		}
+	}
+}
+
+func TestConfig_RoleSpec(t *testing.T) {
+	c := DefaultConfig()
+	c.Algo.Advantage.Estimator, c.Algo.KL.InitCoef = rl.EstimatorGAE, 0.01
+	c.Actor.Optim.Adam.WeightDecay, c.Critic.Optim.Adam.Beta2 = 0.1, 0.99
+	c.Critic.Model, c.Rollout.MicroBatchSize, c.Rollout.KVCacheMB, c.Train.Seed = "critic-dir", 3, 64, 7
+	c.Reward.Rule = grade.RuleConfig{Kind: grade.RuleExact}
+	c.Reward.Model, c.Reward.Normalize, c.Reward.BatchSize = "rm-dir", true, 5
+	c.Reward.Mix, c.Reward.ScoreFrom = []reward.Weight{{Name: role.PartModel, Weight: 2}}, role.PartRule
+	want := role.Spec{ForwardBatch: 3, Seed: 7,
+		Actor:     role.ActorSpec{Adam: role.Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}},
+		Reference: true,
+		Critic:    &role.CriticSpec{Model: "critic-dir", Adam: role.Adam{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8}},
+		Reward: &role.RewardSpec{Rule: grade.RuleConfig{Kind: grade.RuleExact}, Model: "rm-dir", Normalize: true, BatchSize: 5,
+			MaxLen: c.Data.MaxLen + 1, Mix: map[string]float64{role.PartModel: 2}, ScoreFrom: role.PartRule},
+		Rollout: role.RolloutSpec{KVCacheMB: 64}}
+	got := c.RoleSpec()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("spec\n%+v\n%+v %+v\nwant\n%+v\n%+v %+v", got, got.Critic, got.Reward, want, want.Critic, want.Reward)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// GRPO without a KL penalty, rewards from an environment: actor and
+	// rollout only.
+	c.Algo.Advantage.Estimator, c.Algo.KL.InitCoef = rl.EstimatorGroupNorm, 0
+	c.Reward = RewardConfig{}
+	c.Agent = AgentConfig{Env: "chain", MaxTurns: 2}
+	if s := c.RoleSpec(); s.Critic != nil || s.Reference || s.Reward != nil {
+		t.Fatalf("spec %+v: want no critic, reference or reward", s)
 	}
 }

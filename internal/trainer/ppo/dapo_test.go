@@ -8,23 +8,23 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
 )
 
 // newTrainerWithReward is newTrainer with src as the reward role.
-func newTrainerWithReward(t testing.TB, c Config, src reward.Source) (*Trainer, *InProc) {
+func newTrainerWithReward(t testing.TB, c Config, src reward.Source) (*Trainer, *inproc.Roles) {
 	t.Helper()
 	env := tinyEnv(t)
-	p, err := NewInProc(c, env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	p, err := inproc.Build(c.RoleSpec(), env, loadModel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
 	p.Reward = inproc.NewReward(src)
-	tr, err := New(context.Background(), c, p.Roles, Env{Tok: env.Tok})
+	tr, err := New(context.Background(), c, p.Set, Runtime{Tok: env.Tok})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func newTrainerWithReward(t testing.TB, c Config, src reward.Source) (*Trainer, 
 // byLabel scores by the prompt's label (writePrompts gives i mod 7):
 // labels 0 and 1 always score 1 and 0 (uniform groups), the others by a
 // hash of the response (mixed groups, mostly).
-var byLabel = reward.Func(func(ctx context.Context, s reward.Sample) (float64, error) {
+var byLabel = reward.Func(func(ctx context.Context, s grade.Sample) (float64, error) {
 	switch s.Label {
 	case "0":
 		return 1, nil
@@ -84,8 +84,8 @@ func TestTrainer_Filtered(t *testing.T) {
 		}
 		for g := range r.groups() {
 			rows := r.results[g*r.g : (g+1)*r.g]
-			if !c.Algo.DynamicFilter.Range.Keep(reward.Scores(rows)) {
-				t.Fatalf("kept group %d has scores %v", g, reward.Scores(rows))
+			if !c.Algo.DynamicFilter.Range.Keep(grade.Scores(rows)) {
+				t.Fatalf("kept group %d has scores %v", g, grade.Scores(rows))
 			}
 			if l := r.prompts[g*r.g].Label; l == "0" || l == "1" {
 				t.Fatalf("kept a group of label %s (always uniform)", l)
@@ -138,7 +138,7 @@ func TestTrainer_Step_DynamicFilterNothingKept(t *testing.T) {
 	// group, the round bound stops the search, and the iteration is
 	// skipped with the policy untouched.
 	c := dapoConfig(t, 3)
-	constant := reward.Func(func(ctx context.Context, s reward.Sample) (float64, error) { return 1, nil })
+	constant := reward.Func(func(ctx context.Context, s grade.Sample) (float64, error) { return 1, nil })
 	tr, p := newTrainerWithReward(t, c, constant)
 	actor0 := snapshot(weights(t, p.Actor))
 	m, err := tr.Step(context.Background())
@@ -162,7 +162,7 @@ func TestTrainer_OverlongPenalty(t *testing.T) {
 		c := tinyConfigFor(t, rl.EstimatorGroupNorm)
 		c.Algo.KL.InitCoef = 0
 		c.Reward.Length = rl.LengthPenalty{OverlongBufferLen: 4, OverlongFactor: factor}
-		constant := reward.Func(func(ctx context.Context, s reward.Sample) (float64, error) { return 1, nil })
+		constant := reward.Func(func(ctx context.Context, s grade.Sample) (float64, error) { return 1, nil })
 		tr, _ := newTrainerWithReward(t, c, constant)
 		m := newPhaseTimer()
 		r, _, err := tr.collectBatch(context.Background(), m)
@@ -214,7 +214,7 @@ func TestDynamicFilterConfig_Validate(t *testing.T) {
 	// The trainer's Validate includes it.
 	c := DefaultConfig()
 	c.Data.PromptDataset = "p.jsonl"
-	c.Reward.Rule.Kind = reward.RuleExact
+	c.Reward.Rule.Kind = grade.RuleExact
 	c.Algo.DynamicFilter = DynamicFilterConfig{Enable: true, Range: rl.DefaultDynamicFilter()}
 	if err := c.Validate(); err == nil {
 		t.Fatal("Config.Validate accepted max_rounds 0")

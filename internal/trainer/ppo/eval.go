@@ -6,8 +6,7 @@ import (
 	"maps"
 	"time"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 )
 
@@ -74,7 +73,7 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 // scores the samples.
 func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	c := t.cfg
-	p := generate.SamplingParams{N: c.Eval.NSamples, MaxNewTokens: c.Rollout.MaxNewTokens,
+	p := role.SamplingParams{N: c.Eval.NSamples, MaxNewTokens: c.Rollout.MaxNewTokens,
 		Temperature: float32(c.Eval.Temperature), TopP: float32(c.Rollout.TopP), TopK: c.Rollout.TopK, StopStrings: c.Rollout.Stop}
 	r, err := t.sample(ctx, t.eval, p, c.Train.Seed^evalSeedSalt)
 	if err != nil {
@@ -84,10 +83,10 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("ppo: eval: %w", err)
 	}
-	rewards, _, _ := c.Reward.Length.Apply(reward.Rewards(results), r.seqs.ResponseLens(), r.truncated(), c.Rollout.MaxNewTokens)
+	rewards, _, _ := c.Reward.Length.Apply(grade.Rewards(results), r.seqs.ResponseLens(), r.truncated(), c.Rollout.MaxNewTokens)
 	res := EvalResult{Iteration: t.iter, Samples: sampleRows(t.iter, r, results)}
 	res.Reward, res.RewardStd = meanStd(rewards)
-	res.Score, _ = meanStd(reward.Scores(results))
+	res.Score, _ = meanStd(grade.Scores(results))
 	lens := make([]float32, r.seqs.Len())
 	for i := range lens {
 		lens[i] = float32(r.seqs.ResponseLen(i))

@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tensor"
@@ -16,7 +15,7 @@ import (
 // per-token quantities as ragged rows over the response tokens, plus the
 // [B, A] tensors package rl worked on.
 type experience struct {
-	results  []reward.Result
+	results  []grade.Result
 	rewards  []float32 // after the length penalties: what advantages start from
 	oldLP    role.PerToken
 	refLP    role.PerToken // nil without a reference
@@ -65,17 +64,17 @@ func (t *Trainer) makeExperience(ctx context.Context, r *rollout, m *phaseTimer)
 // response is scored with an EOS appended (its tokens are not changed).
 // A rollout the environment already scored (multi-turn episodes) keeps
 // its results.
-func (t *Trainer) score(ctx context.Context, r *rollout) ([]reward.Result, error) {
+func (t *Trainer) score(ctx context.Context, r *rollout) ([]grade.Result, error) {
 	if r.results != nil {
 		return r.results, nil
 	}
-	samples := make([]reward.Sample, r.seqs.Len())
+	samples := make([]grade.Sample, r.seqs.Len())
 	for i, toks := range r.seqs.Tokens {
-		if r.finish[i] == generate.FinishLength && len(t.eos) > 0 {
+		if r.finish[i] == role.FinishLength && len(t.eos) > 0 {
 			toks = append(slices.Clone(toks), t.eos[0])
 		}
 		p := r.prompts[i]
-		samples[i] = reward.Sample{Prompt: p.Text, Response: r.texts[i], Label: p.Label, Tokens: toks,
+		samples[i] = grade.Sample{Prompt: p.Text, Response: r.texts[i], Label: p.Label, Tokens: toks,
 			ResponseTokens: r.seqs.ResponseLen(i), FinishReason: string(r.finish[i])}
 	}
 	res, err := t.roles.Reward.Score(ctx, role.ScoreRequest{Samples: samples})
@@ -138,7 +137,7 @@ func (t *Trainer) modelOutputs(ctx context.Context, r *rollout, e *experience, m
 func (t *Trainer) advantages(r *rollout, e *experience) error {
 	c := t.cfg
 	a := r.seqs.Width()
-	e.rewards, e.overlong, e.stopCut = c.Reward.Length.Apply(reward.Rewards(e.results), r.seqs.ResponseLens(), r.truncated(), c.Rollout.MaxNewTokens)
+	e.rewards, e.overlong, e.stopCut = c.Reward.Length.Apply(grade.Rewards(e.results), r.seqs.ResponseLens(), r.truncated(), c.Rollout.MaxNewTokens)
 	in := rl.AdvantageInputs{Rewards: e.rewards, Mask: e.mask}
 	if e.refLP != nil {
 		e.kl = rl.KL(nil, e.oldLP.Pad(a), e.refLP.Pad(a), c.Algo.KL.Estimator)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"slices"
 
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // filterStats describes one iteration's dynamic filtering.
@@ -62,7 +62,7 @@ func (t *Trainer) filtered(ctx context.Context, m *phaseTimer) (*rollout, *filte
 		st.generated += r.groups()
 		var keep []int
 		for g := range r.groups() {
-			scores := reward.Scores(r.results[g*r.g : (g+1)*r.g])
+			scores := grade.Scores(r.results[g*r.g : (g+1)*r.g])
 			for _, s := range scores {
 				st.scoreSum += float64(s)
 			}

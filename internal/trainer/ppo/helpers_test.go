@@ -15,8 +15,10 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/nn"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
@@ -80,7 +82,7 @@ func tinyConfigFor(t testing.TB, est rl.Estimator) Config {
 	c.Rollout.BatchSize, c.Rollout.MaxNewTokens = 4, 12
 	c.Algo.Advantage.Estimator, c.Algo.Advantage.SamplesPerPrompt = est, 4
 	c.Train.BatchSize, c.Train.MicroBatchSize, c.Train.MaxIterations = 8, 4, 2
-	c.Reward.Rule = reward.RuleConfig{Kind: reward.RuleLength, Length: reward.LengthConfig{Target: 20, Unit: reward.UnitChars}}
+	c.Reward.Rule = grade.RuleConfig{Kind: grade.RuleLength, Length: grade.LengthConfig{Target: 20, Unit: grade.UnitChars}}
 	c.Actor.Optim.LR, c.Critic.Optim.LR = 1e-3, 1e-3
 	c.Actor.Optim.WarmupRatio, c.Critic.Optim.WarmupRatio = 0, 0
 	c.Ckpt.OutputDir = filepath.Join(t.TempDir(), "run")
@@ -89,14 +91,14 @@ func tinyConfigFor(t testing.TB, est rl.Estimator) Config {
 
 // newTrainer builds in-process roles and a trainer; both are closed when
 // the test ends.
-func newTrainer(t testing.TB, c Config, env train.Env) (*Trainer, *InProc) {
+func newTrainer(t testing.TB, c Config, env train.Env) (*Trainer, *inproc.Roles) {
 	t.Helper()
-	p, err := NewInProc(c, env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	p, err := inproc.Build(c.RoleSpec(), env, loadModel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	tr, err := New(context.Background(), c, p.Roles, Env{Tok: env.Tok})
+	tr, err := New(context.Background(), c, p.Set, Runtime{Tok: env.Tok})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +106,20 @@ func newTrainer(t testing.TB, c Config, env train.Env) (*Trainer, *InProc) {
 	return tr, p
 }
 
+// loadModel is the loader of the tests' roles.
+func loadModel(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) }
+
 // snapshot copies every parameter.
-func snapshot(ps nn.Params) map[string][]float32 {
+func snapshot(ps []role.Param) map[string][]float32 {
+	out := map[string][]float32{}
+	for _, p := range ps {
+		out[p.Name] = append([]float32(nil), p.Data...)
+	}
+	return out
+}
+
+// snapshotModel copies every parameter of a model.
+func snapshotModel(ps nn.Params) map[string][]float32 {
 	out := map[string][]float32{}
 	for _, p := range ps {
 		out[p.Name] = append([]float32(nil), p.Tensor.Data...)
@@ -114,10 +128,10 @@ func snapshot(ps nn.Params) map[string][]float32 {
 }
 
 // changed counts the parameters whose values differ from a snapshot.
-func changed(before map[string][]float32, ps nn.Params) int {
+func changed(before map[string][]float32, ps []role.Param) int {
 	n := 0
 	for _, p := range ps {
-		for i, v := range p.Tensor.Data {
+		for i, v := range p.Data {
 			if before[p.Name][i] != v {
 				n++
 				break
@@ -127,11 +141,11 @@ func changed(before map[string][]float32, ps nn.Params) int {
 	return n
 }
 
-// maxAbsDiff is the largest difference between two parameter sets.
-func maxAbsDiff(a map[string][]float32, ps nn.Params) float64 {
+// maxAbsDiff is the largest difference between a snapshot and ps.
+func maxAbsDiff(a map[string][]float32, ps []role.Param) float64 {
 	var d float64
 	for _, p := range ps {
-		for i, v := range p.Tensor.Data {
+		for i, v := range p.Data {
 			d = math.Max(d, math.Abs(float64(a[p.Name][i]-v)))
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
 // iterationMetrics gathers what one iteration logs: rewards, KL, lengths,
@@ -14,8 +14,8 @@ import (
 func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *phaseTimer) map[string]float64 {
 	m := map[string]float64{}
 	m["reward"], m["reward_std"] = meanStd(e.rewards)
-	m["score"], _ = meanStd(reward.Scores(e.results))
-	m["reward_raw"], _ = meanStd(reward.Rewards(e.results))
+	m["score"], _ = meanStd(grade.Scores(e.results))
+	m["reward_raw"], _ = meanStd(grade.Rewards(e.results))
 	m["return"], _ = meanStd(e.adv.Return)
 	if e.adv.GroupRewardStd != nil {
 		m["group_reward_std"], _ = meanStd(e.adv.GroupRewardStd)
@@ -53,7 +53,7 @@ func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *
 // policy's own tokens per episode (action_tokens) and the step reward of
 // each of the first turns (agent_reward_turnK, over the episodes that
 // reached turn K).
-func agentMetrics(m map[string]float64, r *rollout, results []reward.Result) {
+func agentMetrics(m map[string]float64, r *rollout, results []grade.Result) {
 	if r.seqs.ActionMasks == nil || len(results) == 0 {
 		return
 	}
@@ -77,7 +77,7 @@ func agentMetrics(m map[string]float64, r *rollout, results []reward.Result) {
 // extraMetrics logs the mean of every per-sample value the reward sources
 // report (Result.Extra: a mix's per-part rewards, a remote server's
 // extra_logs) as reward/<key>; the agent_* values have their own metrics.
-func extraMetrics(m map[string]float64, results []reward.Result) {
+func extraMetrics(m map[string]float64, results []grade.Result) {
 	for k, v := range meanExtras(results, func(k string) bool { return !strings.HasPrefix(k, "agent_") }) {
 		m["reward/"+k] = v
 	}
@@ -85,7 +85,7 @@ func extraMetrics(m map[string]float64, results []reward.Result) {
 
 // meanExtras is the mean of every Extra value whose key keep accepts, over
 // the results that have it.
-func meanExtras(results []reward.Result, keep func(string) bool) map[string]float64 {
+func meanExtras(results []grade.Result, keep func(string) bool) map[string]float64 {
 	sums, counts := map[string]float64{}, map[string]int{}
 	for _, r := range results {
 		for k, v := range r.Extra {
@@ -181,7 +181,7 @@ func (t *Trainer) keepSamples(r *rollout, e *experience) {
 }
 
 // sampleRows takes one sample of each of the first prompts.
-func sampleRows(iter int, r *rollout, results []reward.Result) []sampleRow {
+func sampleRows(iter int, r *rollout, results []grade.Result) []sampleRow {
 	var rows []sampleRow
 	for i := 0; i < r.seqs.Len() && len(rows) < samplesShown; i += r.g {
 		rows = append(rows, sampleRow{Iteration: iter, Prompt: r.prompts[i].Text, Response: r.texts[i], Reward: results[i].Reward})

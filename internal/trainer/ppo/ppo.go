@@ -48,22 +48,10 @@ import (
 // after writing its checkpoint.
 var ErrStopped = train.ErrStopped
 
-// Roles are the run's five roles. Step uses every role it is given:
-// Critic and Reference may be nil when the configuration does not need
-// them (NewInProc builds only what it needs); given anyway, they are
-// computed and their results ignored where the algorithm has no use for
-// them (values without gae, a KL with coefficient 0), which changes
-// nothing else.
-type Roles struct {
-	Actor     role.Actor
-	Critic    role.Critic    // required by gae
-	Reference role.Reference // required by a KL penalty (init_coef > 0)
-	Reward    role.Reward
-	Rollout   role.Rollout
-}
-
-// Env is what the driver needs besides its roles.
-type Env struct {
+// Runtime is what the driver needs besides its configuration and its
+// roles: the tokenizer and template prompts are encoded with, where
+// progress goes, and the environments of multi-turn rollouts.
+type Runtime struct {
 	Tok      tokenizer.Tokenizer // encodes prompts, decodes responses
 	Template *chattmpl.Template  // renders chat prompts; nil when none
 	Console  io.Writer           // progress bar and text log; nil = none
@@ -73,17 +61,18 @@ type Env struct {
 	// train with an environment of your own (and Config.Agent.Env to its
 	// name, for the logs).
 	Agent env.Factory
-	// MaxPositions is the policy's position limit (InProc.MaxPositions):
-	// an episode ends before its tokens would pass it; 0 = unknown, then
-	// data.max_len alone bounds an episode.
+	// MaxPositions is the policy's position limit (the rollout engine's,
+	// e.g. inproc.Roles.MaxPositions): an episode ends before its tokens
+	// would pass it; 0 = unknown, then data.max_len alone bounds an
+	// episode.
 	MaxPositions int
 }
 
 // Trainer runs one RL run. Not safe for concurrent use.
 type Trainer struct {
 	cfg      Config
-	roles    Roles
-	env      Env
+	roles    role.Set
+	rt       Runtime
 	eos      []int32
 	prompts  []Prompt
 	eval     []Prompt
@@ -115,16 +104,16 @@ type schedule struct {
 // New reads the prompts, checks the roles against the configuration,
 // opens the run's outputs and resumes from the latest checkpoint when
 // Ckpt.LoadEnable is set.
-func New(ctx context.Context, cfg Config, roles Roles, env Env) (*Trainer, error) {
+func New(ctx context.Context, cfg Config, roles role.Set, rt Runtime) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := checkRoles(cfg, roles); err != nil {
 		return nil, err
 	}
-	t := &Trainer{cfg: cfg, roles: roles, env: env, kl: cfg.Algo.KL.Controller(),
+	t := &Trainer{cfg: cfg, roles: roles, rt: rt, kl: cfg.Algo.KL.Controller(),
 		rng: rand.NewPCG(cfg.Train.Seed, 0x9e3779b97f4a7c15)}
-	if eos := env.Tok.Specials().EOS; eos >= 0 {
+	if eos := rt.Tok.Specials().EOS; eos >= 0 {
 		t.eos = []int32{int32(eos)}
 	}
 	if err := t.openAgent(); err != nil {
@@ -135,7 +124,7 @@ func New(ctx context.Context, cfg Config, roles Roles, env Env) (*Trainer, error
 		return nil, err
 	}
 	t.plan()
-	if t.out, err = train.OpenOutputs(cfg.Ckpt.OutputDir, "ppo", env.Console, env.TTY); err != nil {
+	if t.out, err = train.OpenOutputs(cfg.Ckpt.OutputDir, "ppo", rt.Console, rt.TTY); err != nil {
 		return nil, err
 	}
 	t.log = t.out.Log
@@ -159,7 +148,7 @@ func New(ctx context.Context, cfg Config, roles Roles, env Env) (*Trainer, error
 }
 
 // checkRoles reports missing roles.
-func checkRoles(cfg Config, r Roles) error {
+func checkRoles(cfg Config, r role.Set) error {
 	var errs []error
 	if r.Actor == nil || r.Rollout == nil {
 		errs = append(errs, errors.New("ppo: the actor and rollout roles are required"))
@@ -179,7 +168,7 @@ func checkRoles(cfg Config, r Roles) error {
 // readPrompts reads the training and evaluation prompts.
 func (t *Trainer) readPrompts() ([]*data.Report, error) {
 	budget := t.cfg.Data.MaxLen - t.cfg.Rollout.MaxNewTokens
-	enc, err := newPromptEncoder(t.env.Tok, t.env.Template, t.cfg.Data, budget)
+	enc, err := newPromptEncoder(t.rt.Tok, t.rt.Template, t.cfg.Data, budget)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
@@ -17,7 +15,7 @@ import (
 // weights returns a copy of a role's parameters.
 func weights(t testing.TB, r interface {
 	Weights(context.Context) (role.Weights, error)
-}) nn.Params {
+}) []role.Param {
 	t.Helper()
 	w, err := r.Weights(context.Background())
 	if err != nil {
@@ -120,7 +118,7 @@ func TestTrainer_Step_Estimators(t *testing.T) {
 func TestTrainer_Step_MicroBatchInvariance(t *testing.T) {
 	// train.micro_batch_size 8 (no accumulation) and 1 (8 micro-batches
 	// accumulated) give the same actor and critic after an iteration.
-	run := func(micro int) (nn.Params, nn.Params, map[string]float64) {
+	run := func(micro int) ([]role.Param, []role.Param, map[string]float64) {
 		c := tinyConfigFor(t, rl.EstimatorGAE)
 		c.Algo.Advantage.SamplesPerPrompt = 2
 		c.Train.MicroBatchSize = micro
@@ -161,24 +159,18 @@ func TestTrainer_Step_SkippedRolesInvariance(t *testing.T) {
 	}
 	full := c
 	full.Ckpt.OutputDir = filepath.Join(t.TempDir(), "full")
-	fp, err := NewInProc(full, env, nil)
+	spec := full.RoleSpec()
+	spec.Reference, spec.Critic = true, tinyConfigFor(t, rl.EstimatorGAE).RoleSpec().Critic
+	fp, err := inproc.Build(spec, env, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fp.Close()
-	roles := fp.Roles
-	ref, err := inproc.Clone(env.Model.Model)
-	if err != nil {
-		t.Fatal(err)
+	if fp.Critic == nil || fp.Reference == nil {
+		t.Fatal("the critic and reference the spec asks for were not built")
 	}
-	roles.Reference = inproc.NewReference(ref, 0)
-	gae := tinyConfigFor(t, rl.EstimatorGAE)
-	critic, err := buildCritic(gae, env, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roles.Critic = critic
-	ft, err := New(context.Background(), full, roles, Env{Tok: env.Tok})
+	roles := fp.Set
+	ft, err := New(context.Background(), full, roles, Runtime{Tok: env.Tok})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +209,7 @@ func TestTrainer_WeightVersion(t *testing.T) {
 	c.Train.MaxIterations = 3
 	tr, p := newTrainer(t, c, tinyEnv(t))
 	versions := func() []int64 {
-		r, err := tr.sample(ctx, tr.prompts[:2], generate.SamplingParams{N: 2, MaxNewTokens: 4, Temperature: 1}, 1)
+		r, err := tr.sample(ctx, tr.prompts[:2], role.SamplingParams{N: 2, MaxNewTokens: 4, Temperature: 1}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

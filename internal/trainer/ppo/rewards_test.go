@@ -14,7 +14,9 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 )
@@ -23,7 +25,7 @@ func TestTrainer_Step_RemoteReward(t *testing.T) {
 	// --reward.remote_url: rewards come from an OpenRLHF-protocol server
 	// on loopback, which sees the dataset's labels.
 	var labels []string
-	grader := reward.Func(func(ctx context.Context, s reward.Sample) (float64, error) {
+	grader := reward.Func(func(ctx context.Context, s grade.Sample) (float64, error) {
 		labels = append(labels, s.Label)
 		return float64(len(s.Response)%5) / 4, nil
 	})
@@ -93,7 +95,7 @@ func TestTrainer_Step_RewardModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	critic0 := weights(t, p.Critic.(*inproc.Critic))
-	if d := maxAbsDiff(snapshot(rmLoaded.Params()), critic0); d != 0 {
+	if d := maxAbsDiff(snapshotModel(rmLoaded.Params()), critic0); d != 0 {
 		t.Fatalf("the critic does not start from the reward model (differs by %g)", d)
 	}
 	m, err := tr.Step(context.Background())
@@ -105,7 +107,7 @@ func TestTrainer_Step_RewardModel(t *testing.T) {
 		t.Fatal("every sample got the same reward")
 	}
 	// The reward model itself is untouched by the critic's training.
-	if d := maxAbsDiff(snapshot(rmLoaded.Params()), weights(t, p.Critic.(*inproc.Critic))); d == 0 {
+	if d := maxAbsDiff(snapshotModel(rmLoaded.Params()), weights(t, p.Critic.(*inproc.Critic))); d == 0 {
 		t.Fatal("the critic did not train")
 	}
 }
@@ -137,7 +139,7 @@ func TestTrainer_Step_MixedReward(t *testing.T) {
 	env := tinyEnv(t)
 	c := tinyConfigFor(t, rl.EstimatorGroupNorm)
 	c.Reward.Model = writeRewardModel(t, env.Model.Model)
-	c.Reward.Mix, c.Reward.ScoreFrom = []reward.Weight{{Name: PartModel, Weight: 1}, {Name: PartRule, Weight: 0.5}}, PartRule
+	c.Reward.Mix, c.Reward.ScoreFrom = []reward.Weight{{Name: role.PartModel, Weight: 1}, {Name: role.PartRule, Weight: 0.5}}, role.PartRule
 	tr, _ := newTrainer(t, c, env)
 	m, err := tr.Step(context.Background())
 	if err != nil {

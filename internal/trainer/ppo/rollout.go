@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 )
 
@@ -18,13 +17,13 @@ type rollout struct {
 	g        int      // samples per prompt
 	seqs     role.Sequences
 	texts    []string // decoded responses, EOS left out
-	finish   []generate.FinishReason
+	finish   []role.FinishReason
 	engineLP role.PerToken // log π under the raw model, from the engine
 	versions []int64       // the weight version behind each sample
 	// results are the rewards, when the rollout was scored while it was
 	// collected (dynamic filtering, an environment's episodes); nil means
 	// makeExperience scores it.
-	results []reward.Result
+	results []grade.Result
 }
 
 // nextPrompts takes the next rollout.batch_size prompts of the shuffled
@@ -39,15 +38,15 @@ func (t *Trainer) nextPrompts() []Prompt {
 }
 
 // samplingParams are the rollout's sampling settings (seeds set per prompt).
-func (t *Trainer) samplingParams() generate.SamplingParams {
+func (t *Trainer) samplingParams() role.SamplingParams {
 	r := t.cfg.Rollout
-	return generate.SamplingParams{N: t.cfg.Algo.Advantage.SamplesPerPrompt, MaxNewTokens: r.MaxNewTokens,
+	return role.SamplingParams{N: t.cfg.Algo.Advantage.SamplesPerPrompt, MaxNewTokens: r.MaxNewTokens,
 		Temperature: float32(r.Temperature), TopP: float32(r.TopP), TopK: r.TopK, StopStrings: r.Stop}
 }
 
 // generate samples p.N completions of every prompt with the published
 // policy, drawing the seeds from the run's generator.
-func (t *Trainer) generate(ctx context.Context, prompts []Prompt, p generate.SamplingParams, m *phaseTimer) (*rollout, error) {
+func (t *Trainer) generate(ctx context.Context, prompts []Prompt, p role.SamplingParams, m *phaseTimer) (*rollout, error) {
 	defer m.phase("generation")()
 	return t.sample(ctx, prompts, p, t.rng.Uint64())
 }
@@ -57,17 +56,17 @@ func (t *Trainer) generate(ctx context.Context, prompts []Prompt, p generate.Sam
 // prompt, its seed and the weights.
 // With an environment (Config.Agent) every sample is a multi-turn
 // episode instead (agent.go), scored by the environment.
-func (t *Trainer) sample(ctx context.Context, prompts []Prompt, p generate.SamplingParams, base uint64) (*rollout, error) {
+func (t *Trainer) sample(ctx context.Context, prompts []Prompt, p role.SamplingParams, base uint64) (*rollout, error) {
 	if t.agent != nil {
 		return t.sampleEpisodes(ctx, prompts, p, base)
 	}
-	reqs := make([]generate.Request, len(prompts))
+	reqs := make([]role.Prompt, len(prompts))
 	for i, pr := range prompts {
 		q := p
 		q.Seed = base + uint64(i)
-		reqs[i] = generate.Request{ID: fmt.Sprint(i), Prompt: pr.IDs, Params: q}
+		reqs[i] = role.Prompt{ID: fmt.Sprint(i), Tokens: pr.IDs, Params: q}
 	}
-	res, err := t.roles.Rollout.Generate(ctx, role.GenerateRequest{Requests: reqs})
+	res, err := t.roles.Rollout.Generate(ctx, role.GenerateRequest{Prompts: reqs})
 	if err != nil {
 		return nil, fmt.Errorf("ppo: generate: %w", err)
 	}
@@ -78,7 +77,7 @@ func (t *Trainer) sample(ctx context.Context, prompts []Prompt, p generate.Sampl
 }
 
 // collect lays the completions out as prompt+response sequences.
-func (t *Trainer) collect(prompts []Prompt, results []generate.Result, g int) (*rollout, error) {
+func (t *Trainer) collect(prompts []Prompt, results []role.Generation, g int) (*rollout, error) {
 	r := &rollout{g: g}
 	for i, res := range results {
 		if len(res.Completions) != g {
@@ -110,14 +109,14 @@ func (t *Trainer) decode(ids []int32) string {
 	for i, id := range ids {
 		out[i] = int(id)
 	}
-	return t.env.Tok.Decode(out)
+	return t.rt.Tok.Decode(out)
 }
 
 // truncated reports which samples hit the token budget.
 func (r *rollout) truncated() []bool {
 	out := make([]bool, len(r.finish))
 	for i, f := range r.finish {
-		out[i] = f == generate.FinishLength
+		out[i] = f == role.FinishLength
 	}
 	return out
 }

@@ -52,7 +52,7 @@ func (t *Trainer) update(ctx context.Context, e *experience, r *rollout, m *phas
 
 // actorStep sends one optimizer step to the actor.
 func (t *Trainer) actorStep(ctx context.Context, e *experience, r *rollout, micro [][]int, norm rl.LossNorm, st *updateStats) error {
-	loss := role.ActorLoss{Policy: t.cfg.Actor.PolicyLoss, EntropyCoef: t.cfg.Actor.EntropyCoef}
+	loss := rl.ActorLossConfig{Policy: t.cfg.Actor.PolicyLoss, EntropyCoef: t.cfg.Actor.EntropyCoef}
 	klLoss := t.cfg.Algo.KL.UseLoss && e.refLP != nil
 	if klLoss {
 		loss.KLCoef, loss.KLEstimator = t.kl.Coef, t.cfg.Algo.KL.Estimator

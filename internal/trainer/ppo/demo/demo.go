@@ -32,6 +32,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/rl"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
@@ -238,12 +239,12 @@ func runRL(ctx context.Context, o Options, d dataFiles, algo rl.Estimator, rmDir
 		return RunResult{}, err
 	}
 	c := rlConfig(o, d, algo, rmDir)
-	roles, err := ppo.NewInProc(c, env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	roles, err := inproc.Build(c.RoleSpec(), env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
 	if err != nil {
 		return RunResult{}, err
 	}
 	defer roles.Close()
-	t, err := ppo.New(ctx, c, roles.Roles, ppo.Env{Tok: env.Tok, Console: o.Console, TTY: o.TTY})
+	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: env.Tok, Console: o.Console, TTY: o.TTY})
 	if err != nil {
 		return RunResult{}, err
 	}

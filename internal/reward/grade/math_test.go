@@ -1,4 +1,4 @@
-package reward
+package grade
 
 import (
 	"bufio"
@@ -201,7 +201,7 @@ func TestRuleSource_GSM8K(t *testing.T) {
 			}
 		}
 	}
-	check := func(name string, src Source, samples []Sample, want float64) {
+	check := func(name string, src *RuleSource, samples []Sample, want float64) {
 		t.Run(name, func(t *testing.T) {
 			rs, err := src.Score(context.Background(), samples)
 			if err != nil {

@@ -1,4 +1,8 @@
-package reward
+// Package rmodel is the reward source backed by a reward model run in
+// this process (an HF *ForSequenceClassification folder, such as one
+// written by gorlhf train rm or OpenRLHF): Source implements
+// reward.Source, Load opens a model folder with its tokenizer.
+package rmodel
 
 import (
 	"context"
@@ -11,11 +15,12 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/model/load"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
-// ModelConfig configures a reward-model source.
-type ModelConfig struct {
+// Config configures a reward-model source.
+type Config struct {
 	// Model is the reward model (a *ForSequenceClassification model).
 	Model *head.ScoreModel
 	// Tok is the reward model's tokenizer.
@@ -37,44 +42,44 @@ type ModelConfig struct {
 	ParseSpecial bool
 }
 
-// DefaultModelConfig has OpenRLHF's serve_rm defaults (max_len 2048) and
+// DefaultConfig has OpenRLHF's serve_rm defaults (max_len 2048) and
 // batches of 16; Model and Tok must be set.
-func DefaultModelConfig() ModelConfig {
-	return ModelConfig{MaxLen: 2048, BatchSize: 16, ParseSpecial: true}
+func DefaultConfig() Config {
+	return Config{MaxLen: 2048, BatchSize: 16, ParseSpecial: true}
 }
 
 // Validate checks the configuration.
-func (c ModelConfig) Validate() error {
+func (c Config) Validate() error {
 	switch {
 	case c.Model == nil:
-		return errors.New("reward: model source: no model")
+		return errors.New("rmodel: no model")
 	case c.Tok == nil:
-		return errors.New("reward: model source: no tokenizer")
+		return errors.New("rmodel: no tokenizer")
 	case c.MaxLen < 2:
-		return fmt.Errorf("reward: model source: max len %d must be ≥ 2", c.MaxLen)
+		return fmt.Errorf("rmodel: max len %d must be ≥ 2", c.MaxLen)
 	case c.BatchSize < 1:
-		return fmt.Errorf("reward: model source: batch size %d must be ≥ 1", c.BatchSize)
+		return fmt.Errorf("rmodel: batch size %d must be ≥ 1", c.BatchSize)
 	}
 	return nil
 }
 
-// ModelSource scores samples with a reward model in this process: each
+// Source scores samples with a reward model in this process: each
 // sequence is framed as the reward trainer frames it, run through the
 // backbone, and the head's value at its last token is the reward
 // (OpenRLHF: the value at the last non-pad token, which is EOS). Safe for
 // concurrent use: inference keeps no state.
-type ModelSource struct {
-	cfg      ModelConfig
+type Source struct {
+	cfg      Config
 	vocab    int // 0 = unknown
 	bos, eos int32
 }
 
-// NewModelSource returns a source for cfg.
-func NewModelSource(cfg ModelConfig) (*ModelSource, error) {
+// New returns a source for cfg.
+func New(cfg Config) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &ModelSource{cfg: cfg}
+	m := &Source{cfg: cfg}
 	switch b := cfg.Model.Backbone.(type) {
 	case *llama.Model:
 		m.vocab = b.Config.VocabSize
@@ -88,7 +93,7 @@ func NewModelSource(cfg ModelConfig) (*ModelSource, error) {
 }
 
 // MaxLen is the effective token budget.
-func (m *ModelSource) MaxLen() int { return m.cfg.MaxLen }
+func (m *Source) MaxLen() int { return m.cfg.MaxLen }
 
 // Encode returns the token ids the model scores for s.
 //
@@ -99,7 +104,7 @@ func (m *ModelSource) MaxLen() int { return m.cfg.MaxLen }
 // defines them and they are not already there. Both paths then apply
 // MaxLen (the last kept token becomes EOS) and check every id against
 // the model's vocabulary.
-func (m *ModelSource) Encode(s Sample) ([]int32, error) {
+func (m *Source) Encode(s grade.Sample) ([]int32, error) {
 	var ids []int32
 	if len(s.Tokens) > 0 {
 		ids = slices.Clone(s.Tokens)
@@ -132,15 +137,15 @@ func (m *ModelSource) Encode(s Sample) ([]int32, error) {
 	return ids, nil
 }
 
-// Score implements Source. Sequences are sorted by length and run in
+// Score implements reward.Source. Sequences are sorted by length and run in
 // batches of BatchSize, right-padded (the model is causal, so padding
 // after a sequence does not change its last token's value).
-func (m *ModelSource) Score(ctx context.Context, samples []Sample) ([]Result, error) {
+func (m *Source) Score(ctx context.Context, samples []grade.Sample) ([]grade.Result, error) {
 	seqs := make([][]int32, len(samples))
 	for i, s := range samples {
 		ids, err := m.Encode(s)
 		if err != nil {
-			return nil, fmt.Errorf("reward: model source: sample %d: %w", i, err)
+			return nil, fmt.Errorf("rmodel: sample %d: %w", i, err)
 		}
 		seqs[i] = ids
 	}
@@ -162,15 +167,15 @@ func (m *ModelSource) Score(ctx context.Context, samples []Sample) ([]Result, er
 	norm := m.cfg.Model.Norm
 	norm.Normalize = m.cfg.Normalize
 	norm.Apply(vals)
-	out := make([]Result, len(vals))
+	out := make([]grade.Result, len(vals))
 	for i, v := range vals {
-		out[i] = Result{Reward: float64(v), Score: float64(v)}
+		out[i] = grade.Result{Reward: float64(v), Score: float64(v)}
 	}
-	return out, checkResults(out, len(samples))
+	return out, grade.CheckResults(out, len(samples))
 }
 
 // forward scores the sequences seqs[idx[…]] in one pass.
-func (m *ModelSource) forward(seqs [][]int32, idx []int) []float32 {
+func (m *Source) forward(seqs [][]int32, idx []int) []float32 {
 	t := 0
 	for _, i := range idx {
 		t = max(t, len(seqs[i]))
@@ -188,7 +193,7 @@ func (m *ModelSource) forward(seqs [][]int32, idx []int) []float32 {
 	return m.cfg.Model.Rewards(nil, ids, pos, nil, b, t, last).Data
 }
 
-// LoadOptions configures LoadModel.
+// LoadOptions configures Load.
 type LoadOptions struct {
 	// Load is passed to load.Load (Hub cache, logger, head prefix).
 	Load load.Options
@@ -196,18 +201,18 @@ type LoadOptions struct {
 	Tokenizer string
 	// Config supplies MaxLen, BatchSize, Normalize and ParseSpecial; its
 	// Model and Tok are filled in.
-	Config ModelConfig
+	Config Config
 }
 
-// LoadModel loads a reward model (an HF *ForSequenceClassification folder,
+// Load loads a reward model (an HF *ForSequenceClassification folder,
 // such as one written by gorlhf train rm or OpenRLHF) and its tokenizer.
-func LoadModel(ref string, o LoadOptions) (*ModelSource, *load.Loaded, error) {
+func Load(ref string, o LoadOptions) (*Source, *load.Loaded, error) {
 	l, err := load.Load(ref, o.Load)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reward: %w", err)
+		return nil, nil, fmt.Errorf("rmodel: %w", err)
 	}
 	if l.Score == nil {
-		return nil, nil, fmt.Errorf("reward: %s is a %s, not a reward model (want a *ForSequenceClassification model with a score head)", ref, l.Arch)
+		return nil, nil, fmt.Errorf("rmodel: %s is a %s, not a reward model (want a *ForSequenceClassification model with a score head)", ref, l.Arch)
 	}
 	tokPath := o.Tokenizer
 	if tokPath == "" {
@@ -215,11 +220,11 @@ func LoadModel(ref string, o LoadOptions) (*ModelSource, *load.Loaded, error) {
 	}
 	tok, err := tokenizer.Load(tokPath)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reward: tokenizer of %s: %w (pass one explicitly)", ref, err)
+		return nil, nil, fmt.Errorf("rmodel: tokenizer of %s: %w (pass one explicitly)", ref, err)
 	}
 	cfg := o.Config
 	cfg.Model, cfg.Tok = l.Score, tok
-	src, err := NewModelSource(cfg)
+	src, err := New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

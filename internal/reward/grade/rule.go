@@ -1,4 +1,4 @@
-package reward
+package grade
 
 import (
 	"context"
@@ -52,7 +52,7 @@ func (r *Rule) Set(s string) error {
 	for i, k := range rules {
 		names[i] = string(k)
 	}
-	return fmt.Errorf("reward: unknown rule %q (want one of %s)", s, strings.Join(names, ", "))
+	return fmt.Errorf("grade: unknown rule %q (want one of %s)", s, strings.Join(names, ", "))
 }
 
 // LengthUnit says what RuleLength counts.
@@ -74,7 +74,7 @@ func (u *LengthUnit) Set(s string) error {
 		*u = LengthUnit(s)
 		return nil
 	}
-	return fmt.Errorf("reward: unknown length unit %q (want chars, words or tokens)", s)
+	return fmt.Errorf("grade: unknown length unit %q (want chars, words or tokens)", s)
 }
 
 // LengthConfig configures RuleLength.
@@ -108,12 +108,12 @@ func (c RuleConfig) Validate() error {
 	}
 	if c.Pattern != "" {
 		if _, err := regexp.Compile(c.Pattern); err != nil {
-			return fmt.Errorf("reward: %s pattern: %w", c.Kind, err)
+			return fmt.Errorf("grade: %s pattern: %w", c.Kind, err)
 		}
 	}
 	if c.Kind == RuleLength {
 		if c.Length.Target <= 0 {
-			return fmt.Errorf("reward: length target %d must be positive", c.Length.Target)
+			return fmt.Errorf("grade: length target %d must be positive", c.Length.Target)
 		}
 		var u LengthUnit
 		if err := u.Set(string(c.Length.Unit)); err != nil {
@@ -145,7 +145,8 @@ func NewRule(cfg RuleConfig) (*RuleSource, error) {
 // Config returns the grader's configuration.
 func (r *RuleSource) Config() RuleConfig { return r.cfg }
 
-// Score implements Source. Reward and Score are the same 0…1 value.
+// Score grades a batch (it implements reward.Source). Reward and Score
+// are the same 0…1 value.
 func (r *RuleSource) Score(ctx context.Context, samples []Sample) ([]Result, error) {
 	out := make([]Result, len(samples))
 	for i, s := range samples {
@@ -156,7 +157,7 @@ func (r *RuleSource) Score(ctx context.Context, samples []Sample) ([]Result, err
 		}
 		v, err := r.grade(s)
 		if err != nil {
-			return nil, fmt.Errorf("reward: %s grader: sample %d: %w", r.cfg.Kind, i, err)
+			return nil, fmt.Errorf("grade: %s grader: sample %d: %w", r.cfg.Kind, i, err)
 		}
 		out[i] = Result{Reward: v, Score: v}
 	}
@@ -203,7 +204,7 @@ func (r *RuleSource) grade(s Sample) (float64, error) {
 		_, form := ExtractAnswer(s.Response)
 		return boolReward(form.Explicit()), nil
 	}
-	panic("reward: unknown rule " + string(r.cfg.Kind)) // Validate rules this out
+	panic("grade: unknown rule " + string(r.cfg.Kind)) // Validate rules this out
 }
 
 // length counts the response in the configured unit.

@@ -1,4 +1,4 @@
-package reward
+package rmodel
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/model/load"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 	tt "github.com/gorlhf/gorlhf/internal/tensor/tensortest"
 )
@@ -51,21 +52,21 @@ func saveTinyRM(t *testing.T) string {
 	return dir
 }
 
-func loadTinyRM(t *testing.T, dir string, mod func(*ModelConfig)) (*ModelSource, *load.Loaded) {
+func loadTinyRM(t *testing.T, dir string, mod func(*Config)) (*Source, *load.Loaded) {
 	t.Helper()
-	cfg := DefaultModelConfig()
+	cfg := DefaultConfig()
 	cfg.BatchSize = 3
 	if mod != nil {
 		mod(&cfg)
 	}
-	src, l, err := LoadModel(dir, LoadOptions{Config: cfg})
+	src, l, err := Load(dir, LoadOptions{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return src, l
 }
 
-var storySamples = []Sample{
+var storySamples = []grade.Sample{
 	{Prompt: "Once upon a time, ", Response: "there was a happy little dog."},
 	{Prompt: "Lily went to the park. ", Response: "She was sad.\n\n"},
 	{Prompt: "Tom had a ball.", Response: ""},
@@ -75,13 +76,13 @@ var storySamples = []Sample{
 	{Prompt: "x", Response: "y", Tokens: []int32{1, 400, 401, 402}},
 }
 
-// TestModelSource_Score checks batched scoring (sorted, padded, batches of
+// TestSource_Score checks batched scoring (sorted, padded, batches of
 // 3) against scoring each sequence alone, straight from the model, and the
 // stored normalisation.
-func TestModelSource_Score(t *testing.T) {
+func TestSource_Score(t *testing.T) {
 	dir := saveTinyRM(t)
 	raw, l := loadTinyRM(t, dir, nil)
-	norm, _ := loadTinyRM(t, dir, func(c *ModelConfig) { c.Normalize = true })
+	norm, _ := loadTinyRM(t, dir, func(c *Config) { c.Normalize = true })
 	if l.Score.Norm != (head.Norm{Normalize: true, Mean: 0.25, Std: 2}) {
 		t.Fatalf("stored norm %+v", l.Score.Norm)
 	}
@@ -117,10 +118,10 @@ func TestModelSource_Score(t *testing.T) {
 	}
 }
 
-func TestModelSource_Encode(t *testing.T) {
+func TestSource_Encode(t *testing.T) {
 	dir := saveTinyRM(t)
-	src, _ := loadTinyRM(t, dir, func(c *ModelConfig) { c.MaxLen = 8 })
-	ids, err := src.Encode(Sample{Prompt: "Once", Response: " upon\n\n"})
+	src, _ := loadTinyRM(t, dir, func(c *Config) { c.MaxLen = 8 })
+	ids, err := src.Encode(grade.Sample{Prompt: "Once", Response: " upon\n\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,21 +129,21 @@ func TestModelSource_Encode(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Errorf("ids %v, want BOS + text + EOS %v", ids, want)
 	}
-	long, err := src.Encode(Sample{Response: strings.Repeat("the dog ran. ", 20)})
+	long, err := src.Encode(grade.Sample{Response: strings.Repeat("the dog ran. ", 20)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(long) != 8 || long[0] != 1 || long[7] != 2 {
 		t.Errorf("truncated ids %v: want 8 ids, BOS first, EOS last", long)
 	}
-	tok, err := src.Encode(Sample{Response: "ignored", Tokens: []int32{5, 6, 7}})
+	tok, err := src.Encode(grade.Sample{Response: "ignored", Tokens: []int32{5, 6, 7}})
 	if err != nil || !slices.Equal(tok, []int32{5, 6, 7}) {
 		t.Errorf("token ids %v, %v: want them as given", tok, err)
 	}
-	if _, err := src.Encode(Sample{Tokens: []int32{1, 512}}); err == nil || !strings.Contains(err.Error(), "outside the model's vocabulary [0, 512)") {
+	if _, err := src.Encode(grade.Sample{Tokens: []int32{1, 512}}); err == nil || !strings.Contains(err.Error(), "outside the model's vocabulary [0, 512)") {
 		t.Errorf("out-of-vocabulary id: error %v", err)
 	}
-	if _, err := src.Score(context.Background(), []Sample{{Response: "ok"}, {Tokens: []int32{-1}}}); err == nil || !strings.Contains(err.Error(), "sample 1") {
+	if _, err := src.Score(context.Background(), []grade.Sample{{Response: "ok"}, {Tokens: []int32{-1}}}); err == nil || !strings.Contains(err.Error(), "sample 1") {
 		t.Errorf("Score with a bad sample: error %v", err)
 	}
 }
@@ -155,20 +156,20 @@ func toIDs(xs []int) []int32 {
 	return out
 }
 
-func TestLoadModel_Errors(t *testing.T) {
-	if _, _, err := LoadModel(load.DefaultModel, LoadOptions{Config: DefaultModelConfig()}); err == nil || !strings.Contains(err.Error(), "not a reward model") {
+func TestLoad_Errors(t *testing.T) {
+	if _, _, err := Load(load.DefaultModel, LoadOptions{Config: DefaultConfig()}); err == nil || !strings.Contains(err.Error(), "not a reward model") {
 		t.Errorf("causal LM: error %v", err)
 	}
 	dir := saveTinyRM(t)
 	if err := os.Remove(filepath.Join(dir, "tokenizer.bin")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadModel(dir, LoadOptions{Config: DefaultModelConfig()}); err == nil || !strings.Contains(err.Error(), "tokenizer") {
+	if _, _, err := Load(dir, LoadOptions{Config: DefaultConfig()}); err == nil || !strings.Contains(err.Error(), "tokenizer") {
 		t.Errorf("no tokenizer: error %v", err)
 	}
-	bad := DefaultModelConfig()
+	bad := DefaultConfig()
 	bad.BatchSize = 0
-	if _, _, err := LoadModel(dir, LoadOptions{Config: bad, Tokenizer: "/nonexistent"}); err == nil {
+	if _, _, err := Load(dir, LoadOptions{Config: bad, Tokenizer: "/nonexistent"}); err == nil {
 		t.Error("bad config and tokenizer: no error")
 	}
 }

@@ -1,0 +1,283 @@
+package inproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/model/head"
+	"github.com/gorlhf/gorlhf/internal/model/load"
+	"github.com/gorlhf/gorlhf/internal/optim"
+	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
+	"github.com/gorlhf/gorlhf/internal/reward/rmodel"
+	"github.com/gorlhf/gorlhf/internal/role"
+	"github.com/gorlhf/gorlhf/internal/tokenizer"
+	"github.com/gorlhf/gorlhf/internal/train"
+)
+
+// Loader loads a model reference (a folder, a llama2.c file, a Hub id in
+// the local cache, or stories260K); the command line passes one that
+// knows where the Hub cache is.
+type Loader func(ref string) (*load.Loaded, error)
+
+// Roles are a run's roles built in this process, and the rollout engine
+// they own.
+type Roles struct {
+	role.Set
+	engine *generate.Engine
+}
+
+// MaxPositions is the policy's position limit (0 = none), for the
+// driver's runtime (ppo.Runtime).
+func (r *Roles) MaxPositions() int { return r.engine.MaxPositions() }
+
+// Close stops the rollout engine.
+func (r *Roles) Close() error { return r.engine.Close() }
+
+// Build makes, in this process, the roles spec asks for, from actor (the
+// loaded actor model, its tokenizer and files) and open (for reward and
+// critic models; it may be nil when spec names none). Weights are placed
+// like this:
+//
+//   - reference (spec.Reference): actor.Model itself, frozen; it can
+//     share the loaded weights because the actor trains a Clone
+//   - actor: a Clone of actor.Model (actor.Model itself when there is no reference)
+//   - rollout: a generate engine over its own Clone, stopping at EOS
+//   - reward: a rule grader, remote servers, or a reward model, or their
+//     mix; none when spec.Reward is nil (an environment gives the rewards)
+//   - critic (spec.Critic): its Model; else a Clone of the reward model
+//     (which keeps scoring with the original); else the actor's backbone
+//     with a fresh value head
+func Build(spec role.Spec, actor train.Env, open Loader) (*Roles, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	base := actor.Model
+	if base == nil || base.Score != nil {
+		return nil, errors.New("inproc: the actor must be a causal LM (not a reward model)")
+	}
+	fb := spec.ForwardBatch
+	r := &Roles{}
+	actorModel := base.Model
+	if spec.Reference {
+		r.Reference = NewReference(base.Model, fb)
+		var err error
+		if actorModel, err = Clone(base.Model); err != nil {
+			return nil, err
+		}
+	}
+	a, err := NewActor(train.Model{Module: actorModel, Config: base.Config, Files: actor.TokenizerFiles}, optim.Config(spec.Actor.Adam), fb)
+	if err != nil {
+		return nil, err
+	}
+	r.Actor = a
+	rm, err := r.buildReward(spec, actor, open)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Critic != nil {
+		if r.Critic, err = buildCritic(spec, actor, open, rm); err != nil {
+			return nil, err
+		}
+	}
+	if r.engine, err = newEngine(spec.Rollout, base.Model, actor.Tok); err != nil {
+		return nil, err
+	}
+	r.Rollout = NewRollout(r.engine)
+	return r, nil
+}
+
+// newEngine starts a rollout engine over a Clone of m.
+func newEngine(rs role.RolloutSpec, m model.CausalLM, tok tokenizer.Tokenizer) (*generate.Engine, error) {
+	c, err := Clone(m)
+	if err != nil {
+		return nil, err
+	}
+	dec, ok := c.(model.Decoder)
+	if !ok {
+		return nil, fmt.Errorf("inproc: a %T cannot generate", c)
+	}
+	gc := generate.DefaultConfig()
+	if rs.KVCacheMB > 0 {
+		gc.KVCacheMB = rs.KVCacheMB
+	}
+	if eos := tok.Specials().EOS; eos >= 0 {
+		gc.EOS = []int32{int32(eos)}
+	}
+	return generate.New(dec, tok, gc)
+}
+
+// buildReward makes the reward role from the sources set (their weighted
+// mix when there are several); it returns the reward model when one is a
+// source (a critic may start from it).
+func (r *Roles) buildReward(spec role.Spec, actor train.Env, open Loader) (*load.Loaded, error) {
+	rs := spec.Reward
+	if rs == nil {
+		return nil, nil // the environment gives the rewards
+	}
+	var parts []reward.Part
+	var rm *load.Loaded
+	for _, name := range rs.Parts() {
+		var src reward.Source
+		var err error
+		switch name {
+		case role.PartRule:
+			src, err = grade.NewRule(rs.Rule)
+		case role.PartRemote:
+			c := reward.DefaultRemoteConfig()
+			c.URLs = rs.RemoteURLs
+			src, err = reward.NewRemote(c)
+		case role.PartModel:
+			rm, src, err = rewardModel(*rs, actor, open)
+		}
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, reward.Part{Name: name, Weight: 1, Source: src})
+	}
+	src, err := mixParts(*rs, parts)
+	if err != nil {
+		return nil, err
+	}
+	r.Reward = NewReward(src)
+	return rm, nil
+}
+
+// mixParts returns the one source, or their weighted mix (RewardSpec.Mix).
+func mixParts(rs role.RewardSpec, parts []reward.Part) (reward.Source, error) {
+	if len(parts) == 1 && len(rs.Mix) == 0 && rs.ScoreFrom == "" {
+		return parts[0].Source, nil
+	}
+	for i := range parts {
+		if w, ok := rs.Mix[parts[i].Name]; ok {
+			parts[i].Weight = w
+		}
+	}
+	return reward.NewMix(rs.ScoreFrom, parts...)
+}
+
+// rewardModel loads the reward model source.
+func rewardModel(rs role.RewardSpec, actor train.Env, open Loader) (*load.Loaded, reward.Source, error) {
+	if open == nil {
+		return nil, nil, errors.New("inproc: reward model: no loader")
+	}
+	l, err := open(rs.Model)
+	if err != nil {
+		return nil, nil, fmt.Errorf("inproc: reward model: %w", err)
+	}
+	if l.Score == nil {
+		return nil, nil, fmt.Errorf("inproc: reward model %s is a %s, not a *ForSequenceClassification model", rs.Model, l.Arch)
+	}
+	tok, err := tokenizer.Load(l.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("inproc: reward model tokenizer: %w", err)
+	}
+	mc := rmodel.DefaultConfig()
+	mc.Model, mc.Tok, mc.MaxLen, mc.Normalize = l.Score, tok, rs.MaxLen, rs.Normalize
+	if rs.BatchSize > 0 {
+		mc.BatchSize = rs.BatchSize
+	}
+	src, err := rmodel.New(mc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !sameTokenizer(tok, actor.Tok) {
+		return l, textOnly{src}, nil // its own tokenizer must re-encode the text
+	}
+	return l, src, nil
+}
+
+// buildCritic makes the critic (see Build for where it starts from).
+func buildCritic(spec role.Spec, actor train.Env, open Loader, rm *load.Loaded) (*Critic, error) {
+	var sm *head.ScoreModel
+	var cfgJSON []byte
+	var files map[string][]byte
+	switch {
+	case spec.Critic.Model != "":
+		if open == nil {
+			return nil, errors.New("inproc: critic: no loader")
+		}
+		l, err := open(spec.Critic.Model)
+		if err != nil {
+			return nil, fmt.Errorf("inproc: critic: %w", err)
+		}
+		if sm, cfgJSON, err = valueModel(l, l.Model, spec.Seed); err != nil {
+			return nil, err
+		}
+	case rm != nil:
+		c, err := Clone(rm.Score)
+		if err != nil {
+			return nil, err
+		}
+		sm, cfgJSON = c.(*head.ScoreModel), rm.Config
+	default:
+		bb, err := Clone(actor.Model.Model)
+		if err != nil {
+			return nil, err
+		}
+		if sm, cfgJSON, err = valueModel(actor.Model, bb, spec.Seed); err != nil {
+			return nil, err
+		}
+		files = actor.TokenizerFiles
+	}
+	return NewCritic(sm, cfgJSON, files, optim.Config(spec.Critic.Adam), spec.ForwardBatch)
+}
+
+// valueModel returns l's score model, or backbone (l's architecture) with
+// a fresh head drawn from seed (OpenRLHF initialises the value head with
+// std 1/(C+1)), and the config.json to save it with.
+func valueModel(l *load.Loaded, backbone model.CausalLM, seed uint64) (*head.ScoreModel, []byte, error) {
+	if l.Score != nil {
+		return l.Score, l.Config, nil
+	}
+	var hidden int
+	switch {
+	case l.Llama != nil:
+		hidden = l.Llama.Config.Hidden
+	case l.GPT2 != nil:
+		hidden = l.GPT2.Config.Hidden
+	default:
+		return nil, nil, fmt.Errorf("inproc: cannot put a value head on a %s model", l.Arch)
+	}
+	sm := head.NewScoreModel(backbone, hidden)
+	sm.Head.Init(rand.New(rand.NewPCG(seed, 0xc41c)))
+	cfg, err := head.ScoreConfig(l.Config)
+	return sm, cfg, err
+}
+
+// sameTokenizer reports whether two tokenizers agree on a probe text and
+// on their vocabulary size: then the policy's token ids can be scored as
+// they are.
+func sameTokenizer(a, b tokenizer.Tokenizer) bool {
+	const probe = "Once upon a time, 12 + 30 = 42. The End!"
+	if a.VocabSize() != b.VocabSize() || a.Specials() != b.Specials() {
+		return false
+	}
+	x, y := a.Encode(probe), b.Encode(probe)
+	if len(x) != len(y) {
+		return false
+	}
+	for i := range x {
+		if x[i] != y[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// textOnly drops the policy's token ids so that a reward model with
+// another tokenizer scores the text.
+type textOnly struct{ src reward.Source }
+
+func (s textOnly) Score(ctx context.Context, samples []grade.Sample) ([]grade.Result, error) {
+	out := make([]grade.Sample, len(samples))
+	for i, x := range samples {
+		x.Tokens = nil
+		out[i] = x
+	}
+	return s.src.Score(ctx, out)
+}

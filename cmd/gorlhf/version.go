@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-
 )
 
 // version is set at link time (-ldflags "-X main.version=...").

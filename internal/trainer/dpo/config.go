@@ -11,16 +11,16 @@ import (
 // Config holds every knob of a DPO run. Start from DefaultConfig.
 type Config struct {
 	// Model is the policy to train (--model.model_name_or_path).
-	Model string
+	Model string `flag:"model.model_name_or_path"`
 	// Ref is the frozen reference (--ref.model_name_or_path); "" = a
 	// frozen copy of Model as loaded.
-	Ref string
+	Ref string `flag:"ref.model_name_or_path"`
 	// Loss is β, IPO and the cDPO label smoothing (--model.beta,
 	// --model.ipo_enable, --model.label_smoothing).
 	Loss LossConfig
 	// NLLCoef weighs the NLL term on the chosen responses
 	// (--model.nll_loss_coef); 0 = off.
-	NLLCoef float64
+	NLLCoef float64 `flag:"model.nll_loss_coef"`
 	Data    data.Config
 	Train   train.Config
 }

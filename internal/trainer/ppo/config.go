@@ -14,30 +14,31 @@ import (
 )
 
 // Config holds every knob of a PPO-family run. Start from DefaultConfig;
-// the comment of each field names its flag (OpenRLHF's dotted names where
-// the concept matches) and what the zero value means.
+// the flag tags name each field's flag (OpenRLHF's dotted names where the
+// concept matches; see package cfgflag) and the comments what the zero
+// value means.
 type Config struct {
-	Actor   ActorConfig
-	Critic  CriticConfig
-	Reward  RewardConfig
-	Rollout RolloutConfig
+	Actor   ActorConfig   `flag:"actor"`
+	Critic  CriticConfig  `flag:"critic"`
+	Reward  RewardConfig  `flag:"reward"`
+	Rollout RolloutConfig `flag:"rollout"`
 	Algo    AlgoConfig
-	Data    DataConfig
-	Train   TrainConfig
-	Eval    EvalConfig
-	Agent   AgentConfig
-	Ckpt    train.CkptConfig
-	Logger  train.LoggerConfig
+	Data    DataConfig         `flag:"data"`
+	Train   TrainConfig        `flag:"train"`
+	Eval    EvalConfig         `flag:"eval"`
+	Agent   AgentConfig        `flag:"agent"`
+	Ckpt    train.CkptConfig   `flag:"ckpt"`
+	Logger  train.LoggerConfig `flag:"logger"`
 }
 
 // ActorConfig is the policy.
 type ActorConfig struct {
-	Model string // --actor.model_name_or_path: HF folder, llama2.c file, Hub id or stories260K
+	Model string `flag:"model_name_or_path"` // HF folder, llama2.c file, Hub id or stories260K
 	Optim train.OptimConfig
 	// PolicyLoss: --actor.eps_clip (or --actor.eps_clip_low_high),
 	// --actor.dual_clip, --actor.policy_loss_type, --actor.loss_agg.
 	PolicyLoss  rl.PolicyLossConfig
-	EntropyCoef float64 // --actor.entropy_coef: weight of the entropy bonus; 0 = none
+	EntropyCoef float64 `flag:"entropy_coef"` // weight of the entropy bonus; 0 = none
 }
 
 // CriticConfig is the value model; it exists only for gae.
@@ -45,43 +46,43 @@ type CriticConfig struct {
 	// Model (--critic.model_name_or_path) is a reward model or a causal LM
 	// (which gets a fresh value head); "" means the reward model, or the
 	// actor when the reward is not a local model (OpenRLHF's rule).
-	Model     string
+	Model     string `flag:"model_name_or_path"`
 	Optim     train.OptimConfig
 	ValueLoss rl.ValueLossConfig // --critic.value_clip
 	// FreezingSteps keeps the actor frozen for the first N iterations
 	// while the critic warms up (--critic.freezing_steps; OpenRLHF's
 	// freezing_actor_steps); 0 = none.
-	FreezingSteps int
+	FreezingSteps int `flag:"freezing_steps"`
 }
 
 // RewardConfig says where rewards come from: any of Model, RemoteURLs and
 // Rule (gorlhf's built-in graders); with more than one, their weighted
 // sum (Mix).
 type RewardConfig struct {
-	Model      string   // --reward.model_name_or_path: a reward model folder
-	RemoteURLs []string // --reward.remote_url: OpenRLHF-protocol servers (comma-separated)
+	Model      string   `flag:"model_name_or_path"` // a reward model folder
+	RemoteURLs []string `flag:"remote_url"`         // OpenRLHF-protocol servers (comma-separated)
 	// Rule is a built-in grader (--reward.rule: math, exact, regex, length,
 	// format) fed by the dataset's label (--data.label_key).
 	Rule reward.RuleConfig
 	// Normalize reports reward-model scores as (r − mean)/std with the
 	// statistics stored in its config.json (--reward.normalize_enable).
-	Normalize bool
+	Normalize bool `flag:"normalize_enable"`
 	// Length is DAPO's overlong penalty and ProRL's stop-properly penalty
 	// (--reward.overlong_buffer_len, --reward.overlong_penalty_factor,
 	// --reward.stop_properly_penalty_coef); the zero value disables both.
 	Length rl.LengthPenalty
 	// BatchSize is how many sequences a local reward model scores per
 	// forward pass; 0 means 16.
-	BatchSize int
+	BatchSize int `flag:"batch_size"`
 	// Mix weighs the sources when several are set (--reward.mix, e.g.
 	// "model=1,rule=0.5"): the reward is Σ wᵢ·rᵢ over the parts named
 	// model, remote and rule; a part not listed weighs 1. Each part's
 	// reward is logged as reward/<part>.
-	Mix []reward.Weight
+	Mix []reward.Weight `flag:"mix"`
 	// ScoreFrom names the part whose score is the sample's score, the one
 	// dynamic filtering compares (--reward.score_from, e.g. rule for a
 	// 0/1 verifier next to a reward model); "" means the weighted sum.
-	ScoreFrom string
+	ScoreFrom string `flag:"score_from"`
 }
 
 // Reward part names of a mix (RewardConfig.Mix, ScoreFrom).
@@ -126,20 +127,20 @@ func (r RewardConfig) sources() int { return len(r.parts()) }
 
 // RolloutConfig is generation.
 type RolloutConfig struct {
-	BatchSize    int     // --rollout.batch_size: prompts per iteration
-	MaxNewTokens int     // --rollout.max_new_tokens: response budget
-	Temperature  float64 // --rollout.temperature
-	TopP         float64 // --rollout.top_p; 1 = off
-	TopK         int     // --rollout.top_k; 0 = off
+	BatchSize    int     `flag:"batch_size"`     // prompts per iteration
+	MaxNewTokens int     `flag:"max_new_tokens"` // response budget
+	Temperature  float64 `flag:"temperature"`    // sampling temperature
+	TopP         float64 `flag:"top_p"`          // nucleus sampling mass; 1 = off
+	TopK         int     `flag:"top_k"`          // top-k sampling; 0 = off
 	// MicroBatchSize bounds the sequences of one inference pass of the
 	// actor, critic and reference (--rollout.micro_batch_size); 0 = all.
-	MicroBatchSize int
-	KVCacheMB      int // --rollout.kv_cache_mb: the engine's KV-cache budget; 0 = 1024
+	MicroBatchSize int `flag:"micro_batch_size"`
+	KVCacheMB      int `flag:"kv_cache_mb"` // the engine's KV-cache budget; 0 = 1024
 	// Stop strings end a response (besides EOS) as soon as its text
 	// contains one (--rollout.stop); the token that completed it stays in
 	// the response, as an EOS does. In multi-turn episodes it is how an
 	// action ends without an EOS in mid-conversation.
-	Stop []string
+	Stop []string `flag:"stop"`
 }
 
 // AlgoConfig is the RL math.
@@ -163,17 +164,17 @@ type AlgoConfig struct {
 // Range) are dropped and more prompts are sampled until rollout.batch_size
 // groups are kept, for at most MaxRounds generation rounds per iteration.
 type DynamicFilterConfig struct {
-	Enable bool
+	Enable bool `flag:"algo.dynamic_filtering_enable"`
 	// Range keeps a group when its mean score lies strictly inside
 	// (Low, High) and its scores are not all equal
 	// (--algo.dynamic_filtering_range, OpenRLHF default "0,1").
-	Range rl.DynamicFilter
+	Range rl.DynamicFilter `flag:"algo.dynamic_filtering_range"`
 	// MaxRounds bounds the generation rounds of one iteration
 	// (--algo.dynamic_filtering_max_rounds): when the batch is still not
 	// full after that many, the iteration trains on the groups it kept
 	// (fewer samples, a smaller last optimizer step), or skips training
 	// when it kept none.
-	MaxRounds int
+	MaxRounds int `flag:"algo.dynamic_filtering_max_rounds"`
 }
 
 // Validate checks the range and the round bound.
@@ -202,12 +203,12 @@ type AgentConfig struct {
 	// Env names a built-in environment (--agent.env; env.Names lists
 	// them); "" means single-turn rollouts. A Go caller may instead pass
 	// its own env.Factory in Env.Agent and put any name here for the logs.
-	Env string
+	Env string `flag:"env"`
 	// EnvArgs configures it (--agent.env_args), "key=value,key=value".
-	EnvArgs string
+	EnvArgs string `flag:"env_args"`
 	// MaxTurns cuts off an episode after this many actions
 	// (--agent.max_turns); a cut-off episode counts as truncated.
-	MaxTurns int
+	MaxTurns int `flag:"max_turns"`
 }
 
 // Enabled reports whether rollouts are multi-turn episodes.
@@ -215,18 +216,18 @@ func (c AgentConfig) Enabled() bool { return c.Env != "" }
 
 // DataConfig is the prompt dataset.
 type DataConfig struct {
-	PromptDataset string // --data.prompt_dataset: comma-separated .jsonl/.json/.parquet files
-	InputKey      string // --data.input_key: the prompt field, text or a chat
-	LabelKey      string // --data.label_key: the field passed to rule and remote rewards; "" = none
-	MaxSamples    int    // --data.max_samples: prompts read at most; 0 = all
+	PromptDataset string `flag:"prompt_dataset"` // comma-separated .jsonl/.json/.parquet files
+	InputKey      string `flag:"input_key"`      // the prompt field, text or a chat
+	LabelKey      string `flag:"label_key"`      // the field passed to rule and remote rewards; "" = none
+	MaxSamples    int    `flag:"max_samples"`    // prompts read at most; 0 = all
 	// MaxLen is the token budget of prompt plus response (--data.max_len);
 	// prompts longer than MaxLen − max_new_tokens are skipped.
-	MaxLen            int
-	InputTemplate     string // --data.input_template: "{}" is the prompt; "" = as is
-	ApplyChatTemplate bool   // --data.apply_chat_template
+	MaxLen            int    `flag:"max_len"`
+	InputTemplate     string `flag:"input_template"` // "{}" is the prompt; "" = as is
+	ApplyChatTemplate bool   `flag:"apply_chat_template"`
 	// TokenizerChatTemplate overrides the model's template
 	// (--data.tokenizer_chat_template): a .jinja file or template text.
-	TokenizerChatTemplate string
+	TokenizerChatTemplate string `flag:"tokenizer_chat_template"`
 }
 
 // TrainConfig is the optimisation schedule.
@@ -234,39 +235,39 @@ type TrainConfig struct {
 	// BatchSize is the samples (prompt × n) per optimizer step
 	// (--train.batch_size); a rollout batch of B·n samples gives
 	// B·n/BatchSize steps per PPO epoch.
-	BatchSize      int
-	MicroBatchSize int // --train.micro_batch_size: samples per forward/backward
-	MaxEpochs      int // --train.max_epochs: PPO epochs over each rollout batch
-	NumEpisodes    int // --train.num_episodes: passes over the prompt dataset
+	BatchSize      int `flag:"batch_size"`
+	MicroBatchSize int `flag:"micro_batch_size"` // samples per forward/backward
+	MaxEpochs      int `flag:"max_epochs"`       // PPO epochs over each rollout batch
+	NumEpisodes    int `flag:"num_episodes"`     // passes over the prompt dataset
 	// MaxIterations caps the run's iterations (rollout batches);
 	// 0 = NumEpisodes × iterations per episode.
-	MaxIterations int
-	Seed          uint64 // --train.seed: prompt order, sampling seeds, shuffles, new heads
+	MaxIterations int    `flag:"max_iterations"`
+	Seed          uint64 `flag:"seed"` // prompt order, sampling seeds, shuffles, new heads
 	// MaxNonFinite stops the run after this many consecutive optimizer
 	// steps (of one role) with a non-finite loss or gradient; each is
 	// skipped.
-	MaxNonFinite int
+	MaxNonFinite int `flag:"max_nonfinite_steps"`
 	// StopAtStep checkpoints and stops after this iteration, as if
 	// interrupted (0 = off).
-	StopAtStep int `json:"-"`
+	StopAtStep int `json:"-" flag:"stop_at_step"`
 	// EngineLogProbs takes log π_old from the rollout engine, which
 	// computes it while sampling with the same weights, instead of
 	// recomputing it with a forward pass of the actor as OpenRLHF does
 	// (--train.engine_logprobs). It saves that pass; the two agree to float
 	// rounding (the engine's incremental KV-cache path sums in another
 	// order), so the first PPO ratio is 1 ± 1e-6 instead of exactly 1.
-	EngineLogProbs bool
+	EngineLogProbs bool `flag:"engine_logprobs"`
 }
 
 // EvalConfig measures the policy on held-out prompts.
 type EvalConfig struct {
-	Dataset string // --eval.dataset: prompts (same keys as --data.prompt_dataset); "" = none
-	Steps   int    // --eval.steps: every N iterations (and at the start and end); ≤ 0 = start and end only
+	Dataset string `flag:"dataset"` // prompts (same keys as --data.prompt_dataset); "" = none
+	Steps   int    `flag:"steps"`   // every N iterations (and at the start and end); ≤ 0 = start and end only
 	// NSamples is completions per eval prompt (--eval.n_samples_per_prompt).
-	NSamples int
+	NSamples int `flag:"n_samples_per_prompt"`
 	// Temperature of eval sampling (--eval.temperature); 0 = greedy.
-	Temperature float64
-	MaxSamples  int // --eval.max_samples: eval prompts read at most; 0 = all
+	Temperature float64 `flag:"temperature"`
+	MaxSamples  int     `flag:"max_samples"` // eval prompts read at most; 0 = all
 }
 
 // DefaultConfig returns OpenRLHF's train_ppo_ray defaults, scaled to a CPU

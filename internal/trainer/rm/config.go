@@ -12,12 +12,12 @@ type Config struct {
 	// Model is the backbone (--model.model_name_or_path): a causal LM gets a
 	// fresh scalar head; a reward model (*ForSequenceClassification)
 	// continues training with its own.
-	Model string
+	Model string `flag:"model.model_name_or_path"`
 	// Loss is the pairwise loss (--model.loss_type): sigmoid or logexp.
-	Loss LossKind
+	Loss LossKind `flag:"model.loss_type"`
 	// MarginLoss subtracts each pair's "margin" field inside the sigmoid
 	// loss (--model.margin_loss_enable).
-	MarginLoss bool
+	MarginLoss bool `flag:"model.margin_loss_enable"`
 	Data       data.Config
 	Train      train.Config
 }

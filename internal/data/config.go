@@ -3,6 +3,8 @@ package data
 import (
 	"errors"
 	"fmt"
+
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 )
 
 // Config holds the dataset options (OpenRLHF's --data.* flags). Trainers
@@ -31,11 +33,18 @@ type Config struct {
 	Multiturn bool `flag:"data.multiturn"`
 }
 
+// chatTemplateFlag names the flag that turns chat templates on, for
+// messages that suggest it.
+var chatTemplateFlag = func() string {
+	var c Config
+	return cfgflag.Flag(&c, &c.ApplyChatTemplate)
+}()
+
 // Validate checks what every trainer needs.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Dataset == "" {
-		errs = append(errs, errors.New("data: --data.dataset is required"))
+		errs = append(errs, fmt.Errorf("data: %s is required", cfgflag.Flag(&c, &c.Dataset)))
 	}
 	if c.MaxLen < 2 {
 		errs = append(errs, fmt.Errorf("data: max_len must be ≥ 2, got %d", c.MaxLen))
@@ -44,7 +53,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("data: max_samples must be ≥ 0, got %d", c.MaxSamples))
 	}
 	if c.Multiturn && !c.ApplyChatTemplate {
-		errs = append(errs, errors.New("data: --data.multiturn needs --data.apply_chat_template"))
+		errs = append(errs, fmt.Errorf("data: %s needs %s", cfgflag.Flag(&c, &c.Multiturn), chatTemplateFlag))
 	}
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -108,16 +109,17 @@ func (r RewardConfig) parts() []string {
 }
 
 // validateMix checks that Mix and ScoreFrom name sources that are set.
-func (r RewardConfig) validateMix() error {
+func (c *Config) validateMix() error {
+	r := c.Reward
 	set := r.parts()
 	var errs []error
 	for _, w := range r.Mix {
 		if !slices.Contains(set, w.Name) {
-			errs = append(errs, fmt.Errorf("ppo: --reward.mix: %q is not a reward source that is set (set: %s)", w.Name, strings.Join(set, ", ")))
+			errs = append(errs, fmt.Errorf("ppo: %s: %q is not a reward source that is set (set: %s)", c.flag(&c.Reward.Mix), w.Name, strings.Join(set, ", ")))
 		}
 	}
 	if r.ScoreFrom != "" && !slices.Contains(set, r.ScoreFrom) {
-		errs = append(errs, fmt.Errorf("ppo: --reward.score_from: %q is not a reward source that is set (set: %s)", r.ScoreFrom, strings.Join(set, ", ")))
+		errs = append(errs, fmt.Errorf("ppo: %s: %q is not a reward source that is set (set: %s)", c.flag(&c.Reward.ScoreFrom), r.ScoreFrom, strings.Join(set, ", ")))
 	}
 	return errors.Join(errs...)
 }
@@ -184,13 +186,14 @@ func (c DynamicFilterConfig) Validate(samplesPerPrompt int) error {
 	}
 	var errs []error
 	if err := c.Range.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ppo: --algo.dynamic_filtering_range: %w", err))
+		errs = append(errs, fmt.Errorf("ppo: %s: %w", cfgflag.Flag(&c, &c.Range), err))
 	}
 	if c.MaxRounds < 1 {
-		errs = append(errs, fmt.Errorf("ppo: --algo.dynamic_filtering_max_rounds must be ≥ 1, got %d", c.MaxRounds))
+		errs = append(errs, fmt.Errorf("ppo: %s must be ≥ 1, got %d", cfgflag.Flag(&c, &c.MaxRounds), c.MaxRounds))
 	}
 	if samplesPerPrompt < 2 {
-		errs = append(errs, fmt.Errorf("ppo: dynamic filtering compares the samples of a prompt: --rollout.n_samples_per_prompt must be > 1, got %d", samplesPerPrompt))
+		var a rl.AdvantageConfig
+		errs = append(errs, fmt.Errorf("ppo: dynamic filtering compares the samples of a prompt: %s must be > 1, got %d", cfgflag.Flag(&a, &a.SamplesPerPrompt), samplesPerPrompt))
 	}
 	return errors.Join(errs...)
 }
@@ -311,12 +314,15 @@ func (c Config) SamplesPerIteration() int {
 	return c.Rollout.BatchSize * c.Algo.Advantage.SamplesPerPrompt
 }
 
+// flag names the flag of a field of c in messages: "--rollout.batch_size".
+func (c *Config) flag(field any) string { return cfgflag.Flag(c, field) }
+
 // Validate checks every field and their combinations.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
 	if c.Actor.Model == "" {
-		add("--actor.model_name_or_path is required")
+		add("%s is required", c.flag(&c.Actor.Model))
 	}
 	errs = append(errs, c.Algo.Advantage.Validate(), c.Algo.KL.Validate(), c.Actor.PolicyLoss.Validate(),
 		c.Algo.DynamicFilter.Validate(c.Algo.Advantage.SamplesPerPrompt),
@@ -325,29 +331,31 @@ func (c Config) Validate() error {
 		errs = append(errs, c.Critic.ValueLoss.Validate(), validOptim("critic", c.Critic.Optim))
 	}
 	if c.Critic.FreezingSteps < 0 {
-		add("--critic.freezing_steps must be ≥ 0, got %d", c.Critic.FreezingSteps)
+		add("%s must be ≥ 0, got %d", c.flag(&c.Critic.FreezingSteps), c.Critic.FreezingSteps)
 	}
+	r := &c.Reward
 	switch n := c.Reward.sources(); {
 	case c.Agent.Enabled() && n != 0:
-		add("--agent.env %s gives the rewards: drop --reward.model_name_or_path, --reward.remote_url and --reward.rule", c.Agent.Env)
+		add("%s %s gives the rewards: drop %s, %s and %s", c.flag(&c.Agent.Env), c.Agent.Env, c.flag(&r.Model), c.flag(&r.RemoteURLs), c.flag(&r.Rule.Kind))
 	case !c.Agent.Enabled() && n == 0:
-		add("set a reward source: --reward.model_name_or_path, --reward.remote_url or --reward.rule (several are mixed, --reward.mix)")
+		add("set a reward source: %s, %s or %s (several are mixed, %s)", c.flag(&r.Model), c.flag(&r.RemoteURLs), c.flag(&r.Rule.Kind), c.flag(&r.Mix))
 	}
-	errs = append(errs, c.Reward.validateMix())
+	errs = append(errs, c.validateMix())
 	if c.Agent.Enabled() && c.Agent.MaxTurns < 1 {
-		add("--agent.max_turns must be ≥ 1, got %d", c.Agent.MaxTurns)
+		add("%s must be ≥ 1, got %d", c.flag(&c.Agent.MaxTurns), c.Agent.MaxTurns)
 	}
-	if c.Agent.Enabled() && c.Reward.Length.OverlongBufferLen > 0 {
-		add("--reward.overlong_buffer_len measures one response against --rollout.max_new_tokens; it does not apply to multi-turn episodes (--agent.env)")
+	if c.Agent.Enabled() && r.Length.OverlongBufferLen > 0 {
+		add("%s measures one response against %s; it does not apply to multi-turn episodes (%s)",
+			c.flag(&r.Length.OverlongBufferLen), c.flag(&c.Rollout.MaxNewTokens), c.flag(&c.Agent.Env))
 	}
-	if c.Reward.Rule.Kind != "" {
-		errs = append(errs, c.Reward.Rule.Validate())
+	if r.Rule.Kind != "" {
+		errs = append(errs, r.Rule.Validate())
 	}
-	if c.Reward.Normalize && c.Reward.Model == "" {
-		add("--reward.normalize_enable needs a reward model (--reward.model_name_or_path)")
+	if r.Normalize && r.Model == "" {
+		add("%s needs a reward model (%s)", c.flag(&r.Normalize), c.flag(&r.Model))
 	}
 	if !finiteNonNeg(c.Actor.EntropyCoef) {
-		add("--actor.entropy_coef must be a finite number ≥ 0, got %g", c.Actor.EntropyCoef)
+		add("%s must be a finite number ≥ 0, got %g", c.flag(&c.Actor.EntropyCoef), c.Actor.EntropyCoef)
 	}
 	errs = append(errs, c.validateRollout(), c.validateTrain(), c.validateData())
 	return errors.Join(errs...)
@@ -357,10 +365,10 @@ func (c Config) validateRollout() error {
 	r := c.Rollout
 	var errs []error
 	if r.BatchSize < 1 || r.MaxNewTokens < 1 {
-		errs = append(errs, fmt.Errorf("ppo: --rollout.batch_size (%d) and --rollout.max_new_tokens (%d) must be ≥ 1", r.BatchSize, r.MaxNewTokens))
+		errs = append(errs, fmt.Errorf("ppo: %s (%d) and %s (%d) must be ≥ 1", c.flag(&c.Rollout.BatchSize), r.BatchSize, c.flag(&c.Rollout.MaxNewTokens), r.MaxNewTokens))
 	}
 	if slices.Contains(r.Stop, "") {
-		errs = append(errs, errors.New("ppo: --rollout.stop: a stop string must not be empty"))
+		errs = append(errs, fmt.Errorf("ppo: %s: a stop string must not be empty", c.flag(&c.Rollout.Stop)))
 	}
 	if !(r.Temperature >= 0) || !(r.TopP > 0 && r.TopP <= 1) || r.TopK < 0 || r.MicroBatchSize < 0 || r.KVCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("ppo: bad rollout sampling: temperature %g (≥ 0), top_p %g (in (0, 1]), top_k %d, micro_batch_size %d, kv_cache_mb %d (≥ 0)",
@@ -375,24 +383,26 @@ func (c Config) validateTrain() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
 	n := c.SamplesPerIteration()
 	if t.MicroBatchSize < 1 || t.BatchSize < 1 || t.BatchSize%t.MicroBatchSize != 0 {
-		add("--train.batch_size (%d) must be a positive multiple of --train.micro_batch_size (%d)", t.BatchSize, t.MicroBatchSize)
+		add("%s (%d) must be a positive multiple of %s (%d)", c.flag(&c.Train.BatchSize), t.BatchSize, c.flag(&c.Train.MicroBatchSize), t.MicroBatchSize)
 	} else if n > 0 && n%t.BatchSize != 0 {
-		add("rollout.batch_size × n_samples_per_prompt = %d samples must be a multiple of --train.batch_size %d", n, t.BatchSize)
+		add("%s × %s = %d samples must be a multiple of %s %d",
+			cfgflag.Name(&c, &c.Rollout.BatchSize), cfgflag.Name(&c, &c.Algo.Advantage.SamplesPerPrompt), n, c.flag(&c.Train.BatchSize), t.BatchSize)
 	}
 	if t.MaxEpochs < 1 || t.NumEpisodes < 1 || t.MaxIterations < 0 || t.StopAtStep < 0 {
-		add("--train.max_epochs (%d) and --train.num_episodes (%d) must be ≥ 1, max_iterations and stop_at_step ≥ 0", t.MaxEpochs, t.NumEpisodes)
+		add("%s (%d) and %s (%d) must be ≥ 1, %s and %s ≥ 0", c.flag(&c.Train.MaxEpochs), t.MaxEpochs, c.flag(&c.Train.NumEpisodes), t.NumEpisodes,
+			c.flag(&c.Train.MaxIterations), c.flag(&c.Train.StopAtStep))
 	}
 	if t.MaxNonFinite < 1 {
-		add("--train.max_nonfinite_steps must be ≥ 1, got %d", t.MaxNonFinite)
+		add("%s must be ≥ 1, got %d", c.flag(&c.Train.MaxNonFinite), t.MaxNonFinite)
 	}
 	if c.Ckpt.OutputDir == "" {
-		add("--ckpt.output_dir must be set")
+		add("%s must be set", c.flag(&c.Ckpt.OutputDir))
 	}
 	if c.Ckpt.SaveSteps == 0 || c.Ckpt.SaveSteps < -1 || c.Ckpt.MaxNum < 1 {
-		add("--ckpt.save_steps must be ≥ 1 or −1 and --ckpt.max_num ≥ 1 (got %d, %d)", c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
+		add("%s must be ≥ 1 or −1 and %s ≥ 1 (got %d, %d)", c.flag(&c.Ckpt.SaveSteps), c.flag(&c.Ckpt.MaxNum), c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
 	}
 	if c.Logger.LoggingSteps < 1 {
-		add("--logger.logging_steps must be ≥ 1")
+		add("%s must be ≥ 1", c.flag(&c.Logger.LoggingSteps))
 	}
 	return errors.Join(errs...)
 }
@@ -400,20 +410,21 @@ func (c Config) validateTrain() error {
 func (c Config) validateData() error {
 	d := c.Data
 	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
 	if d.PromptDataset == "" {
-		errs = append(errs, errors.New("ppo: --data.prompt_dataset is required"))
+		add("%s is required", c.flag(&c.Data.PromptDataset))
 	}
 	if d.InputKey == "" {
-		errs = append(errs, errors.New("ppo: --data.input_key must name the prompt field"))
+		add("%s must name the prompt field", c.flag(&c.Data.InputKey))
 	}
 	if d.MaxLen <= c.Rollout.MaxNewTokens {
-		errs = append(errs, fmt.Errorf("ppo: --data.max_len %d leaves no room for a prompt with --rollout.max_new_tokens %d", d.MaxLen, c.Rollout.MaxNewTokens))
+		add("%s %d leaves no room for a prompt with %s %d", c.flag(&c.Data.MaxLen), d.MaxLen, c.flag(&c.Rollout.MaxNewTokens), c.Rollout.MaxNewTokens)
 	}
 	if d.MaxSamples < 0 || c.Eval.MaxSamples < 0 {
-		errs = append(errs, errors.New("ppo: max_samples must be ≥ 0"))
+		add("%s and %s must be ≥ 0", c.flag(&c.Data.MaxSamples), c.flag(&c.Eval.MaxSamples))
 	}
 	if c.Eval.Dataset != "" && (c.Eval.NSamples < 1 || !(c.Eval.Temperature >= 0)) {
-		errs = append(errs, fmt.Errorf("ppo: --eval.n_samples_per_prompt %d must be ≥ 1 and --eval.temperature %g ≥ 0", c.Eval.NSamples, c.Eval.Temperature))
+		add("%s %d must be ≥ 1 and %s %g ≥ 0", c.flag(&c.Eval.NSamples), c.Eval.NSamples, c.flag(&c.Eval.Temperature), c.Eval.Temperature)
 	}
 	return errors.Join(errs...)
 }

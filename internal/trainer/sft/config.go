@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -40,7 +41,7 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Model == "" {
-		errs = append(errs, errors.New("sft: --model.model_name_or_path is required"))
+		errs = append(errs, fmt.Errorf("sft: %s is required", cfgflag.Flag(&c, &c.Model)))
 	}
 	if c.Samples < 0 || c.SampleTokens < 1 {
 		errs = append(errs, fmt.Errorf("sft: samples (%d) must be ≥ 0 and sample tokens (%d) ≥ 1", c.Samples, c.SampleTokens))

@@ -18,6 +18,10 @@
 //     -tags noblas leaves purego out, which makes a CGO_ENABLED=0 Linux
 //     binary fully static.
 //
+// The package reads no environment variables and keeps no selection of its
+// own: the command chooses a kernel (by name with Get, or with Auto) and
+// hands it to the tensor backend.
+//
 // All matrices are row-major. The pure kernels ("go", "avx2", "avx512") sum
 // each element of C over k in an order fixed by the shape alone, so their
 // results are bit-identical for any number of threads.

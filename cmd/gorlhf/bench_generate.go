@@ -14,7 +14,6 @@ import (
 	"github.com/gorlhf/gorlhf/internal/model/gpt2"
 	"github.com/gorlhf/gorlhf/internal/par"
 	"github.com/gorlhf/gorlhf/internal/tensor"
-	tt "github.com/gorlhf/gorlhf/internal/tensor/tensortest"
 )
 
 // benchGenerateResult is what `gorlhf bench generate --json` prints.
@@ -147,8 +146,8 @@ func benchGenerate(ctx context.Context, c benchGenerateConfig) (*benchGenerateRe
 	if err != nil {
 		return nil, err
 	}
-	m.Init(tt.Rand(1))
-	r := tt.Rand(2)
+	m.Init(tensor.NewRand(1))
+	r := tensor.NewRand(2)
 	reqs := make([]generate.Request, c.prompts)
 	for i := range reqs {
 		prompt := make([]int32, c.promptLen)

@@ -85,20 +85,21 @@ func runBenchMatmul(ctx context.Context, args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	par.SetThreads(cfg.Threads)
-	if err := gemm.FromEnv(); err != nil { // so the header shows the default a run would use
+	// The header shows the kernel a run would use: $GORLHF_GEMM or auto's pick.
+	ef := engineFlags{threads: cfg.Threads, quiet: true}
+	if err := ef.apply(); err != nil {
 		return fmt.Errorf("bench matmul: %w", err)
 	}
-	return benchMatmul(ctx, cfg, os.Stdout)
+	return benchMatmul(ctx, cfg, &ef, os.Stdout)
 }
 
-func benchMatmul(ctx context.Context, cfg matmulConfig, w io.Writer) error {
+func benchMatmul(ctx context.Context, cfg matmulConfig, ef *engineFlags, w io.Writer) error {
 	ks, err := selectKernels(cfg.Kernels)
 	if err != nil {
 		return err
 	}
 	if !cfg.JSON {
-		fmt.Fprintln(w, gemm.Describe())
+		fmt.Fprintln(w, ef.describe())
 		fmt.Fprintf(w, "C(%dx%d) = A·B, k=%d, transA=%v transB=%v, threads=%d, median of %d reps after a warm-up\n",
 			cfg.M, cfg.N, cfg.K, cfg.TransA, cfg.TransB, par.Threads(), cfg.Reps)
 		fmt.Fprintf(w, "%-16s %12s %10s %10s\n", "kernel", "median ms", "GFLOP/s", "best")
@@ -121,8 +122,8 @@ func benchMatmul(ctx context.Context, cfg matmulConfig, w io.Writer) error {
 	if cfg.JSON {
 		return json.NewEncoder(w).Encode(map[string]any{
 			"m": cfg.M, "n": cfg.N, "k": cfg.K, "trans_a": cfg.TransA, "trans_b": cfg.TransB,
-			"threads": par.Threads(), "reps": cfg.Reps, "default": gemm.Default().Name(),
-			"describe": gemm.Describe(), "results": results,
+			"threads": par.Threads(), "reps": cfg.Reps, "default": ef.kernel.Name(),
+			"describe": ef.describe(), "results": results,
 		})
 	}
 	return nil

@@ -15,7 +15,6 @@ import (
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/par"
 	"github.com/gorlhf/gorlhf/internal/tensor"
-	tt "github.com/gorlhf/gorlhf/internal/tensor/tensortest"
 )
 
 // benchTrainResult is what `gorlhf bench train --json` prints.
@@ -99,7 +98,7 @@ func benchTrain(ctx context.Context, cfg gpt2.Config, seq, batch, steps, warmup 
 	if err != nil {
 		return nil, err
 	}
-	r := tt.Rand(1)
+	r := tensor.NewRand(1)
 	m.Init(r)
 	ps := m.Params()
 	opt, err := optim.New(ps, optim.DefaultConfig())

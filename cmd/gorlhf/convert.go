@@ -57,7 +57,7 @@ func runConvert(ctx context.Context, args []string) error {
 	}
 	start := time.Now()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	l, err := load.Load(*ref, load.Options{Hub: hub.OptionsFromEnv(), Logger: logger})
+	l, err := load.Load(*ref, load.Options{Hub: hubOptions(), Logger: logger})
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}

@@ -15,28 +15,38 @@ type engineFlags struct {
 	threads int
 	gemm    string
 	quiet   bool
+
+	kernel gemm.Kernel // set by apply
+	probe  *gemm.Probe // what auto measured; nil when the kernel was named or the only one
 }
 
 func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.threads, "threads", 0, "worker threads for kernels (0 = all cores)")
-	fs.StringVar(&e.gemm, "gemm", "", "GEMM kernel: auto, blas, avx512, avx2, go or ref (default: $GORLHF_GEMM, else auto)")
+	fs.StringVar(&e.gemm, "gemm", "", "GEMM kernel: auto, blas, avx512, avx2, go or ref (default: $GORLHF_GEMM, else auto: the fastest in a short timed probe)")
 }
 
-// apply sets threads and the GEMM kernel, then prints the engine line to
-// stderr (unless quiet).
+// apply sets threads and the GEMM kernel, then prints the engine line (and
+// what auto measured) to stderr unless quiet.
 func (e *engineFlags) apply() error {
 	par.SetThreads(e.threads)
-	if err := gemm.FromEnv(); err != nil {
+	k, probe, err := gemmKernel(e.gemm)
+	if err != nil {
 		return err
 	}
-	if e.gemm != "" {
-		if err := gemm.Select(e.gemm); err != nil {
-			return err
-		}
-	}
-	tensor.SetBackend(tensor.CPU{Kernel: gemm.Default()})
+	e.kernel, e.probe = k, probe
+	tensor.SetBackend(tensor.CPU{Kernel: k})
 	if !e.quiet {
-		fmt.Fprintln(os.Stderr, gemm.Describe())
+		fmt.Fprintln(os.Stderr, e.describe())
 	}
 	return nil
+}
+
+// describe is the engine line, followed by the probe's line when auto
+// measured.
+func (e *engineFlags) describe() string {
+	s := gemm.Describe(e.kernel)
+	if e.probe != nil {
+		s += "\n" + e.probe.String()
+	}
+	return s
 }

@@ -393,7 +393,7 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 
 // loadRolloutModel loads the model, tokenizer, template and stop ids.
 func loadRolloutModel(f *rolloutFlags) (*rolloutModel, error) {
-	l, err := load.Load(f.model, load.Options{Hub: hub.OptionsFromEnv(), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	l, err := load.Load(f.model, load.Options{Hub: hubOptions(), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		return nil, err
 	}

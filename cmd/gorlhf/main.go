@@ -53,6 +53,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	hintOpenBLASCore()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		return nil

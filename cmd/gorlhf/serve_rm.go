@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/gorlhf/gorlhf/internal/hub"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/rmodel"
@@ -64,7 +63,7 @@ func runServeRM(ctx context.Context, args []string) error {
 		return err
 	}
 	src, l, err := rmodel.Load(*ref, rmodel.LoadOptions{
-		Load:      load.Options{Hub: hub.OptionsFromEnv(), Logger: logger, HeadPrefix: *headPrefix},
+		Load:      load.Options{Hub: hubOptions(), Logger: logger, HeadPrefix: *headPrefix},
 		Tokenizer: *tokPath, Config: mc,
 	})
 	if err != nil {

@@ -3,22 +3,14 @@ package main
 import (
 	"context"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/trainer/dpo"
 )
 
 // runTrainDPO is `gorlhf train dpo`.
 func runTrainDPO(ctx context.Context, args []string) error {
 	cfg := dpo.DefaultConfig()
-	f := newTrainFlags("dpo")
-	f.fs.StringVar(&cfg.Model, "model.model_name_or_path", cfg.Model, "policy to train: HF folder, llama2.c file, cached Hub id, or stories260K (embedded)")
-	f.fs.StringVar(&cfg.Ref, "ref.model_name_or_path", cfg.Ref, "frozen reference model (empty: the policy as loaded)")
-	f.fs.Float64Var(&cfg.Loss.Beta, "model.beta", cfg.Loss.Beta, "β, the strength of the implicit KL to the reference")
-	f.fs.BoolVar(&cfg.Loss.IPO, "model.ipo_enable", cfg.Loss.IPO, "IPO loss (h − 1/(2β))² instead of DPO")
-	f.fs.Float64Var(&cfg.Loss.LabelSmoothing, "model.label_smoothing", cfg.Loss.LabelSmoothing, "cDPO label smoothing ε (0 = DPO)")
-	f.fs.Float64Var(&cfg.NLLCoef, "model.nll_loss_coef", cfg.NLLCoef, "weight of the NLL term on chosen responses (0 = off)")
-	registerData(f.fs, &cfg.Data, false)
-	registerTrain(f.fs, &cfg.Train)
-	registerTrainAliases(f)
+	f := dpoFlags(&cfg)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -39,4 +31,21 @@ func runTrainDPO(ctx context.Context, args []string) error {
 		return err
 	}
 	return t.Run(ctx)
+}
+
+// dpoFlags binds every flag of `gorlhf train dpo` to cfg; the names come
+// from the config's flag tags (package cfgflag).
+func dpoFlags(cfg *dpo.Config) *trainFlags {
+	f := newTrainFlags("dpo")
+	b := cfgflag.NewBinder(f.fs, cfg)
+	b.Var(&cfg.Model, "policy to train: HF folder, llama2.c file, cached Hub id, or stories260K (embedded)")
+	b.Var(&cfg.Ref, "frozen reference model (empty: the policy as loaded)")
+	b.Var(&cfg.Loss.Beta, "β, the strength of the implicit KL to the reference")
+	b.Var(&cfg.Loss.IPO, "IPO loss (h − 1/(2β))² instead of DPO")
+	b.Var(&cfg.Loss.LabelSmoothing, "cDPO label smoothing ε (0 = DPO)")
+	b.Var(&cfg.NLLCoef, "weight of the NLL term on chosen responses (0 = off)")
+	registerData(b, &cfg.Data, false)
+	registerTrain(b, &cfg.Train)
+	registerTrainAliases(f)
+	return f
 }

@@ -26,7 +26,7 @@ var tokenizerFileNames = []string{
 
 // loadModel loads a model reference with the hub cache from the environment.
 func loadModel(ref string) (*load.Loaded, error) {
-	return load.Load(ref, load.Options{Hub: hub.OptionsFromEnv(), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	return load.Load(ref, load.Options{Hub: hubOptions(), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 }
 
 // trainEnv loads the model and its tokenizer (the embedded tok512 for the

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -54,62 +55,71 @@ func (f *trainFlags) parse(args []string) error {
 	return f.engine.apply()
 }
 
-// registerData binds the --data.* flags.
-func registerData(fs *flag.FlagSet, d *data.Config, sft bool) {
-	fs.StringVar(&d.Dataset, "data.dataset", d.Dataset, "training data: comma-separated .jsonl, .jsonl.gz, .json or .parquet files")
-	fs.IntVar(&d.MaxSamples, "data.max_samples", d.MaxSamples, "read at most this many records (0 = all)")
-	fs.IntVar(&d.MaxLen, "data.max_len", d.MaxLen, "max tokens per sequence; longer ones keep their first max_len tokens, prompts longer than max_len-2 are skipped")
+// registerData binds the --data.* flags (names from data.Config's tags).
+func registerData(b *cfgflag.Binder, d *data.Config, sft bool) {
+	b.Var(&d.Dataset, "training data: comma-separated .jsonl, .jsonl.gz, .json or .parquet files")
+	b.Var(&d.MaxSamples, "read at most this many records (0 = all)")
+	b.Var(&d.MaxLen, "max tokens per sequence; longer ones keep their first max_len tokens, prompts longer than max_len-2 are skipped")
 	if sft {
-		fs.StringVar(&d.InputKey, "data.input_key", d.InputKey, "field holding the prompt (or the whole chat)")
-		fs.StringVar(&d.OutputKey, "data.output_key", d.OutputKey, "field holding the response (empty with a chat template: the last turn)")
-		fs.BoolVar(&d.Multiturn, "data.multiturn", d.Multiturn, "train on every assistant turn of the chat (needs --data.apply_chat_template)")
+		b.Var(&d.InputKey, "field holding the prompt (or the whole chat)")
+		b.Var(&d.OutputKey, "field holding the response (empty with a chat template: the last turn)")
+		b.Var(&d.Multiturn, "train on every assistant turn of the chat (needs "+cfgflag.Flag(d, &d.ApplyChatTemplate)+")")
 	} else {
-		fs.StringVar(&d.PromptKey, "data.prompt_key", d.PromptKey, "field holding the prompt (empty: none)")
-		fs.StringVar(&d.ChosenKey, "data.chosen_key", d.ChosenKey, "field holding the preferred response")
-		fs.StringVar(&d.RejectedKey, "data.rejected_key", d.RejectedKey, "field holding the dispreferred response")
+		b.Var(&d.PromptKey, "field holding the prompt (empty: none)")
+		b.Var(&d.ChosenKey, "field holding the preferred response")
+		b.Var(&d.RejectedKey, "field holding the dispreferred response")
 	}
-	fs.StringVar(&d.InputTemplate, "data.input_template", d.InputTemplate, `plain-text prompt template, "{}" is the prompt (empty: none)`)
-	fs.BoolVar(&d.ApplyChatTemplate, "data.apply_chat_template", d.ApplyChatTemplate, "render chats with the model's chat template")
-	fs.StringVar(&d.TokenizerChatTemplate, "data.tokenizer_chat_template", d.TokenizerChatTemplate, "chat template to use instead: a .jinja file or the template text")
+	b.Var(&d.InputTemplate, `plain-text prompt template, "{}" is the prompt (empty: none)`)
+	b.Var(&d.ApplyChatTemplate, "render chats with the model's chat template")
+	b.Var(&d.TokenizerChatTemplate, "chat template to use instead: a .jinja file or the template text")
 }
 
-// registerTrain binds the shared training flags.
-func registerTrain(fs *flag.FlagSet, c *train.Config) {
-	fs.IntVar(&c.MicroBatchSize, "train.micro_batch_size", c.MicroBatchSize, "samples (pairs) per forward/backward pass")
-	fs.IntVar(&c.BatchSize, "train.batch_size", c.BatchSize, "samples (pairs) per optimizer step; a multiple of the micro batch size (gradient accumulation)")
-	fs.IntVar(&c.MaxEpochs, "train.max_epochs", c.MaxEpochs, "passes over the data")
-	fs.IntVar(&c.MaxSteps, "train.max_steps", c.MaxSteps, "optimizer steps (0 = max_epochs × steps per epoch)")
-	fs.Uint64Var(&c.Seed, "train.seed", c.Seed, "seed of the data order and of new weights")
-	fs.IntVar(&c.MaxNonFinite, "train.max_nonfinite_steps", c.MaxNonFinite, "stop after this many consecutive steps with a NaN/Inf loss or gradient (each is skipped)")
-	fs.IntVar(&c.StopAtStep, "train.stop_at_step", c.StopAtStep, "checkpoint and stop after this step, as if interrupted (0 = off)")
-	fs.BoolVar(&c.Packing, "ds.packing_samples", c.Packing, "pack samples into shared rows with per-sample attention instead of padding")
+// registerTrain binds the shared training flags (names from train.Config's
+// tags).
+func registerTrain(b *cfgflag.Binder, c *train.Config) {
+	b.Var(&c.MicroBatchSize, "samples (pairs) per forward/backward pass")
+	b.Var(&c.BatchSize, "samples (pairs) per optimizer step; a multiple of the micro batch size (gradient accumulation)")
+	b.Var(&c.MaxEpochs, "passes over the data")
+	b.Var(&c.MaxSteps, "optimizer steps (0 = max_epochs × steps per epoch)")
+	b.Var(&c.Seed, "seed of the data order and of new weights")
+	b.Var(&c.MaxNonFinite, "stop after this many consecutive steps with a NaN/Inf loss or gradient (each is skipped)")
+	b.Var(&c.StopAtStep, "checkpoint and stop after this step, as if interrupted (0 = off)")
+	b.Var(&c.Packing, "pack samples into shared rows with per-sample attention instead of padding")
 
-	fs.Float64Var(&c.Optim.LR, "adam.lr", c.Optim.LR, "peak learning rate")
-	fs.Var(betas{&c.Optim.Adam.Beta1, &c.Optim.Adam.Beta2}, "adam.betas", "AdamW betas, as \"0.9,0.95\"")
-	fs.Float64Var(&c.Optim.Adam.Eps, "adam.eps", c.Optim.Adam.Eps, "AdamW epsilon")
-	fs.Float64Var(&c.Optim.Adam.WeightDecay, "adam.weight_decay", c.Optim.Adam.WeightDecay, "AdamW decoupled weight decay (not on biases and norms)")
-	fs.Var(&c.Optim.Scheduler, "lr_scheduler", "learning-rate schedule: cosine_with_min_lr or constant")
-	fs.Float64Var(&c.Optim.WarmupRatio, "lr_warmup_ratio", c.Optim.WarmupRatio, "linear warm-up, as a fraction of all steps")
-	fs.Float64Var(&c.Optim.MinLRRatio, "min_lr_ratio", c.Optim.MinLRRatio, "cosine floor, as a fraction of the peak")
-	fs.Float64Var(&c.Optim.MaxNorm, "max_norm", c.Optim.MaxNorm, "clip the global gradient norm to this (0 = off)")
+	o := &c.Optim
+	b.Var(&o.LR, "peak learning rate")
+	b.Under(&o.Adam, "adam.betas", betas{&o.Adam.Beta1, &o.Adam.Beta2}, "AdamW betas, as \"0.9,0.95\"")
+	b.Var(&o.Adam.Eps, "AdamW epsilon")
+	b.Var(&o.Adam.WeightDecay, "AdamW decoupled weight decay (not on biases and norms)")
+	b.Var(&o.Scheduler, "learning-rate schedule: cosine_with_min_lr or constant")
+	b.Var(&o.WarmupRatio, "linear warm-up, as a fraction of all steps")
+	b.Var(&o.MinLRRatio, "cosine floor, as a fraction of the peak")
+	b.Var(&o.MaxNorm, "clip the global gradient norm to this (0 = off)")
 
-	fs.StringVar(&c.Eval.Dataset, "eval.dataset", c.Eval.Dataset, "evaluation data (same formats and keys as --data.dataset)")
-	fs.IntVar(&c.Eval.Steps, "eval.steps", c.Eval.Steps, "evaluate every N steps (-1 = once per epoch); the run always ends with one")
+	b.Var(&c.Eval.Dataset, "evaluation data (same formats and keys as --data.dataset)")
+	b.Var(&c.Eval.Steps, "evaluate every N steps (-1 = once per epoch); the run always ends with one")
 
-	fs.StringVar(&c.Ckpt.OutputDir, "ckpt.output_dir", c.Ckpt.OutputDir, "run folder: final model, metrics.jsonl, train.log, tensorboard/, plots")
-	fs.StringVar(&c.Ckpt.Path, "ckpt.path", c.Ckpt.Path, "checkpoint folder (default <output_dir>/checkpoints)")
-	fs.IntVar(&c.Ckpt.SaveSteps, "ckpt.save_steps", c.Ckpt.SaveSteps, "checkpoint every N steps (-1 = never; stopping still saves one)")
-	fs.IntVar(&c.Ckpt.MaxNum, "ckpt.max_num", c.Ckpt.MaxNum, "checkpoints kept")
-	fs.BoolVar(&c.Ckpt.LoadEnable, "ckpt.load_enable", c.Ckpt.LoadEnable, "resume from the latest checkpoint in --ckpt.path")
+	b.Var(&c.Ckpt.OutputDir, "run folder: final model, metrics.jsonl, train.log, tensorboard/, plots")
+	b.Var(&c.Ckpt.Path, "checkpoint folder (default <output_dir>/checkpoints)")
+	b.Var(&c.Ckpt.SaveSteps, "checkpoint every N steps (-1 = never; stopping still saves one)")
+	b.Var(&c.Ckpt.MaxNum, "checkpoints kept")
+	b.Var(&c.Ckpt.LoadEnable, "resume from the latest checkpoint in --ckpt.path")
 
-	fs.IntVar(&c.Logger.LoggingSteps, "logger.logging_steps", c.Logger.LoggingSteps, "write train metrics every N steps")
-	fs.StringVar(&c.Logger.TensorboardDir, "logger.tensorboard_dir", c.Logger.TensorboardDir, "TensorBoard event folder (default <output_dir>/tensorboard)")
+	b.Var(&c.Logger.LoggingSteps, "write train metrics every N steps")
+	b.Var(&c.Logger.TensorboardDir, "TensorBoard event folder (default <output_dir>/tensorboard)")
 }
 
-// registerTrainAliases adds the PPO-style spellings of the optimizer flags.
+// registerTrainAliases adds the PPO-style spellings of the optimizer
+// flags: actor.adam.lr for adam.lr, and so on.
 func registerTrainAliases(f *trainFlags) {
-	for _, name := range []string{"lr", "betas", "eps", "weight_decay"} {
-		f.alias("actor.adam."+name, "adam."+name)
+	var names []string
+	f.fs.VisitAll(func(fl *flag.Flag) {
+		if strings.HasPrefix(fl.Name, "adam.") {
+			names = append(names, fl.Name)
+		}
+	})
+	for _, name := range names {
+		f.alias("actor."+name, name)
 	}
 }
 

@@ -3,19 +3,14 @@ package main
 import (
 	"context"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/trainer/rm"
 )
 
 // runTrainRM is `gorlhf train rm`.
 func runTrainRM(ctx context.Context, args []string) error {
 	cfg := rm.DefaultConfig()
-	f := newTrainFlags("rm")
-	f.fs.StringVar(&cfg.Model, "model.model_name_or_path", cfg.Model, "backbone (a causal LM gets a new score head) or a reward model to keep training")
-	f.fs.Var(&cfg.Loss, "model.loss_type", "pairwise loss: sigmoid (Bradley–Terry) or logexp")
-	f.fs.BoolVar(&cfg.MarginLoss, "model.margin_loss_enable", cfg.MarginLoss, `subtract each pair's "margin" field inside the sigmoid loss`)
-	registerData(f.fs, &cfg.Data, false)
-	registerTrain(f.fs, &cfg.Train)
-	registerTrainAliases(f)
+	f := rmFlags(&cfg)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -28,4 +23,18 @@ func runTrainRM(ctx context.Context, args []string) error {
 		return err
 	}
 	return t.Run(ctx)
+}
+
+// rmFlags binds every flag of `gorlhf train rm` to cfg; the names come
+// from the config's flag tags (package cfgflag).
+func rmFlags(cfg *rm.Config) *trainFlags {
+	f := newTrainFlags("rm")
+	b := cfgflag.NewBinder(f.fs, cfg)
+	b.Var(&cfg.Model, "backbone (a causal LM gets a new score head) or a reward model to keep training")
+	b.Var(&cfg.Loss, "pairwise loss: sigmoid (Bradley–Terry) or logexp")
+	b.Var(&cfg.MarginLoss, `subtract each pair's "margin" field inside the sigmoid loss`)
+	registerData(b, &cfg.Data, false)
+	registerTrain(b, &cfg.Train)
+	registerTrainAliases(f)
+	return f
 }

@@ -3,20 +3,14 @@ package main
 import (
 	"context"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/trainer/sft"
 )
 
 // runTrainSFT is `gorlhf train sft`.
 func runTrainSFT(ctx context.Context, args []string) error {
 	cfg := sft.DefaultConfig()
-	f := newTrainFlags("sft")
-	f.fs.StringVar(&cfg.Model, "model.model_name_or_path", cfg.Model, "model to fine-tune: HF folder, llama2.c file, cached Hub id, or stories260K (embedded)")
-	f.fs.BoolVar(&cfg.PretrainMode, "model.pretrain_mode_enable", cfg.PretrainMode, "loss on every token of --data.input_key (continued pre-training)")
-	f.fs.IntVar(&cfg.Samples, "sft.samples", cfg.Samples, "greedy completions of this many eval prompts at the end (samples.txt)")
-	f.fs.IntVar(&cfg.SampleTokens, "sft.sample_tokens", cfg.SampleTokens, "max new tokens per sample")
-	registerData(f.fs, &cfg.Data, true)
-	registerTrain(f.fs, &cfg.Train)
-	registerTrainAliases(f)
+	f := sftFlags(&cfg)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -29,4 +23,19 @@ func runTrainSFT(ctx context.Context, args []string) error {
 		return err
 	}
 	return t.Run(ctx)
+}
+
+// sftFlags binds every flag of `gorlhf train sft` to cfg; the names come
+// from the config's flag tags (package cfgflag).
+func sftFlags(cfg *sft.Config) *trainFlags {
+	f := newTrainFlags("sft")
+	b := cfgflag.NewBinder(f.fs, cfg)
+	b.Var(&cfg.Model, "model to fine-tune: HF folder, llama2.c file, cached Hub id, or stories260K (embedded)")
+	b.Var(&cfg.PretrainMode, "loss on every token of "+cfgflag.Flag(cfg, &cfg.Data.InputKey)+" (continued pre-training)")
+	b.Var(&cfg.Samples, "greedy completions of this many eval prompts at the end (samples.txt)")
+	b.Var(&cfg.SampleTokens, "max new tokens per sample")
+	registerData(b, &cfg.Data, true)
+	registerTrain(b, &cfg.Train)
+	registerTrainAliases(f)
+	return f
 }

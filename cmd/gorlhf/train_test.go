@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/sft"
@@ -192,9 +193,10 @@ ds.packing_samples: true
 		cfg := sft.DefaultConfig()
 		f := newTrainFlags("sft")
 		f.fs.SetOutput(&bytes.Buffer{})
-		f.fs.StringVar(&cfg.Model, "model.model_name_or_path", cfg.Model, "")
-		registerData(f.fs, &cfg.Data, true)
-		registerTrain(f.fs, &cfg.Train)
+		b := cfgflag.NewBinder(f.fs, &cfg)
+		b.Var(&cfg.Model, "")
+		registerData(b, &cfg.Data, true)
+		registerTrain(b, &cfg.Train)
 		registerTrainAliases(f)
 		if err := f.fs.Parse(args); err != nil {
 			return cfg, err

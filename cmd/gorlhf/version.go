@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-
-	"github.com/gorlhf/gorlhf/internal/gemm"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -22,6 +20,6 @@ func runVersion(ctx context.Context, args []string) error {
 	if err := ef.apply(); err != nil {
 		return err
 	}
-	fmt.Printf("gorlhf %s (%s, %s/%s)\n%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, gemm.Describe())
+	fmt.Printf("gorlhf %s (%s, %s/%s)\n%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, ef.describe())
 	return nil
 }

@@ -150,7 +150,7 @@ func (e *Encoder) pairText(rec Record, k PairKeys) (prompt, chosen, rejected str
 	if e.Template == nil {
 		for key, v := range map[string]Value{k.PromptKey: pv, k.ChosenKey: cv, k.RejectedKey: rv} {
 			if v.IsChat {
-				err = skipError(fmt.Sprintf("key %q holds messages: use --data.apply_chat_template", key))
+				err = skipError(fmt.Sprintf("key %q holds messages: use %s", key, chatTemplateFlag))
 				return
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
 )
 
@@ -27,9 +28,10 @@ func (k SFTKeys) Validate(chat bool) error {
 	case k.InputKey == "":
 		return errors.New("data: input key is empty")
 	case k.Multiturn && !chat:
-		return errors.New("data: multiturn needs a chat template (--data.apply_chat_template)")
+		return fmt.Errorf("data: multiturn needs a chat template (%s)", chatTemplateFlag)
 	case !k.PretrainMode && !chat && k.OutputKey == "":
-		return errors.New("data: SFT without a chat template needs --data.output_key (or --model.pretrain_mode_enable)")
+		var c Config
+		return fmt.Errorf("data: SFT without a chat template needs %s (or --model.pretrain_mode_enable)", cfgflag.Flag(&c, &c.OutputKey))
 	}
 	return nil
 }
@@ -120,7 +122,7 @@ func (e *Encoder) sftText(rec Record, k SFTKeys) (string, []span, bool, error) {
 	}
 	if e.Template == nil {
 		if in.IsChat {
-			return "", nil, false, skipError(fmt.Sprintf("key %q holds messages: use --data.apply_chat_template", k.InputKey))
+			return "", nil, false, skipError(fmt.Sprintf("key %q holds messages: use %s", k.InputKey, chatTemplateFlag))
 		}
 		if k.PretrainMode {
 			return in.Text, []span{{0, len(in.Text)}}, false, nil
@@ -130,7 +132,7 @@ func (e *Encoder) sftText(rec Record, k SFTKeys) (string, []span, bool, error) {
 			return "", nil, false, err
 		}
 		if out.IsChat {
-			return "", nil, false, skipError(fmt.Sprintf("key %q holds messages: use --data.apply_chat_template", k.OutputKey))
+			return "", nil, false, skipError(fmt.Sprintf("key %q holds messages: use %s", k.OutputKey, chatTemplateFlag))
 		}
 		prompt := e.formatPrompt(in.Text)
 		return prompt + out.Text, []span{{len(prompt), len(prompt) + len(out.Text)}}, false, nil

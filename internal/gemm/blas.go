@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gorlhf/gorlhf/internal/par"
+	"golang.org/x/sys/cpu"
 )
 
 // CBLAS enum values (cblas.h): row-major storage and the transpose flags.
@@ -160,4 +161,21 @@ func bestPure() Kernel {
 		return newGoKernel()
 	}
 	return ks[len(ks)-1]
+}
+
+// OpenBLASCore returns the OpenBLAS kernel family this CPU can run
+// ("SkylakeX" with AVX-512F/BW/DQ/VL, "Haswell" with AVX2+FMA, else ""),
+// for the command to put in OPENBLAS_CORETYPE before the library is
+// opened. A DYNAMIC_ARCH OpenBLAS 0.3.21 (Debian 12) does not know recent
+// CPUs (e.g. Intel family 6 model 207) and falls back to its SSE3
+// "Prescott" kernels: 25 GFLOP/s on a core where its SkylakeX kernels reach
+// over 80. The package itself reads and writes no environment variables.
+func OpenBLASCore() string {
+	switch {
+	case cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL:
+		return "SkylakeX"
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		return "Haswell"
+	}
+	return ""
 }

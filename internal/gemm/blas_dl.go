@@ -4,13 +4,11 @@ package gemm
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 
 	"github.com/ebitengine/purego"
-	"golang.org/x/sys/cpu"
 )
 
 // blasCandidates lists the libraries to try, best first. Bare names go
@@ -32,7 +30,6 @@ func blasCandidates() []string {
 
 // openBLAS opens the first candidate that exports cblas_sgemm.
 func openBLAS() (*blasLib, string) {
-	hintOpenBLASCore()
 	tried := blasCandidates()
 	var reasons []string
 	for _, path := range tried {
@@ -99,30 +96,4 @@ func registerSym(fptr any, h uintptr, name string) {
 		panic("gemm: " + name + " vanished after lookup: " + err.Error())
 	}
 	purego.RegisterFunc(fptr, sym)
-}
-
-// openblasCoreVar is read by OpenBLAS when the library is loaded.
-const openblasCoreVar = "OPENBLAS_CORETYPE"
-
-// hintOpenBLASCore tells a DYNAMIC_ARCH OpenBLAS which kernels to use,
-// unless the user already did. OpenBLAS 0.3.21 (Debian 12) does not know
-// recent Xeons (e.g. family 6 model 207) and falls back to its SSE3
-// "Prescott" kernels: 25 GFLOP/s on a core where its SkylakeX kernels reach
-// over 80. The hint only names kernels the CPU can run, and it must be set
-// before the library is opened. This is the one environment variable the
-// package writes; it reads it only to leave a user's choice alone.
-func hintOpenBLASCore() {
-	if _, set := os.LookupEnv(openblasCoreVar); set {
-		return
-	}
-	core := ""
-	switch {
-	case cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL:
-		core = "SkylakeX"
-	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
-		core = "Haswell"
-	}
-	if core != "" {
-		os.Setenv(openblasCoreVar, core)
-	}
 }

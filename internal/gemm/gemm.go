@@ -2,7 +2,8 @@
 //
 // Matrix multiplication is where a CPU training step spends most of its
 // time, so this package offers several interchangeable kernels behind one
-// interface and picks the fastest one the machine supports:
+// interface; the command picks one (Auto times the candidates, or the user
+// names one):
 //
 //   - "ref": a naive triple loop, the twin every fast path is tested against;
 //   - "go": portable, cache-blocked pure Go (packing plus a register-blocked
@@ -17,6 +18,10 @@
 //     -tags noblas leaves purego out, which makes a CGO_ENABLED=0 Linux
 //     binary fully static.
 //
+// The package reads no environment variables and keeps no selection of its
+// own: the command chooses a kernel (by name with Get, or with Auto) and
+// hands it to the tensor backend.
+//
 // All matrices are row-major. The pure kernels ("go", "avx2", "avx512") sum
 // each element of C over k in an order fixed by the shape alone, so their
 // results are bit-identical for any number of threads.
@@ -24,10 +29,8 @@ package gemm
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/gorlhf/gorlhf/internal/par"
 )
@@ -49,12 +52,6 @@ type Kernel interface {
 	// are already parallel (for example one attention head per worker).
 	SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 }
-
-// EnvVar names the environment variable FromEnv reads.
-const EnvVar = "GORLHF_GEMM"
-
-// selected holds the kernel chosen with Select; nil means automatic.
-var selected atomic.Pointer[Kernel]
 
 var (
 	availableOnce sync.Once
@@ -95,67 +92,17 @@ func availableNames() []string {
 	return names
 }
 
-// Default returns the kernel set with Select, or else the fastest
-// available one: avx512, then blas, then avx2, then go.
-func Default() Kernel {
-	if k := selected.Load(); k != nil {
-		return *k
-	}
-	return auto()
-}
+// Default returns the fastest kernel that needs no system library and no
+// measurement: avx512, else avx2, else go. It is what ops use when the
+// command has not chosen (tests, library callers); the command's `auto`
+// measures instead (see Auto).
+func Default() Kernel { return bestPure() }
 
-// auto picks the fastest kernel for training. Our AVX-512 kernel matches
-// OpenBLAS at 1024³ and beats it on the small and skinny products of a
-// transformer step (and OpenBLAS's spinning worker threads slow the Go
-// kernels around it), so it comes first; on AVX2-only CPUs a system BLAS
-// beats our AVX2 kernel. Measured in docs/BENCHMARKS.md.
-func auto() Kernel {
-	ks := Available()
-	for _, k := range ks {
-		if k.Name() == "avx512" {
-			return k
-		}
-	}
-	return ks[len(ks)-1]
-}
-
-// Select sets the kernel Default returns. "" or "auto" restores automatic
-// choice. It is meant for start-up (the --gemm flag), before work begins.
-func Select(name string) error {
-	name = strings.ToLower(strings.TrimSpace(name))
-	if name == "" || name == "auto" {
-		selected.Store(nil)
-		return nil
-	}
-	k, err := Get(name)
-	if err != nil {
-		return err
-	}
-	selected.Store(&k)
-	return nil
-}
-
-// FromEnv applies the GORLHF_GEMM environment variable (ref, go, avx2,
-// avx512, blas or auto) with Select. An unset variable leaves the choice
-// alone. It is the only place this package reads the environment; the
-// command calls it once at start-up.
-func FromEnv() error {
-	v, ok := os.LookupEnv(EnvVar)
-	if !ok {
-		return nil
-	}
-	if err := Select(v); err != nil {
-		return fmt.Errorf("%s=%q: %w", EnvVar, v, err)
-	}
-	return nil
-}
-
-// Describe returns one line for start-up logs: the default kernel, the
-// thread count, and whether a system BLAS was found (and if not, why), e.g.
+// Describe returns one line for start-up logs: the kernel k, the thread
+// count, and whether a system BLAS was found (and if not, why), e.g.
 // "gemm: avx512 (AVX-512F), threads=2; blas: libopenblas.so.0 found (OpenBLAS
 // core SkylakeX)".
-func Describe() string {
-	k := Default()
+func Describe(k Kernel) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "gemm: %s", k.Name())
 	if d := kernelDetail(k.Name()); d != "" {

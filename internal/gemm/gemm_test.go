@@ -307,59 +307,40 @@ func TestGet(t *testing.T) {
 	}
 }
 
-func TestSelect(t *testing.T) {
-	defer Select("")
-	auto := Default().Name()
-	want := Available()[len(Available())-1].Name() // blas if present, else the best SIMD kernel
-	if _, err := Get("avx512"); err == nil {
-		want = "avx512" // preferred over a system BLAS (see auto)
-	}
-	if auto != want {
-		t.Errorf("automatic Default() = %q, want %q", auto, want)
-	}
-	for _, tc := range []struct{ name, want string }{{"ref", "ref"}, {" Go ", "go"}, {"auto", auto}, {"go", "go"}, {"", auto}} {
-		if err := Select(tc.name); err != nil {
-			t.Fatalf("Select(%q): %v", tc.name, err)
-		}
-		if got := Default().Name(); got != tc.want {
-			t.Errorf("after Select(%q) Default() = %q, want %q", tc.name, got, tc.want)
+// TestDefault: without a command's choice ops use the fastest kernel that
+// needs no system library, and every name Get accepts is normalised.
+func TestDefault(t *testing.T) {
+	want := "go"
+	for _, name := range []string{"avx2", "avx512"} {
+		if _, err := Get(name); err == nil {
+			want = name
 		}
 	}
-	Select("ref")
-	if err := Select("cuda"); err == nil {
-		t.Fatal(`Select("cuda") succeeded`)
+	if got := Default().Name(); got != want {
+		t.Errorf("Default() = %q, want %q", got, want)
 	}
-	if got := Default().Name(); got != "ref" {
-		t.Errorf("a failed Select changed the default to %q", got)
+	for _, tc := range []struct{ name, want string }{{"ref", "ref"}, {" Go ", "go"}, {"GO", "go"}} {
+		if k, err := Get(tc.name); err != nil || k.Name() != tc.want {
+			t.Errorf("Get(%q) = %v, %v; want %s", tc.name, k, err, tc.want)
+		}
 	}
-}
-
-func TestFromEnv(t *testing.T) {
-	defer Select("")
-	t.Setenv(EnvVar, "go")
-	if err := FromEnv(); err != nil || Default().Name() != "go" {
-		t.Fatalf("FromEnv with %s=go: err=%v default=%s", EnvVar, err, Default().Name())
-	}
-	t.Setenv(EnvVar, "nope")
-	if err := FromEnv(); err == nil || !strings.Contains(err.Error(), EnvVar) {
-		t.Fatalf("FromEnv with a bad name: err=%v, want one naming %s", err, EnvVar)
-	}
-	t.Setenv(EnvVar, "auto")
-	if err := FromEnv(); err != nil || Default().Name() != auto().Name() {
-		t.Fatalf("FromEnv with auto: err=%v default=%s", err, Default().Name())
+	if _, err := Get("cuda"); err == nil {
+		t.Fatal(`Get("cuda") succeeded`)
 	}
 }
 
 func TestDescribe(t *testing.T) {
-	defer Select("")
-	Select("go")
-	d := Describe()
+	k, err := Get("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Describe(k)
 	for _, want := range []string{"gemm: go (portable pure Go)", fmt.Sprintf("threads=%d", par.Threads()), "blas: "} {
 		if !strings.Contains(d, want) {
-			t.Errorf("Describe() = %q, want it to contain %q", d, want)
+			t.Errorf("Describe(go) = %q, want it to contain %q", d, want)
 		}
 	}
-	t.Log(Describe())
+	t.Log(Describe(Default()))
 }
 
 // TestBLAS_Loaded fails when libopenblas is installed but was not opened,

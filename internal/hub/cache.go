@@ -17,22 +17,6 @@ type Options struct {
 	Home         string // the user's home folder
 }
 
-// OptionsFromEnv reads the process environment. Only commands call it; the
-// library itself never looks at the environment.
-func OptionsFromEnv() Options {
-	home, _ := os.UserHomeDir()
-	hubCache := os.Getenv("HF_HUB_CACHE")
-	if hubCache == "" {
-		hubCache = os.Getenv("HUGGINGFACE_HUB_CACHE")
-	}
-	return Options{
-		HubCache:     hubCache,
-		HFHome:       os.Getenv("HF_HOME"),
-		XDGCacheHome: os.Getenv("XDG_CACHE_HOME"),
-		Home:         home,
-	}
-}
-
 // CacheDir returns the hub cache folder huggingface_hub would use:
 // $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
 // else ~/.cache/huggingface/hub. A leading "~/" is expanded with Home.

@@ -6,7 +6,7 @@
 // any tool that fills the standard cache), so runs are reproducible and work
 // offline; when a model is missing the error says where we looked and which
 // command fetches it. The package reads no environment variables itself:
-// the caller passes them in Options (see OptionsFromEnv), which keeps
+// the caller (the command) reads them and passes them in Options, which keeps
 // resolution testable and explicit.
 package hub
 

@@ -204,21 +204,6 @@ func TestOptions_CacheDir(t *testing.T) {
 	}
 }
 
-func TestOptionsFromEnv(t *testing.T) {
-	t.Setenv("HF_HUB_CACHE", "")
-	t.Setenv("HUGGINGFACE_HUB_CACHE", "/legacy")
-	t.Setenv("HF_HOME", "/h")
-	t.Setenv("XDG_CACHE_HOME", "/x")
-	o := OptionsFromEnv()
-	if o.HubCache != "/legacy" || o.HFHome != "/h" || o.XDGCacheHome != "/x" {
-		t.Fatalf("OptionsFromEnv() = %+v", o)
-	}
-	t.Setenv("HF_HUB_CACHE", "/new")
-	if o := OptionsFromEnv(); o.HubCache != "/new" {
-		t.Fatalf("HF_HUB_CACHE not preferred: %+v", o)
-	}
-}
-
 func TestKind_String(t *testing.T) {
 	if HFFolder.String() != "HF folder" || Llama2CFile.String() != "llama2.c file" || Kind(9).String() != "Kind(9)" {
 		t.Error("Kind.String mismatch")

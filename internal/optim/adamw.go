@@ -16,8 +16,8 @@ import (
 type Config struct {
 	Beta1       float64 // first-moment decay; default 0.9
 	Beta2       float64 // second-moment decay; default 0.95 (OpenRLHF's default)
-	Eps         float64 // denominator epsilon; default 1e-8
-	WeightDecay float64 // decoupled weight decay λ; default 0 (OpenRLHF's default); never applied to biases and norm weights
+	Eps         float64 `flag:"adam.eps"`          // denominator epsilon; default 1e-8
+	WeightDecay float64 `flag:"adam.weight_decay"` // decoupled weight decay λ; default 0 (OpenRLHF's default); never applied to biases and norm weights
 }
 
 // DefaultConfig returns OpenRLHF's AdamW defaults.

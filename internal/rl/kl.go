@@ -50,18 +50,18 @@ func KLLoss(tp *tensor.Tape, logProbs, refLogProbs, mask *tensor.Tensor, est KLE
 type KLConfig struct {
 	// InitCoef is the starting β; 0 disables the penalty and the reference
 	// model (--algo.kl.init_coef, default 0.01).
-	InitCoef float64
+	InitCoef float64 `flag:"algo.kl.init_coef"`
 	// Target is the adaptive controller's KL target; 0 keeps β fixed
 	// (--algo.kl.target, default unset).
-	Target float64
+	Target float64 `flag:"algo.kl.target"`
 	// Horizon is the adaptive controller's horizon in samples
 	// (--algo.kl.horizon, default 10000).
-	Horizon float64
+	Horizon float64 `flag:"algo.kl.horizon"`
 	// Estimator is k1, k2 or k3 (--algo.kl.estimator, default k1).
-	Estimator KLEstimator
+	Estimator KLEstimator `flag:"algo.kl.estimator"`
 	// UseLoss puts the KL in the loss (KLLoss) instead of the reward
 	// (--algo.kl.use_loss, default false).
-	UseLoss bool
+	UseLoss bool `flag:"algo.kl.use_loss"`
 }
 
 // DefaultKLConfig returns OpenRLHF's defaults: fixed β = 0.01, k1, in the reward.

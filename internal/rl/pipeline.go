@@ -12,21 +12,21 @@ import (
 // --algo.advantage.*, --rollout.n_samples_per_prompt, --reward.clip_range).
 type AdvantageConfig struct {
 	// Estimator is the advantage estimator; default gae.
-	Estimator Estimator
+	Estimator Estimator `flag:"algo.advantage.estimator"`
 	// Gamma is the discount γ ∈ [0, 1]; default 1. Group estimators need 1:
 	// OpenRLHF silently resets it, gorlhf reports an error instead.
-	Gamma float64
+	Gamma float64 `flag:"algo.advantage.gamma"`
 	// Lambda is GAE's λ ∈ [0, 1]; default 1. Only gae reads it.
-	Lambda float64
+	Lambda float64 `flag:"algo.advantage.lambd"`
 	// NoStdNorm makes the global whitening subtract the mean only
 	// (--algo.advantage.no_std_norm).
-	NoStdNorm bool
+	NoStdNorm bool `flag:"algo.advantage.no_std_norm"`
 	// SamplesPerPrompt is G, the responses sampled per prompt; default 1.
 	// Group estimators need G > 1.
-	SamplesPerPrompt int
+	SamplesPerPrompt int `flag:"rollout.n_samples_per_prompt"`
 	// RewardClip clips the scalar reward (after the group baseline) before
 	// the KL shaping; OpenRLHF default [−10, 10]; the zero Range disables it.
-	RewardClip Range
+	RewardClip Range `flag:"reward.clip_range"`
 }
 
 // DefaultAdvantageConfig returns OpenRLHF's defaults: gae, γ = λ = 1, G = 1,

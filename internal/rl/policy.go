@@ -16,7 +16,7 @@ const logRatioClamp = 20
 // --actor.policy_loss_type).
 type PolicyLossConfig struct {
 	// Type is ppo (per-token ratio) or gspo (per-sequence ratio). Default ppo.
-	Type PolicyLossType
+	Type PolicyLossType `flag:"policy_loss_type"`
 	// ClipLow and ClipHigh are ε_low and ε_high: the ratio is clipped to
 	// [1−ε_low, 1+ε_high]. Equal values are PPO's symmetric ε (default
 	// 0.2); ε_high > ε_low is DAPO's clip-higher (e.g. 0.2 / 0.28).
@@ -24,10 +24,10 @@ type PolicyLossConfig struct {
 	// DualClip is c > 1 of dual-clip PPO (Ye et al. 2020,
 	// https://arxiv.org/abs/1912.09729): for negative advantages the
 	// objective is bounded below by c·Â. 0 disables it (the default).
-	DualClip float64
+	DualClip float64 `flag:"dual_clip"`
 	// Aggregation reduces the per-token loss; default token_mean. GSPO
 	// always uses seq_mean_token_mean, which its sequence-level ratio needs.
-	Aggregation Aggregation
+	Aggregation Aggregation `flag:"loss_agg"`
 }
 
 // DefaultPolicyLossConfig returns OpenRLHF's defaults: PPO, ε = 0.2, no

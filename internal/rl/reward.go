@@ -104,16 +104,16 @@ type LengthPenalty struct {
 	// OverlongBufferLen is DAPO's L_cache in tokens (Yu et al. 2025,
 	// https://arxiv.org/abs/2503.14476); 0 disables the overlong penalty
 	// (--reward.overlong_buffer_len).
-	OverlongBufferLen float64
+	OverlongBufferLen float64 `flag:"overlong_buffer_len"`
 	// OverlongFactor is the largest penalty, reached at max_new_tokens
 	// (--reward.overlong_penalty_factor, OpenRLHF default 1).
-	OverlongFactor float64
+	OverlongFactor float64 `flag:"overlong_penalty_factor"`
 	// StopProperly enables ProRL's penalty on truncated responses
 	// (finish reason "length"; --reward.stop_properly_penalty_coef set).
 	StopProperly bool
 	// StopProperlyCoef in [0, 1] scales a truncated response's reward;
 	// a negative value replaces that reward with itself (e.g. −0.5).
-	StopProperlyCoef float64
+	StopProperlyCoef float64 `flag:"stop_properly_penalty_coef"`
 }
 
 // Validate checks the penalty against the generation budget.

@@ -12,7 +12,7 @@ type ValueLossConfig struct {
 	// Clip is ε_v: new values may move at most ε_v from the rollout's values
 	// before the clipped term takes over. 0 disables clipping (OpenRLHF's
 	// None); OpenRLHF's CLI default is 0.5.
-	Clip float64
+	Clip float64 `flag:"value_clip"`
 	// Aggregation reduces the per-token loss; default token_mean.
 	Aggregation Aggregation
 }

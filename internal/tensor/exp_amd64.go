@@ -9,7 +9,7 @@ func expShiftAVX2(x, y *float32, n int, store int, shift float32) float32
 // shift) (stored only when y != nil) and returns the prefix length and Σ.
 func expShiftSIMD(x, y []float32, shift float32) (int, float32) {
 	n := len(x) &^ 7
-	if !haveGELUAVX2 || n == 0 || useScalarExp {
+	if !haveGELUAVX2 || n == 0 {
 		return 0, 0
 	}
 	if y == nil {

@@ -14,7 +14,7 @@ var haveGELUAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 // AVX2 kernel and returns how many elements it did (0 without AVX2).
 func geluForwardSIMD(x, y, th []float32) int {
 	n := len(x) &^ 7
-	if !haveGELUAVX2 || n == 0 || useScalarGELU {
+	if !haveGELUAVX2 || n == 0 {
 		return 0
 	}
 	geluForwardAVX2(&x[0], &y[0], &th[0], n)

@@ -106,13 +106,14 @@ func GELU(tp *Tape, x *Tensor) *Tensor {
 	return out
 }
 
-// useScalarGELU forces the pure-Go GELU (tests compare it with the SIMD kernel).
-var useScalarGELU = false
-
 // geluForward writes y = GELU(x) and th = tanh(√(2/π)(x + 0.044715x³)):
 // SIMD for the bulk where available, the scalar twin for the rest.
-func geluForward(x, y, th []float32) {
-	for i := geluForwardSIMD(x, y, th); i < len(x); i++ {
+func geluForward(x, y, th []float32) { geluScalar(x, y, th, geluForwardSIMD(x, y, th)) }
+
+// geluScalar is geluForward in pure Go from element from on; from 0 it is
+// the twin tests compare the SIMD kernel with.
+func geluScalar(x, y, th []float32, from int) {
+	for i := from; i < len(x); i++ {
 		v := x[i]
 		t := Tanhf(geluC * (v + geluA*v*v*v))
 		th[i] = t

@@ -58,6 +58,13 @@ func Param(shape ...int) *Tensor {
 // Scalar returns a 0-d tensor (shape []) holding v.
 func Scalar(v float32) *Tensor { return &Tensor{Shape: []int{}, Data: []float32{v}} }
 
+// NewRand returns a PCG generator seeded from seed alone, the source of
+// reproducible random tensors (Randn) and weights (model Init) in tests
+// and benchmarks.
+func NewRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
 // Randn returns a tensor of N(0, std²) values from r.
 func Randn(r *rand.Rand, std float32, shape ...int) *Tensor {
 	t := New(shape...)

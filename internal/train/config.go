@@ -30,57 +30,57 @@ import (
 // Config holds the knobs shared by the offline trainers. Field comments
 // name the flag (OpenRLHF's dotted names) and what zero means.
 type Config struct {
-	MicroBatchSize int    // --train.micro_batch_size: samples (pairs for RM/DPO) per forward/backward
-	BatchSize      int    // --train.batch_size: samples per optimizer step; a multiple of MicroBatchSize (the rest is gradient accumulation)
-	MaxEpochs      int    // --train.max_epochs: passes over the data
-	MaxSteps       int    // --train.max_steps: optimizer steps; 0 = MaxEpochs × steps per epoch, otherwise epochs continue until reached
-	Seed           uint64 // --train.seed: data order and any initialisation
+	MicroBatchSize int    `flag:"train.micro_batch_size"` // samples (pairs for RM/DPO) per forward/backward
+	BatchSize      int    `flag:"train.batch_size"`       // samples per optimizer step; a multiple of MicroBatchSize (the rest is gradient accumulation)
+	MaxEpochs      int    `flag:"train.max_epochs"`       // passes over the data
+	MaxSteps       int    `flag:"train.max_steps"`        // optimizer steps; 0 = MaxEpochs × steps per epoch, otherwise epochs continue until reached
+	Seed           uint64 `flag:"train.seed"`             // data order and any initialisation
 	// Packing packs micro-batch samples into rows of at most max_len tokens
 	// with per-sample attention (--ds.packing_samples) instead of padding.
-	Packing bool
+	Packing bool `flag:"ds.packing_samples"`
 	// MaxNonFinite stops training after this many consecutive steps whose
 	// loss or gradient norm is NaN or ±Inf (each is skipped: no update).
-	MaxNonFinite int
+	MaxNonFinite int `flag:"train.max_nonfinite_steps"`
 	// StopAtStep checkpoints and stops after this optimizer step, as if
 	// interrupted (0: off). It is not part of what a resume compares.
-	StopAtStep int `json:"-"`
+	StopAtStep int `json:"-" flag:"train.stop_at_step"`
 
 	Optim  OptimConfig
-	Eval   EvalConfig
-	Ckpt   CkptConfig
-	Logger LoggerConfig
+	Eval   EvalConfig   `flag:"eval"`
+	Ckpt   CkptConfig   `flag:"ckpt"`
+	Logger LoggerConfig `flag:"logger"`
 }
 
 // OptimConfig is AdamW plus its schedule and clipping (OpenRLHF's --adam.*,
 // --lr_scheduler, --lr_warmup_ratio, --min_lr_ratio, --max_norm).
 type OptimConfig struct {
 	Adam        optim.Config
-	LR          float64            // --adam.lr: peak learning rate
-	Scheduler   optim.ScheduleKind // --lr_scheduler: cosine_with_min_lr or constant
-	WarmupRatio float64            // --lr_warmup_ratio: warm-up steps as a fraction of all steps
-	MinLRRatio  float64            // --min_lr_ratio: cosine floor as a fraction of LR
-	MaxNorm     float64            // --max_norm: global gradient-norm clip; 0 = off
+	LR          float64            `flag:"adam.lr"`         // peak learning rate
+	Scheduler   optim.ScheduleKind `flag:"lr_scheduler"`    // cosine_with_min_lr or constant
+	WarmupRatio float64            `flag:"lr_warmup_ratio"` // warm-up steps as a fraction of all steps
+	MinLRRatio  float64            `flag:"min_lr_ratio"`    // cosine floor as a fraction of LR
+	MaxNorm     float64            `flag:"max_norm"`        // global gradient-norm clip; 0 = off
 }
 
 // EvalConfig controls evaluation.
 type EvalConfig struct {
-	Dataset string // --eval.dataset: comma-separated files; "" = no evaluation
-	Steps   int    // --eval.steps: evaluate every N steps; −1 = once per epoch (OpenRLHF); the run always ends with one
+	Dataset string `flag:"dataset"` // comma-separated files; "" = no evaluation
+	Steps   int    `flag:"steps"`   // evaluate every N steps; −1 = once per epoch (OpenRLHF); the run always ends with one
 }
 
 // CkptConfig controls checkpoints and the final model.
 type CkptConfig struct {
-	OutputDir  string // --ckpt.output_dir: the run folder: final model, metrics, logs, plots
-	Path       string // --ckpt.path: checkpoint folder (global_step<N> subfolders); "" = <OutputDir>/checkpoints
-	SaveSteps  int    // --ckpt.save_steps: checkpoint every N steps; −1 = never (a stop still saves one)
-	MaxNum     int    // --ckpt.max_num: checkpoints kept (oldest removed first)
-	LoadEnable bool   `json:"-"` // --ckpt.load_enable: resume from the latest checkpoint in Path when there is one (not compared on resume)
+	OutputDir  string `flag:"output_dir"`           // the run folder: final model, metrics, logs, plots
+	Path       string `flag:"path"`                 // checkpoint folder (global_step<N> subfolders); "" = <OutputDir>/checkpoints
+	SaveSteps  int    `flag:"save_steps"`           // checkpoint every N steps; −1 = never (a stop still saves one)
+	MaxNum     int    `flag:"max_num"`              // checkpoints kept (oldest removed first)
+	LoadEnable bool   `json:"-" flag:"load_enable"` // resume from the latest checkpoint in Path when there is one (not compared on resume)
 }
 
 // LoggerConfig controls the run's outputs.
 type LoggerConfig struct {
-	LoggingSteps   int    // --logger.logging_steps: write train metrics every N steps
-	TensorboardDir string // --logger.tensorboard_dir: event files; "" = <output_dir>/tensorboard
+	LoggingSteps   int    `flag:"logging_steps"`   // write train metrics every N steps
+	TensorboardDir string `flag:"tensorboard_dir"` // event files; "" = <output_dir>/tensorboard
 }
 
 // DefaultConfig returns OpenRLHF's defaults for train_sft (trainers

@@ -47,7 +47,7 @@ const EmbeddedPath = "embedded:" + DefaultModel
 
 // Options controls Load.
 type Options struct {
-	// Hub says where the Hugging Face cache is (see hub.OptionsFromEnv).
+	// Hub says where the Hugging Face cache is (the command reads the HF_* variables).
 	Hub hub.Options
 	// Logger receives warnings (for example an ignored sliding window);
 	// nil discards them. They are also in Loaded.Warnings.

@@ -79,18 +79,18 @@ func (u *LengthUnit) Set(s string) error {
 
 // LengthConfig configures RuleLength.
 type LengthConfig struct {
-	Target int        // the length that earns 1
-	Unit   LengthUnit // what is counted
+	Target int        `flag:"length_target"` // the length that earns 1
+	Unit   LengthUnit `flag:"length_unit"`   // what is counted
 }
 
 // RuleConfig configures a rule grader.
 type RuleConfig struct {
-	Kind Rule
+	Kind Rule `flag:"rule"`
 	// Pattern is the regular expression (Go RE2 syntax) of RuleRegex and
 	// RuleFormat; optional for both (see each rule).
-	Pattern string
+	Pattern string `flag:"rule_pattern"`
 	// FoldCase makes RuleExact case-insensitive.
-	FoldCase bool
+	FoldCase bool `flag:"rule_fold_case"`
 	// Length configures RuleLength.
 	Length LengthConfig
 }

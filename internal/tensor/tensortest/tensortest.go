@@ -10,8 +10,9 @@ import (
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
-// Rand returns a seeded generator (PCG), so tests are reproducible.
-func Rand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+// Rand returns a seeded generator (PCG), so tests are reproducible; it is
+// tensor.NewRand, which commands use.
+func Rand(seed uint64) *rand.Rand { return tensor.NewRand(seed) }
 
 // Uniform returns a tensor of values uniform in [lo, hi).
 func Uniform(r *rand.Rand, lo, hi float32, shape ...int) *tensor.Tensor {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -11,16 +12,16 @@ import (
 // Config holds every knob of a DPO run. Start from DefaultConfig.
 type Config struct {
 	// Model is the policy to train (--model.model_name_or_path).
-	Model string
+	Model string `flag:"model.model_name_or_path"`
 	// Ref is the frozen reference (--ref.model_name_or_path); "" = a
 	// frozen copy of Model as loaded.
-	Ref string
+	Ref string `flag:"ref.model_name_or_path"`
 	// Loss is β, IPO and the cDPO label smoothing (--model.beta,
 	// --model.ipo_enable, --model.label_smoothing).
 	Loss LossConfig
 	// NLLCoef weighs the NLL term on the chosen responses
 	// (--model.nll_loss_coef); 0 = off.
-	NLLCoef float64
+	NLLCoef float64 `flag:"model.nll_loss_coef"`
 	Data    data.Config
 	Train   train.Config
 }
@@ -41,19 +42,19 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Model == "" {
-		errs = append(errs, errors.New("dpo: --model.model_name_or_path is required"))
+		errs = append(errs, fmt.Errorf("dpo: %s is required", cfgflag.Flag(&c, &c.Model)))
 	}
 	if !(c.Loss.Beta > 0) {
-		errs = append(errs, fmt.Errorf("dpo: --model.beta must be > 0, got %g", c.Loss.Beta))
+		errs = append(errs, fmt.Errorf("dpo: %s must be > 0, got %g", cfgflag.Flag(&c, &c.Loss.Beta), c.Loss.Beta))
 	}
 	if c.Loss.LabelSmoothing < 0 || c.Loss.LabelSmoothing >= 0.5 {
-		errs = append(errs, fmt.Errorf("dpo: --model.label_smoothing must be in [0, 0.5), got %g", c.Loss.LabelSmoothing))
+		errs = append(errs, fmt.Errorf("dpo: %s must be in [0, 0.5), got %g", cfgflag.Flag(&c, &c.Loss.LabelSmoothing), c.Loss.LabelSmoothing))
 	}
 	if c.Loss.IPO && c.Loss.LabelSmoothing != 0 {
 		errs = append(errs, errors.New("dpo: IPO takes no label smoothing"))
 	}
 	if c.NLLCoef < 0 {
-		errs = append(errs, fmt.Errorf("dpo: --model.nll_loss_coef must be ≥ 0, got %g", c.NLLCoef))
+		errs = append(errs, fmt.Errorf("dpo: %s must be ≥ 0, got %g", cfgflag.Flag(&c, &c.NLLCoef), c.NLLCoef))
 	}
 	errs = append(errs, c.Data.Validate(), c.Train.Validate(), c.keys().Validate())
 	return errors.Join(errs...)

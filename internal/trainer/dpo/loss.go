@@ -8,9 +8,9 @@ import (
 // LossConfig selects the preference loss (OpenRLHF's --model.beta,
 // --model.ipo_enable, --model.label_smoothing).
 type LossConfig struct {
-	Beta           float64 // β: strength of the implicit KL to the reference
-	IPO            bool    // IPO instead of DPO
-	LabelSmoothing float64 // ε of conservative DPO (cDPO); 0 = DPO
+	Beta           float64 `flag:"model.beta"`            // β: strength of the implicit KL to the reference
+	IPO            bool    `flag:"model.ipo_enable"`      // IPO instead of DPO
+	LabelSmoothing float64 `flag:"model.label_smoothing"` // ε of conservative DPO (cDPO); 0 = DPO
 }
 
 // Loss returns the summed preference loss of P pairs divided by norm (the

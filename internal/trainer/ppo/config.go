@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
@@ -16,30 +17,31 @@ import (
 )
 
 // Config holds every knob of a PPO-family run. Start from DefaultConfig;
-// the comment of each field names its flag (OpenRLHF's dotted names where
-// the concept matches) and what the zero value means.
+// the flag tags name each field's flag (OpenRLHF's dotted names where the
+// concept matches; see package cfgflag) and the comments what the zero
+// value means.
 type Config struct {
-	Actor   ActorConfig
-	Critic  CriticConfig
-	Reward  RewardConfig
-	Rollout RolloutConfig
+	Actor   ActorConfig   `flag:"actor"`
+	Critic  CriticConfig  `flag:"critic"`
+	Reward  RewardConfig  `flag:"reward"`
+	Rollout RolloutConfig `flag:"rollout"`
 	Algo    AlgoConfig
-	Data    DataConfig
-	Train   TrainConfig
-	Eval    EvalConfig
-	Agent   AgentConfig
-	Ckpt    train.CkptConfig
-	Logger  train.LoggerConfig
+	Data    DataConfig         `flag:"data"`
+	Train   TrainConfig        `flag:"train"`
+	Eval    EvalConfig         `flag:"eval"`
+	Agent   AgentConfig        `flag:"agent"`
+	Ckpt    train.CkptConfig   `flag:"ckpt"`
+	Logger  train.LoggerConfig `flag:"logger"`
 }
 
 // ActorConfig is the policy.
 type ActorConfig struct {
-	Model string // --actor.model_name_or_path: HF folder, llama2.c file, Hub id or stories260K
+	Model string `flag:"model_name_or_path"` // HF folder, llama2.c file, Hub id or stories260K
 	Optim train.OptimConfig
 	// PolicyLoss: --actor.eps_clip (or --actor.eps_clip_low_high),
 	// --actor.dual_clip, --actor.policy_loss_type, --actor.loss_agg.
 	PolicyLoss  rl.PolicyLossConfig
-	EntropyCoef float64 // --actor.entropy_coef: weight of the entropy bonus; 0 = none
+	EntropyCoef float64 `flag:"entropy_coef"` // weight of the entropy bonus; 0 = none
 }
 
 // CriticConfig is the value model; it exists only for gae.
@@ -47,43 +49,43 @@ type CriticConfig struct {
 	// Model (--critic.model_name_or_path) is a reward model or a causal LM
 	// (which gets a fresh value head); "" means the reward model, or the
 	// actor when the reward is not a local model (OpenRLHF's rule).
-	Model     string
+	Model     string `flag:"model_name_or_path"`
 	Optim     train.OptimConfig
 	ValueLoss rl.ValueLossConfig // --critic.value_clip
 	// FreezingSteps keeps the actor frozen for the first N iterations
 	// while the critic warms up (--critic.freezing_steps; OpenRLHF's
 	// freezing_actor_steps); 0 = none.
-	FreezingSteps int
+	FreezingSteps int `flag:"freezing_steps"`
 }
 
 // RewardConfig says where rewards come from: any of Model, RemoteURLs and
 // Rule (gorlhf's built-in graders); with more than one, their weighted
 // sum (Mix).
 type RewardConfig struct {
-	Model      string   // --reward.model_name_or_path: a reward model folder
-	RemoteURLs []string // --reward.remote_url: OpenRLHF-protocol servers (comma-separated)
+	Model      string   `flag:"model_name_or_path"` // a reward model folder
+	RemoteURLs []string `flag:"remote_url"`         // OpenRLHF-protocol servers (comma-separated)
 	// Rule is a built-in grader (--reward.rule: math, exact, regex, length,
 	// format) fed by the dataset's label (--data.label_key).
 	Rule grade.RuleConfig
 	// Normalize reports reward-model scores as (r − mean)/std with the
 	// statistics stored in its config.json (--reward.normalize_enable).
-	Normalize bool
+	Normalize bool `flag:"normalize_enable"`
 	// Length is DAPO's overlong penalty and ProRL's stop-properly penalty
 	// (--reward.overlong_buffer_len, --reward.overlong_penalty_factor,
 	// --reward.stop_properly_penalty_coef); the zero value disables both.
 	Length rl.LengthPenalty
 	// BatchSize is how many sequences a local reward model scores per
 	// forward pass; 0 means 16.
-	BatchSize int
+	BatchSize int `flag:"batch_size"`
 	// Mix weighs the sources when several are set (--reward.mix, e.g.
 	// "model=1,rule=0.5"): the reward is Σ wᵢ·rᵢ over the parts named
 	// model, remote and rule; a part not listed weighs 1. Each part's
 	// reward is logged as reward/<part>.
-	Mix []reward.Weight
+	Mix []reward.Weight `flag:"mix"`
 	// ScoreFrom names the part whose score is the sample's score, the one
 	// dynamic filtering compares (--reward.score_from, e.g. rule for a
 	// 0/1 verifier next to a reward model); "" means the weighted sum.
-	ScoreFrom string
+	ScoreFrom string `flag:"score_from"`
 }
 
 // parts lists the names of the sources set (role.PartRule, PartRemote,
@@ -105,16 +107,17 @@ func (r RewardConfig) spec(maxLen int) role.RewardSpec {
 }
 
 // validateMix checks that Mix and ScoreFrom name sources that are set.
-func (r RewardConfig) validateMix() error {
+func (c *Config) validateMix() error {
+	r := c.Reward
 	set := r.parts()
 	var errs []error
 	for _, w := range r.Mix {
 		if !slices.Contains(set, w.Name) {
-			errs = append(errs, fmt.Errorf("ppo: --reward.mix: %q is not a reward source that is set (set: %s)", w.Name, strings.Join(set, ", ")))
+			errs = append(errs, fmt.Errorf("ppo: %s: %q is not a reward source that is set (set: %s)", c.flag(&c.Reward.Mix), w.Name, strings.Join(set, ", ")))
 		}
 	}
 	if r.ScoreFrom != "" && !slices.Contains(set, r.ScoreFrom) {
-		errs = append(errs, fmt.Errorf("ppo: --reward.score_from: %q is not a reward source that is set (set: %s)", r.ScoreFrom, strings.Join(set, ", ")))
+		errs = append(errs, fmt.Errorf("ppo: %s: %q is not a reward source that is set (set: %s)", c.flag(&c.Reward.ScoreFrom), r.ScoreFrom, strings.Join(set, ", ")))
 	}
 	return errors.Join(errs...)
 }
@@ -124,20 +127,20 @@ func (r RewardConfig) sources() int { return len(r.parts()) }
 
 // RolloutConfig is generation.
 type RolloutConfig struct {
-	BatchSize    int     // --rollout.batch_size: prompts per iteration
-	MaxNewTokens int     // --rollout.max_new_tokens: response budget
-	Temperature  float64 // --rollout.temperature
-	TopP         float64 // --rollout.top_p; 1 = off
-	TopK         int     // --rollout.top_k; 0 = off
+	BatchSize    int     `flag:"batch_size"`     // prompts per iteration
+	MaxNewTokens int     `flag:"max_new_tokens"` // response budget
+	Temperature  float64 `flag:"temperature"`    // sampling temperature
+	TopP         float64 `flag:"top_p"`          // nucleus sampling mass; 1 = off
+	TopK         int     `flag:"top_k"`          // top-k sampling; 0 = off
 	// MicroBatchSize bounds the sequences of one inference pass of the
 	// actor, critic and reference (--rollout.micro_batch_size); 0 = all.
-	MicroBatchSize int
-	KVCacheMB      int // --rollout.kv_cache_mb: the engine's KV-cache budget; 0 = 1024
+	MicroBatchSize int `flag:"micro_batch_size"`
+	KVCacheMB      int `flag:"kv_cache_mb"` // the engine's KV-cache budget; 0 = 1024
 	// Stop strings end a response (besides EOS) as soon as its text
 	// contains one (--rollout.stop); the token that completed it stays in
 	// the response, as an EOS does. In multi-turn episodes it is how an
 	// action ends without an EOS in mid-conversation.
-	Stop []string
+	Stop []string `flag:"stop"`
 }
 
 // AlgoConfig is the RL math.
@@ -161,17 +164,17 @@ type AlgoConfig struct {
 // Range) are dropped and more prompts are sampled until rollout.batch_size
 // groups are kept, for at most MaxRounds generation rounds per iteration.
 type DynamicFilterConfig struct {
-	Enable bool
+	Enable bool `flag:"algo.dynamic_filtering_enable"`
 	// Range keeps a group when its mean score lies strictly inside
 	// (Low, High) and its scores are not all equal
 	// (--algo.dynamic_filtering_range, OpenRLHF default "0,1").
-	Range rl.DynamicFilter
+	Range rl.DynamicFilter `flag:"algo.dynamic_filtering_range"`
 	// MaxRounds bounds the generation rounds of one iteration
 	// (--algo.dynamic_filtering_max_rounds): when the batch is still not
 	// full after that many, the iteration trains on the groups it kept
 	// (fewer samples, a smaller last optimizer step), or skips training
 	// when it kept none.
-	MaxRounds int
+	MaxRounds int `flag:"algo.dynamic_filtering_max_rounds"`
 }
 
 // Validate checks the range and the round bound.
@@ -181,13 +184,14 @@ func (c DynamicFilterConfig) Validate(samplesPerPrompt int) error {
 	}
 	var errs []error
 	if err := c.Range.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ppo: --algo.dynamic_filtering_range: %w", err))
+		errs = append(errs, fmt.Errorf("ppo: %s: %w", cfgflag.Flag(&c, &c.Range), err))
 	}
 	if c.MaxRounds < 1 {
-		errs = append(errs, fmt.Errorf("ppo: --algo.dynamic_filtering_max_rounds must be ≥ 1, got %d", c.MaxRounds))
+		errs = append(errs, fmt.Errorf("ppo: %s must be ≥ 1, got %d", cfgflag.Flag(&c, &c.MaxRounds), c.MaxRounds))
 	}
 	if samplesPerPrompt < 2 {
-		errs = append(errs, fmt.Errorf("ppo: dynamic filtering compares the samples of a prompt: --rollout.n_samples_per_prompt must be > 1, got %d", samplesPerPrompt))
+		var a rl.AdvantageConfig
+		errs = append(errs, fmt.Errorf("ppo: dynamic filtering compares the samples of a prompt: %s must be > 1, got %d", cfgflag.Flag(&a, &a.SamplesPerPrompt), samplesPerPrompt))
 	}
 	return errors.Join(errs...)
 }
@@ -200,12 +204,12 @@ type AgentConfig struct {
 	// Env names a built-in environment (--agent.env; env.Names lists
 	// them); "" means single-turn rollouts. A Go caller may instead pass
 	// its own env.Factory in Env.Agent and put any name here for the logs.
-	Env string
+	Env string `flag:"env"`
 	// EnvArgs configures it (--agent.env_args), "key=value,key=value".
-	EnvArgs string
+	EnvArgs string `flag:"env_args"`
 	// MaxTurns cuts off an episode after this many actions
 	// (--agent.max_turns); a cut-off episode counts as truncated.
-	MaxTurns int
+	MaxTurns int `flag:"max_turns"`
 }
 
 // Enabled reports whether rollouts are multi-turn episodes.
@@ -213,18 +217,18 @@ func (c AgentConfig) Enabled() bool { return c.Env != "" }
 
 // DataConfig is the prompt dataset.
 type DataConfig struct {
-	PromptDataset string // --data.prompt_dataset: comma-separated .jsonl/.json/.parquet files
-	InputKey      string // --data.input_key: the prompt field, text or a chat
-	LabelKey      string // --data.label_key: the field passed to rule and remote rewards; "" = none
-	MaxSamples    int    // --data.max_samples: prompts read at most; 0 = all
+	PromptDataset string `flag:"prompt_dataset"` // comma-separated .jsonl/.json/.parquet files
+	InputKey      string `flag:"input_key"`      // the prompt field, text or a chat
+	LabelKey      string `flag:"label_key"`      // the field passed to rule and remote rewards; "" = none
+	MaxSamples    int    `flag:"max_samples"`    // prompts read at most; 0 = all
 	// MaxLen is the token budget of prompt plus response (--data.max_len);
 	// prompts longer than MaxLen − max_new_tokens are skipped.
-	MaxLen            int
-	InputTemplate     string // --data.input_template: "{}" is the prompt; "" = as is
-	ApplyChatTemplate bool   // --data.apply_chat_template
+	MaxLen            int    `flag:"max_len"`
+	InputTemplate     string `flag:"input_template"` // "{}" is the prompt; "" = as is
+	ApplyChatTemplate bool   `flag:"apply_chat_template"`
 	// TokenizerChatTemplate overrides the model's template
 	// (--data.tokenizer_chat_template): a .jinja file or template text.
-	TokenizerChatTemplate string
+	TokenizerChatTemplate string `flag:"tokenizer_chat_template"`
 }
 
 // TrainConfig is the optimisation schedule.
@@ -232,39 +236,39 @@ type TrainConfig struct {
 	// BatchSize is the samples (prompt × n) per optimizer step
 	// (--train.batch_size); a rollout batch of B·n samples gives
 	// B·n/BatchSize steps per PPO epoch.
-	BatchSize      int
-	MicroBatchSize int // --train.micro_batch_size: samples per forward/backward
-	MaxEpochs      int // --train.max_epochs: PPO epochs over each rollout batch
-	NumEpisodes    int // --train.num_episodes: passes over the prompt dataset
+	BatchSize      int `flag:"batch_size"`
+	MicroBatchSize int `flag:"micro_batch_size"` // samples per forward/backward
+	MaxEpochs      int `flag:"max_epochs"`       // PPO epochs over each rollout batch
+	NumEpisodes    int `flag:"num_episodes"`     // passes over the prompt dataset
 	// MaxIterations caps the run's iterations (rollout batches);
 	// 0 = NumEpisodes × iterations per episode.
-	MaxIterations int
-	Seed          uint64 // --train.seed: prompt order, sampling seeds, shuffles, new heads
+	MaxIterations int    `flag:"max_iterations"`
+	Seed          uint64 `flag:"seed"` // prompt order, sampling seeds, shuffles, new heads
 	// MaxNonFinite stops the run after this many consecutive optimizer
 	// steps (of one role) with a non-finite loss or gradient; each is
 	// skipped.
-	MaxNonFinite int
+	MaxNonFinite int `flag:"max_nonfinite_steps"`
 	// StopAtStep checkpoints and stops after this iteration, as if
 	// interrupted (0 = off).
-	StopAtStep int `json:"-"`
+	StopAtStep int `json:"-" flag:"stop_at_step"`
 	// EngineLogProbs takes log π_old from the rollout engine, which
 	// computes it while sampling with the same weights, instead of
 	// recomputing it with a forward pass of the actor as OpenRLHF does
 	// (--train.engine_logprobs). It saves that pass; the two agree to float
 	// rounding (the engine's incremental KV-cache path sums in another
 	// order), so the first PPO ratio is 1 ± 1e-6 instead of exactly 1.
-	EngineLogProbs bool
+	EngineLogProbs bool `flag:"engine_logprobs"`
 }
 
 // EvalConfig measures the policy on held-out prompts.
 type EvalConfig struct {
-	Dataset string // --eval.dataset: prompts (same keys as --data.prompt_dataset); "" = none
-	Steps   int    // --eval.steps: every N iterations (and at the start and end); ≤ 0 = start and end only
+	Dataset string `flag:"dataset"` // prompts (same keys as --data.prompt_dataset); "" = none
+	Steps   int    `flag:"steps"`   // every N iterations (and at the start and end); ≤ 0 = start and end only
 	// NSamples is completions per eval prompt (--eval.n_samples_per_prompt).
-	NSamples int
+	NSamples int `flag:"n_samples_per_prompt"`
 	// Temperature of eval sampling (--eval.temperature); 0 = greedy.
-	Temperature float64
-	MaxSamples  int // --eval.max_samples: eval prompts read at most; 0 = all
+	Temperature float64 `flag:"temperature"`
+	MaxSamples  int     `flag:"max_samples"` // eval prompts read at most; 0 = all
 }
 
 // DefaultConfig returns OpenRLHF's train_ppo_ray defaults, scaled to a CPU
@@ -328,12 +332,15 @@ func (c Config) SamplesPerIteration() int {
 	return c.Rollout.BatchSize * c.Algo.Advantage.SamplesPerPrompt
 }
 
+// flag names the flag of a field of c in messages: "--rollout.batch_size".
+func (c *Config) flag(field any) string { return cfgflag.Flag(c, field) }
+
 // Validate checks every field and their combinations.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
 	if c.Actor.Model == "" {
-		add("--actor.model_name_or_path is required")
+		add("%s is required", c.flag(&c.Actor.Model))
 	}
 	errs = append(errs, c.Algo.Advantage.Validate(), c.Algo.KL.Validate(), c.Actor.PolicyLoss.Validate(),
 		c.Algo.DynamicFilter.Validate(c.Algo.Advantage.SamplesPerPrompt),
@@ -342,29 +349,31 @@ func (c Config) Validate() error {
 		errs = append(errs, c.Critic.ValueLoss.Validate(), validOptim("critic", c.Critic.Optim))
 	}
 	if c.Critic.FreezingSteps < 0 {
-		add("--critic.freezing_steps must be ≥ 0, got %d", c.Critic.FreezingSteps)
+		add("%s must be ≥ 0, got %d", c.flag(&c.Critic.FreezingSteps), c.Critic.FreezingSteps)
 	}
+	r := &c.Reward
 	switch n := c.Reward.sources(); {
 	case c.Agent.Enabled() && n != 0:
-		add("--agent.env %s gives the rewards: drop --reward.model_name_or_path, --reward.remote_url and --reward.rule", c.Agent.Env)
+		add("%s %s gives the rewards: drop %s, %s and %s", c.flag(&c.Agent.Env), c.Agent.Env, c.flag(&r.Model), c.flag(&r.RemoteURLs), c.flag(&r.Rule.Kind))
 	case !c.Agent.Enabled() && n == 0:
-		add("set a reward source: --reward.model_name_or_path, --reward.remote_url or --reward.rule (several are mixed, --reward.mix)")
+		add("set a reward source: %s, %s or %s (several are mixed, %s)", c.flag(&r.Model), c.flag(&r.RemoteURLs), c.flag(&r.Rule.Kind), c.flag(&r.Mix))
 	}
-	errs = append(errs, c.Reward.validateMix())
+	errs = append(errs, c.validateMix())
 	if c.Agent.Enabled() && c.Agent.MaxTurns < 1 {
-		add("--agent.max_turns must be ≥ 1, got %d", c.Agent.MaxTurns)
+		add("%s must be ≥ 1, got %d", c.flag(&c.Agent.MaxTurns), c.Agent.MaxTurns)
 	}
-	if c.Agent.Enabled() && c.Reward.Length.OverlongBufferLen > 0 {
-		add("--reward.overlong_buffer_len measures one response against --rollout.max_new_tokens; it does not apply to multi-turn episodes (--agent.env)")
+	if c.Agent.Enabled() && r.Length.OverlongBufferLen > 0 {
+		add("%s measures one response against %s; it does not apply to multi-turn episodes (%s)",
+			c.flag(&r.Length.OverlongBufferLen), c.flag(&c.Rollout.MaxNewTokens), c.flag(&c.Agent.Env))
 	}
-	if c.Reward.Rule.Kind != "" {
-		errs = append(errs, c.Reward.Rule.Validate())
+	if r.Rule.Kind != "" {
+		errs = append(errs, r.Rule.Validate())
 	}
-	if c.Reward.Normalize && c.Reward.Model == "" {
-		add("--reward.normalize_enable needs a reward model (--reward.model_name_or_path)")
+	if r.Normalize && r.Model == "" {
+		add("%s needs a reward model (%s)", c.flag(&r.Normalize), c.flag(&r.Model))
 	}
 	if !finiteNonNeg(c.Actor.EntropyCoef) {
-		add("--actor.entropy_coef must be a finite number ≥ 0, got %g", c.Actor.EntropyCoef)
+		add("%s must be a finite number ≥ 0, got %g", c.flag(&c.Actor.EntropyCoef), c.Actor.EntropyCoef)
 	}
 	errs = append(errs, c.validateRollout(), c.validateTrain(), c.validateData())
 	return errors.Join(errs...)
@@ -374,10 +383,10 @@ func (c Config) validateRollout() error {
 	r := c.Rollout
 	var errs []error
 	if r.BatchSize < 1 || r.MaxNewTokens < 1 {
-		errs = append(errs, fmt.Errorf("ppo: --rollout.batch_size (%d) and --rollout.max_new_tokens (%d) must be ≥ 1", r.BatchSize, r.MaxNewTokens))
+		errs = append(errs, fmt.Errorf("ppo: %s (%d) and %s (%d) must be ≥ 1", c.flag(&c.Rollout.BatchSize), r.BatchSize, c.flag(&c.Rollout.MaxNewTokens), r.MaxNewTokens))
 	}
 	if slices.Contains(r.Stop, "") {
-		errs = append(errs, errors.New("ppo: --rollout.stop: a stop string must not be empty"))
+		errs = append(errs, fmt.Errorf("ppo: %s: a stop string must not be empty", c.flag(&c.Rollout.Stop)))
 	}
 	if !(r.Temperature >= 0) || !(r.TopP > 0 && r.TopP <= 1) || r.TopK < 0 || r.MicroBatchSize < 0 || r.KVCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("ppo: bad rollout sampling: temperature %g (≥ 0), top_p %g (in (0, 1]), top_k %d, micro_batch_size %d, kv_cache_mb %d (≥ 0)",
@@ -392,24 +401,26 @@ func (c Config) validateTrain() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
 	n := c.SamplesPerIteration()
 	if t.MicroBatchSize < 1 || t.BatchSize < 1 || t.BatchSize%t.MicroBatchSize != 0 {
-		add("--train.batch_size (%d) must be a positive multiple of --train.micro_batch_size (%d)", t.BatchSize, t.MicroBatchSize)
+		add("%s (%d) must be a positive multiple of %s (%d)", c.flag(&c.Train.BatchSize), t.BatchSize, c.flag(&c.Train.MicroBatchSize), t.MicroBatchSize)
 	} else if n > 0 && n%t.BatchSize != 0 {
-		add("rollout.batch_size × n_samples_per_prompt = %d samples must be a multiple of --train.batch_size %d", n, t.BatchSize)
+		add("%s × %s = %d samples must be a multiple of %s %d",
+			cfgflag.Name(&c, &c.Rollout.BatchSize), cfgflag.Name(&c, &c.Algo.Advantage.SamplesPerPrompt), n, c.flag(&c.Train.BatchSize), t.BatchSize)
 	}
 	if t.MaxEpochs < 1 || t.NumEpisodes < 1 || t.MaxIterations < 0 || t.StopAtStep < 0 {
-		add("--train.max_epochs (%d) and --train.num_episodes (%d) must be ≥ 1, max_iterations and stop_at_step ≥ 0", t.MaxEpochs, t.NumEpisodes)
+		add("%s (%d) and %s (%d) must be ≥ 1, %s and %s ≥ 0", c.flag(&c.Train.MaxEpochs), t.MaxEpochs, c.flag(&c.Train.NumEpisodes), t.NumEpisodes,
+			c.flag(&c.Train.MaxIterations), c.flag(&c.Train.StopAtStep))
 	}
 	if t.MaxNonFinite < 1 {
-		add("--train.max_nonfinite_steps must be ≥ 1, got %d", t.MaxNonFinite)
+		add("%s must be ≥ 1, got %d", c.flag(&c.Train.MaxNonFinite), t.MaxNonFinite)
 	}
 	if c.Ckpt.OutputDir == "" {
-		add("--ckpt.output_dir must be set")
+		add("%s must be set", c.flag(&c.Ckpt.OutputDir))
 	}
 	if c.Ckpt.SaveSteps == 0 || c.Ckpt.SaveSteps < -1 || c.Ckpt.MaxNum < 1 {
-		add("--ckpt.save_steps must be ≥ 1 or −1 and --ckpt.max_num ≥ 1 (got %d, %d)", c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
+		add("%s must be ≥ 1 or −1 and %s ≥ 1 (got %d, %d)", c.flag(&c.Ckpt.SaveSteps), c.flag(&c.Ckpt.MaxNum), c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
 	}
 	if c.Logger.LoggingSteps < 1 {
-		add("--logger.logging_steps must be ≥ 1")
+		add("%s must be ≥ 1", c.flag(&c.Logger.LoggingSteps))
 	}
 	return errors.Join(errs...)
 }
@@ -417,20 +428,21 @@ func (c Config) validateTrain() error {
 func (c Config) validateData() error {
 	d := c.Data
 	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
 	if d.PromptDataset == "" {
-		errs = append(errs, errors.New("ppo: --data.prompt_dataset is required"))
+		add("%s is required", c.flag(&c.Data.PromptDataset))
 	}
 	if d.InputKey == "" {
-		errs = append(errs, errors.New("ppo: --data.input_key must name the prompt field"))
+		add("%s must name the prompt field", c.flag(&c.Data.InputKey))
 	}
 	if d.MaxLen <= c.Rollout.MaxNewTokens {
-		errs = append(errs, fmt.Errorf("ppo: --data.max_len %d leaves no room for a prompt with --rollout.max_new_tokens %d", d.MaxLen, c.Rollout.MaxNewTokens))
+		add("%s %d leaves no room for a prompt with %s %d", c.flag(&c.Data.MaxLen), d.MaxLen, c.flag(&c.Rollout.MaxNewTokens), c.Rollout.MaxNewTokens)
 	}
 	if d.MaxSamples < 0 || c.Eval.MaxSamples < 0 {
-		errs = append(errs, errors.New("ppo: max_samples must be ≥ 0"))
+		add("%s and %s must be ≥ 0", c.flag(&c.Data.MaxSamples), c.flag(&c.Eval.MaxSamples))
 	}
 	if c.Eval.Dataset != "" && (c.Eval.NSamples < 1 || !(c.Eval.Temperature >= 0)) {
-		errs = append(errs, fmt.Errorf("ppo: --eval.n_samples_per_prompt %d must be ≥ 1 and --eval.temperature %g ≥ 0", c.Eval.NSamples, c.Eval.Temperature))
+		add("%s %d must be ≥ 1 and %s %g ≥ 0", c.flag(&c.Eval.NSamples), c.Eval.NSamples, c.flag(&c.Eval.Temperature), c.Eval.Temperature)
 	}
 	return errors.Join(errs...)
 }

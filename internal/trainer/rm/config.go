@@ -2,7 +2,9 @@ package rm
 
 import (
 	"errors"
+	"fmt"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -12,12 +14,12 @@ type Config struct {
 	// Model is the backbone (--model.model_name_or_path): a causal LM gets a
 	// fresh scalar head; a reward model (*ForSequenceClassification)
 	// continues training with its own.
-	Model string
+	Model string `flag:"model.model_name_or_path"`
 	// Loss is the pairwise loss (--model.loss_type): sigmoid or logexp.
-	Loss LossKind
+	Loss LossKind `flag:"model.loss_type"`
 	// MarginLoss subtracts each pair's "margin" field inside the sigmoid
 	// loss (--model.margin_loss_enable).
-	MarginLoss bool
+	MarginLoss bool `flag:"model.margin_loss_enable"`
 	Data       data.Config
 	Train      train.Config
 }
@@ -37,10 +39,10 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Model == "" {
-		errs = append(errs, errors.New("rm: --model.model_name_or_path is required"))
+		errs = append(errs, fmt.Errorf("rm: %s is required", cfgflag.Flag(&c, &c.Model)))
 	}
 	if c.Loss != Sigmoid && c.Loss != LogExp {
-		errs = append(errs, errors.New("rm: --model.loss_type must be sigmoid or logexp"))
+		errs = append(errs, fmt.Errorf("rm: %s must be sigmoid or logexp", cfgflag.Flag(&c, &c.Loss)))
 	}
 	errs = append(errs, c.Data.Validate(), c.Train.Validate(), c.keys().Validate())
 	return errors.Join(errs...)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -13,14 +14,14 @@ type Config struct {
 	// Model is the model to fine-tune (--model.model_name_or_path): an HF
 	// folder, a llama2.c file, a Hub id in the local cache, or
 	// "stories260K", the embedded default.
-	Model string
+	Model string `flag:"model.model_name_or_path"`
 	// PretrainMode trains on every token of --data.input_key, with no
 	// prompt and no masking (--model.pretrain_mode_enable).
-	PretrainMode bool
+	PretrainMode bool `flag:"model.pretrain_mode_enable"`
 	// Samples is how many eval prompts get a greedy completion in the log
 	// and samples.txt at the end (0: none); SampleTokens caps their length.
-	Samples      int
-	SampleTokens int
+	Samples      int `flag:"sft.samples"`
+	SampleTokens int `flag:"sft.sample_tokens"`
 	Data         data.Config
 	Train        train.Config
 }
@@ -40,7 +41,7 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Model == "" {
-		errs = append(errs, errors.New("sft: --model.model_name_or_path is required"))
+		errs = append(errs, fmt.Errorf("sft: %s is required", cfgflag.Flag(&c, &c.Model)))
 	}
 	if c.Samples < 0 || c.SampleTokens < 1 {
 		errs = append(errs, fmt.Errorf("sft: samples (%d) must be ≥ 0 and sample tokens (%d) ≥ 1", c.Samples, c.SampleTokens))

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/gorlhf/gorlhf/internal/gemm"
+	"github.com/gorlhf/gorlhf/internal/hub"
+)
+
+// The environment variables the command reads. Nothing below cmd/ reads
+// the environment: what they say is passed down explicitly.
+const (
+	// gemmEnv chooses the GEMM kernel when --gemm is not given.
+	gemmEnv = "GORLHF_GEMM"
+	// openblasCoreEnv is read by OpenBLAS itself when it is loaded.
+	openblasCoreEnv = "OPENBLAS_CORETYPE"
+)
+
+// hintOpenBLASCore sets OPENBLAS_CORETYPE to the kernels this CPU can run
+// (gemm.OpenBLASCore), unless the user set it, so that an OpenBLAS that
+// does not know the CPU does not fall back to its slowest kernels. It must
+// run before the library is opened (the first gemm.Available or Auto).
+func hintOpenBLASCore() {
+	if _, set := os.LookupEnv(openblasCoreEnv); set {
+		return
+	}
+	if core := gemm.OpenBLASCore(); core != "" {
+		os.Setenv(openblasCoreEnv, core)
+	}
+}
+
+// gemmKernel resolves the GEMM choice: the --gemm value, else
+// $GORLHF_GEMM, else auto. Auto measures the candidates (gemm.Auto) and
+// returns the probe it ran, nil when there was nothing to choose between.
+func gemmKernel(flagValue string) (gemm.Kernel, *gemm.Probe, error) {
+	name, source := flagValue, "--gemm"
+	if name == "" {
+		name, source = os.Getenv(gemmEnv), gemmEnv
+	}
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "", "auto":
+		k, p := gemm.Auto()
+		return k, p, nil
+	}
+	k, err := gemm.Get(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s=%q: %w", source, name, err)
+	}
+	return k, nil, nil
+}
+
+// hubOptions reads huggingface_hub's cache variables, which say where
+// cached Hub models are.
+func hubOptions() hub.Options {
+	home, _ := os.UserHomeDir()
+	hubCache := os.Getenv("HF_HUB_CACHE")
+	if hubCache == "" {
+		hubCache = os.Getenv("HUGGINGFACE_HUB_CACHE")
+	}
+	return hub.Options{
+		HubCache:     hubCache,
+		HFHome:       os.Getenv("HF_HOME"),
+		XDGCacheHome: os.Getenv("XDG_CACHE_HOME"),
+		Home:         home,
+	}
+}

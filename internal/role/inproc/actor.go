@@ -226,4 +226,3 @@ func maskSum(mask *tensor.Tensor) float64 {
 	}
 	return n
 }
-

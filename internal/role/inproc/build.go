@@ -32,11 +32,21 @@ type Roles struct {
 }
 
 // MaxPositions is the policy's position limit (0 = none), for the
-// driver's runtime (ppo.Runtime).
-func (r *Roles) MaxPositions() int { return r.engine.MaxPositions() }
+// driver's runtime (ppo.Runtime); 0 when no rollout engine was built here.
+func (r *Roles) MaxPositions() int {
+	if r.engine == nil {
+		return 0
+	}
+	return r.engine.MaxPositions()
+}
 
-// Close stops the rollout engine.
-func (r *Roles) Close() error { return r.engine.Close() }
+// Close stops the rollout engine, if one was built here.
+func (r *Roles) Close() error {
+	if r.engine == nil {
+		return nil
+	}
+	return r.engine.Close()
+}
 
 // Build makes, in this process, the roles spec asks for, from actor (the
 // loaded actor model, its tokenizer and files) and open (for reward and
@@ -53,6 +63,26 @@ func (r *Roles) Close() error { return r.engine.Close() }
 //     (which keeps scoring with the original); else the actor's backbone
 //     with a fresh value head
 func Build(spec role.Spec, actor train.Env, open Loader) (*Roles, error) {
+	return BuildSome(spec, actor, open, AllRoles())
+}
+
+// Want selects the roles BuildSome makes: a worker process builds the
+// ones its placement group hosts. A role the spec does not ask for
+// (Reference, Critic, Reward) is not built even when wanted.
+type Want struct {
+	Actor, Reference, Critic, Reward, Rollout bool
+}
+
+// AllRoles wants every role the spec asks for.
+func AllRoles() Want {
+	return Want{Actor: true, Reference: true, Critic: true, Reward: true, Rollout: true}
+}
+
+// BuildSome is Build for the roles want selects. Each role starts from
+// the same weights whichever process builds it (a role built alone loads
+// what Build would have shared or cloned), so a run whose roles are
+// spread over processes computes what the in-process run computes.
+func BuildSome(spec role.Spec, actor train.Env, open Loader, want Want) (*Roles, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -63,31 +93,45 @@ func Build(spec role.Spec, actor train.Env, open Loader) (*Roles, error) {
 	fb := spec.ForwardBatch
 	r := &Roles{}
 	actorModel := base.Model
-	if spec.Reference {
+	if spec.Reference && want.Reference {
 		r.Reference = NewReference(base.Model, fb)
-		var err error
-		if actorModel, err = Clone(base.Model); err != nil {
+		if want.Actor {
+			var err error
+			if actorModel, err = Clone(base.Model); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if want.Actor {
+		a, err := NewActor(train.Model{Module: actorModel, Config: base.Config, Files: actor.TokenizerFiles}, optim.Config(spec.Actor.Adam), fb)
+		if err != nil {
+			return nil, err
+		}
+		r.Actor = a
+	}
+	var rm *load.Loaded
+	var err error
+	if want.Reward {
+		if rm, err = r.buildReward(spec, actor, open); err != nil {
 			return nil, err
 		}
 	}
-	a, err := NewActor(train.Model{Module: actorModel, Config: base.Config, Files: actor.TokenizerFiles}, optim.Config(spec.Actor.Adam), fb)
-	if err != nil {
-		return nil, err
-	}
-	r.Actor = a
-	rm, err := r.buildReward(spec, actor, open)
-	if err != nil {
-		return nil, err
-	}
-	if spec.Critic != nil {
+	if spec.Critic != nil && want.Critic {
+		if rm == nil && spec.Critic.Model == "" && spec.Reward != nil && spec.Reward.Model != "" {
+			if rm, err = loadRewardModel(spec.Reward.Model, open); err != nil { // the critic starts from it
+				return nil, err
+			}
+		}
 		if r.Critic, err = buildCritic(spec, actor, open, rm); err != nil {
 			return nil, err
 		}
 	}
-	if r.engine, err = newEngine(spec.Rollout, base.Model, actor.Tok); err != nil {
-		return nil, err
+	if want.Rollout {
+		if r.engine, err = newEngine(spec.Rollout, base.Model, actor.Tok); err != nil {
+			return nil, err
+		}
+		r.Rollout = NewRollout(r.engine)
 	}
-	r.Rollout = NewRollout(r.engine)
 	return r, nil
 }
 
@@ -165,12 +209,9 @@ func rewardModel(rs role.RewardSpec, actor train.Env, open Loader) (*load.Loaded
 	if open == nil {
 		return nil, nil, errors.New("inproc: reward model: no loader")
 	}
-	l, err := open(rs.Model)
+	l, err := loadRewardModel(rs.Model, open)
 	if err != nil {
-		return nil, nil, fmt.Errorf("inproc: reward model: %w", err)
-	}
-	if l.Score == nil {
-		return nil, nil, fmt.Errorf("inproc: reward model %s is a %s, not a *ForSequenceClassification model", rs.Model, l.Arch)
+		return nil, nil, err
 	}
 	tok, err := tokenizer.Load(l.Path)
 	if err != nil {
@@ -189,6 +230,21 @@ func rewardModel(rs role.RewardSpec, actor train.Env, open Loader) (*load.Loaded
 		return l, textOnly{src}, nil // its own tokenizer must re-encode the text
 	}
 	return l, src, nil
+}
+
+// loadRewardModel loads ref and checks it is a reward model.
+func loadRewardModel(ref string, open Loader) (*load.Loaded, error) {
+	if open == nil {
+		return nil, errors.New("inproc: reward model: no loader")
+	}
+	l, err := open(ref)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: reward model: %w", err)
+	}
+	if l.Score == nil {
+		return nil, fmt.Errorf("inproc: reward model %s is a %s, not a *ForSequenceClassification model", ref, l.Arch)
+	}
+	return l, nil
 }
 
 // buildCritic makes the critic (see Build for where it starts from).

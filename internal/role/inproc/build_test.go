@@ -197,3 +197,65 @@ func TestBuild_Errors(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildSome_EachRoleAloneEqualsAllTogether builds every role in a
+// process of its own (a fresh model load each, as a worker would) and
+// checks each computes what the roles built together compute.
+func TestBuildSome_EachRoleAloneEqualsAllTogether(t *testing.T) {
+	ctx := context.Background()
+	spec := role.Spec{ForwardBatch: 2, Seed: 9, Actor: role.ActorSpec{Adam: adam()}, Reference: true,
+		Critic: &role.CriticSpec{Adam: adam()}, Reward: &role.RewardSpec{Rule: grade.RuleConfig{Kind: grade.RuleExact}}}
+	all := build(t, spec, stories(t))
+	alone := func(w Want) *Roles {
+		r, err := BuildSome(spec, stories(t), loadRef, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	actor, ref, critic, rollout := alone(Want{Actor: true}), alone(Want{Reference: true}), alone(Want{Critic: true}), alone(Want{Rollout: true})
+	if actor.Reference != nil || actor.Critic != nil || actor.Rollout != nil || actor.Reward != nil || ref.Actor != nil {
+		t.Fatal("BuildSome built a role that was not wanted")
+	}
+	if rollout.MaxPositions() != all.MaxPositions() || actor.MaxPositions() != 0 {
+		t.Fatalf("max positions %d / %d, want %d / 0", rollout.MaxPositions(), actor.MaxPositions(), all.MaxPositions())
+	}
+	seqs := role.Sequences{Tokens: [][]int32{{1, 403, 261, 290, 35}, {1, 71, 9, 300}}, PromptLens: []int{2, 3}}
+	eq := func(name string, a, b role.PerToken) {
+		t.Helper()
+		for i := range a {
+			if !slices.Equal(a[i], b[i]) {
+				t.Fatalf("%s row %d: %v built alone, %v together", name, i, a[i], b[i])
+			}
+		}
+	}
+	lp := func(p role.LogProber) role.PerToken {
+		res, err := p.LogProbs(ctx, role.LogProbsRequest{Seqs: seqs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.LogProbs
+	}
+	eq("actor log-probs", lp(actor.Actor), lp(all.Actor))
+	eq("reference log-probs", lp(ref.Reference), lp(all.Reference))
+	v := func(c role.Critic) role.PerToken {
+		res, err := c.Values(ctx, role.ValuesRequest{Seqs: seqs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Values
+	}
+	eq("critic values", v(critic.Critic), v(all.Critic))
+	gen := func(r role.Rollout) []int32 {
+		res, err := r.Generate(ctx, role.GenerateRequest{Prompts: []role.Prompt{{Tokens: []int32{1, 403},
+			Params: role.SamplingParams{N: 1, MaxNewTokens: 12, Temperature: 1, TopP: 1, Seed: 3}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Results[0].Completions[0].Tokens
+	}
+	if a, b := gen(rollout.Rollout), gen(all.Rollout); !slices.Equal(a, b) {
+		t.Fatalf("rollout alone %v, together %v", a, b)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -40,19 +41,28 @@ func (t *Trainer) makeExperience(ctx context.Context, r *rollout, m *phaseTimer)
 		e.tokens += len(s)
 	}
 	// 3) rewards from the reward role (unless dynamic filtering already
-	//    scored the samples to choose them)
+	//    scored the samples to choose them), and 4) log π_old (actor),
+	//    log π_ref (reference), V (critic): one after another, or all at
+	//    once when the roles live in separate processes (Runtime.Overlap)
 	e.results = r.results
-	if e.results == nil {
+	score := func() error {
+		if e.results != nil {
+			return nil
+		}
 		done := m.phase("reward")
 		results, err := t.score(ctx, r)
 		done()
-		if err != nil {
+		e.results = results
+		return err
+	}
+	if !t.rt.Overlap {
+		if err := score(); err != nil {
 			return nil, err
 		}
-		e.results = results
-	}
-	// 4) log π_old (actor), log π_ref (reference), V (critic)
-	if err := t.modelOutputs(ctx, r, e, m); err != nil {
+		if err := t.modelOutputs(ctx, r, e, m); err != nil {
+			return nil, err
+		}
+	} else if err := t.overlapped(ctx, r, e, m, score); err != nil {
 		return nil, err
 	}
 	// 5) length penalties, KL shaping, advantages and returns
@@ -87,48 +97,83 @@ func (t *Trainer) score(ctx context.Context, r *rollout) ([]grade.Result, error)
 	return res.Results, nil
 }
 
-// modelOutputs fills the log-probs and values of the experience.
+// modelOutputs fills the log-probs and values of the experience, one
+// role after another.
 func (t *Trainer) modelOutputs(ctx context.Context, r *rollout, e *experience, m *phaseTimer) error {
-	lens := r.seqs.ResponseLens()
-	if t.cfg.Train.EngineLogProbs {
-		e.oldLP = r.engineLP
-	} else {
-		done := m.phase("actor_logprobs")
-		res, err := t.roles.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
-		done()
-		if err != nil {
-			return fmt.Errorf("ppo: actor log-probs: %w", err)
-		}
-		e.oldLP = res.LogProbs
-	}
-	if err := checkRows("actor log-probs", e.oldLP, lens); err != nil {
-		return err
-	}
-	if t.roles.Reference != nil {
-		done := m.phase("reference")
-		res, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
-		done()
-		if err != nil {
-			return fmt.Errorf("ppo: reference log-probs: %w", err)
-		}
-		e.refLP = res.LogProbs
-		if err := checkRows("reference log-probs", e.refLP, lens); err != nil {
-			return err
-		}
-	}
-	if t.roles.Critic != nil {
-		done := m.phase("critic_values")
-		res, err := t.roles.Critic.Values(ctx, role.ValuesRequest{Seqs: r.seqs})
-		done()
-		if err != nil {
-			return fmt.Errorf("ppo: critic values: %w", err)
-		}
-		e.values = res.Values
-		if err := checkRows("critic values", e.values, lens); err != nil {
+	for _, f := range t.outputCalls(ctx, r, e, m) {
+		if err := f(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// overlapped runs score and every model-output call concurrently and
+// returns the first error in phase order (reward, actor, reference,
+// critic), so the error does not depend on timing.
+func (t *Trainer) overlapped(ctx context.Context, r *rollout, e *experience, m *phaseTimer, score func() error) error {
+	calls := append([]func() error{score}, t.outputCalls(ctx, r, e, m)...)
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, f := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// outputCalls are the calls that fill log π_old, log π_ref and V; each
+// writes its own field of e.
+func (t *Trainer) outputCalls(ctx context.Context, r *rollout, e *experience, m *phaseTimer) []func() error {
+	lens := r.seqs.ResponseLens()
+	calls := []func() error{func() error {
+		if t.cfg.Train.EngineLogProbs {
+			e.oldLP = r.engineLP
+		} else {
+			done := m.phase("actor_logprobs")
+			res, err := t.roles.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
+			done()
+			if err != nil {
+				return fmt.Errorf("ppo: actor log-probs: %w", err)
+			}
+			e.oldLP = res.LogProbs
+		}
+		return checkRows("actor log-probs", e.oldLP, lens)
+	}}
+	if t.roles.Reference != nil {
+		calls = append(calls, func() error {
+			done := m.phase("reference")
+			res, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
+			done()
+			if err != nil {
+				return fmt.Errorf("ppo: reference log-probs: %w", err)
+			}
+			e.refLP = res.LogProbs
+			return checkRows("reference log-probs", e.refLP, lens)
+		})
+	}
+	if t.roles.Critic != nil {
+		calls = append(calls, func() error {
+			done := m.phase("critic_values")
+			res, err := t.roles.Critic.Values(ctx, role.ValuesRequest{Seqs: r.seqs})
+			done()
+			if err != nil {
+				return fmt.Errorf("ppo: critic values: %w", err)
+			}
+			e.values = res.Values
+			return checkRows("critic values", e.values, lens)
+		})
+	}
+	return calls
 }
 
 // advantages applies the length penalties and rl.ComputeAdvantages: group

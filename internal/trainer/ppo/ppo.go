@@ -32,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
@@ -66,6 +67,12 @@ type Runtime struct {
 	// would pass it; 0 = unknown, then data.max_len alone bounds an
 	// episode.
 	MaxPositions int
+	// Overlap asks the reward, reference, critic (and actor) for a
+	// batch's scores, log-probs and values at the same time instead of
+	// one after another: what OpenRLHF does when they are separate Ray
+	// actors. Set it when they live in separate processes; the results
+	// are the same either way, only the wall time differs.
+	Overlap bool
 }
 
 // Trainer runs one RL run. Not safe for concurrent use.
@@ -360,6 +367,7 @@ func (t *Trainer) export(ctx context.Context) error {
 // phaseTimer measures the wall time of each phase of an iteration.
 type phaseTimer struct {
 	start time.Time
+	mu    sync.Mutex // phases of an overlapped experience step end concurrently
 	secs  map[string]float64
 }
 
@@ -368,5 +376,10 @@ func newPhaseTimer() *phaseTimer { return &phaseTimer{start: time.Now(), secs: m
 // phase starts timing name; call the returned function to stop.
 func (p *phaseTimer) phase(name string) func() {
 	t0 := time.Now()
-	return func() { p.secs[name] += time.Since(t0).Seconds() }
+	return func() {
+		d := time.Since(t0).Seconds()
+		p.mu.Lock()
+		p.secs[name] += d
+		p.mu.Unlock()
+	}
 }

@@ -137,7 +137,10 @@ func (c *Client) start(ctx context.Context, body io.Reader, m Meta) (*payload, e
 	pl := &payload{meta: m, v: v}
 	sr, version, err := openPayload(v, m.Size)
 	if err != nil {
-		return nil, pl.blame(err)
+		if err = pl.blame(err); !errors.Is(err, ErrCorrupt) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err) // bytes that are no payload
+		}
+		return nil, err
 	}
 	if version != m.Version {
 		return nil, fmt.Errorf("%w: payload says version %d, headers %d", ErrCorrupt, version, m.Version)
@@ -161,7 +164,8 @@ func (pl *payload) blame(err error) error {
 
 // open sends the request and returns the payload's body: the HTTP body, or
 // the shortcut file when the publisher runs on this host. A shortcut file
-// that is gone (replaced meanwhile) falls back to the stream.
+// this client cannot use (replaced meanwhile, another /dev/shm, another
+// folder) falls back to the stream.
 func (c *Client) open(ctx context.Context, url string, want int64, shm bool) (io.ReadCloser, Meta, error) {
 	resp, err := c.do(ctx, http.MethodGet, url, want, shm)
 	if err != nil {
@@ -182,7 +186,7 @@ func (c *Client) open(ctx context.Context, url string, want int64, shm bool) (io
 	}
 	resp.Body.Close()
 	f, err := openShm(c.cfg.ShmDir, m)
-	if errors.Is(err, errShmGone) {
+	if errors.Is(err, errNoShortcut) {
 		return c.open(ctx, url, want, false)
 	}
 	if err != nil {

@@ -133,6 +133,7 @@ func (p *Publisher) encode(ctx context.Context, name string, w Weights) (*snapsh
 		return nil, err
 	}
 	s.meta.Checksum = formatSum(p.cfg.Checksum, h.Sum(nil))
+	s.meta.Path = s.path
 	return s, nil
 }
 

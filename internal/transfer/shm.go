@@ -44,21 +44,23 @@ func LocalHostID() string {
 	return host + "/" + strings.TrimSpace(string(boot))
 }
 
-// errShmGone means the shortcut file is no longer there (a newer snapshot
-// replaced it): the client falls back to the stream.
-var errShmGone = errors.New("shortcut file gone")
+// errNoShortcut means the shortcut file cannot be used here: it is gone (a
+// newer snapshot replaced it, or this process sees another /dev/shm) or it
+// is not a snapshot file in this client's folder. The client falls back to
+// the stream.
+var errNoShortcut = errors.New("shortcut file not usable")
 
 // openShm opens the shortcut file a response named, after checking that it
-// lies directly in dir, has the snapshot prefix, is a regular file and has
-// the announced size.
+// lies directly in dir and has the snapshot prefix (else it is not opened
+// at all), is a regular file and has the announced size.
 func openShm(dir string, m Meta) (*os.File, error) {
 	clean := filepath.Clean(m.Path)
 	if filepath.Dir(clean) != filepath.Clean(dir) || !strings.HasPrefix(filepath.Base(clean), shmPrefix) {
-		return nil, fmt.Errorf("shortcut path %q is not a snapshot file in %s", m.Path, dir)
+		return nil, errNoShortcut
 	}
 	f, err := os.Open(clean)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, errShmGone
+		return nil, errNoShortcut
 	}
 	if err != nil {
 		return nil, err

@@ -95,6 +95,13 @@ func (r *Reader) ReadFloat32(name string, dst []float32) error {
 	if len(dst) != info.NumElements() {
 		return fmt.Errorf("safetensors: stream: tensor %q has %d elements, destination holds %d", name, info.NumElements(), len(dst))
 	}
+	if info.DType == F32 && littleEndian { // the stored bytes are the values
+		if _, err := io.ReadFull(r.r, float32Bytes(dst)); err != nil {
+			return fmt.Errorf("safetensors: stream: tensor %q: %w", name, streamErr(err))
+		}
+		r.next++
+		return nil
+	}
 	if r.buf == nil {
 		r.buf = make([]byte, streamChunk)
 	}

@@ -139,3 +139,63 @@ func TestReader_Errors(t *testing.T) {
 		t.Fatalf("truncated data: err = %v", last)
 	}
 }
+
+// slowHeader parses with the general path only.
+func slowHeader(b []byte, dataLen int64) (*header, error) {
+	h := &header{}
+	entries, err := splitObject(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.decode(entries, dataLen); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// FuzzScanHeader checks the fast header scanner against the general
+// parser: whenever the scanner accepts, the general parser must give the
+// same tensors and metadata, or the same error.
+func FuzzScanHeader(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"__metadata__":{"format":"pt","v":"1"},"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}`,
+		`{"a":{"shape":[],"data_offsets":[0,4],"dtype":"F32"}}  `, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[0],"data_offsets":[4,4]}}`,
+		` {"a":1}`, `{"a":{"dtype":"F32","shape":[01],"data_offsets":[0,4]}}`, `{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`,
+		`{"a":{"dtype":"F\u0033\u0032","shape":[1],"data_offsets":[0,4]}}`, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`,
+		`{"a":{"dtype":"F32","shape":[1e0],"data_offsets":[0,4]}}`, `{"__metadata__":null}`, `{"__metadata__":{"a":"b","a":"c"}}`,
+	} {
+		f.Add([]byte(s), int64(24))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, dataLen int64) {
+		fast, ok := scanHeader(b)
+		if !ok {
+			return
+		}
+		hf := &header{}
+		errFast := hf.decodeFast(fast, dataLen)
+		hs, errSlow := slowHeader(b, dataLen)
+		if (errFast == nil) != (errSlow == nil) {
+			t.Fatalf("fast err %v, general err %v", errFast, errSlow)
+		}
+		if errFast != nil {
+			if errFast.Error() != errSlow.Error() {
+				t.Fatalf("fast err %q, general err %q", errFast, errSlow)
+			}
+			return
+		}
+		if len(hf.tensors) != len(hs.tensors) || len(hf.metadata) != len(hs.metadata) {
+			t.Fatalf("fast %+v, general %+v", hf, hs)
+		}
+		for k, v := range hs.metadata {
+			if hf.metadata[k] != v {
+				t.Fatalf("metadata %q: fast %q, general %q", k, hf.metadata[k], v)
+			}
+		}
+		for k, v := range hs.tensors {
+			g, ok := hf.tensors[k]
+			if !ok || g.DType != v.DType || !slices.Equal(g.Shape, v.Shape) || g.begin != v.begin || g.end != v.end {
+				t.Fatalf("tensor %q: fast %+v, general %+v", k, g, v)
+			}
+		}
+	})
+}

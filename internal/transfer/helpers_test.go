@@ -171,3 +171,22 @@ func sameBits(t *testing.T, got, want nn.Params) {
 		}
 	}
 }
+
+func benchStories(b *testing.B) nn.Params {
+	l, err := load.Load("stories260K", load.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l.Params()
+}
+
+func serveB(b *testing.B, h http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go Serve(ctx, ln, h)
+	return Addr(ln)
+}

@@ -193,6 +193,16 @@ func joinInts(xs []int) string {
 // writeData encodes float32 values little-endian in dtype.
 func writeData(w io.Writer, data []float32, dtype DType) error {
 	const chunk = 1 << 14
+	if dtype == F32 && littleEndian { // the values are the stored bytes
+		for b := float32Bytes(data); len(b) > 0; {
+			n := min(16*chunk, len(b)) // pieces that stay in cache for a hashing writer
+			if _, err := w.Write(b[:n]); err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+		return nil
+	}
 	buf := make([]byte, 0, chunk*4)
 	for len(data) > 0 {
 		n := min(chunk, len(data))

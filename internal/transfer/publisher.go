@@ -113,7 +113,7 @@ func (p *Publisher) encode(ctx context.Context, name string, w Weights) (*snapsh
 	}
 	s := &snapshot{meta: Meta{Name: name, Version: w.Version}}
 	fill := func(dst io.Writer) error {
-		bw := bufio.NewWriterSize(io.MultiWriter(dst, h), 1<<20)
+		bw := bufio.NewWriterSize(io.MultiWriter(dst, h), 64<<10) // large tensors bypass it
 		n, err := Encode(ctxWriter{ctx, bw}, w.Version, w.Params)
 		if err != nil {
 			return err

@@ -8,8 +8,6 @@ import (
 // BenchmarkReceiverFetch measures one in-place fetch of stories260K over
 // loopback HTTP: go test -run '^$' -bench ReceiverFetch ./internal/transfer/
 func BenchmarkReceiverFetch(b *testing.B) {
-	t := &testing.T{}
-	_ = t
 	cfg := DefaultConfig()
 	cfg.Token = "0123456789abcdef0123"
 	cfg.ShmDir = ""
@@ -24,8 +22,15 @@ func BenchmarkReceiverFetch(b *testing.B) {
 		b.Fatal(err)
 	}
 	base := serveB(b, p)
-	c, _ := NewClient(cfg)
-	r, _ := NewReceiver(c, zeroLike(src), 0)
+	c, err := NewClient(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	r, err := NewReceiver(c, zeroLike(src), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.SetBytes(m.Size)
 	for b.Loop() {
 		if _, err := r.Fetch(context.Background(), URL(base, "actor"), 1); err != nil {

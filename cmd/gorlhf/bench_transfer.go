@@ -46,6 +46,11 @@ func runBenchTransfer(ctx context.Context, args []string) error {
 	if cfg.Reps < 1 || cfg.Params < 0 {
 		return fmt.Errorf("bench transfer: --reps must be ≥ 1 and --params ≥ 0, got %d and %d", cfg.Reps, cfg.Params)
 	}
+	return benchTransfer(ctx, cfg, os.Stdout)
+}
+
+// benchTransfer runs the measurement and prints one table per set to w.
+func benchTransfer(ctx context.Context, cfg transferBenchConfig, w io.Writer) error {
 	l, err := load.Load("stories260K", load.Options{})
 	if err != nil {
 		return fmt.Errorf("bench transfer: %w", err)
@@ -54,9 +59,9 @@ func runBenchTransfer(ctx context.Context, args []string) error {
 	if cfg.Params > 0 {
 		sets = append(sets, randomLlama(cfg.Params))
 	}
-	fmt.Printf("weight sync, %d rounds (medians; paths alternate within each round); GOMAXPROCS=%d\n", cfg.Reps, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "weight sync, %d rounds (medians; paths alternate within each round); GOMAXPROCS=%d\n", cfg.Reps, runtime.GOMAXPROCS(0))
 	for _, s := range sets {
-		if err := benchTransferSet(ctx, s, cfg.Reps, os.Stdout); err != nil {
+		if err := benchTransferSet(ctx, s, cfg.Reps, w); err != nil {
 			return fmt.Errorf("bench transfer: %s: %w", s.name, err)
 		}
 	}

@@ -137,8 +137,10 @@ func (c *Client) start(ctx context.Context, body io.Reader, m Meta) (*payload, e
 	pl := &payload{meta: m, v: v}
 	sr, version, err := openPayload(v, m.Size)
 	if err != nil {
+		// A header that does not parse (a flipped byte, garbage) is the
+		// payload's fault, not a mismatch with the destination.
 		if err = pl.blame(err); !errors.Is(err, ErrCorrupt) && ctx.Err() == nil {
-			err = fmt.Errorf("%w: %w", ErrCorrupt, err) // bytes that are no payload
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		return nil, err
 	}
@@ -149,9 +151,8 @@ func (c *Client) start(ctx context.Context, body io.Reader, m Meta) (*payload, e
 	return pl, nil
 }
 
-// blame reports a decoding error as corruption when the stream ended early
-// or the bytes do not match the checksum: a header made unreadable by a
-// flipped byte is the payload's fault, not the decoder's.
+// blame reports a decoding error as corruption when the stream ended
+// before the announced length.
 func (pl *payload) blame(err error) error {
 	if errors.Is(err, ErrCorrupt) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

@@ -563,3 +563,25 @@ func TestConfig_Validate(t *testing.T) {
 		t.Fatal("client without a token")
 	}
 }
+
+// TestPublish_Cancelled checks that a cancelled publish leaves no snapshot
+// and no file behind.
+func TestPublish_Cancelled(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ShmDir = t.TempDir()
+	p, base := startPublisher(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Publish(ctx, "actor", Weights{Version: 1, Params: randomParams(10)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, ok := p.Latest("actor"); ok {
+		t.Fatal("cancelled publish is visible")
+	}
+	if left, _ := os.ReadDir(cfg.ShmDir); len(left) != 0 {
+		t.Fatalf("files left: %v", left)
+	}
+	if _, err := newClient(t, cfg).Head(context.Background(), URL(base, "actor")); !errors.Is(err, ErrNotPublished) {
+		t.Fatalf("head: err = %v", err)
+	}
+}

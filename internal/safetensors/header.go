@@ -59,6 +59,12 @@ func parseHeader(prefix []byte, fileSize int64) (*header, error) {
 		return nil, fmt.Errorf("header truncated: have %d of %d bytes", len(prefix)-8, n)
 	}
 	h := &header{dataOff: 8 + n}
+	if fast, ok := scanHeader(prefix[8 : 8+n]); ok {
+		if err := h.decodeFast(fast, fileSize-h.dataOff); err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
 	entries, err := splitObject(prefix[8 : 8+n])
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -31,30 +32,80 @@ type Tensor struct {
 // written to a temporary file in the same folder, synced, then renamed, so a
 // crash never leaves a half-written checkpoint under the final name.
 func Write(path string, tensors []Tensor, dtype DType, metadata map[string]string) error {
-	if dtype != F32 && dtype != BF16 {
-		return fmt.Errorf("safetensors: write %s: dtype %s not supported (want F32 or BF16)", path, dtype)
-	}
-	sorted, err := sortedTensors(tensors)
+	enc, err := newEncoding(tensors, dtype, metadata)
 	if err != nil {
 		return fmt.Errorf("safetensors: write %s: %w", path, err)
 	}
+	return writeAtomic(path, func(w *bufio.Writer) error {
+		_, err := enc.writeTo(w)
+		return err
+	})
+}
+
+// Encode writes tensors to w in the layout Write produces (same bytes) and
+// returns the number of bytes written. It streams: besides the header it
+// holds only a small conversion buffer, so w may be a network connection.
+func Encode(w io.Writer, tensors []Tensor, dtype DType, metadata map[string]string) (int64, error) {
+	enc, err := newEncoding(tensors, dtype, metadata)
+	if err != nil {
+		return 0, fmt.Errorf("safetensors: encode: %w", err)
+	}
+	n, err := enc.writeTo(w)
+	if err != nil {
+		return n, fmt.Errorf("safetensors: encode: %w", err)
+	}
+	return n, nil
+}
+
+// encoding is a checked set of tensors with its encoded header.
+type encoding struct {
+	sorted []Tensor
+	dtype  DType
+	hdr    []byte
+}
+
+// newEncoding validates the tensors, dtype and metadata and builds the
+// header.
+func newEncoding(tensors []Tensor, dtype DType, metadata map[string]string) (*encoding, error) {
+	if dtype != F32 && dtype != BF16 {
+		return nil, fmt.Errorf("dtype %s not supported (want F32 or BF16)", dtype)
+	}
+	sorted, err := sortedTensors(tensors)
+	if err != nil {
+		return nil, err
+	}
 	for k, v := range metadata {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fmt.Errorf("safetensors: write %s: metadata %q is not valid UTF-8", path, k)
+			return nil, fmt.Errorf("metadata %q is not valid UTF-8", k)
 		}
 	}
-	hdr := encodeHeader(sorted, dtype, metadata)
-	return writeAtomic(path, func(w *bufio.Writer) error {
-		if _, err := w.Write(hdr); err != nil {
-			return err
+	return &encoding{sorted: sorted, dtype: dtype, hdr: encodeHeader(sorted, dtype, metadata)}, nil
+}
+
+// writeTo writes the header and then every tensor's data.
+func (e *encoding) writeTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	if _, err := cw.Write(e.hdr); err != nil {
+		return cw.n, err
+	}
+	for _, t := range e.sorted {
+		if err := writeData(cw, t.Data, e.dtype); err != nil {
+			return cw.n, err
 		}
-		for _, t := range sorted {
-			if err := writeData(w, t.Data, dtype); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return cw.n, nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // sortedTensors checks names and shapes and returns the tensors by name.
@@ -140,8 +191,18 @@ func joinInts(xs []int) string {
 }
 
 // writeData encodes float32 values little-endian in dtype.
-func writeData(w *bufio.Writer, data []float32, dtype DType) error {
+func writeData(w io.Writer, data []float32, dtype DType) error {
 	const chunk = 1 << 14
+	if dtype == F32 && littleEndian { // the values are the stored bytes
+		for b := float32Bytes(data); len(b) > 0; {
+			n := min(16*chunk, len(b)) // pieces that stay in cache for a hashing writer
+			if _, err := w.Write(b[:n]); err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+		return nil
+	}
 	buf := make([]byte, 0, chunk*4)
 	for len(data) > 0 {
 		n := min(chunk, len(data))

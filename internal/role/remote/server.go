@@ -199,6 +199,12 @@ func (s *Server) route(r *http.Request) (route, error) {
 	return route{}, failf(CodeNotFound, "remote: no method %s", r.URL.Path)
 }
 
+// deadlineGrace is added to the driver's deadline on the worker's side:
+// the driver's own timer fires first (and names the call timeout in its
+// error), and its hanging up cancels the call here at once; the worker's
+// deadline is the backstop when the hang-up never arrives.
+const deadlineGrace = time.Second
+
 // callContext is r's context (cancelled when the driver hangs up) bounded
 // by the deadline the driver sent.
 func callContext(r *http.Request) (context.Context, context.CancelFunc) {
@@ -206,7 +212,7 @@ func callContext(r *http.Request) (context.Context, context.CancelFunc) {
 	if err != nil || ms <= 0 {
 		return context.WithCancel(r.Context())
 	}
-	return context.WithTimeout(r.Context(), time.Duration(ms)*time.Millisecond)
+	return context.WithTimeout(r.Context(), time.Duration(ms)*time.Millisecond+deadlineGrace)
 }
 
 // reply writes out with status 200, or err as an errorBody.

@@ -78,8 +78,8 @@ type codec interface {
 
 type wireCodec struct{}
 
-func (wireCodec) Name() string                   { return "gorlhf-wire" }
-func (wireCodec) Marshal(v any) ([]byte, error)  { return wire.Marshal(v) }
+func (wireCodec) Name() string                    { return "gorlhf-wire" }
+func (wireCodec) Marshal(v any) ([]byte, error)   { return wire.Marshal(v) }
 func (wireCodec) Unmarshal(b []byte, v any) error { return wire.Unmarshal(b, v) }
 
 type gobCodec struct{}

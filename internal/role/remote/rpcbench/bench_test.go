@@ -6,8 +6,10 @@ import (
 	"encoding/gob"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/gorlhf/gorlhf/internal/role"
+	"github.com/gorlhf/gorlhf/internal/role/remote"
 	"github.com/gorlhf/gorlhf/internal/role/remote/wire"
 )
 
@@ -62,6 +65,7 @@ type candidate struct {
 }
 
 var candidates = []candidate{
+	{"remote", startRemote},
 	{"nethttp+wire", startHTTP(wireCodec{})},
 	{"nethttp+gob", startHTTP(gobCodec{})},
 	{"connect+wire", startConnect},
@@ -100,6 +104,37 @@ func listen(tb testing.TB) net.Listener {
 	return ln
 }
 
+// prober answers LogProbs with answer.
+type prober struct{}
+
+func (prober) LogProbs(_ context.Context, req role.LogProbsRequest) (role.LogProbsResult, error) {
+	return *answer(&req), nil
+}
+
+// startRemote is package remote itself: plain net/http with the wire
+// codec, plus the secret, handshake headers, deadlines and error codes.
+func startRemote(tb testing.TB) (caller, func()) {
+	const secret = "bench-secret-0123456789"
+	srv, err := remote.NewServer(remote.ServerConfig{Addr: "127.0.0.1:0", Secret: secret, Version: "bench",
+		Logger: slog.New(slog.DiscardHandler)}, remote.Hosted{Reference: prober{}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Serve()
+	cfg := remote.DefaultConfig()
+	cfg.Addr, cfg.Secret, cfg.Version = srv.Addr(), secret, "bench"
+	conn, err := remote.Dial(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ref := conn.Hosted().Reference
+	call := func(ctx context.Context, req *role.LogProbsRequest) (*role.LogProbsResult, error) {
+		res, err := ref.LogProbs(ctx, *req)
+		return &res, err
+	}
+	return call, func() { conn.Close(); srv.Close() }
+}
+
 // startHTTP is plain net/http (HTTP/1.1, keep-alive): POST a body, read
 // a body.
 func startHTTP(c codec) func(testing.TB) (caller, func()) {
@@ -116,6 +151,7 @@ func startHTTP(c codec) func(testing.TB) (caller, func()) {
 				return
 			}
 			out, _ := c.Marshal(answer(&req))
+			w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 			w.Write(out)
 		})}
 		go srv.Serve(ln)

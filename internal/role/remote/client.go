@@ -190,7 +190,7 @@ func (c *Conn) roundTrip(ctx context.Context, m method, body []byte) ([]byte, er
 		return nil, c.fail(m, CodeInvalidArgument, err)
 	}
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Authorization", bearerPrefix+c.cfg.Secret)
+	req.Header.Set("Authorization", bearerPrefix+string(c.cfg.Secret))
 	req.Header.Set(headerVersion, c.cfg.Version)
 	req.Header.Set(headerDigest, c.cfg.ConfigDigest)
 	req.Header.Set(headerSchema, c.schema)

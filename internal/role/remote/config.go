@@ -28,7 +28,7 @@ type ServerConfig struct {
 	Addr string
 	// Secret is the run's shared secret (≥ 16 characters, see NewSecret).
 	// A call without it is refused; it is never logged.
-	Secret string
+	Secret Secret
 	// Version is this build's gorlhf version; ConfigDigest identifies the
 	// run's configuration. A driver with a different value of either is
 	// refused with both named.
@@ -73,7 +73,7 @@ func checkListenAddr(addr string) error {
 	return nil
 }
 
-func checkSecret(s string) error {
+func checkSecret(s Secret) error {
 	if len(s) < minSecretLen {
 		return fmt.Errorf("remote: the run secret must have at least %d characters (see NewSecret)", minSecretLen)
 	}
@@ -96,7 +96,8 @@ type Config struct {
 	Roles []Role
 	// Secret, Version and ConfigDigest must equal the worker's (see
 	// ServerConfig).
-	Secret, Version, ConfigDigest string
+	Secret                Secret
+	Version, ConfigDigest string
 	// DialTimeout bounds how long Dial keeps trying to reach the worker
 	// (it may still be starting); default 60 s.
 	DialTimeout time.Duration
@@ -172,14 +173,26 @@ func (c Config) timeout(method string) time.Duration {
 	return c.CallTimeout
 }
 
+// Secret is a run's shared secret. It prints, formats and logs as
+// "[redacted]", so a Config that reaches a log or an error message does
+// not carry it; string(s) is the value.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (Secret) String() string             { return redacted }
+func (Secret) GoString() string           { return redacted }
+func (Secret) LogValue() slog.Value       { return slog.StringValue(redacted) }
+func (Secret) Format(f fmt.State, _ rune) { f.Write([]byte(redacted)) }
+
 // NewSecret returns a fresh random run secret (32 bytes, hex): the
 // driver makes one per run and the launcher hands it to the workers.
-func NewSecret() (string, error) {
+func NewSecret() (Secret, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("remote: new secret: %w", err)
 	}
-	return hex.EncodeToString(b[:]), nil
+	return Secret(hex.EncodeToString(b[:])), nil
 }
 
 // maxBytes resolves a MaxMessageBytes setting.

@@ -1,6 +1,9 @@
 package remote
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +38,9 @@ func TestConfig_Validate(t *testing.T) {
 
 func TestServerConfig_Validate(t *testing.T) {
 	for _, c := range []struct {
-		addr, secret, want string
+		addr   string
+		secret Secret
+		want   string
 	}{
 		{"127.0.0.1:0", testSecret, ""},
 		{"[::1]:0", testSecret, ""},
@@ -64,6 +69,24 @@ func TestNewSecret(t *testing.T) {
 	b, _ := NewSecret()
 	if len(a) != 64 || a == b || checkSecret(a) != nil {
 		t.Fatalf("secrets %q, %q", a, b)
+	}
+}
+
+// TestSecret_Redacted checks that printing or logging a configuration
+// never shows the secret.
+func TestSecret_Redacted(t *testing.T) {
+	cfg := clientConfig("127.0.0.1:1", nil, RoleActor)
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg, "secret", cfg.Secret)
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "secret", cfg.Secret)
+	for _, s := range []string{
+		fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg.Secret, cfg.Secret),
+		fmt.Sprint(serverConfig(nil, nil)),
+		logged.String(),
+	} {
+		if strings.Contains(s, testSecret) || !strings.Contains(s, "[redacted]") {
+			t.Errorf("secret shown or not redacted: %s", s)
+		}
 	}
 }
 

@@ -419,11 +419,12 @@ func TestCall_NoPlane(t *testing.T) {
 	srv := startServer(t, serverConfig(nil, quietLogger()), buildRoles(t))
 	h := dial(t, clientConfig(srv.Addr(), newLoopbackPlane(t), RoleActor)).Hosted()
 	_, err := h.Actor.Weights(context.Background())
-	if CodeOf(err) != CodeFailedPrecondition || !strings.Contains(err.Error(), "no weights plane") {
+	if CodeOf(err) != CodeFailedPrecondition || !strings.Contains(err.Error(), "the worker has no weights plane") {
 		t.Fatalf("worker without a plane: %v", err)
 	}
 	h = dial(t, clientConfig(srv.Addr(), nil, RoleActor)).Hosted()
-	if err := h.Rollout.LoadWeights(context.Background(), role.Weights{Version: 1}); CodeOf(err) != CodeFailedPrecondition {
+	if err := h.Rollout.LoadWeights(context.Background(), role.Weights{Version: 1}); CodeOf(err) != CodeFailedPrecondition ||
+		!strings.Contains(err.Error(), "the driver has no weights plane") {
 		t.Fatalf("driver without a plane: %v", err)
 	}
 }

@@ -64,7 +64,7 @@ func unary[Req, Res any](f func(context.Context, Req) (Res, error)) func(context
 	return func(ctx context.Context, body []byte) ([]byte, error) {
 		var req Req
 		if err := wire.Unmarshal(body, &req); err != nil {
-			return nil, failf(CodeInvalidArgument, "remote: bad request: %v", err)
+			return nil, failf(CodeInvalidArgument, "bad request: %v", err)
 		}
 		res, err := f(ctx, req)
 		if err != nil {
@@ -72,7 +72,7 @@ func unary[Req, Res any](f func(context.Context, Req) (Res, error)) func(context
 		}
 		out, err := wire.Marshal(res)
 		if err != nil {
-			return nil, failf(CodeInternal, "remote: encode result: %v", err)
+			return nil, failf(CodeInternal, "encode result: %v", err)
 		}
 		return out, nil
 	}

@@ -114,7 +114,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Nothing about the worker or the call is revealed, and the
 		// offered token is not logged.
 		s.log.Warn("remote: refused a call without the run secret", "from", r.RemoteAddr, "path", r.URL.Path)
-		s.reply(w, nil, failf(CodeUnauthenticated, "remote: missing or wrong run secret"))
+		s.reply(w, nil, failf(CodeUnauthenticated, "missing or wrong run secret"))
 		return
 	}
 	if err := s.checkHello(r); err != nil {
@@ -143,11 +143,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) run(ctx context.Context, rt route, r *http.Request) (out []byte, err error) {
 	body, err := readBody(r.Body, r.ContentLength, maxBytes(s.cfg.MaxMessageBytes))
 	if err != nil {
-		return nil, failf(CodeInvalidArgument, "remote: read request: %v", err)
+		return nil, failf(CodeInvalidArgument, "read request: %v", err)
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			err = failf(CodeInternal, "remote: %s %s panicked: %v", rt.m.role, rt.m.name, p)
+			err = failf(CodeInternal, "%s %s panicked on the worker: %v", rt.m.role, rt.m.name, p)
 		}
 	}()
 	return rt.handle(ctx, body)
@@ -178,7 +178,7 @@ func (s *Server) checkHello(r *http.Request) error {
 			h.Schema, s.info.Schema, h.Version))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return &statusError{code: CodeFailedPrecondition, err: fmt.Errorf("remote: worker %s refuses the driver: %w", s.info, err)}
+		return &statusError{code: CodeFailedPrecondition, err: fmt.Errorf("worker %s refuses the driver: %w", s.info, err)}
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func (s *Server) checkHello(r *http.Request) error {
 // route finds the handler of r's path.
 func (s *Server) route(r *http.Request) (route, error) {
 	if r.Method != http.MethodPost {
-		return route{}, failf(CodeInvalidArgument, "remote: %s %s: calls are POST", r.Method, r.URL.Path)
+		return route{}, failf(CodeInvalidArgument, "%s %s: calls are POST", r.Method, r.URL.Path)
 	}
 	if rt, ok := s.routes[r.URL.Path]; ok {
 		return rt, nil
@@ -194,9 +194,9 @@ func (s *Server) route(r *http.Request) (route, error) {
 	name, _ := strings.CutPrefix(r.URL.Path, pathPrefix)
 	roleName, _, _ := strings.Cut(name, "/")
 	if _, known := methods[Role(roleName)]; known {
-		return route{}, failf(CodeNotFound, "remote: worker %s does not host the %s (it hosts %s)", s.info, roleName, joinRoles(s.info.Roles))
+		return route{}, failf(CodeNotFound, "worker %s does not host the %s (it hosts %s)", s.info, roleName, joinRoles(s.info.Roles))
 	}
-	return route{}, failf(CodeNotFound, "remote: no method %s", r.URL.Path)
+	return route{}, failf(CodeNotFound, "no method %s", r.URL.Path)
 }
 
 // deadlineGrace is added to the driver's deadline on the worker's side:

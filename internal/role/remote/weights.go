@@ -33,8 +33,12 @@ type WeightsPlane interface {
 	Fetch(ctx context.Context, ref WeightsRef) (role.Weights, error)
 }
 
-// errNoPlane is the failure of a weight transfer without a plane.
-var errNoPlane = errors.New("remote: no weights plane configured (weights never travel in RPC messages)")
+// errNoPlane and errNoWorkerPlane are weight transfers without a plane
+// on the driver's or the worker's side.
+var (
+	errNoPlane       = errors.New("the driver has no weights plane (weights never travel in RPC messages)")
+	errNoWorkerPlane = errors.New("the worker has no weights plane (weights never travel in RPC messages)")
+)
 
 // SyncWeights gives the rollout engine the actor's current weights as
 // version. When both are remote, the rollout's worker fetches them
@@ -64,7 +68,7 @@ func SyncWeights(ctx context.Context, actor role.Actor, rollout role.Rollout, ve
 func publishWeights(plane WeightsPlane, a role.Actor) func(context.Context, weightsRequest) (WeightsRef, error) {
 	return func(ctx context.Context, req weightsRequest) (WeightsRef, error) {
 		if plane == nil {
-			return WeightsRef{}, &statusError{code: CodeFailedPrecondition, err: errNoPlane}
+			return WeightsRef{}, &statusError{code: CodeFailedPrecondition, err: errNoWorkerPlane}
 		}
 		w, err := a.Weights(ctx)
 		if err != nil {
@@ -73,7 +77,7 @@ func publishWeights(plane WeightsPlane, a role.Actor) func(context.Context, weig
 		w.Version = req.Version
 		ref, err := plane.Publish(ctx, w)
 		if err != nil {
-			return WeightsRef{}, fmt.Errorf("remote: publish weights: %w", err)
+			return WeightsRef{}, fmt.Errorf("publish weights: %w", err)
 		}
 		return ref, nil
 	}
@@ -83,11 +87,11 @@ func publishWeights(plane WeightsPlane, a role.Actor) func(context.Context, weig
 func loadWeights(plane WeightsPlane, r role.Rollout) func(context.Context, WeightsRef) (none, error) {
 	return func(ctx context.Context, ref WeightsRef) (none, error) {
 		if plane == nil {
-			return none{}, &statusError{code: CodeFailedPrecondition, err: errNoPlane}
+			return none{}, &statusError{code: CodeFailedPrecondition, err: errNoWorkerPlane}
 		}
 		w, err := plane.Fetch(ctx, ref)
 		if err != nil {
-			return none{}, fmt.Errorf("remote: fetch weights %d: %w", ref.Version, err)
+			return none{}, fmt.Errorf("fetch weights %d from %s: %w", ref.Version, ref.URL, err)
 		}
 		return none{}, r.LoadWeights(ctx, w)
 	}

@@ -303,6 +303,8 @@ func TestDial_Refused(t *testing.T) {
 			[]string{`gorlhf version mismatch: driver "v9.9.9", worker "` + testVersion + `"`, "rank 3 on host testhost"}},
 		{"digest", func(c *Config) { c.ConfigDigest = "digest-2" }, CodeFailedPrecondition,
 			[]string{`config digest mismatch: driver "digest-2", worker "digest-1"`}},
+		{"both", func(c *Config) { c.Version, c.ConfigDigest = "v2", "digest-2" }, CodeFailedPrecondition,
+			[]string{`version mismatch: driver "v2", worker "` + testVersion + `"; config digest mismatch: driver "digest-2", worker "digest-1"`}},
 		{"role", func(c *Config) { c.Roles = []Role{RoleActor, RoleReward} }, "",
 			[]string{"dial actor, reward at " + srv.Addr(), "hosts reward, not actor"}},
 	} {
@@ -366,6 +368,9 @@ func TestServer_RawHTTP(t *testing.T) {
 			req.Header.Set(headerVersion, testVersion)
 			req.Header.Set(headerDigest, testDigest)
 			req.Header.Set(headerSchema, sch)
+			if body == "other schema" {
+				req.Header.Set(headerSchema, "0123")
+			}
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -385,6 +390,8 @@ func TestServer_RawHTTP(t *testing.T) {
 		{"no secret", http.MethodPost, hello, false, "", http.StatusUnauthorized},
 		{"no secret, unknown path", http.MethodPost, "/x", false, "", http.StatusUnauthorized},
 		{"hello", http.MethodPost, hello, true, "", http.StatusOK},
+		{"other schema", http.MethodPost, hello, true, "other schema", http.StatusPreconditionFailed},
+		{"bearer without secret", http.MethodPost, hello, false, "", http.StatusUnauthorized},
 		{"GET", http.MethodGet, hello, true, "", http.StatusBadRequest},
 		{"unknown path", http.MethodPost, "/x", true, "", http.StatusNotFound},
 		{"role not hosted", http.MethodPost, method{RoleActor, "TrainStep"}.path(), true, "", http.StatusNotFound},

@@ -166,19 +166,19 @@ func (s *Server) authorized(r *http.Request) bool {
 // schema with the worker's, naming both on a mismatch.
 func (s *Server) checkHello(r *http.Request) error {
 	h := Hello{Version: r.Header.Get(headerVersion), ConfigDigest: r.Header.Get(headerDigest), Schema: r.Header.Get(headerSchema)}
-	var errs []error
+	var bad []string
 	if h.Version != s.info.Version {
-		errs = append(errs, fmt.Errorf("gorlhf version mismatch: driver %q, worker %q", h.Version, s.info.Version))
+		bad = append(bad, fmt.Sprintf("gorlhf version mismatch: driver %q, worker %q", h.Version, s.info.Version))
 	}
 	if h.ConfigDigest != s.info.ConfigDigest {
-		errs = append(errs, fmt.Errorf("config digest mismatch: driver %q, worker %q", h.ConfigDigest, s.info.ConfigDigest))
+		bad = append(bad, fmt.Sprintf("config digest mismatch: driver %q, worker %q", h.ConfigDigest, s.info.ConfigDigest))
 	}
-	if h.Schema != s.info.Schema && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("wire schema mismatch: driver %q, worker %q (both report version %q: builds of different sources?)",
+	if h.Schema != s.info.Schema && len(bad) == 0 {
+		bad = append(bad, fmt.Sprintf("wire schema mismatch: driver %q, worker %q (both report version %q: builds of different sources?)",
 			h.Schema, s.info.Schema, h.Version))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return &statusError{code: CodeFailedPrecondition, err: fmt.Errorf("worker %s refuses the driver: %w", s.info, err)}
+	if len(bad) > 0 {
+		return failf(CodeFailedPrecondition, "worker %s refuses the driver: %s", s.info, strings.Join(bad, "; "))
 	}
 	return nil
 }

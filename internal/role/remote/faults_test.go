@@ -391,7 +391,6 @@ func TestServer_RawHTTP(t *testing.T) {
 		{"no secret, unknown path", http.MethodPost, "/x", false, "", http.StatusUnauthorized},
 		{"hello", http.MethodPost, hello, true, "", http.StatusOK},
 		{"other schema", http.MethodPost, hello, true, "other schema", http.StatusPreconditionFailed},
-		{"bearer without secret", http.MethodPost, hello, false, "", http.StatusUnauthorized},
 		{"GET", http.MethodGet, hello, true, "", http.StatusBadRequest},
 		{"unknown path", http.MethodPost, "/x", true, "", http.StatusNotFound},
 		{"role not hosted", http.MethodPost, method{RoleActor, "TrainStep"}.path(), true, "", http.StatusNotFound},

@@ -335,3 +335,20 @@ func cpuTime() time.Duration {
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 }
+
+// TestPayloadSizes logs the bytes of the typical call in each codec.
+func TestPayloadSizes(t *testing.T) {
+	req := request()
+	res := answer(req)
+	for _, c := range []codec{wireCodec{}, gobCodec{}} {
+		a, err := c.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := c.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: request %d bytes, result %d bytes", c.Name(), len(a), len(b))
+	}
+}

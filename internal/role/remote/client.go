@@ -117,8 +117,8 @@ type dialError struct {
 
 func (e *dialError) Error() string {
 	if e.last.Code == CodeUnavailable || e.last.Code == CodeDeadlineExceeded {
-		return fmt.Sprintf("remote: dial %s at %s: no answer in %v (%d attempts): %v",
-			e.roles, e.addr, e.elapsed.Round(time.Millisecond), e.attempts, e.last.Err)
+		return fmt.Sprintf("remote: dial %s at %s: no answer in %v (%s): %v",
+			e.roles, e.addr, e.elapsed.Round(time.Millisecond), plural(e.attempts, "attempt"), e.last.Err)
 	}
 	return fmt.Sprintf("remote: dial %s at %s: %v", e.roles, e.addr, e.last.Err)
 }
@@ -137,7 +137,9 @@ func (c *Conn) hello(ctx context.Context) (Info, error) {
 			return info, nil
 		}
 		var last *Error
-		errors.As(err, &last)
+		if !errors.As(err, &last) {
+			return Info{}, err
+		}
 		if ctx.Err() != nil || !retryable(last.Code) || !sleep(dctx, wait) {
 			return Info{}, &dialError{roles: joinRoles(c.cfg.Roles), addr: c.cfg.Addr, attempts: attempt,
 				elapsed: time.Since(start), last: last}
@@ -145,6 +147,21 @@ func (c *Conn) hello(ctx context.Context) (Info, error) {
 		c.log.Debug("remote: worker not ready", "addr", c.cfg.Addr, "attempt", attempt, "err", last.Err)
 		wait = min(2*wait, c.cfg.MaxDialBackoff)
 	}
+}
+
+// plural writes "1 attempt", "3 attempts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// Ping sends Hello once: a cheap call that tells the worker the driver is
+// alive (see Server.Idle) and the driver that the worker answers.
+func (c *Conn) Ping(ctx context.Context) error {
+	_, err := call[none, Info](ctx, c, method{"", methodHello}, none{})
+	return err
 }
 
 // retryable says whether a failed Hello may succeed later (the worker is

@@ -52,7 +52,9 @@
 // or is cancelled hangs up, which cancels the call's context there. A
 // worker that dies mid-call closes its connections and the call fails at
 // once (CodeUnavailable); a machine that vanishes without a word is
-// noticed by TCP keep-alive probes within about 20 s. Actor and critic
+// noticed by TCP keep-alive probes within about 20 s. The other way
+// round, a driver that pings its workers (Conn.Ping) lets each one see it
+// vanish (Server.Idle grows) and exit by itself. Actor and critic
 // calls run one at a time on the worker (those roles are not safe for
 // concurrent use); reference, reward and rollout calls may overlap, so
 // the driver can run the experience phase's forward passes concurrently.

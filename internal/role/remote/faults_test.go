@@ -495,3 +495,41 @@ func TestServer_ActorCallsDoNotOverlap(t *testing.T) {
 		t.Fatalf("peak concurrency: actor %d (want 1), reference %d (want ≥ 2)", actor.peak.Load(), ref.peak.Load())
 	}
 }
+
+// TestServer_Idle checks the worker's view of its driver: calls and pings
+// reset Idle, a call in flight holds it at zero, strangers do not count.
+func TestServer_Idle(t *testing.T) {
+	b := newBlockingReward()
+	srv := startServer(t, serverConfig(nil, quietLogger()), Hosted{Reward: b})
+	conn := dial(t, clientConfig(srv.Addr(), nil, RoleReward))
+	time.Sleep(50 * time.Millisecond)
+	if d := srv.Idle(); d < 50*time.Millisecond {
+		t.Fatalf("idle %v after 50 ms without calls", d)
+	}
+	resp, err := http.Post("http://"+srv.Addr()+method{"", methodHello}.path(), contentType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if d := srv.Idle(); d < 50*time.Millisecond || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a call without the secret (status %d) reset idle to %v", resp.StatusCode, d)
+	}
+	done := callAsync(context.Background(), conn.Hosted().Reward)
+	wait(t, b.entered, 10*time.Second, "call reaching the worker")
+	time.Sleep(20 * time.Millisecond)
+	if d := srv.Idle(); d != 0 {
+		t.Fatalf("idle %v during a call", d)
+	}
+	close(b.release)
+	if o := wait(t, done, 10*time.Second, "released call"); o.err != nil {
+		t.Fatal(o.err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	before := srv.Idle()
+	if err := conn.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if after := srv.Idle(); before < 50*time.Millisecond || after >= before {
+		t.Fatalf("idle %v before a ping, %v after", before, after)
+	}
+}

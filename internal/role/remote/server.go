@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/role/remote/wire"
@@ -34,6 +35,10 @@ type Server struct {
 	routes map[string]route
 	ln     net.Listener
 	hs     *http.Server
+	// inFlight counts authenticated calls being answered; lastCall is
+	// when the latest one began or ended (UnixNano). See Idle.
+	inFlight atomic.Int64
+	lastCall atomic.Int64
 }
 
 // NewServer checks cfg, builds the routes of the hosted roles and
@@ -62,6 +67,7 @@ func NewServer(cfg ServerConfig, hosted Hosted) (*Server, error) {
 			Rank: cfg.Rank, Host: host, PID: os.Getpid()},
 	}
 	s.routes = s.buildRoutes(hosted)
+	s.lastCall.Store(time.Now().UnixNano())
 	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
 	if s.ln, err = lc.Listen(context.Background(), "tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("remote: listen: %w", err)
@@ -70,6 +76,7 @@ func NewServer(cfg ServerConfig, hosted Hosted) (*Server, error) {
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -81,6 +88,17 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Info is what Hello answers.
 func (s *Server) Info() Info { return s.info }
+
+// Idle is how long the server has gone without an authenticated call:
+// zero while one is in flight, else the time since the last one ended
+// (or since NewServer). A worker whose driver pings it (Conn.Ping) can
+// exit when this grows past the ping period: its driver is gone.
+func (s *Server) Idle() time.Duration {
+	if s.inFlight.Load() > 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, s.lastCall.Load()))
+}
 
 // Serve answers calls until Close or Shutdown; it then returns nil.
 func (s *Server) Serve() error {
@@ -117,6 +135,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, nil, failf(CodeUnauthenticated, "missing or wrong run secret"))
 		return
 	}
+	s.inFlight.Add(1)
+	defer func() {
+		s.lastCall.Store(time.Now().UnixNano())
+		s.inFlight.Add(-1)
+	}()
 	if err := s.checkHello(r); err != nil {
 		s.log.Warn("remote: refused a driver", "from", r.RemoteAddr, "err", err)
 		s.reply(w, nil, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -40,6 +41,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Roles, cfg.MethodTimeouts = slices.Clone(cfg.Roles), maps.Clone(cfg.MethodTimeouts)
 	c := &Conn{cfg: cfg, log: logger(cfg.Logger), hc: newHTTPClient(), base: "http://" + cfg.Addr, schema: sch}
 	if c.info, err = c.hello(ctx); err != nil {
 		c.Close()

@@ -180,6 +180,7 @@ type Secret string
 
 const redacted = "[redacted]"
 
+// String, GoString, LogValue and Format all write "[redacted]".
 func (Secret) String() string             { return redacted }
 func (Secret) GoString() string           { return redacted }
 func (Secret) LogValue() slog.Value       { return slog.StringValue(redacted) }

@@ -10,6 +10,7 @@ import (
 // Role names one of the five RL roles on the wire.
 type Role string
 
+// The roles, named as in package role.
 const (
 	RoleActor     Role = "actor"
 	RoleCritic    Role = "critic"

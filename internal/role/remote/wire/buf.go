@@ -104,17 +104,14 @@ func (d *decoder) u64() uint64 {
 }
 
 // length reads a slice or map header: (length+1), or 0 for nil. A length
-// beyond the bytes left is refused (every element takes at least one
-// byte), so a corrupt header cannot make the decoder allocate.
-func (d *decoder) length() (n int, isNil bool) {
+// whose elements, of at least each bytes, cannot fit in the bytes
+// left is refused, so a corrupt header cannot make the decoder allocate.
+func (d *decoder) length(each int) (n int, isNil bool) {
 	x := d.uvarint()
-	if d.err != nil {
+	if d.err != nil || x == 0 {
 		return 0, true
 	}
-	if x == 0 {
-		return 0, true
-	}
-	if x-1 > uint64(len(d.buf)) {
+	if x-1 > uint64(len(d.buf)/each) {
 		d.fail(fmt.Sprintf("length %d with %d bytes left", x-1, len(d.buf)))
 		return 0, true
 	}
@@ -169,6 +166,7 @@ var bulkCodecs = map[reflect.Type]codec{
 func bulk[E any](size int, put func([]byte, []E) []byte, get func([]E, []byte)) codec {
 	plain := reflect.TypeFor[[]E]()
 	return codec{
+		min: 1,
 		enc: func(e *encoder, v reflect.Value) {
 			if v.IsNil() {
 				e.uvarint(0)
@@ -180,7 +178,7 @@ func bulk[E any](size int, put func([]byte, []E) []byte, get func([]E, []byte)) 
 			e.buf = put(e.buf, s)
 		},
 		dec: func(d *decoder, v reflect.Value) {
-			n, isNil := d.length()
+			n, isNil := d.length(size)
 			if isNil || d.err != nil {
 				v.SetZero()
 				return

@@ -28,9 +28,9 @@ func compile(t reflect.Type, seen map[reflect.Type]*codec) (*codec, error) {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		c.enc, c.dec = encUint, decUint
 	case reflect.Float32:
-		c.enc, c.dec = encFloat32, decFloat32
+		c.enc, c.dec, c.min = encFloat32, decFloat32, 4
 	case reflect.Float64:
-		c.enc, c.dec = encFloat64, decFloat64
+		c.enc, c.dec, c.min = encFloat64, decFloat64, 8
 	case reflect.String:
 		c.enc, c.dec = encString, decString
 	case reflect.Slice:
@@ -50,6 +50,7 @@ func compile(t reflect.Type, seen map[reflect.Type]*codec) (*codec, error) {
 		delete(seen, t)
 		return nil, err
 	}
+	c.min = max(c.min, 1)
 	return c, nil
 }
 
@@ -74,7 +75,7 @@ func compileSlice(c *codec, t reflect.Type, seen map[reflect.Type]*codec) error 
 		}
 	}
 	c.dec = func(d *decoder, v reflect.Value) {
-		n, isNil := d.length()
+		n, isNil := d.length(ec.min)
 		if isNil || d.err != nil {
 			v.SetZero()
 			return
@@ -94,6 +95,7 @@ func compileArray(c *codec, t reflect.Type, seen map[reflect.Type]*codec) error 
 		return err
 	}
 	n := t.Len()
+	c.min = n * ec.min
 	c.enc = func(e *encoder, v reflect.Value) {
 		for i := range n {
 			ec.enc(e, v.Index(i))
@@ -140,7 +142,7 @@ func compileMap(c *codec, t reflect.Type, seen map[reflect.Type]*codec) error {
 		}
 	}
 	c.dec = func(d *decoder, v reflect.Value) {
-		n, isNil := d.length()
+		n, isNil := d.length(kc.min + vc.min)
 		if isNil || d.err != nil {
 			v.SetZero()
 			return
@@ -201,6 +203,7 @@ func compileStruct(c *codec, t reflect.Type, seen map[reflect.Type]*codec) error
 			return fmt.Errorf("%w (field %s.%s)", err, t, f.Name)
 		}
 		fields = append(fields, field{i, fc})
+		c.min += fc.min
 	}
 	c.enc = func(e *encoder, v reflect.Value) {
 		for _, f := range fields {

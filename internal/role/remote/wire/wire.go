@@ -20,8 +20,9 @@
 // value); array its elements; pointer 0 (nil) or 1 then the element;
 // struct its exported fields.
 //
-// Decoding never trusts a length: one larger than the bytes left is an
-// error, never an allocation.
+// Decoding never trusts a length: a slice or map header that claims more
+// elements than the bytes left could hold is an error, never an
+// allocation.
 package wire
 
 import (
@@ -150,6 +151,10 @@ func describe(b *strings.Builder, t reflect.Type, open map[reflect.Type]bool) {
 type codec struct {
 	enc func(e *encoder, v reflect.Value)
 	dec func(d *decoder, v reflect.Value) // v is settable
+	// min is the fewest bytes a value takes (at least 1), so that a
+	// length header can be checked against the bytes left before the
+	// decoder allocates.
+	min int
 }
 
 // codecs caches the compiled codec of every type seen (reflect.Type →

@@ -137,6 +137,13 @@ func TestUnmarshal_Corrupt(t *testing.T) {
 	if err := Unmarshal([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}, &rows); err == nil {
 		t.Fatal("huge length accepted")
 	}
+	// Nor may a length whose elements cannot fit in the bytes left: ten
+	// pairs of float64 need 160 bytes, not 20.
+	var pairs []struct{ A, B float64 }
+	hostile := append([]byte{11}, make([]byte, 20)...)
+	if err := Unmarshal(hostile, &pairs); err == nil || !strings.Contains(err.Error(), "length 10 with 20 bytes left") {
+		t.Fatalf("ten pairs in 20 bytes: %v", err)
+	}
 	var small struct{ X int8 }
 	if err := Unmarshal([]byte{0x80, 0x04}, &small); err == nil || !strings.Contains(err.Error(), "overflows") {
 		t.Fatalf("overflow: %v", err)

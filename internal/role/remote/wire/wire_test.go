@@ -239,3 +239,26 @@ func BenchmarkMarshal_PerToken(b *testing.B) {
 		}
 	}
 }
+
+// FuzzUnmarshal feeds arbitrary bytes to the decoder: errors are fine,
+// panics and runaway allocations are not, and whatever decodes encodes
+// and decodes again.
+func FuzzUnmarshal(f *testing.F) {
+	b, _ := Marshal(full())
+	f.Add(b)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var out sample
+		if err := Unmarshal(data, &out); err != nil {
+			return
+		}
+		again, err := Marshal(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back sample
+		if err := Unmarshal(again, &back); err != nil {
+			t.Fatalf("re-encoded value does not decode: %v", err)
+		}
+	})
+}

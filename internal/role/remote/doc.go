@@ -75,22 +75,22 @@
 // LogProbs request of B = 32 sequences (32-token prompt, 256-token
 // response) and its [32, 256] float32 result, 70 KB in the wire encoding
 // (internal/role/remote/rpcbench, its own module so that the candidates
-// that lost stay out of go.mod). Minimum wall time of 7 interleaved runs
-// of 400 calls, and median process CPU time (client and server together)
-// per call, on the 2-core development machine at load average ~15:
+// that lost stay out of go.mod). Best wall time per call of 7 interleaved
+// runs of 400 calls, best payload throughput, and median process CPU time
+// per call (client and server together), on the 2-core development
+// machine while other jobs kept its load average near 10:
 //
-//	candidate                    wall   CPU/call  allocs/call
-//	net/http + wire (this pkg)   1.3 ms   1.2 ms      384
-//	net/http + wire (bare)       0.8 ms   1.0 ms      342
-//	connect-go 1.21.1 + wire     1.7 ms   1.2 ms      447
-//	grpc-go 1.85.0 + wire        1.1 ms   1.0 ms      424
-//	net/http + encoding/gob      2.5 ms   2.0 ms      720
+//	candidate                  one caller        two callers  CPU/call  allocs
+//	net/http + wire (remote)   0.84 ms  83 MB/s  0.85 ms      0.87 ms   384
+//	net/http + wire (bare)     0.75 ms  94 MB/s  0.56 ms      0.81 ms   341
+//	connect-go 1.21.1 + wire   0.81 ms  86 MB/s  0.55 ms      0.82 ms   446
+//	grpc-go 1.85.0 + wire      0.80 ms  87 MB/s  0.78 ms      0.79 ms   424
+//	net/http + encoding/gob    1.68 ms  42 MB/s  1.33 ms      1.48 ms   720
 //
-// With two concurrent callers: 1.0, 0.7, 1.8, 0.8 and 2.0 ms. On a quiet
-// machine the three transports are well under a millisecond; on this one
-// they are within the noise of each other, and far below the roles'
-// own work (stories260K's LogProbs of that batch takes about 2 s here).
-// What separates them is everything else:
+// The three transports are within the noise of each other (repeated
+// runs reorder them), and far below the roles' own work: stories260K's
+// LogProbs of that batch takes about 2 s on the same machine. What
+// separates them is everything else:
 //
 //   - net/http adds no dependency; connect-go brings the protobuf runtime
 //     (+2.2 MB on a minimal static binary) and grpc-go its own HTTP/2

@@ -119,7 +119,7 @@ func TestRemote_MatchesInProcess(t *testing.T) {
 		}}
 		want := must(p.local.Reward.Score(ctx, req))(t)
 		got := must(p.remote.Reward.Score(ctx, req))(t)
-		if !reflect.DeepEqual(got, want) {
+		if !reflect.DeepEqual(got, want) || len(want.Results) != 2 || len(want.Results[0].Extra) != 2 {
 			t.Fatalf("score:\n got %+v\nwant %+v", got, want)
 		}
 	})
@@ -242,8 +242,9 @@ func weightsToRollout(t *testing.T, p pair) {
 	sameGenerate(t, p, 2)
 }
 
-// checkpoints saves both actors, trains on, loads the checkpoints back
-// and exports: same folders, same restored state, same files.
+// checkpoints saves both actors and critics, trains on, loads the
+// checkpoints back and exports: same folders, same restored state, same
+// files.
 func checkpoints(t *testing.T, p pair, seqs role.Sequences) {
 	ctx := context.Background()
 	dirL, dirR := t.TempDir(), t.TempDir()
@@ -255,11 +256,23 @@ func checkpoints(t *testing.T, p pair, seqs role.Sequences) {
 		t.Fatalf("saved to %s and %s", sl.Dir, sr.Dir)
 	}
 	sameFiles(t, sl.Dir, sr.Dir, train.StateFile) // the state file records when it was saved
-	if _, err := p.remote.Critic.Save(ctx, role.SaveRequest{Root: filepath.Join(dirR, "critic"), Step: 3, Keep: 1}); err != nil {
-		t.Fatal(err)
-	}
+	cl := must(p.local.Critic.Save(ctx, role.SaveRequest{Root: filepath.Join(dirL, "critic"), Step: 3, Keep: 1}))(t)
+	cr := must(p.remote.Critic.Save(ctx, role.SaveRequest{Root: filepath.Join(dirR, "critic"), Step: 3, Keep: 1}))(t)
+	sameFiles(t, cl.Dir, cr.Dir, train.StateFile)
+	values := must(p.remote.Critic.Values(ctx, role.ValuesRequest{Seqs: seqs}))(t).Values
 
-	actorSteps(t, p, seqs) // move away from the checkpoint
+	actorSteps(t, p, seqs) // move away from the checkpoints
+	criticSteps(t, p, seqs)
+	for _, c := range []struct {
+		r   role.Critic
+		dir string
+	}{{p.local.Critic, cl.Dir}, {p.remote.Critic, cr.Dir}} {
+		if res := must(c.r.Load(ctx, role.LoadRequest{Dir: c.dir}))(t); res.Step != 3 {
+			t.Fatalf("critic load: %+v", res)
+		}
+	}
+	samePerToken(t, "values after Load", must(p.remote.Critic.Values(ctx, role.ValuesRequest{Seqs: seqs}))(t).Values, values)
+	sameParams(t, "critic after Load", weightsOf(t, p.served.Critic), weightsOf(t, p.local.Critic))
 	ll := must(p.local.Actor.Load(ctx, role.LoadRequest{Dir: sl.Dir}))(t)
 	lr := must(p.remote.Actor.Load(ctx, role.LoadRequest{Dir: sr.Dir}))(t)
 	var compact bytes.Buffer
@@ -275,6 +288,14 @@ func checkpoints(t *testing.T, p pair, seqs role.Sequences) {
 		t.Fatal(err)
 	}
 	if err := p.remote.Actor.Export(ctx, role.ExportRequest{Dir: er}); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, el, er, "")
+	el, er = filepath.Join(dirL, "critic-final"), filepath.Join(dirR, "critic-final")
+	if err := p.local.Critic.Export(ctx, role.ExportRequest{Dir: el}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.remote.Critic.Export(ctx, role.ExportRequest{Dir: er}); err != nil {
 		t.Fatal(err)
 	}
 	sameFiles(t, el, er, "")

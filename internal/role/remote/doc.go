@@ -97,9 +97,10 @@
 //     stack (+6.8 MB), a 4 MB message cap by default and flow-control
 //     windows that throttle large messages (grpc-go#2400).
 //   - With a custom codec neither library's interoperability remains (no
-//     .proto), while error codes, deadline propagation and authentication
-//     are ~200 lines here, on the same net/http stack as the data plane,
-//     serve and the reward servers, reachable with curl through any proxy.
+//     .proto), while error codes, deadline propagation, authentication
+//     and the handshake take a few hundred lines here, on the same
+//     net/http stack as the data plane, serve and the reward servers
+//     (HTTP/1.1 passes any proxy; curl can send a Hello).
 //   - The codec matters more than the transport: encoding/gob spends twice
 //     the CPU and allocations (and loses float32 signalling-NaN bits and
 //     nil-versus-empty slices); the wire encoding is exact.

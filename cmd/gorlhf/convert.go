@@ -248,15 +248,7 @@ func llama2cTokenizerFiles(tok *tokenizer.Llama2C, l *load.Loaded) (map[string][
 	return map[string][]byte{"tokenizer.json": j, "tokenizer_config.json": b.Bytes()}, nil
 }
 
-func modelVocab(l *load.Loaded) int {
-	switch {
-	case l.Llama != nil:
-		return l.Llama.Config.VocabSize
-	case l.GPT2 != nil:
-		return l.GPT2.Config.VocabSize
-	}
-	return 0
-}
+func modelVocab(l *load.Loaded) int { return l.Model.Dims().Vocab }
 
 // maxPositions reads max_position_embeddings (or GPT-2's n_positions).
 func maxPositions(l *load.Loaded) int {

@@ -64,7 +64,7 @@ func writeRewardModel(t testing.TB, backbone model.CausalLM) string {
 		sm.Head.Weight.Data[i] *= 30 // rewards of order 1
 	}
 	sm.Norm = head.Norm{Normalize: true, Mean: 0.5, Std: 2}
-	cfg, err := head.ScoreConfig([]byte(tinyConfig))
+	cfg, err := load.ScoreConfig([]byte(tinyConfig))
 	if err != nil {
 		t.Fatal(err)
 	}

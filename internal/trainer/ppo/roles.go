@@ -222,22 +222,7 @@ func buildCritic(cfg Config, env train.Env, load Loader, rm *load.Loaded) (*inpr
 // a fresh head drawn from seed (OpenRLHF initialises the value head with
 // std 1/(C+1)), and the config.json to save it with.
 func valueModel(l *load.Loaded, backbone model.CausalLM, seed uint64) (*head.ScoreModel, []byte, error) {
-	if l.Score != nil {
-		return l.Score, l.Config, nil
-	}
-	var hidden int
-	switch {
-	case l.Llama != nil:
-		hidden = l.Llama.Config.Hidden
-	case l.GPT2 != nil:
-		hidden = l.GPT2.Config.Hidden
-	default:
-		return nil, nil, fmt.Errorf("ppo: cannot put a value head on a %s model", l.Arch)
-	}
-	sm := head.NewScoreModel(backbone, hidden)
-	sm.Head.Init(rand.New(rand.NewPCG(seed, 0xc41c)))
-	cfg, err := head.ScoreConfig(l.Config)
-	return sm, cfg, err
+	return load.ScoreModel(l, backbone, rand.New(rand.NewPCG(seed, 0xc41c)))
 }
 
 // sameTokenizer reports whether two tokenizers agree on a probe text and

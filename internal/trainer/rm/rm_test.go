@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gorlhf/gorlhf/internal/model/head"
 	"math"
 	"os"
 	"path/filepath"
@@ -213,7 +212,7 @@ func TestScoreConfig(t *testing.T) {
 		{`{"architectures": ["GPT2LMHeadModel"]}`, "GPT2ForSequenceClassification"},
 	}
 	for _, c := range cases {
-		out, err := head.ScoreConfig([]byte(c.in))
+		out, err := load.ScoreConfig([]byte(c.in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +225,7 @@ func TestScoreConfig(t *testing.T) {
 			t.Errorf("%s → %+v", c.in, got)
 		}
 	}
-	if _, err := head.ScoreConfig([]byte(`{"architectures": ["LlamaForSequenceClassification"]}`)); err == nil {
+	if _, err := load.ScoreConfig([]byte(`{"architectures": ["LlamaForSequenceClassification"]}`)); err == nil {
 		t.Error("a reward model's config was converted again")
 	}
 }

@@ -78,6 +78,12 @@ type Env struct {
 	// an episode ends before its tokens would pass it; 0 = unknown, then
 	// data.max_len alone bounds an episode.
 	MaxPositions int
+	// StopIDs end a response (load.Bundle.StopIDs); nil means the
+	// tokenizer's EOS.
+	StopIDs []int32
+	// NoBOS leaves prompts without BOS (load.Bundle.AddBOS false); by
+	// default they start with the tokenizer's BOS when it has one.
+	NoBOS bool
 }
 
 // Trainer runs one RL run. Not safe for concurrent use.
@@ -126,6 +132,9 @@ func New(ctx context.Context, cfg Config, roles Roles, env Env) (*Trainer, error
 		rng: rand.NewPCG(cfg.Train.Seed, 0x9e3779b97f4a7c15)}
 	if eos := env.Tok.Specials().EOS; eos >= 0 {
 		t.eos = []int32{int32(eos)}
+	}
+	if env.StopIDs != nil {
+		t.eos = env.StopIDs
 	}
 	if err := t.openAgent(); err != nil {
 		return nil, err
@@ -178,7 +187,7 @@ func checkRoles(cfg Config, r Roles) error {
 // readPrompts reads the training and evaluation prompts.
 func (t *Trainer) readPrompts() ([]*data.Report, error) {
 	budget := t.cfg.Data.MaxLen - t.cfg.Rollout.MaxNewTokens
-	enc, err := newPromptEncoder(t.env.Tok, t.env.Template, t.cfg.Data, budget)
+	enc, err := newPromptEncoder(t.env, t.cfg.Data, budget)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package ppo
+package data
 
 import (
 	"encoding/json"
@@ -9,11 +9,10 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
-	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
-func TestPromptEncoder_Read(t *testing.T) {
+func TestPromptEncoder_ReadPrompts(t *testing.T) {
 	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
 	if err != nil {
 		t.Fatal(err)
@@ -31,12 +30,11 @@ func TestPromptEncoder_Read(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := DataConfig{InputKey: "input", LabelKey: "label", InputTemplate: "Story: {}"}
-	enc, err := newPromptEncoder(tok, nil, d, 64)
-	if err != nil {
+	enc := &PromptEncoder{Tok: tok, InputTemplate: "Story: {}", BOS: int32(tok.Specials().BOS), MaxTokens: 64}
+	if err := enc.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ps, rep, err := enc.read(path, 0)
+	ps, rep, err := enc.ReadPrompts(path, 0, PromptKeys{InputKey: "input", LabelKey: "label"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,27 +62,25 @@ func TestPromptEncoder_Read(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		enc, err := newPromptEncoder(tok, tmpl, DataConfig{InputKey: "input", ApplyChatTemplate: true}, 256)
-		if err != nil {
-			t.Fatal(err)
+		enc := &PromptEncoder{Tok: tok, Template: tmpl, ChatText: true, BOS: int32(tok.Specials().BOS), MaxTokens: 256}
+		keys := PromptKeys{InputKey: "input"}
+		p, reason := enc.Record(mustRecord(t, `{"input": "A cat"}`), keys)
+		if reason != nil || p.Text != "<user>A cat<assistant>" {
+			t.Fatalf("plain prompt under a chat template: %q (%v)", p.Text, reason)
 		}
-		p, reason := enc.encode(mustRecord(t, `{"input": "A cat"}`))
-		if reason != "" || p.Text != "<user>A cat<assistant>" {
-			t.Fatalf("plain prompt under a chat template: %q (%s)", p.Text, reason)
-		}
-		p, reason = enc.encode(mustRecord(t, `{"input": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]}`))
-		if reason != "" || p.Text != "<system>Be kind.<user>Hi<assistant>" {
-			t.Fatalf("chat prompt: %q (%s)", p.Text, reason)
+		p, reason = enc.Record(mustRecord(t, `{"input": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]}`), keys)
+		if reason != nil || p.Text != "<system>Be kind.<user>Hi<assistant>" {
+			t.Fatalf("chat prompt: %q (%v)", p.Text, reason)
 		}
 	})
 }
 
 // mustRecord parses one JSON object as a dataset record.
-func mustRecord(t testing.TB, line string) data.Record {
+func mustRecord(t testing.TB, line string) Record {
 	t.Helper()
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(line), &fields); err != nil {
 		t.Fatal(err)
 	}
-	return data.Record{Fields: fields}
+	return Record{Fields: fields}
 }

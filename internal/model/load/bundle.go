@@ -55,8 +55,8 @@ type BOSMode string
 
 // The BOS modes. BOSAuto follows tokenizer_config.json's add_bos_token;
 // without it, a tokenizer.json whose post-processor adds BOS (what Hugging
-// Face's add_special_tokens=True does) and llama2.c models (as run.c) get
-// BOS, other models not.
+// Face's add_special_tokens=True does), llama2.c models and llama2.c
+// tokenizers (as run.c) get BOS, other models not.
 const (
 	BOSAuto BOSMode = "auto"
 	BOSOn   BOSMode = "on"
@@ -274,7 +274,8 @@ func addBOS(mode BOSMode, tok tokenizer.Tokenizer, dir string, llama2c bool) (bo
 	default:
 		return false, fmt.Errorf("BOS mode must be auto, on or off, got %q", mode)
 	}
-	on := llama2c
+	_, bin := tok.(*tokenizer.Llama2C)
+	on := llama2c || bin
 	if hf, ok := tok.(*tokenizer.HF); ok && hf.PostProcessorBOS() {
 		on = true
 	}

@@ -34,7 +34,7 @@ func agentConfig(t testing.TB, args string, maxTurns int) Config {
 
 // newAgentTrainer is newTrainer with an environment factory of our own
 // (nil: the one the configuration names).
-func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Trainer, *InProc) {
+func newAgentTrainer(t testing.TB, c Config, e train.Setup, f env.Factory) (*Trainer, *InProc) {
 	t.Helper()
 	p, err := NewInProc(c, e, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
 	if err != nil {

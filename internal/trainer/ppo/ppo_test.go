@@ -167,7 +167,7 @@ func TestTrainer_Step_SkippedRolesInvariance(t *testing.T) {
 	}
 	defer fp.Close()
 	roles := fp.Roles
-	ref, err := inproc.Clone(env.Model.Model)
+	ref, err := inproc.Clone(env.Model)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestTrainer_Step_RewardModel(t *testing.T) {
 	// stored mean/std), and the critic starts as a copy of it (OpenRLHF's
 	// default), not as the policy with a fresh head.
 	env := tinyEnv(t)
-	rmDir := writeRewardModel(t, env.Model.Model)
+	rmDir := writeRewardModel(t, env.Model)
 	c := tinyConfigFor(t, rl.EstimatorGAE)
 	c.Reward.Rule.Kind = ""
 	c.Reward.Model, c.Reward.Normalize = rmDir, true
@@ -136,7 +136,7 @@ func TestTrainer_Step_MixedReward(t *testing.T) {
 	// parts are logged.
 	env := tinyEnv(t)
 	c := tinyConfigFor(t, rl.EstimatorGroupNorm)
-	c.Reward.Model = writeRewardModel(t, env.Model.Model)
+	c.Reward.Model = writeRewardModel(t, env.Model)
 	c.Reward.Mix, c.Reward.ScoreFrom = []reward.Weight{{Name: PartModel, Weight: 1}, {Name: PartRule, Weight: 0.5}}, PartRule
 	tr, _ := newTrainer(t, c, env)
 	m, err := tr.Step(context.Background())

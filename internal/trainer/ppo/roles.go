@@ -40,17 +40,17 @@ func (p *InProc) Close() error { return p.engine.Close() }
 //   - reference (only with a KL penalty): env.Model itself, frozen; it can
 //     share the loaded weights because the actor trains a Clone
 //   - actor: a Clone of env.Model (env.Model itself when there is no reference)
-//   - rollout: a generate engine over its own Clone, stopping at EOS
+//   - rollout: a generate engine over its own Clone, stopping at env.StopIDs
 //   - reward: a rule grader, remote servers, or a reward model; none
 //     when an environment gives the rewards (--agent.env)
 //   - critic (gae only): critic.model_name_or_path; else a Clone of the
 //     reward model (which keeps scoring with the original); else the
 //     actor's backbone with a fresh value head
-func NewInProc(cfg Config, env train.Env, load Loader) (*InProc, error) {
+func NewInProc(cfg Config, env train.Setup, load Loader) (*InProc, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	base := env.Model
+	base := env.Loaded
 	if base == nil || base.Score != nil {
 		return nil, errors.New("ppo: the actor must be a causal LM (not a reward model)")
 	}
@@ -78,15 +78,16 @@ func NewInProc(cfg Config, env train.Env, load Loader) (*InProc, error) {
 			return nil, err
 		}
 	}
-	if p.engine, err = newEngine(cfg, base.Model, env.Tok); err != nil {
+	if p.engine, err = newEngine(cfg, base.Model, env.Bundle); err != nil {
 		return nil, err
 	}
 	p.Rollout = inproc.NewRollout(p.engine)
 	return p, nil
 }
 
-// newEngine starts a rollout engine over a Clone of m.
-func newEngine(cfg Config, m model.CausalLM, tok tokenizer.Tokenizer) (*generate.Engine, error) {
+// newEngine starts a rollout engine over a Clone of m, stopping at the
+// bundle's StopIDs.
+func newEngine(cfg Config, m model.CausalLM, b *load.Bundle) (*generate.Engine, error) {
 	c, err := inproc.Clone(m)
 	if err != nil {
 		return nil, err
@@ -99,16 +100,14 @@ func newEngine(cfg Config, m model.CausalLM, tok tokenizer.Tokenizer) (*generate
 	if cfg.Rollout.KVCacheMB > 0 {
 		gc.KVCacheMB = cfg.Rollout.KVCacheMB
 	}
-	if eos := tok.Specials().EOS; eos >= 0 {
-		gc.EOS = []int32{int32(eos)}
-	}
-	return generate.New(dec, tok, gc)
+	gc.EOS = b.StopIDs
+	return generate.New(dec, b.Tok, gc)
 }
 
 // buildReward makes the reward role from the sources set (their weighted
 // mix when there are several); it returns the reward model when one is a
 // source (a critic may start from it).
-func (p *InProc) buildReward(cfg Config, env train.Env, ld Loader) (*load.Loaded, error) {
+func (p *InProc) buildReward(cfg Config, env train.Setup, ld Loader) (*load.Loaded, error) {
 	rc := cfg.Reward
 	if rc.sources() == 0 && cfg.Agent.Enabled() {
 		return nil, nil // the environment gives the rewards
@@ -157,7 +156,7 @@ func mixParts(rc RewardConfig, parts []reward.Part) (reward.Source, error) {
 }
 
 // rewardModel loads the reward model source.
-func rewardModel(cfg Config, env train.Env, load Loader) (*load.Loaded, reward.Source, error) {
+func rewardModel(cfg Config, env train.Setup, load Loader) (*load.Loaded, reward.Source, error) {
 	rc := cfg.Reward
 	l, err := load(rc.Model)
 	if err != nil {
@@ -186,7 +185,7 @@ func rewardModel(cfg Config, env train.Env, load Loader) (*load.Loaded, reward.S
 }
 
 // buildCritic makes the critic (see NewInProc for where it starts from).
-func buildCritic(cfg Config, env train.Env, load Loader, rm *load.Loaded) (*inproc.Critic, error) {
+func buildCritic(cfg Config, env train.Setup, load Loader, rm *load.Loaded) (*inproc.Critic, error) {
 	var sm *head.ScoreModel
 	var cfgJSON []byte
 	var files map[string][]byte
@@ -206,11 +205,11 @@ func buildCritic(cfg Config, env train.Env, load Loader, rm *load.Loaded) (*inpr
 		}
 		sm, cfgJSON = c.(*head.ScoreModel), rm.Config
 	default:
-		bb, err := inproc.Clone(env.Model.Model)
+		bb, err := inproc.Clone(env.Model)
 		if err != nil {
 			return nil, err
 		}
-		if sm, cfgJSON, err = valueModel(env.Model, bb, cfg.Train.Seed); err != nil {
+		if sm, cfgJSON, err = valueModel(env.Loaded, bb, cfg.Train.Seed); err != nil {
 			return nil, err
 		}
 		files = env.TokenizerFiles

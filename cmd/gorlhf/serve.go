@@ -37,7 +37,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err := ef.apply(); err != nil {
 		return err
 	}
-	rm, err := loadRolloutModel(&rf)
+	rm, err := rf.open()
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	defer eng.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	o := serve.Options{ModelName: rm.name, APIKey: *apiKey, Template: rm.tmpl, BOS: rm.bos, ChatMaxTokens: *chatMax, Logger: logger}
+	o := serve.Options{ModelName: rm.Name, APIKey: *apiKey, Template: rm.Template, BOS: int(rm.BOS()), ChatMaxTokens: *chatMax, Logger: logger}
 	if *name != "" {
 		o.ModelName = *name
 	}
@@ -55,12 +55,12 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := &http.Server{Handler: serve.New(eng, rm.tok, o).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: serve.New(eng, rm.Tok, o).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	chat := "no chat template: /v1/chat/completions answers 400"
-	if rm.tmpl != nil {
+	if rm.Template != nil {
 		chat = "chat template loaded"
 	}
-	logger.Info("serving", "summary", rm.loaded.Summary, "model", o.ModelName, "url", "http://"+ln.Addr().String()+"/v1",
+	logger.Info("serving", "summary", rm.Summary, "model", o.ModelName, "url", "http://"+ln.Addr().String()+"/v1",
 		"auth", o.APIKey != "", "chat", chat, "kv_blocks", eng.Stats().KVBlocks)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -259,7 +259,7 @@ func RunArithmeticDemo(ctx context.Context, d ArithmeticDemo) (DemoSummary, erro
 	}
 	d.logf("SFT: %d steps, held-out accuracy greedy %.3f, sampled %.3f (%s)", sum.SFTSteps, sum.SFT.Greedy, sum.SFT.Sampled, sum.SFTWall.Round(time.Second))
 	start = time.Now()
-	if sum.RLDir, err = d.runGRPO(ctx, files, sum.SFTDir, tok, &sum); err != nil {
+	if sum.RLDir, err = d.runGRPO(ctx, files, sum.SFTDir, &sum); err != nil {
 		return sum, err
 	}
 	sum.RLWall = time.Since(start)
@@ -378,7 +378,7 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 
 // runGRPO trains the SFT model with GRPO, returns the final model folder
 // and fills the summary's curves.
-func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string, tok tokenizer.Tokenizer, sum *DemoSummary) (string, error) {
+func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string, sum *DemoSummary) (string, error) {
 	env, err := d.env(sftDir)
 	if err != nil {
 		return "", err

@@ -2,8 +2,10 @@ package data
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,4 +85,87 @@ func mustRecord(t testing.TB, line string) Record {
 		t.Fatal(err)
 	}
 	return Record{Fields: fields}
+}
+
+// TestPromptEncoder_Encode covers the one encoding rule generate, serve
+// and the RL trainer share: BOS first unless already there, the input
+// template, chats with a system message, unconditional generation from
+// an empty prompt, and the errors.
+func TestPromptEncoder_Encode(t *testing.T) {
+	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bos := int32(tok.Specials().BOS)
+	tmpl, err := chattmpl.Parse("{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}", chattmpl.Specials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := func(s string) []int32 {
+		var out []int32
+		for _, id := range tok.Encode(s) {
+			out = append(out, int32(id))
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		enc     PromptEncoder
+		value   string
+		text    string
+		ids     []int32
+		wantErr string
+	}{
+		{"text with BOS", PromptEncoder{Tok: tok, BOS: bos}, `"A cat"`, "A cat", append([]int32{bos}, plain("A cat")...), ""},
+		{"text without BOS", PromptEncoder{Tok: tok, BOS: -1}, `"A cat"`, "A cat", plain("A cat"), ""},
+		{"input template", PromptEncoder{Tok: tok, BOS: bos, InputTemplate: "Q: {} A:"}, `"2+2"`, "Q: 2+2 A:", append([]int32{bos}, plain("Q: 2+2 A:")...), ""},
+		{"empty is BOS", PromptEncoder{Tok: tok, BOS: bos}, `""`, "", []int32{bos}, ""},
+		{"empty is BOS even when off", PromptEncoder{Tok: tok, BOS: -1}, `""`, "", []int32{bos}, ""},
+		{"chat text with system", PromptEncoder{Tok: tok, BOS: bos, Template: tmpl, ChatText: true, System: "Be kind."}, `"Hi"`,
+			"<system>Be kind.<user>Hi<assistant>", append([]int32{bos}, plain("<system>Be kind.<user>Hi<assistant>")...), ""},
+		{"chat list", PromptEncoder{Tok: tok, BOS: -1, Template: tmpl}, `[{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]`,
+			"<user>Hi<assistant>", plain("<user>Hi<assistant>"), ""},
+		{"chat without template", PromptEncoder{Tok: tok, BOS: bos}, `[{"role": "user", "content": "Hi"}]`, "", nil, ErrNoTemplate.Error()},
+		{"too long", PromptEncoder{Tok: tok, BOS: bos, MaxTokens: 2}, `"Once upon a time"`, "", nil, "longer than 2 tokens"},
+		{"not a prompt", PromptEncoder{Tok: tok, BOS: bos}, `12`, "", nil, "must be a string or a list"},
+		{"empty chat", PromptEncoder{Tok: tok, BOS: bos, Template: tmpl}, `[]`, "", nil, "not a list of {role, content} messages"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := c.enc.Value(json.RawMessage(c.value))
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Text != c.text || !slices.Equal(p.IDs, c.ids) {
+				t.Errorf("got %q %v, want %q %v", p.Text, p.IDs, c.text, c.ids)
+			}
+		})
+	}
+	t.Run("no BOS without one", func(t *testing.T) {
+		hf := &tokenizerWithoutBOS{tok}
+		if _, err := (&PromptEncoder{Tok: hf, BOS: -1}).Text(""); err == nil || !strings.Contains(err.Error(), "empty prompt") {
+			t.Errorf("empty prompt without BOS: %v", err)
+		}
+	})
+	if err := (&PromptEncoder{Tok: tok, ChatText: true}).Validate(); !errors.Is(err, ErrNoTemplate) {
+		t.Errorf("ChatText without a template: %v", err)
+	}
+	if err := (&PromptEncoder{Tok: tok, InputTemplate: "no slot"}).Validate(); err == nil {
+		t.Error("an input template without {} validated")
+	}
+}
+
+// tokenizerWithoutBOS is tok512 with its BOS undefined.
+type tokenizerWithoutBOS struct{ tokenizer.Tokenizer }
+
+func (t *tokenizerWithoutBOS) Specials() tokenizer.Specials {
+	sp := t.Tokenizer.Specials()
+	sp.BOS = -1
+	return sp
 }

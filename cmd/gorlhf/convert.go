@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -23,10 +20,6 @@ import (
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
-
-// hfTokenizerFiles are the tokenizer files copied from an HF model folder.
-var hfTokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-	"generation_config.json", "chat_template.jinja"}
 
 // runConvert writes a model as a Hugging Face folder: config.json,
 // model.safetensors (F32 or BF16) and, when one is known, the tokenizer.
@@ -145,117 +138,33 @@ func writeFolder(dir string, l *load.Loaded, dtype safetensors.DType, toks map[s
 // user: from --tokenizer when given; else the model folder's own files; else,
 // for a llama2.c model with a 512-token vocabulary, the embedded tok512.
 func tokenizerFiles(path string, l *load.Loaded) (map[string][]byte, string, error) {
-	vocab := modelVocab(l)
+	vocab := l.Model.Dims().Vocab
 	switch {
 	case path != "":
-		files, err := tokenizerFromPath(path, vocab, l)
+		tok, err := tokenizer.Load(path)
+		if err != nil {
+			return nil, "", err
+		}
+		if n := tok.VocabSize(); n > vocab {
+			return nil, "", fmt.Errorf("tokenizer %s has %d tokens but the model's vocabulary is %d", path, n, vocab)
+		}
+		files, err := tokenizer.HFFiles(tok, path, maxPositions(l))
 		return files, "", err
 	case l.Location.Kind == hub.HFFolder:
-		files := map[string][]byte{}
-		for _, n := range hfTokenizerFiles {
-			data, err := os.ReadFile(filepath.Join(l.Path, n))
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return nil, "", err
-			}
-			files[n] = data
+		files, err := tokenizer.ReadFiles(l.Path, append([]string{"tokenizer.json"}, tokenizer.HFFileNames...))
+		if err != nil || len(files) > 0 {
+			return files, "", err
 		}
-		if len(files) == 0 {
-			return nil, "no tokenizer files in " + l.Path + "; none written (pass --tokenizer)", nil
-		}
-		return files, "", nil
+		return nil, "no tokenizer files in " + l.Path + "; none written (pass --tokenizer)", nil
 	case vocab == 512:
 		tok, err := tokenizer.ParseLlama2C(assets.Tok512())
 		if err != nil {
 			return nil, "", err
 		}
-		files, err := llama2cTokenizerFiles(tok, l)
+		files, err := tok.HFFiles(maxPositions(l))
 		return files, "no --tokenizer given: writing the embedded tok512 tokenizer (the model has 512 tokens)", err
 	}
 	return nil, "no tokenizer written (pass --tokenizer)", nil
-}
-
-// tokenizerFromPath reads the tokenizer at path: a llama2.c .bin is
-// exported as tokenizer.json; a tokenizer.json (or .gz, or a folder) is
-// copied with the tokenizer_config.json next to it.
-func tokenizerFromPath(path string, vocab int, l *load.Loaded) (map[string][]byte, error) {
-	tok, err := tokenizer.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if n := tok.VocabSize(); vocab > 0 && n > vocab {
-		return nil, fmt.Errorf("tokenizer %s has %d tokens but the model's vocabulary is %d", path, n, vocab)
-	}
-	if lt, ok := tok.(*tokenizer.Llama2C); ok {
-		return llama2cTokenizerFiles(lt, l)
-	}
-	file := path
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		file = filepath.Join(path, "tokenizer.json")
-		if _, err := os.Stat(file); err != nil {
-			file += ".gz"
-		}
-	}
-	data, err := readMaybeGzip(file)
-	if err != nil {
-		return nil, err
-	}
-	files := map[string][]byte{"tokenizer.json": data}
-	for _, n := range hfTokenizerFiles[1:] {
-		if b, err := os.ReadFile(filepath.Join(filepath.Dir(file), n)); err == nil {
-			files[n] = b
-		}
-	}
-	return files, nil
-}
-
-// llama2cTokenizerFiles exports a llama2.c vocabulary as tokenizer.json
-// plus a tokenizer_config.json naming BOS/EOS/UNK.
-func llama2cTokenizerFiles(tok *tokenizer.Llama2C, l *load.Loaded) (map[string][]byte, error) {
-	j, err := tok.HFJSON()
-	if err != nil {
-		return nil, err
-	}
-	sp := tok.Specials()
-	name := func(id int) any {
-		if id < 0 {
-			return nil
-		}
-		return tok.Token(id)
-	}
-	cfg := map[string]any{
-		"tokenizer_class":              "PreTrainedTokenizerFast",
-		"bos_token":                    name(sp.BOS),
-		"eos_token":                    name(sp.EOS),
-		"unk_token":                    name(sp.UNK),
-		"pad_token":                    nil,
-		"add_bos_token":                true,
-		"add_eos_token":                false,
-		"clean_up_tokenization_spaces": false,
-	}
-	if n := maxPositions(l); n > 0 {
-		cfg["model_max_length"] = n
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(cfg); err != nil {
-		return nil, err
-	}
-	return map[string][]byte{"tokenizer.json": j, "tokenizer_config.json": b.Bytes()}, nil
-}
-
-func modelVocab(l *load.Loaded) int {
-	switch {
-	case l.Llama != nil:
-		return l.Llama.Config.VocabSize
-	case l.GPT2 != nil:
-		return l.GPT2.Config.VocabSize
-	}
-	return 0
 }
 
 // maxPositions reads max_position_embeddings (or GPT-2's n_positions).
@@ -268,17 +177,4 @@ func maxPositions(l *load.Loaded) int {
 		return 0
 	}
 	return max(c.Max, c.N)
-}
-
-func readMaybeGzip(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
-		return data, err
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("gunzip %s: %w", path, err)
-	}
-	defer zr.Close()
-	return io.ReadAll(zr)
 }

@@ -8,23 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorlhf/gorlhf/internal/assets"
-	"github.com/gorlhf/gorlhf/internal/chattmpl"
+	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/hub"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/load"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
 // samplingFlags bind the per-request sampling knobs.
@@ -99,7 +92,7 @@ func runGenerate(ctx context.Context, args []string) error {
 	rf.register(fs)
 	var sf samplingFlags
 	sf.register(fs)
-	prompt := fs.String("prompt", "", "one prompt (text)")
+	prompt := fs.String("prompt", "", `one prompt (text); "" generates unconditionally, from BOS`)
 	input := fs.String("input", "", "JSONL file of prompts: one object per line")
 	key := fs.String("input-key", "prompt", "field of each --input object holding the prompt: a string, or a list of {role, content} messages")
 	output := fs.String("output", "", "write one JSON line per prompt (completions, token ids, log-probs) here; default: text to stdout for --prompt, JSONL to stdout for --input")
@@ -108,10 +101,12 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	promptSet := false
+	fs.Visit(func(f *flag.Flag) { promptSet = promptSet || f.Name == "prompt" })
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("generate: unexpected arguments %q (quote the prompt and pass it with --prompt)", fs.Args())
-	case (*prompt == "") == (*input == ""):
+	case promptSet == (*input != ""):
 		return errors.New("generate: give exactly one of --prompt and --input")
 	case *system != "" && !*chat:
 		return errors.New("generate: --system needs --apply-chat-template")
@@ -126,20 +121,23 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err := ef.apply(); err != nil {
 		return err
 	}
-	rm, err := loadRolloutModel(&rf)
+	rm, err := rf.open()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, rm.loaded.Summary)
-	enc := promptEncoder{rm: rm, chat: *chat, system: *system}
+	fmt.Fprintln(os.Stderr, rm.Summary)
+	enc := data.PromptEncoder{Tok: rm.Tok, Template: rm.Template, ChatText: *chat, System: *system, BOS: rm.BOS()}
+	if _, err := rm.NeedTemplate(); *chat && err != nil {
+		return fmt.Errorf("generate: --apply-chat-template: model %s: %w", rm.Name, err)
+	}
 	var prompts []promptRecord
-	if *prompt != "" {
-		rec, err := enc.encode(mustJSON(*prompt))
+	if promptSet {
+		p, err := enc.Text(*prompt)
 		if err != nil {
 			return fmt.Errorf("generate: --prompt: %w", err)
 		}
-		prompts = []promptRecord{rec}
-	} else if prompts, err = enc.readFile(*input, *key); err != nil {
+		prompts = []promptRecord{{value: mustJSON(*prompt), ids: p.IDs}}
+	} else if prompts, err = readPrompts(&enc, *input, *key); err != nil {
 		return err
 	}
 	eng, err := rm.newEngine(rf.engine)
@@ -164,53 +162,15 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *prompt != "" && *output == "" {
+	if promptSet && *output == "" {
 		return printTexts(os.Stdout, results[0])
 	}
 	return writeRecords(*output, prompts, results)
 }
 
-// promptEncoder turns --prompt text or --input values into token ids.
-type promptEncoder struct {
-	rm     *rolloutModel
-	chat   bool
-	system string
-}
-
-// encode handles a JSON string (plain text, or one user message with
-// --apply-chat-template) or a JSON list of messages (always templated).
-func (e promptEncoder) encode(v json.RawMessage) (promptRecord, error) {
-	var text string
-	if err := json.Unmarshal(v, &text); err == nil {
-		if !e.chat {
-			ids := e.rm.encodeText(text)
-			if len(ids) == 0 {
-				return promptRecord{}, errors.New("prompt is empty")
-			}
-			return promptRecord{value: v, ids: ids}, nil
-		}
-		return e.messages(v, []chattmpl.Message{{Role: "user", Content: text}})
-	}
-	var msgs []chattmpl.Message
-	if err := json.Unmarshal(v, &msgs); err != nil || len(msgs) == 0 {
-		return promptRecord{}, errors.New("the prompt must be a string or a non-empty list of {role, content} messages")
-	}
-	return e.messages(v, msgs)
-}
-
-func (e promptEncoder) messages(v json.RawMessage, msgs []chattmpl.Message) (promptRecord, error) {
-	if e.system != "" {
-		msgs = append([]chattmpl.Message{{Role: "system", Content: e.system}}, msgs...)
-	}
-	ids, err := e.rm.encodeChat(msgs)
-	if err != nil {
-		return promptRecord{}, err
-	}
-	return promptRecord{value: v, ids: ids}, nil
-}
-
-// readFile reads the prompts of a JSONL file; errors name the line.
-func (e promptEncoder) readFile(path, key string) ([]promptRecord, error) {
+// readPrompts reads and encodes the prompts of a JSONL file (each line's
+// key field: a string or a list of messages); errors name the line.
+func readPrompts(enc *data.PromptEncoder, path, key string) ([]promptRecord, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
@@ -231,11 +191,11 @@ func (e promptEncoder) readFile(path, key string) ([]promptRecord, error) {
 		if !ok {
 			return nil, fmt.Errorf("generate: %s:%d: no %q field (set --input-key)", path, line, key)
 		}
-		rec, err := e.encode(v)
+		p, err := enc.Value(v)
 		if err != nil {
 			return nil, fmt.Errorf("generate: %s:%d: %w", path, line, err)
 		}
-		out = append(out, rec)
+		out = append(out, promptRecord{value: v, ids: p.IDs})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("generate: read %s: %w", path, err)
@@ -359,20 +319,6 @@ func mustJSON(s string) json.RawMessage {
 // ---------------------------------------------------------------------------
 // The model behind generate and serve.
 
-// rolloutModel is what generate and serve need from --model: the model,
-// its tokenizer, its chat template (nil if none), the ids that end a
-// sample and whether prompts start with BOS.
-type rolloutModel struct {
-	loaded *load.Loaded
-	dec    model.Decoder
-	tok    tokenizer.Tokenizer
-	tmpl   *chattmpl.Template
-	eos    []int32
-	bos    int // prepended to plain-text prompts; −1: none
-	name   string
-	dir    string // folder with the tokenizer files ("" for the embedded model)
-}
-
 // rolloutFlags are the model flags generate and serve share.
 type rolloutFlags struct {
 	model, tokenizer, bos string
@@ -383,7 +329,7 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 	d := generate.DefaultConfig()
 	fs.StringVar(&f.model, "model", load.DefaultModel, "model: HF folder, llama2.c file, Hub id in the local HF cache, or "+load.DefaultModel+" (embedded)")
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer file or folder (default: the model folder's, tokenizer.bin next to a llama2.c file, tok512 for "+load.DefaultModel+")")
-	fs.StringVar(&f.bos, "bos", "auto", "prepend BOS to text prompts: auto (tokenizer_config.json's add_bos_token; on for llama2.c models), on or off")
+	fs.StringVar(&f.bos, "bos", string(load.BOSAuto), "start prompts with BOS: auto (tokenizer_config.json's add_bos_token; without it, on when the tokenizer adds BOS itself or for llama2.c models), on or off")
 	fs.IntVar(&f.engine.KVCacheMB, "kv-cache-mb", d.KVCacheMB, "KV-cache budget in MiB (pages are used only as blocks fill)")
 	fs.IntVar(&f.engine.BlockSize, "block-size", d.BlockSize, "tokens per KV-cache block")
 	fs.IntVar(&f.engine.MaxSeqs, "max-seqs", d.MaxSeqs, "most sequences decoded together")
@@ -391,160 +337,31 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.engine.NoPrefixSharing, "no-prefix-sharing", false, "prefill the prompt once per sample instead of sharing its KV blocks")
 }
 
-// loadRolloutModel loads the model, tokenizer, template and stop ids.
-func loadRolloutModel(f *rolloutFlags) (*rolloutModel, error) {
-	l, err := load.Load(f.model, load.Options{Hub: hubOptions(), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+// rolloutModel is an opened causal LM that decodes incrementally.
+type rolloutModel struct {
+	*load.Bundle
+	dec model.Decoder
+}
+
+// open opens the model bundle (load.Open) for generation.
+func (f *rolloutFlags) open() (*rolloutModel, error) {
+	b, err := load.Open(f.model, load.OpenOptions{Load: loadOptions(), Tokenizer: f.tokenizer, BOS: load.BOSMode(f.bos)})
 	if err != nil {
 		return nil, err
 	}
-	if l.Score != nil {
-		return nil, fmt.Errorf("%s is a score model (%s), not a causal LM", f.model, l.Arch)
+	if b.Score != nil {
+		return nil, fmt.Errorf("%s is a score model (%s), not a causal LM", f.model, b.Arch)
 	}
-	dec, ok := l.Model.(model.Decoder)
+	dec, ok := b.Model.(model.Decoder)
 	if !ok {
-		return nil, fmt.Errorf("%s: %T cannot decode incrementally", f.model, l.Model)
+		return nil, fmt.Errorf("%s: %T cannot decode incrementally", f.model, b.Model)
 	}
-	rm := &rolloutModel{loaded: l, dec: dec, name: filepath.Base(strings.TrimSuffix(l.Path, "/"))}
-	llama2c := l.Location.Kind == hub.Llama2CFile || l.Path == load.EmbeddedPath
-	if l.Path == load.EmbeddedPath {
-		rm.name = load.DefaultModel
-	}
-	if rm.tok, rm.dir, err = rolloutTokenizer(f.tokenizer, l, llama2c); err != nil {
-		return nil, err
-	}
-	if rm.dir != "" {
-		if t, err := chattmpl.Load(rm.dir); err == nil {
-			rm.tmpl = t
-		}
-	}
-	rm.eos = stopIDs(rm.tok, rm.dir, llama2c)
-	if rm.bos, err = bosID(f.bos, rm.tok, rm.dir, llama2c); err != nil {
-		return nil, err
-	}
-	return rm, nil
+	return &rolloutModel{Bundle: b, dec: dec}, nil
 }
 
-// rolloutTokenizer finds the tokenizer; it also returns the folder holding
-// the tokenizer files ("" when there is none).
-func rolloutTokenizer(path string, l *load.Loaded, llama2c bool) (tokenizer.Tokenizer, string, error) {
-	switch {
-	case path != "":
-		tok, err := tokenizer.Load(path)
-		dir := path
-		if st, e := os.Stat(path); e == nil && !st.IsDir() {
-			dir = filepath.Dir(path)
-		}
-		return tok, dir, err
-	case l.Path == load.EmbeddedPath:
-		tok, err := tokenizer.ParseLlama2C(assets.Tok512())
-		return tok, "", err
-	case llama2c:
-		p := filepath.Join(filepath.Dir(l.Path), "tokenizer.bin")
-		tok, err := tokenizer.Load(p)
-		if err != nil {
-			return nil, "", fmt.Errorf("llama2.c model %s needs --tokenizer (no %s): %w", l.Path, p, err)
-		}
-		return tok, filepath.Dir(l.Path), nil
-	}
-	tok, err := tokenizer.Load(l.Path)
-	return tok, l.Path, err
-}
-
-// stopIDs are the tokenizer's EOS plus generation_config.json's
-// eos_token_id (a number or a list); llama2.c models also stop at BOS, as
-// run.c does (BOS separates stories).
-func stopIDs(tok tokenizer.Tokenizer, dir string, llama2c bool) []int32 {
-	var ids []int32
-	add := func(id int) {
-		if id >= 0 && !slices.Contains(ids, int32(id)) {
-			ids = append(ids, int32(id))
-		}
-	}
-	sp := tok.Specials()
-	add(sp.EOS)
-	if llama2c {
-		add(sp.BOS)
-	}
-	if dir != "" {
-		var gc struct {
-			EOS json.RawMessage `json:"eos_token_id"`
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err == nil && json.Unmarshal(b, &gc) == nil {
-			var one int
-			var many []int
-			if json.Unmarshal(gc.EOS, &one) == nil {
-				add(one)
-			} else if json.Unmarshal(gc.EOS, &many) == nil {
-				for _, id := range many {
-					add(id)
-				}
-			}
-		}
-	}
-	return ids
-}
-
-// bosID decides whether text prompts start with BOS.
-func bosID(mode string, tok tokenizer.Tokenizer, dir string, llama2c bool) (int, error) {
-	bos := tok.Specials().BOS
-	on := false
-	switch mode {
-	case "on":
-		if bos < 0 {
-			return -1, errors.New("--bos on: the tokenizer defines no BOS token")
-		}
-		on = true
-	case "off":
-	case "auto":
-		on = llama2c
-		var cfg struct {
-			AddBOS *bool `json:"add_bos_token"`
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json")); dir != "" && err == nil && json.Unmarshal(b, &cfg) == nil && cfg.AddBOS != nil {
-			on = *cfg.AddBOS
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) && dir != "" {
-			return -1, err
-		}
-	default:
-		return -1, fmt.Errorf("--bos must be auto, on or off, got %q", mode)
-	}
-	if !on || bos < 0 {
-		return -1, nil
-	}
-	return bos, nil
-}
-
-// newRolloutEngine starts the engine with the model's stop ids.
+// newEngine starts the engine with the model's stop ids (for llama2.c
+// models BOS too, as run.c).
 func (rm *rolloutModel) newEngine(cfg generate.Config) (*generate.Engine, error) {
-	cfg.EOS = rm.eos
-	return generate.New(rm.dec, rm.tok, cfg)
-}
-
-// encodeText tokenizes a plain-text prompt (BOS first when the model wants it).
-func (rm *rolloutModel) encodeText(text string) []int32 {
-	var ids []int32
-	if rm.bos >= 0 {
-		ids = append(ids, int32(rm.bos))
-	}
-	for _, id := range rm.tok.Encode(text) {
-		ids = append(ids, int32(id))
-	}
-	return ids
-}
-
-// encodeChat renders messages with the chat template and tokenizes the
-// result (special tokens written by the template become their ids).
-func (rm *rolloutModel) encodeChat(msgs []chattmpl.Message) ([]int32, error) {
-	if rm.tmpl == nil {
-		return nil, fmt.Errorf("model %s has no chat template", rm.name)
-	}
-	text, err := rm.tmpl.Render(msgs, chattmpl.RenderOptions{AddGenerationPrompt: true})
-	if err != nil {
-		return nil, err
-	}
-	var ids []int32
-	for _, id := range rm.tok.EncodeWith(text, tokenizer.EncodeOptions{ParseSpecial: true}) {
-		ids = append(ids, int32(id))
-	}
-	return ids, nil
+	cfg.EOS = rm.GenerationStops()
+	return generate.New(rm.dec, rm.Tok, cfg)
 }

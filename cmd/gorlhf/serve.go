@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/serve"
 )
 
@@ -37,33 +39,30 @@ func runServe(ctx context.Context, args []string) error {
 	if err := ef.apply(); err != nil {
 		return err
 	}
-	rm, err := loadRolloutModel(&rf)
+	rm, err := rf.open()
 	if err != nil {
 		return err
 	}
-	eng, err := rm.newEngine(rf.engine)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	modelName := cmp.Or(*name, rm.Name)
+	srv, eng, err := rm.server(rf.engine, serve.Options{ModelName: modelName, APIKey: *apiKey, ChatMaxTokens: *chatMax, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	o := serve.Options{ModelName: rm.name, APIKey: *apiKey, Template: rm.tmpl, BOS: rm.bos, ChatMaxTokens: *chatMax, Logger: logger}
-	if *name != "" {
-		o.ModelName = *name
-	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := &http.Server{Handler: serve.New(eng, rm.tok, o).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	chat := "no chat template: /v1/chat/completions answers 400"
-	if rm.tmpl != nil {
+	if rm.Template != nil {
 		chat = "chat template loaded"
 	}
-	logger.Info("serving", "summary", rm.loaded.Summary, "model", o.ModelName, "url", "http://"+ln.Addr().String()+"/v1",
-		"auth", o.APIKey != "", "chat", chat, "kv_blocks", eng.Stats().KVBlocks)
+	logger.Info("serving", "summary", rm.Summary, "model", modelName, "url", "http://"+ln.Addr().String()+"/v1",
+		"auth", *apiKey != "", "chat", chat, "kv_blocks", eng.Stats().KVBlocks)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -72,8 +71,19 @@ func runServe(ctx context.Context, args []string) error {
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	return nil
+}
+
+// server starts the engine and the OpenAI-compatible server over rm, with
+// rm's stop ids, chat template and BOS rule.
+func (rm *rolloutModel) server(cfg generate.Config, o serve.Options) (*serve.Server, *generate.Engine, error) {
+	eng, err := rm.newEngine(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Template, o.BOS = rm.Template, int(rm.BOS())
+	return serve.New(eng, rm.Tok, o), eng, nil
 }

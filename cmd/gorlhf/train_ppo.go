@@ -37,7 +37,7 @@ func runPPO(ctx context.Context, cfg ppo.Config, quiet bool) error {
 		return err
 	}
 	dc := data.Config{ApplyChatTemplate: cfg.Data.ApplyChatTemplate, TokenizerChatTemplate: cfg.Data.TokenizerChatTemplate}
-	te, err := trainEnv(cfg.Actor.Model, dc, quiet)
+	te, err := trainSetup(cfg.Actor.Model, dc, quiet)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,8 @@ func runPPO(ctx context.Context, cfg ppo.Config, quiet bool) error {
 		return err
 	}
 	defer roles.Close()
-	rt := ppo.Runtime{Tok: te.Tok, Template: te.Template, Console: te.Console, TTY: te.TTY, MaxPositions: roles.MaxPositions()}
+	rt := ppo.Runtime{Tok: te.Tok, Template: te.Template, Console: te.Console, TTY: te.TTY, MaxPositions: roles.MaxPositions(),
+		StopIDs: te.StopIDs, NoBOS: !te.AddBOS}
 	if key := os.Getenv(envAPIKeyEnv); cfg.Agent.Env == "remote" && key != "" {
 		if rt.Agent, err = env.OpenRemote(cfg.Agent.EnvArgs, key); err != nil {
 			return fmt.Errorf("--agent.env_args: %w", err)

@@ -14,7 +14,7 @@ func runTrainRM(ctx context.Context, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	env, err := trainEnv(cfg.Model, cfg.Data, f.quiet)
+	env, err := trainSetup(cfg.Model, cfg.Data, f.quiet)
 	if err != nil {
 		return err
 	}

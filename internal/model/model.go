@@ -1,9 +1,15 @@
 // Package model defines what every architecture provides: a causal LM over
-// token ids with Hugging Face-named parameters. Architectures live in
-// sub-packages (gpt2, llama); loading from files lives in model/load.
+// token ids with Hugging Face-named parameters, its sizes (Dims) and its
+// hyper-parameters (Spec), from which a like model is built. Callers use
+// these instead of switching on concrete types, so a new architecture
+// needs only its own package and one registration line in model/load.
+// Architectures live in sub-packages (gpt2, llama); loading from files
+// lives in model/load.
 package model
 
 import (
+	"fmt"
+
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
@@ -22,6 +28,62 @@ type CausalLM interface {
 	Forward(tp *tensor.Tape, ids, pos, seg []int32, b, t int) *tensor.Tensor
 	// Params lists every parameter under its Hugging Face name, in a fixed order.
 	Params() nn.Params
+	// Dims returns the sizes callers need without knowing the architecture.
+	Dims() Dims
+	// Spec returns the hyper-parameters; Spec().New() builds a like model.
+	Spec() Spec
+}
+
+// Dims are a model's sizes.
+type Dims struct {
+	Vocab  int // V: size of the token embedding and of the logits
+	Hidden int // C: width of the hidden states Hidden returns
+	Layers int // L
+	// MaxPositions is the longest sequence the model can encode (learned
+	// position tables); 0 means no limit (rotary positions).
+	MaxPositions int
+}
+
+// Spec is an architecture's hyper-parameters: everything but the weights.
+// Two specs describe the same model exactly when reflect.DeepEqual says
+// so; model/load relies on that to check that a config.json describes the
+// model it saves.
+type Spec interface {
+	// New builds the model with zero weights.
+	New() (CausalLM, error)
+	// ScoreBackbone is the spec of the same network used as the backbone
+	// of a score model (package head): the scalar head replaces the LM
+	// head, so a separate LM head is dropped (it becomes tied). A spec
+	// without a separate LM head returns itself.
+	ScoreBackbone() Spec
+}
+
+// NewLike returns a model of m's architecture and configuration with zero
+// weights.
+func NewLike(m CausalLM) (CausalLM, error) { return m.Spec().New() }
+
+// Clone returns a deep copy of m: a model of the same architecture and
+// configuration with its own copy of every weight (tied weights stay
+// tied). It is how one loaded model becomes the frozen reference, the
+// trained actor and the rollout engine's copy without reading the files
+// three times.
+func Clone(m CausalLM) (CausalLM, error) {
+	out, err := NewLike(m)
+	if err != nil {
+		return nil, fmt.Errorf("model: clone: %w", err)
+	}
+	dst, src := out.Params(), m.Params()
+	if len(dst) != len(src) {
+		return nil, fmt.Errorf("model: clone has %d parameters, the model %d", len(dst), len(src))
+	}
+	for _, p := range dst {
+		s := src.Find(p.Name)
+		if s == nil || len(s.Data) != len(p.Tensor.Data) {
+			return nil, fmt.Errorf("model: clone: parameter %s does not match", p.Name)
+		}
+		copy(p.Tensor.Data, s.Data)
+	}
+	return out, nil
 }
 
 // TokenLogProbs returns log π(targets[n] | ids[..n]) [B, T] for a causal LM:

@@ -261,7 +261,7 @@ func RunArithmeticDemo(ctx context.Context, d ArithmeticDemo) (DemoSummary, erro
 	}
 	d.logf("SFT: %d steps, held-out accuracy greedy %.3f, sampled %.3f (%s)", sum.SFTSteps, sum.SFT.Greedy, sum.SFT.Sampled, sum.SFTWall.Round(time.Second))
 	start = time.Now()
-	if sum.RLDir, err = d.runGRPO(ctx, files, sum.SFTDir, tok, &sum); err != nil {
+	if sum.RLDir, err = d.runGRPO(ctx, files, sum.SFTDir, &sum); err != nil {
 		return sum, err
 	}
 	sum.RLWall = time.Since(start)
@@ -293,14 +293,14 @@ func (d ArithmeticDemo) writeData(trainPs, heldOut []Problem) (demoFiles, error)
 		WritePrompts(f.heldOut, heldOut))
 }
 
-// env loads a model with the embedded tok512 tokenizer.
-func (d ArithmeticDemo) env(ref string, tok tokenizer.Tokenizer) (train.Env, error) {
-	m, err := load.Load(ref, load.Options{})
+// env opens a model (stories260K or a folder this demo wrote, both with
+// the tok512 tokenizer).
+func (d ArithmeticDemo) env(ref string) (train.Setup, error) {
+	b, err := load.Open(ref, load.OpenOptions{})
 	if err != nil {
-		return train.Env{}, fmt.Errorf("recipe: demo: %w", err)
+		return train.Setup{}, fmt.Errorf("recipe: demo: %w", err)
 	}
-	return train.Env{Model: m, Tok: tok, TokenizerFiles: map[string][]byte{"tokenizer.bin": assets.Tok512()},
-		Console: d.Console, TTY: d.TTY}, nil
+	return train.Setup{Bundle: b, Console: d.Console, TTY: d.TTY}, nil
 }
 
 // runSFT fine-tunes stories260K on the SFT examples and returns the
@@ -308,7 +308,7 @@ func (d ArithmeticDemo) env(ref string, tok tokenizer.Tokenizer) (train.Env, err
 // stops at the first check where the greedy accuracy on the probe (training
 // problems, never held-out ones) reaches it.
 func (d ArithmeticDemo) runSFT(ctx context.Context, f demoFiles, tok tokenizer.Tokenizer, probe []Problem) (string, int, []CurvePoint, error) {
-	env, err := d.env(load.DefaultModel, tok)
+	env, err := d.env(load.DefaultModel)
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -332,7 +332,7 @@ func (d ArithmeticDemo) runSFT(ctx context.Context, f demoFiles, tok tokenizer.T
 		if d.SFTTarget <= 0 || s.Step()%d.SFTCheckEvery != 0 {
 			continue
 		}
-		r, err := Evaluate(ctx, env.Model.Model, tok, probe, d.eval(Greedy()))
+		r, err := Evaluate(ctx, env.Model, tok, probe, d.eval(Greedy()))
 		if err != nil {
 			s.Close()
 			return "", 0, nil, err
@@ -380,8 +380,8 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 
 // runGRPO trains the SFT model with GRPO, returns the final model folder
 // and fills the summary's curves.
-func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string, tok tokenizer.Tokenizer, sum *DemoSummary) (string, error) {
-	env, err := d.env(sftDir, tok)
+func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string, sum *DemoSummary) (string, error) {
+	env, err := d.env(sftDir)
 	if err != nil {
 		return "", err
 	}
@@ -391,7 +391,7 @@ func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string,
 		return "", err
 	}
 	defer roles.Close()
-	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: tok, Console: d.Console, TTY: d.TTY})
+	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: env.Tok, Console: d.Console, TTY: d.TTY, StopIDs: env.StopIDs, NoBOS: !env.AddBOS})
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
@@ -137,17 +138,16 @@ func gradeAll(ps []Problem, res []generate.Result, tok tokenizer.Tokenizer, eos 
 	return out, nil
 }
 
-// EncodePrompt is BOS (when the tokenizer has one) and the prompt's tokens.
+// EncodePrompt is the prompt encoder's ids (data.PromptEncoder) with the
+// tokenizer's BOS first, as the recipes' stories260K-based models want:
+// BOS (when the tokenizer has one) and the prompt's tokens.
 func EncodePrompt(tok tokenizer.Tokenizer, text string) []int32 {
-	ids := tok.Encode(text)
-	out := make([]int32, 0, len(ids)+1)
-	if bos := tok.Specials().BOS; bos >= 0 && (len(ids) == 0 || ids[0] != bos) {
-		out = append(out, int32(bos))
+	enc := data.PromptEncoder{Tok: tok, BOS: int32(tok.Specials().BOS)}
+	p, err := enc.Text(text)
+	if err != nil {
+		return nil // only an empty prompt with a tokenizer without BOS
 	}
-	for _, id := range ids {
-		out = append(out, int32(id))
-	}
-	return out
+	return p.IDs
 }
 
 // DecodeResponse is a response's text without a final EOS token.

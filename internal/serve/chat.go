@@ -10,7 +10,6 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
 	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
 // chatRequest is the body of POST /v1/chat/completions.
@@ -166,16 +165,11 @@ func (s *Server) chatRequests(req *chatRequest) ([]generate.Request, error) {
 		}
 		msgs[i] = chattmpl.Message{Role: m.Role, Content: text, Name: m.Name}
 	}
-	prompt, err := s.opt.Template.Render(msgs, chattmpl.RenderOptions{AddGenerationPrompt: true})
+	prompt, err := s.enc.Chat(msgs)
 	if err != nil {
 		return nil, perr("messages", "%v", err)
 	}
-	ids := s.tok.EncodeWith(prompt, tokenizer.EncodeOptions{ParseSpecial: true})
-	prompt32 := make([]int32, len(ids))
-	for i, id := range ids {
-		prompt32[i] = int32(id)
-	}
-	return s.engineRequests([][]int32{prompt32}, p)
+	return s.engineRequests([][]int32{prompt.IDs}, p)
 }
 
 // chatLogprobs lays out tokens [from, to) of c in the chat API's shape.

@@ -150,13 +150,17 @@ func (s *Server) prompts(raw json.RawMessage) ([][]int32, error) {
 	}
 	var text string
 	if json.Unmarshal(raw, &text) == nil {
-		return [][]int32{s.encode(text)}, nil
+		ids, err := s.encode(text)
+		return [][]int32{ids}, err
 	}
 	var texts []string
 	if json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 		out := make([][]int32, len(texts))
 		for i, t := range texts {
-			out[i] = s.encode(t)
+			var err error
+			if out[i], err = s.encode(t); err != nil {
+				return nil, err
+			}
 		}
 		return out, nil
 	}
@@ -171,16 +175,14 @@ func (s *Server) prompts(raw json.RawMessage) ([][]int32, error) {
 	return nil, perr("prompt", "must be a string, a list of strings, a list of token ids or a list of lists of token ids")
 }
 
-// encode tokenizes completion text, with BOS when the model wants one.
-func (s *Server) encode(text string) []int32 {
-	var out []int32
-	if s.opt.BOS >= 0 {
-		out = append(out, int32(s.opt.BOS))
+// encode tokenizes completion text with the prompt encoder (BOS first when
+// the model wants one; "" is unconditional generation from BOS).
+func (s *Server) encode(text string) ([]int32, error) {
+	p, err := s.enc.Text(text)
+	if err != nil {
+		return nil, perr("prompt", "%v", err)
 	}
-	for _, id := range s.tok.Encode(text) {
-		out = append(out, int32(id))
-	}
-	return out
+	return p.IDs, nil
 }
 
 // engineError maps an engine validation error to a 400.

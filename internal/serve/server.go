@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
+	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
@@ -43,8 +44,9 @@ type Options struct {
 	// Template is the chat template; nil makes /v1/chat/completions answer
 	// 400.
 	Template *chattmpl.Template
-	// BOS is prepended to completion prompts given as text (−1: none).
-	// Chat prompts get whatever the template writes.
+	// BOS is put first in prompts given as text and in rendered chats
+	// that do not start with it (load.Bundle.BOS; −1: none). Prompts are
+	// encoded by data.PromptEncoder, as the RL trainer and generate do.
 	BOS int
 	// ChatMaxTokens is the length limit of a chat request that sets none;
 	// 0 means generate.DefaultMaxNewTokens. (Completions default to 16, as
@@ -61,6 +63,7 @@ type Options struct {
 type Server struct {
 	eng     *generate.Engine
 	tok     tokenizer.Tokenizer
+	enc     *data.PromptEncoder
 	opt     Options
 	created int64
 	seq     atomic.Uint64 // response ids
@@ -80,7 +83,8 @@ func New(e *generate.Engine, tok tokenizer.Tokenizer, o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{eng: e, tok: tok, opt: o, created: time.Now().Unix()}
+	enc := &data.PromptEncoder{Tok: tok, Template: o.Template, BOS: int32(o.BOS)}
+	return &Server{eng: e, tok: tok, enc: enc, opt: o, created: time.Now().Unix()}
 }
 
 // Handler returns the HTTP routes.

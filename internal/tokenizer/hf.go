@@ -22,9 +22,16 @@ type HF struct {
 	present  []bool         // present[id]: id names a token (ids may have holes)
 	addedIDs map[string]int // added token content -> id; the rest is in model.vocab
 	specials Specials
+	postBOS  bool // the post-processor puts a special token before the text
 }
 
 var _ Tokenizer = (*HF)(nil)
+
+// PostProcessorBOS reports whether tokenizer.json's post-processor puts a
+// special token (BOS) before the text, which is what Hugging Face's
+// add_special_tokens=True adds (Llama 2, Llama 3) when
+// tokenizer_config.json does not say otherwise. Encode never adds it.
+func (t *HF) PostProcessorBOS() bool { return t.postBOS }
 
 // Encode returns the ids of text with special tokens taken as plain text.
 func (t *HF) Encode(text string) []int { return t.EncodeWith(text, EncodeOptions{}) }

@@ -225,6 +225,7 @@ func (t *HF) guessSpecials(added []addedToken, post json.RawMessage) {
 		t.specials.UNK = t.model.unkID
 	}
 	t.specials.BOS, t.specials.EOS = templateSpecials(post, t.TokenID)
+	t.postBOS = t.specials.BOS >= 0
 	byName := func(names ...string) int {
 		for _, n := range names {
 			for _, a := range added {

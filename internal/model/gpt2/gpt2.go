@@ -37,6 +37,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// New implements model.Spec: New(c).
+func (c Config) New() (model.CausalLM, error) { return New(c) }
+
+// ScoreBackbone implements model.Spec: GPT-2's LM head is always tied.
+func (c Config) ScoreBackbone() model.Spec { return c }
+
 // Block is one transformer layer.
 type Block struct {
 	LN1, LN2             *nn.LayerNorm
@@ -45,6 +51,10 @@ type Block struct {
 	FcW, FcB             *tensor.Tensor // mlp.c_fc: [C, 4C], [4C]
 	MLPProjW, MLPProjB   *tensor.Tensor // mlp.c_proj: [4C, C], [C]
 }
+
+// EmbedName is the token embedding's parameter name; GPT-2's LM head is
+// always tied to it.
+const EmbedName = "transformer.wte.weight"
 
 // Model is a GPT-2 causal LM.
 type Model struct {
@@ -88,7 +98,7 @@ func (m *Model) Init(r *rand.Rand) {
 
 // Params lists every parameter under its Hugging Face name.
 func (m *Model) Params() nn.Params {
-	ps := nn.Params{{Name: "transformer.wte.weight", Tensor: m.WTE}, {Name: "transformer.wpe.weight", Tensor: m.WPE}}
+	ps := nn.Params{{Name: EmbedName, Tensor: m.WTE}, {Name: "transformer.wpe.weight", Tensor: m.WPE}}
 	for i, b := range m.Blocks {
 		p := fmt.Sprintf("transformer.h.%d.", i)
 		ps = append(ps, b.LN1.Params(p+"ln_1.")...)
@@ -104,6 +114,15 @@ func (m *Model) Params() nn.Params {
 	}
 	return append(ps, m.LNF.Params("transformer.ln_f.")...)
 }
+
+// Dims implements model.CausalLM.
+func (m *Model) Dims() model.Dims {
+	c := m.Config
+	return model.Dims{Vocab: c.VocabSize, Hidden: c.Hidden, Layers: c.Layers, MaxPositions: c.MaxPositions}
+}
+
+// Spec implements model.CausalLM: the configuration.
+func (m *Model) Spec() model.Spec { return m.Config }
 
 // Hidden returns the final hidden states [B, T, C] for ids [B·T] at
 // positions pos [B·T]; seg [B·T] (optional) isolates packed samples.

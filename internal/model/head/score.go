@@ -69,6 +69,37 @@ func (s *ScoreModel) Params() nn.Params {
 	return append(ps, s.Head.Params()...)
 }
 
+// Dims returns the backbone's sizes.
+func (s *ScoreModel) Dims() model.Dims { return s.Backbone.Dims() }
+
+// Spec returns the score model's spec: the backbone's (as a score
+// backbone, see model.Spec), the head width and the normalisation.
+func (s *ScoreModel) Spec() model.Spec {
+	return Spec{Backbone: s.Backbone.Spec().ScoreBackbone(), Width: s.Head.Weight.Shape[1], Norm: s.Norm}
+}
+
+// Spec describes a score model: its backbone, head width and reward
+// normalisation.
+type Spec struct {
+	Backbone model.Spec
+	Width    int // C
+	Norm     Norm
+}
+
+// New implements model.Spec: the backbone with a zero head.
+func (sp Spec) New() (model.CausalLM, error) {
+	bb, err := sp.Backbone.New()
+	if err != nil {
+		return nil, err
+	}
+	s := NewScoreModel(bb, sp.Width)
+	s.Norm = sp.Norm
+	return s, nil
+}
+
+// ScoreBackbone implements model.Spec (a score model has no LM head).
+func (sp Spec) ScoreBackbone() model.Spec { return sp }
+
 // Hidden returns the backbone's final hidden states [B, T, C].
 func (s *ScoreModel) Hidden(tp *tensor.Tape, ids, pos, seg []int32, b, t int) *tensor.Tensor {
 	return s.Backbone.Hidden(tp, ids, pos, seg, b, t)

@@ -44,6 +44,19 @@ func (c Config) withDefaults() Config {
 	if c.RopeTheta == 0 {
 		c.RopeTheta = 10000
 	}
+	if c.RopeScaling != nil && (c.RopeScaling.Type == "" || c.RopeScaling.Type == "default") {
+		c.RopeScaling = nil // no scaling, spelled one way so that specs compare
+	}
+	return c
+}
+
+// New implements model.Spec: New(c).
+func (c Config) New() (model.CausalLM, error) { return New(c) }
+
+// ScoreBackbone implements model.Spec: under a scalar head the LM head is
+// dropped, so the backbone is tied.
+func (c Config) ScoreBackbone() model.Spec {
+	c.TieWordEmbeddings = true
 	return c
 }
 
@@ -70,6 +83,10 @@ type Block struct {
 	QNorm, KNorm            *nn.RMSNorm // Qwen3 only
 	Gate, Up, Down          *nn.Linear
 }
+
+// EmbedName is the token embedding's parameter name, which a tied LM head
+// shares.
+const EmbedName = "model.embed_tokens.weight"
 
 // Model is a Llama-family causal LM.
 type Model struct {
@@ -128,7 +145,7 @@ func (m *Model) Init(r *rand.Rand) {
 
 // Params lists every parameter under its Hugging Face name.
 func (m *Model) Params() nn.Params {
-	ps := nn.Params{{Name: "model.embed_tokens.weight", Tensor: m.Embed}}
+	ps := nn.Params{{Name: EmbedName, Tensor: m.Embed}}
 	for i, b := range m.Blocks {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		ps = append(ps, b.InputNorm.Params(p+"input_layernorm.")...)
@@ -151,6 +168,14 @@ func (m *Model) Params() nn.Params {
 	}
 	return ps
 }
+
+// Dims implements model.CausalLM. Rotary positions set no length limit.
+func (m *Model) Dims() model.Dims {
+	return model.Dims{Vocab: m.Config.VocabSize, Hidden: m.Config.Hidden, Layers: m.Config.Layers}
+}
+
+// Spec implements model.CausalLM: the configuration, defaults filled in.
+func (m *Model) Spec() model.Spec { return m.Config }
 
 // Hidden returns the final hidden states [B, T, C] for ids [B·T] at
 // positions pos [B·T]; seg [B·T] (optional) isolates packed samples.

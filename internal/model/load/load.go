@@ -4,11 +4,13 @@
 // A reference is resolved by package hub (a local HF folder, a llama2.c
 // checkpoint file, or a Hub id already in the local HF cache), or is the
 // name of the embedded default model, stories260K. The config.json decides
-// the architecture through an explicit list (SupportedArchitectures): the
-// Llama family (Llama, Mistral, Qwen2, Qwen3) and GPT-2, as causal LMs or as
+// the architecture through the registry (one line per architecture in
+// registry.go; SupportedArchitectures lists them): the Llama family (Llama,
+// Mistral, Qwen2, Qwen3) and GPT-2, as causal LMs or as
 // *ForSequenceClassification reward models and critics (a backbone plus the
 // scalar head of package head). Weights come from safetensors (F32, BF16 or
-// F16, single file or sharded) and are kept in float32.
+// F16, single file or sharded) and are kept in float32. Open adds the
+// tokenizer, chat template and generation settings (a Bundle).
 //
 // Loading is strict on purpose: a missing tensor, a tensor the architecture
 // does not have, or a shape that disagrees with config.json is an error
@@ -31,9 +33,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/hub"
 	"github.com/gorlhf/gorlhf/internal/llama2c"
 	"github.com/gorlhf/gorlhf/internal/model"
-	"github.com/gorlhf/gorlhf/internal/model/gpt2"
 	"github.com/gorlhf/gorlhf/internal/model/head"
-	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 )
@@ -62,15 +62,13 @@ type Options struct {
 type Loaded struct {
 	// Model is the causal LM; for a score model it is the backbone.
 	Model model.CausalLM
-	// Llama and GPT2 are Model's concrete type (one of them is set).
-	Llama *llama.Model
-	GPT2  *gpt2.Model
 	// Score is set for *ForSequenceClassification models (reward models,
 	// critics): Model plus the scalar head.
 	Score *head.ScoreModel
-	// Arch is the architecture name ("Qwen2ForCausalLM"); Family its family.
-	Arch   string
-	Family Family
+	// Arch is the architecture name ("Qwen2ForCausalLM"); ModelType is
+	// config.json's model_type ("qwen2").
+	Arch      string
+	ModelType string
 	// Config is the HF config.json as read (generated for llama2.c files).
 	Config []byte
 	// Path is the folder or file the weights came from (EmbeddedPath for
@@ -82,11 +80,9 @@ type Loaded struct {
 	DType, TorchDType string
 	// PadTokenID is config.json's pad_token_id for score models (−1: none).
 	PadTokenID int
-	// SlidingWindow is the attention window HF would use (0: none). gorlhf
-	// attends to the full causal context, which gives the same results
-	// only for sequences of at most SlidingWindow tokens.
-	SlidingWindow int
-	Warnings      []string
+	// Warnings say where gorlhf differs from Hugging Face for this model
+	// (for example a sliding window it does not apply).
+	Warnings []string
 	// Summary is one line for the user, e.g. "loaded stories260K: llama,
 	// 260.1K params, 1.0 MB f32, 3 ms"; Elapsed is the load time.
 	Summary string
@@ -201,24 +197,15 @@ func build(sp *spec, cfg []byte, src source, loc hub.Location, o Options) (*Load
 
 // newModel allocates the model a spec describes, with zero weights.
 func newModel(sp *spec) (*Loaded, error) {
-	l := &Loaded{Arch: sp.Arch, Family: sp.Family, TorchDType: sp.TorchDType, PadTokenID: sp.PadTokenID,
-		SlidingWindow: sp.SlidingWindow, Warnings: slices.Clone(sp.Warnings)}
-	var c int
-	if sp.Family == GPT2 {
-		m, err := gpt2.New(sp.GPT2)
-		if err != nil {
-			return nil, err
-		}
-		l.Model, l.GPT2, c = m, m, sp.GPT2.Hidden
-	} else {
-		m, err := llama.New(sp.Llama)
-		if err != nil {
-			return nil, err
-		}
-		l.Model, l.Llama, c = m, m, sp.Llama.Hidden
+	l := &Loaded{Arch: sp.Arch, ModelType: sp.arch.ModelType, TorchDType: sp.TorchDType, PadTokenID: sp.PadTokenID,
+		Warnings: slices.Clone(sp.Warnings)}
+	m, err := sp.Backbone.New()
+	if err != nil {
+		return nil, err
 	}
+	l.Model = m
 	if sp.Score {
-		l.Score = head.NewScoreModel(l.Model, c)
+		l.Score = head.NewScoreModel(m, m.Dims().Hidden)
 		l.Score.Norm = sp.Norm
 	}
 	return l, nil
@@ -236,7 +223,7 @@ func joinDTypes(m map[string]int) string {
 // summary is the one-line report of a load.
 func summary(ref string, l *Loaded) string {
 	n := l.Params().Count()
-	kind := string(l.Family)
+	kind := l.ModelType
 	if l.Score != nil {
 		kind += " + score head"
 	}

@@ -12,18 +12,17 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/hub"
 	"github.com/gorlhf/gorlhf/internal/model"
-	"github.com/gorlhf/gorlhf/internal/model/gpt2"
 	"github.com/gorlhf/gorlhf/internal/model/head"
-	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 )
 
 // Save writes m as a Hugging Face folder: config.json and model.safetensors
 // (F32 or BF16). archConfigJSON is the model's config.json (Loaded.Config);
-// Save updates torch_dtype, tie_word_embeddings and, for a
-// head.ScoreModel, OpenRLHF's normalize_reward/mean/std, keeps every other
-// key, and checks that the config describes m exactly, so that what it
-// writes always loads back. Tied weights are written once, as HF does.
+// Save updates torch_dtype, tie_word_embeddings (whether m lists no
+// separate "lm_head.weight") and, for a head.ScoreModel, OpenRLHF's
+// normalize_reward/mean/std, keeps every other key, and checks that the
+// config describes m exactly (their model.Spec), so that what it writes
+// always loads back. Tied weights are written once, as HF does.
 //
 // The write never leaves a folder that looks complete but is not: a new
 // folder is filled under a temporary name and renamed into place; in an
@@ -193,14 +192,12 @@ func savedConfig(m model.CausalLM, cfg []byte, dtype safetensors.DType) ([]byte,
 	if _, ok := keys["dtype"]; ok { // transformers v5 spelling
 		set("dtype", torchDType(dtype))
 	}
-	backbone := m
 	if s, ok := m.(*head.ScoreModel); ok {
-		backbone = s.Backbone
 		set("normalize_reward", s.Norm.Normalize)
 		set("mean", s.Norm.Mean)
 		set("std", s.Norm.Std)
-	} else if lm, ok := m.(*llama.Model); ok {
-		set("tie_word_embeddings", lm.LMHead == lm.Embed)
+	} else if _, ok := keys["tie_word_embeddings"]; ok || m.Params().Find(lmHeadName) == nil {
+		set("tie_word_embeddings", m.Params().Find(lmHeadName) == nil)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -214,60 +211,28 @@ func savedConfig(m model.CausalLM, cfg []byte, dtype safetensors.DType) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	if err := matches(sp, m, backbone); err != nil {
+	if err := matches(sp, m); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// matches checks that the model sp describes is m: same architecture kind
-// and the same configuration (from which the parameter list follows).
-func matches(sp *spec, m, backbone model.CausalLM) error {
-	_, isScore := m.(*head.ScoreModel)
+// lmHeadName is the separate LM head of an untied causal LM.
+const lmHeadName = "lm_head.weight"
+
+// matches checks that the model sp describes is m: a score model or not,
+// and the same backbone spec (from which the parameter list follows).
+func matches(sp *spec, m model.CausalLM) error {
+	got := m.Spec()
+	hs, isScore := got.(head.Spec)
 	if isScore != sp.Score {
 		return fmt.Errorf("config.json says %s but the model is a %T", sp.Arch, m)
 	}
-	switch b := backbone.(type) {
-	case *llama.Model:
-		if sp.Family == GPT2 {
-			break
-		}
-		want, got := normLlama(sp.Llama), normLlama(b.Config)
-		if isScore { // the head replaces any LM head, tied or not
-			got.TieWordEmbeddings = want.TieWordEmbeddings
-		}
-		if !reflect.DeepEqual(want, got) {
-			return fmt.Errorf("config.json (%s) does not describe the model: config %+v, model %+v", sp.Arch, want, got)
-		}
-		return nil
-	case *gpt2.Model:
-		if sp.Family != GPT2 {
-			break
-		}
-		if sp.GPT2 != b.Config {
-			return fmt.Errorf("config.json (%s) does not describe the model: config %+v, model %+v", sp.Arch, sp.GPT2, b.Config)
-		}
-		return nil
-	default:
-		return fmt.Errorf("cannot save a %T (only Llama-family and GPT-2 models)", backbone)
+	if isScore {
+		got = hs.Backbone
 	}
-	return fmt.Errorf("config.json says %s but the model is a %T", sp.Arch, backbone)
-}
-
-// normLlama fills llama.Config's zero-means-default fields the way
-// llama.New does, so configs compare by meaning.
-func normLlama(c llama.Config) llama.Config {
-	if c.KVHeads == 0 {
-		c.KVHeads = c.Heads
+	if !reflect.DeepEqual(sp.Backbone, got) {
+		return fmt.Errorf("config.json (%s) does not describe the model: config %+v, model %+v", sp.Arch, sp.Backbone, got)
 	}
-	if c.HeadDim == 0 && c.Heads > 0 {
-		c.HeadDim = c.Hidden / c.Heads
-	}
-	if c.RopeTheta == 0 {
-		c.RopeTheta = 10000
-	}
-	if c.RopeScaling != nil && (c.RopeScaling.Type == "" || c.RopeScaling.Type == "default") {
-		c.RopeScaling = nil
-	}
-	return c
+	return nil
 }

@@ -235,7 +235,7 @@ func TestSave_NewScoreModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Score == nil || l.GPT2 == nil || l.PadTokenID != 0 {
+	if _, isGPT2 := l.Model.(*gpt2.Model); l.Score == nil || !isGPT2 || l.PadTokenID != 0 {
 		t.Fatalf("loaded %s, score %v, pad %d", l.Arch, l.Score != nil, l.PadTokenID)
 	}
 	names := storedNames(t, dir)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 )
 
@@ -70,7 +71,7 @@ func TestLoad_Stories260K(t *testing.T) {
 	if best > 100*time.Millisecond {
 		t.Errorf("loading stories260K took %v, want < 100ms", best)
 	}
-	if l.Arch != "LlamaForCausalLM" || l.Llama == nil || l.Path != EmbeddedPath {
+	if _, isLlama := l.Model.(*llama.Model); l.Arch != "LlamaForCausalLM" || !isLlama || l.Path != EmbeddedPath {
 		t.Fatalf("loaded %s from %s", l.Arch, l.Path)
 	}
 	if n := l.Params().Count(); n < 250_000 || n > 270_000 {

@@ -57,37 +57,17 @@ func (s llama2cSource) float32(n string) ([]float32, error) {
 }
 
 // canonical maps a stored tensor name to the name our parameters use, or
-// "" for buffers HF writes but that are not weights. headPrefix is the
-// module name of the scalar head in the file ("score" in HF, "value_head"
-// in older OpenRLHF).
-func canonical(name string, f Family, headPrefix string) string {
+// "" for buffers HF writes but that are not weights (the architecture's
+// TensorName). headPrefix is the module name of the scalar head in the
+// file ("score" in HF, "value_head" in older OpenRLHF).
+func canonical(name string, a Arch, headPrefix string) string {
 	if headPrefix != "" && headPrefix != "score" && strings.HasPrefix(name, headPrefix+".") {
 		name = "score." + strings.TrimPrefix(name, headPrefix+".")
 	}
-	switch f {
-	case GPT2:
-		// The causal mask buffers of old GPT-2 checkpoints.
-		if strings.HasSuffix(name, ".attn.bias") || strings.HasSuffix(name, ".attn.masked_bias") {
-			return ""
-		}
-		// openai-community/gpt2 stores the GPT2Model without its prefix.
-		if !strings.HasPrefix(name, "transformer.") && !strings.HasPrefix(name, "score.") && !strings.HasPrefix(name, "lm_head.") {
-			return "transformer." + name
-		}
-	default:
-		if strings.HasSuffix(name, ".rotary_emb.inv_freq") { // old Llama checkpoints
-			return ""
-		}
+	if a.TensorName == nil {
+		return name
 	}
-	return name
-}
-
-// tiedName is the embedding a tied LM head shares.
-func tiedName(f Family) string {
-	if f == GPT2 {
-		return "transformer.wte.weight"
-	}
-	return "model.embed_tokens.weight"
+	return a.TensorName(name)
 }
 
 // fill reads every parameter of ps from src, checking that each exists
@@ -104,13 +84,13 @@ func fill(ps nn.Params, src source, sp *spec, headPrefix string) (map[string]int
 	dtypes := map[string]int{}
 	done := make(map[string]bool, len(ps))
 	for _, stored := range src.names() {
-		name := canonical(stored, sp.Family, headPrefix)
+		name := canonical(stored, sp.arch, headPrefix)
 		if name == "" {
 			continue
 		}
 		t, ok := want[name]
 		switch {
-		case !ok && name == "lm_head.weight" && !sp.Score && want[tiedName(sp.Family)] != nil:
+		case !ok && name == "lm_head.weight" && !sp.Score && want[sp.arch.TiedEmbedding] != nil:
 			tiedCopy = stored
 			continue
 		case !ok:
@@ -139,7 +119,7 @@ func fill(ps nn.Params, src source, sp *spec, headPrefix string) (map[string]int
 		}
 	}
 	if len(errs) == 0 && tiedCopy != "" {
-		if err := checkTiedCopy(src, tiedCopy, want[tiedName(sp.Family)]); err != nil {
+		if err := checkTiedCopy(src, tiedCopy, want[sp.arch.TiedEmbedding]); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

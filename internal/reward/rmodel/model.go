@@ -11,9 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gorlhf/gorlhf/internal/model/gpt2"
 	"github.com/gorlhf/gorlhf/internal/model/head"
-	"github.com/gorlhf/gorlhf/internal/model/llama"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
@@ -80,12 +78,10 @@ func New(cfg Config) (*Source, error) {
 		return nil, err
 	}
 	m := &Source{cfg: cfg}
-	switch b := cfg.Model.Backbone.(type) {
-	case *llama.Model:
-		m.vocab = b.Config.VocabSize
-	case *gpt2.Model:
-		m.vocab = b.Config.VocabSize
-		m.cfg.MaxLen = min(m.cfg.MaxLen, b.Config.MaxPositions)
+	d := cfg.Model.Backbone.Dims()
+	m.vocab = d.Vocab
+	if d.MaxPositions > 0 {
+		m.cfg.MaxLen = min(m.cfg.MaxLen, d.MaxPositions)
 	}
 	sp := cfg.Tok.Specials()
 	m.bos, m.eos = int32(sp.BOS), int32(sp.EOS)
@@ -195,9 +191,10 @@ func (m *Source) forward(seqs [][]int32, idx []int) []float32 {
 
 // LoadOptions configures Load.
 type LoadOptions struct {
-	// Load is passed to load.Load (Hub cache, logger, head prefix).
+	// Load is passed to load.Open (Hub cache, logger, head prefix).
 	Load load.Options
-	// Tokenizer is a tokenizer file or folder; "" uses the model folder's.
+	// Tokenizer is a tokenizer file or folder; "" uses the model's own
+	// (load.OpenOptions.Tokenizer).
 	Tokenizer string
 	// Config supplies MaxLen, BatchSize, Normalize and ParseSpecial; its
 	// Model and Tok are filled in.
@@ -205,28 +202,21 @@ type LoadOptions struct {
 }
 
 // Load loads a reward model (an HF *ForSequenceClassification folder,
-// such as one written by gorlhf train rm or OpenRLHF) and its tokenizer.
+// such as one written by gorlhf train rm or OpenRLHF) and its tokenizer,
+// opened as a model bundle (load.Open).
 func Load(ref string, o LoadOptions) (*Source, *load.Loaded, error) {
-	l, err := load.Load(ref, o.Load)
+	b, err := load.Open(ref, load.OpenOptions{Load: o.Load, Tokenizer: o.Tokenizer})
 	if err != nil {
-		return nil, nil, fmt.Errorf("rmodel: %w", err)
+		return nil, nil, fmt.Errorf("rmodel: %w (a tokenizer can be passed explicitly)", err)
 	}
-	if l.Score == nil {
-		return nil, nil, fmt.Errorf("rmodel: %s is a %s, not a reward model (want a *ForSequenceClassification model with a score head)", ref, l.Arch)
-	}
-	tokPath := o.Tokenizer
-	if tokPath == "" {
-		tokPath = l.Path
-	}
-	tok, err := tokenizer.Load(tokPath)
-	if err != nil {
-		return nil, nil, fmt.Errorf("rmodel: tokenizer of %s: %w (pass one explicitly)", ref, err)
+	if b.Score == nil {
+		return nil, nil, fmt.Errorf("rmodel: %s is a %s, not a reward model (want a *ForSequenceClassification model with a score head)", ref, b.Arch)
 	}
 	cfg := o.Config
-	cfg.Model, cfg.Tok = l.Score, tok
+	cfg.Model, cfg.Tok = b.Score, b.Tok
 	src, err := New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	return src, l, nil
+	return src, b.Loaded, nil
 }

@@ -49,20 +49,21 @@ func (r *Roles) Close() error {
 }
 
 // Build makes, in this process, the roles spec asks for, from actor (the
-// loaded actor model, its tokenizer and files) and open (for reward and
+// actor's model bundle: its model, tokenizer, files and stop ids) and open (for reward and
 // critic models; it may be nil when spec names none). Weights are placed
 // like this:
 //
 //   - reference (spec.Reference): actor.Model itself, frozen; it can
 //     share the loaded weights because the actor trains a Clone
 //   - actor: a Clone of actor.Model (actor.Model itself when there is no reference)
-//   - rollout: a generate engine over its own Clone, stopping at EOS
+//   - rollout: a generate engine over its own Clone, stopping at the
+//     bundle's StopIDs
 //   - reward: a rule grader, remote servers, or a reward model, or their
 //     mix; none when spec.Reward is nil (an environment gives the rewards)
 //   - critic (spec.Critic): its Model; else a Clone of the reward model
 //     (which keeps scoring with the original); else the actor's backbone
 //     with a fresh value head
-func Build(spec role.Spec, actor train.Env, open Loader) (*Roles, error) {
+func Build(spec role.Spec, actor train.Setup, open Loader) (*Roles, error) {
 	return BuildSome(spec, actor, open, AllRoles())
 }
 
@@ -82,14 +83,14 @@ func AllRoles() Want {
 // the same weights whichever process builds it (a role built alone loads
 // what Build would have shared or cloned), so a run whose roles are
 // spread over processes computes what the in-process run computes.
-func BuildSome(spec role.Spec, actor train.Env, open Loader, want Want) (*Roles, error) {
+func BuildSome(spec role.Spec, actor train.Setup, open Loader, want Want) (*Roles, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	base := actor.Model
-	if base == nil || base.Score != nil {
+	if actor.Bundle == nil || actor.Loaded == nil || actor.Score != nil {
 		return nil, errors.New("inproc: the actor must be a causal LM (not a reward model)")
 	}
+	base := actor.Loaded
 	fb := spec.ForwardBatch
 	r := &Roles{}
 	actorModel := base.Model
@@ -127,7 +128,7 @@ func BuildSome(spec role.Spec, actor train.Env, open Loader, want Want) (*Roles,
 		}
 	}
 	if want.Rollout {
-		if r.engine, err = newEngine(spec.Rollout, base.Model, actor.Tok); err != nil {
+		if r.engine, err = newEngine(spec.Rollout, base.Model, actor.Bundle); err != nil {
 			return nil, err
 		}
 		r.Rollout = NewRollout(r.engine)
@@ -135,8 +136,9 @@ func BuildSome(spec role.Spec, actor train.Env, open Loader, want Want) (*Roles,
 	return r, nil
 }
 
-// newEngine starts a rollout engine over a Clone of m.
-func newEngine(rs role.RolloutSpec, m model.CausalLM, tok tokenizer.Tokenizer) (*generate.Engine, error) {
+// newEngine starts a rollout engine over a Clone of m, stopping at the
+// bundle's StopIDs.
+func newEngine(rs role.RolloutSpec, m model.CausalLM, b *load.Bundle) (*generate.Engine, error) {
 	c, err := Clone(m)
 	if err != nil {
 		return nil, err
@@ -149,16 +151,14 @@ func newEngine(rs role.RolloutSpec, m model.CausalLM, tok tokenizer.Tokenizer) (
 	if rs.KVCacheMB > 0 {
 		gc.KVCacheMB = rs.KVCacheMB
 	}
-	if eos := tok.Specials().EOS; eos >= 0 {
-		gc.EOS = []int32{int32(eos)}
-	}
-	return generate.New(dec, tok, gc)
+	gc.EOS = b.StopIDs
+	return generate.New(dec, b.Tok, gc)
 }
 
 // buildReward makes the reward role from the sources set (their weighted
 // mix when there are several); it returns the reward model when one is a
 // source (a critic may start from it).
-func (r *Roles) buildReward(spec role.Spec, actor train.Env, open Loader) (*load.Loaded, error) {
+func (r *Roles) buildReward(spec role.Spec, actor train.Setup, open Loader) (*load.Loaded, error) {
 	rs := spec.Reward
 	if rs == nil {
 		return nil, nil // the environment gives the rewards
@@ -205,7 +205,7 @@ func mixParts(rs role.RewardSpec, parts []reward.Part) (reward.Source, error) {
 }
 
 // rewardModel loads the reward model source.
-func rewardModel(rs role.RewardSpec, actor train.Env, open Loader) (*load.Loaded, reward.Source, error) {
+func rewardModel(rs role.RewardSpec, actor train.Setup, open Loader) (*load.Loaded, reward.Source, error) {
 	if open == nil {
 		return nil, nil, errors.New("inproc: reward model: no loader")
 	}
@@ -248,7 +248,7 @@ func loadRewardModel(ref string, open Loader) (*load.Loaded, error) {
 }
 
 // buildCritic makes the critic (see Build for where it starts from).
-func buildCritic(spec role.Spec, actor train.Env, open Loader, rm *load.Loaded) (*Critic, error) {
+func buildCritic(spec role.Spec, actor train.Setup, open Loader, rm *load.Loaded) (*Critic, error) {
 	var sm *head.ScoreModel
 	var cfgJSON []byte
 	var files map[string][]byte
@@ -271,11 +271,11 @@ func buildCritic(spec role.Spec, actor train.Env, open Loader, rm *load.Loaded) 
 		}
 		sm, cfgJSON = c.(*head.ScoreModel), rm.Config
 	default:
-		bb, err := Clone(actor.Model.Model)
+		bb, err := Clone(actor.Model)
 		if err != nil {
 			return nil, err
 		}
-		if sm, cfgJSON, err = valueModel(actor.Model, bb, spec.Seed); err != nil {
+		if sm, cfgJSON, err = valueModel(actor.Loaded, bb, spec.Seed); err != nil {
 			return nil, err
 		}
 		files = actor.TokenizerFiles
@@ -287,22 +287,7 @@ func buildCritic(spec role.Spec, actor train.Env, open Loader, rm *load.Loaded) 
 // a fresh head drawn from seed (OpenRLHF initialises the value head with
 // std 1/(C+1)), and the config.json to save it with.
 func valueModel(l *load.Loaded, backbone model.CausalLM, seed uint64) (*head.ScoreModel, []byte, error) {
-	if l.Score != nil {
-		return l.Score, l.Config, nil
-	}
-	var hidden int
-	switch {
-	case l.Llama != nil:
-		hidden = l.Llama.Config.Hidden
-	case l.GPT2 != nil:
-		hidden = l.GPT2.Config.Hidden
-	default:
-		return nil, nil, fmt.Errorf("inproc: cannot put a value head on a %s model", l.Arch)
-	}
-	sm := head.NewScoreModel(backbone, hidden)
-	sm.Head.Init(rand.New(rand.NewPCG(seed, 0xc41c)))
-	cfg, err := head.ScoreConfig(l.Config)
-	return sm, cfg, err
+	return load.ScoreModel(l, backbone, rand.New(rand.NewPCG(seed, 0xc41c)))
 }
 
 // sameTokenizer reports whether two tokenizers agree on a probe text and

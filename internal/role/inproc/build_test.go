@@ -8,29 +8,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
 // stories is the embedded stories260K with its tokenizer, as the command
 // line loads an actor.
-func stories(t *testing.T) train.Env {
+func stories(t *testing.T) train.Setup {
 	t.Helper()
-	l, err := load.Load(load.DefaultModel, load.Options{})
+	b, err := load.Open(load.DefaultModel, load.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return train.Env{Model: l, Tok: tok, TokenizerFiles: map[string][]byte{"tokenizer.bin": assets.Tok512()}}
+	return train.Setup{Bundle: b}
 }
 
 func loadRef(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) }
@@ -39,7 +33,7 @@ func adam() role.Adam { return role.Adam(optim.DefaultConfig()) }
 
 // build makes the roles of spec (sent through JSON first, as a worker
 // would receive it) and closes them when the test ends.
-func build(t *testing.T, spec role.Spec, actor train.Env) *Roles {
+func build(t *testing.T, spec role.Spec, actor train.Setup) *Roles {
 	t.Helper()
 	b, err := json.Marshal(spec)
 	if err != nil {
@@ -70,17 +64,17 @@ func TestBuild_Placement(t *testing.T) {
 		t.Fatalf("max positions %d", r.MaxPositions())
 	}
 	// The reference reads the loaded weights; the actor trains a copy.
-	if ref := r.Reference.(*Reference); ref.model != actor.Model.Model {
+	if ref := r.Reference.(*Reference); ref.model != actor.Model {
 		t.Fatal("the reference does not read the loaded model")
 	}
-	if a := r.Actor.(*Actor); a.m.Module == actor.Model.Model {
+	if a := r.Actor.(*Actor); a.m.Module == actor.Model {
 		t.Fatal("the actor trains the weights the reference reads")
 	}
 	w, err := r.Actor.Weights(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := actor.Model.Model.Params()
+	base := actor.Model.Params()
 	for i, p := range w.Params {
 		if p.Name != base[i].Name || !slices.Equal(p.Data, base[i].Tensor.Data) {
 			t.Fatalf("actor parameter %s does not start from the loaded %s", p.Name, base[i].Name)
@@ -133,7 +127,7 @@ func TestBuild_Minimal(t *testing.T) {
 	if r.Reference != nil || r.Critic != nil || r.Reward != nil || r.Actor == nil || r.Rollout == nil {
 		t.Fatalf("roles %+v: want actor and rollout only", r.Set)
 	}
-	if a := r.Actor.(*Actor); a.m.Module != actor.Model.Model {
+	if a := r.Actor.(*Actor); a.m.Module != actor.Model {
 		t.Fatal("the actor copied the model although nothing else reads it")
 	}
 }
@@ -176,12 +170,12 @@ func TestBuild_Errors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		spec  role.Spec
-		actor train.Env
+		actor train.Setup
 		open  Loader
 		want  string
 	}{
 		{"Spec", role.Spec{ForwardBatch: -1}, actor, loadRef, "must be ≥ 0"},
-		{"NoActor", role.Spec{}, train.Env{}, loadRef, "must be a causal LM"},
+		{"NoActor", role.Spec{}, train.Setup{}, loadRef, "must be a causal LM"},
 		{"NoLoader", rm, actor, nil, "reward model: no loader"},
 		{"NotARewardModel", rm, actor, loadRef, "not a *ForSequenceClassification model"},
 		{"Adam", role.Spec{Actor: role.ActorSpec{Adam: role.Adam{Beta1: 2, Eps: 1}}}, actor, loadRef, "betas must be in [0, 1)"},

@@ -20,7 +20,7 @@ import (
 // Trainer runs one DPO run.
 type Trainer struct {
 	cfg         Config
-	env         train.Env
+	env         train.Setup
 	policy, ref model.CausalLM
 	params      nn.Params
 	train, eval []data.Pair
@@ -30,17 +30,17 @@ type Trainer struct {
 // New reads the pairs and opens the session (resuming from a checkpoint
 // when asked). ref is the frozen reference model; it must not share
 // parameters with env.Model (load it separately).
-func New(cfg Config, env train.Env, ref model.CausalLM) (*Trainer, error) {
+func New(cfg Config, env train.Setup, ref model.CausalLM) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if ref == nil {
 		return nil, errors.New("dpo: no reference model")
 	}
-	if env.Model.Score != nil {
+	if env.Score != nil {
 		return nil, errors.New("dpo: the policy must be a causal LM, not a reward model")
 	}
-	t := &Trainer{cfg: cfg, env: env, policy: env.Model.Model, ref: ref, params: env.Model.Model.Params()}
+	t := &Trainer{cfg: cfg, env: env, policy: env.Model, ref: ref, params: env.Model.Params()}
 	if shared(t.params, ref.Params()) {
 		return nil, errors.New("dpo: the reference model shares weights with the policy")
 	}
@@ -62,13 +62,13 @@ func New(cfg Config, env train.Env, ref model.CausalLM) (*Trainer, error) {
 	}
 	t.s, err = train.NewSession(cfg.Train, train.Options{
 		Name: "dpo", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
-		Model:   train.Model{Module: t.policy, Config: env.Model.Config, Files: env.TokenizerFiles},
+		Model:   train.Model{Module: t.policy, Config: env.Config, Files: env.TokenizerFiles},
 		Console: env.Console, TTY: env.TTY, Plots: []string{"loss", "acc"},
 	})
 	if err != nil {
 		return nil, err
 	}
-	t.s.Log.Info("model", "summary", env.Model.Summary)
+	t.s.Log.Info("model", "summary", env.Summary)
 	for _, rep := range reps {
 		t.s.Log.Info("dataset", "report", rep.String())
 	}

@@ -11,12 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	tt "github.com/gorlhf/gorlhf/internal/tensor/tensortest"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -54,13 +52,13 @@ func loadStories(t testing.TB) *load.Loaded {
 	return m
 }
 
-func testEnv(t testing.TB) train.Env {
+func testEnv(t testing.TB) train.Setup {
 	t.Helper()
-	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
+	b, err := load.Open(load.DefaultModel, load.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return train.Env{Model: loadStories(t), Tok: tok, TokenizerFiles: map[string][]byte{"tokenizer.bin": assets.Tok512()}}
+	return train.Setup{Bundle: b}
 }
 
 func testConfig(t testing.TB, ds string) Config {
@@ -208,7 +206,7 @@ func TestTrainer_Resume(t *testing.T) {
 func TestNew_Rejects(t *testing.T) {
 	env := testEnv(t)
 	c := testConfig(t, dataset(t))
-	if _, err := New(c, env, env.Model.Model); err == nil || !strings.Contains(err.Error(), "shares weights") {
+	if _, err := New(c, env, env.Model); err == nil || !strings.Contains(err.Error(), "shares weights") {
 		t.Fatalf("policy as its own reference: %v", err)
 	}
 	c.Loss.Beta = 0

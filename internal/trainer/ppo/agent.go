@@ -136,8 +136,8 @@ func (t *Trainer) reset(ctx context.Context, e *episode) error {
 	}
 	if obs != e.prompt.Text {
 		ids := toInt32(t.rt.Tok.EncodeWith(obs, t.encodeOpts()))
-		if bos := t.rt.Tok.Specials().BOS; bos >= 0 && (len(ids) == 0 || ids[0] != int32(bos)) {
-			ids = append([]int32{int32(bos)}, ids...)
+		if bos := t.rt.bos(); bos >= 0 && (len(ids) == 0 || ids[0] != bos) {
+			ids = append([]int32{bos}, ids...)
 		}
 		if len(ids) == 0 {
 			return fmt.Errorf("ppo: environment %s: reset returned an empty observation for prompt %q", t.cfg.Agent.Env, e.prompt.Text)

@@ -33,7 +33,7 @@ func agentConfig(t testing.TB, args string, maxTurns int) Config {
 
 // newAgentTrainer is newTrainer with an environment factory of our own
 // (nil: the one the configuration names).
-func newAgentTrainer(t testing.TB, c Config, e train.Env, f env.Factory) (*Trainer, *inproc.Roles) {
+func newAgentTrainer(t testing.TB, c Config, e train.Setup, f env.Factory) (*Trainer, *inproc.Roles) {
 	t.Helper()
 	p, err := inproc.Build(c.RoleSpec(), e, loadModel)
 	if err != nil {

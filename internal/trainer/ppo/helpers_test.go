@@ -20,7 +20,6 @@ import (
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -29,9 +28,9 @@ const tinyConfig = `{"architectures": ["LlamaForCausalLM"], "model_type": "llama
 "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
 "num_key_value_heads": 2, "rms_norm_eps": 1e-05, "tie_word_embeddings": true}`
 
-// tinyEnv writes a random tiny model to a folder and loads it, with the
-// embedded tok512 tokenizer.
-func tinyEnv(t testing.TB) train.Env {
+// tinyEnv writes a random tiny model and the tok512 tokenizer to a folder
+// and opens it.
+func tinyEnv(t testing.TB) train.Setup {
 	t.Helper()
 	m, err := llama.New(llama.Config{VocabSize: 512, Hidden: 32, Intermediate: 64, Layers: 2, Heads: 4, KVHeads: 2,
 		RMSNormEps: 1e-5, TieWordEmbeddings: true})
@@ -43,15 +42,14 @@ func tinyEnv(t testing.TB) train.Env {
 	if err := load.Save(dir, m, []byte(tinyConfig), safetensors.F32); err != nil {
 		t.Fatal(err)
 	}
-	l, err := load.Load(dir, load.Options{})
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.bin"), assets.Tok512(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := load.Open(dir, load.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return train.Env{Model: l, Tok: tok, TokenizerFiles: map[string][]byte{"tokenizer.bin": assets.Tok512()}}
+	return train.Setup{Bundle: b}
 }
 
 // writePrompts writes n story prompts with labels to a JSONL file.
@@ -91,7 +89,7 @@ func tinyConfigFor(t testing.TB, est rl.Estimator) Config {
 
 // newTrainer builds in-process roles and a trainer; both are closed when
 // the test ends.
-func newTrainer(t testing.TB, c Config, env train.Env) (*Trainer, *inproc.Roles) {
+func newTrainer(t testing.TB, c Config, env train.Setup) (*Trainer, *inproc.Roles) {
 	t.Helper()
 	p, err := inproc.Build(c.RoleSpec(), env, loadModel)
 	if err != nil {

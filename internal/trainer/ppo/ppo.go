@@ -73,6 +73,12 @@ type Runtime struct {
 	// actors. Set it when they live in separate processes; the results
 	// are the same either way, only the wall time differs.
 	Overlap bool
+	// StopIDs end a response (load.Bundle.StopIDs); nil means the
+	// tokenizer's EOS.
+	StopIDs []int32
+	// NoBOS leaves prompts without BOS (load.Bundle.AddBOS false); by
+	// default they start with the tokenizer's BOS when it has one.
+	NoBOS bool
 }
 
 // Trainer runs one RL run. Not safe for concurrent use.
@@ -122,6 +128,9 @@ func New(ctx context.Context, cfg Config, roles role.Set, rt Runtime) (*Trainer,
 		rng: rand.NewPCG(cfg.Train.Seed, 0x9e3779b97f4a7c15)}
 	if eos := rt.Tok.Specials().EOS; eos >= 0 {
 		t.eos = []int32{int32(eos)}
+	}
+	if rt.StopIDs != nil {
+		t.eos = rt.StopIDs
 	}
 	if err := t.openAgent(); err != nil {
 		return nil, err
@@ -175,7 +184,7 @@ func checkRoles(cfg Config, r role.Set) error {
 // readPrompts reads the training and evaluation prompts.
 func (t *Trainer) readPrompts() ([]*data.Report, error) {
 	budget := t.cfg.Data.MaxLen - t.cfg.Rollout.MaxNewTokens
-	enc, err := newPromptEncoder(t.rt.Tok, t.rt.Template, t.cfg.Data, budget)
+	enc, err := newPromptEncoder(t.rt, t.cfg.Data, budget)
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func writeRewardModel(t testing.TB, backbone model.CausalLM) string {
 		sm.Head.Weight.Data[i] *= 30 // rewards of order 1
 	}
 	sm.Norm = head.Norm{Normalize: true, Mean: 0.5, Std: 2}
-	cfg, err := head.ScoreConfig([]byte(tinyConfig))
+	cfg, err := load.ScoreConfig([]byte(tinyConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestTrainer_Step_RewardModel(t *testing.T) {
 	// stored mean/std), and the critic starts as a copy of it (OpenRLHF's
 	// default), not as the policy with a fresh head.
 	env := tinyEnv(t)
-	rmDir := writeRewardModel(t, env.Model.Model)
+	rmDir := writeRewardModel(t, env.Model)
 	c := tinyConfigFor(t, rl.EstimatorGAE)
 	c.Reward.Rule.Kind = ""
 	c.Reward.Model, c.Reward.Normalize = rmDir, true
@@ -138,7 +138,7 @@ func TestTrainer_Step_MixedReward(t *testing.T) {
 	// parts are logged.
 	env := tinyEnv(t)
 	c := tinyConfigFor(t, rl.EstimatorGroupNorm)
-	c.Reward.Model = writeRewardModel(t, env.Model.Model)
+	c.Reward.Model = writeRewardModel(t, env.Model)
 	c.Reward.Mix, c.Reward.ScoreFrom = []reward.Weight{{Name: role.PartModel, Weight: 1}, {Name: role.PartRule, Weight: 0.5}}, role.PartRule
 	tr, _ := newTrainer(t, c, env)
 	m, err := tr.Step(context.Background())

@@ -20,7 +20,7 @@ import (
 // Trainer runs one reward-model run.
 type Trainer struct {
 	cfg         Config
-	env         train.Env
+	env         train.Setup
 	model       *head.ScoreModel
 	params      nn.Params
 	train, eval []data.Pair
@@ -29,11 +29,11 @@ type Trainer struct {
 
 // New builds the score model, reads the pairs and opens the session
 // (resuming from a checkpoint when asked).
-func New(cfg Config, env train.Env) (*Trainer, error) {
+func New(cfg Config, env train.Setup) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	sm, modelCfg, err := scoreModel(env.Model, cfg.Train.Seed)
+	sm, modelCfg, err := scoreModel(env.Loaded, cfg.Train.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func New(cfg Config, env train.Env) (*Trainer, error) {
 		t.s.Close()
 		return nil, err
 	}
-	t.s.Log.Info("model", "summary", env.Model.Summary, "head", "score.weight")
+	t.s.Log.Info("model", "summary", env.Summary, "head", "score.weight")
 	for _, rep := range reps {
 		t.s.Log.Info("dataset", "report", rep.String())
 	}

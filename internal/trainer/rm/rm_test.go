@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gorlhf/gorlhf/internal/model/head"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,12 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	tt "github.com/gorlhf/gorlhf/internal/tensor/tensortest"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -47,17 +44,13 @@ func dataset(t testing.TB) string {
 	return path
 }
 
-func testEnv(t testing.TB) train.Env {
+func testEnv(t testing.TB) train.Setup {
 	t.Helper()
-	m, err := load.Load(load.DefaultModel, load.Options{})
+	b, err := load.Open(load.DefaultModel, load.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return train.Env{Model: m, Tok: tok, TokenizerFiles: map[string][]byte{"tokenizer.bin": assets.Tok512()}}
+	return train.Setup{Bundle: b}
 }
 
 func testConfig(t testing.TB, ds string) Config {
@@ -213,7 +206,7 @@ func TestScoreConfig(t *testing.T) {
 		{`{"architectures": ["GPT2LMHeadModel"]}`, "GPT2ForSequenceClassification"},
 	}
 	for _, c := range cases {
-		out, err := head.ScoreConfig([]byte(c.in))
+		out, err := load.ScoreConfig([]byte(c.in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +219,7 @@ func TestScoreConfig(t *testing.T) {
 			t.Errorf("%s → %+v", c.in, got)
 		}
 	}
-	if _, err := head.ScoreConfig([]byte(`{"architectures": ["LlamaForSequenceClassification"]}`)); err == nil {
+	if _, err := load.ScoreConfig([]byte(`{"architectures": ["LlamaForSequenceClassification"]}`)); err == nil {
 		t.Error("a reward model's config was converted again")
 	}
 }

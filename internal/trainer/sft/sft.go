@@ -18,7 +18,7 @@ import (
 // Trainer runs one SFT run.
 type Trainer struct {
 	cfg         Config
-	env         train.Env
+	env         train.Setup
 	model       model.CausalLM
 	params      nn.Params
 	train, eval []data.Sample
@@ -27,11 +27,11 @@ type Trainer struct {
 
 // New reads and tokenizes the datasets, then opens the session (resuming
 // from a checkpoint when asked).
-func New(cfg Config, env train.Env) (*Trainer, error) {
+func New(cfg Config, env train.Setup) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Trainer{cfg: cfg, env: env, model: env.Model.Model, params: env.Model.Model.Params()}
+	t := &Trainer{cfg: cfg, env: env, model: env.Model, params: env.Model.Params()}
 	enc, err := env.Encoder(cfg.Data)
 	if err != nil {
 		return nil, err
@@ -47,13 +47,13 @@ func New(cfg Config, env train.Env) (*Trainer, error) {
 	}
 	t.s, err = train.NewSession(cfg.Train, train.Options{
 		Name: "sft", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
-		Model:   train.Model{Module: t.model, Config: env.Model.Config, Files: env.TokenizerFiles},
+		Model:   train.Model{Module: t.model, Config: env.Config, Files: env.TokenizerFiles},
 		Console: env.Console, TTY: env.TTY, Plots: []string{"loss"},
 	})
 	if err != nil {
 		return nil, err
 	}
-	t.s.Log.Info("model", "summary", env.Model.Summary)
+	t.s.Log.Info("model", "summary", env.Summary)
 	for _, rep := range []*data.Report{trainRep, evalRep} {
 		if rep != nil {
 			t.s.Log.Info("dataset", "report", rep.String())

@@ -11,12 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	tt "github.com/gorlhf/gorlhf/internal/tensor/tensortest"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -52,17 +50,13 @@ func dataset(t testing.TB) string {
 }
 
 // testEnv loads a fresh copy of the embedded stories260K and its tokenizer.
-func testEnv(t testing.TB) train.Env {
+func testEnv(t testing.TB) train.Setup {
 	t.Helper()
-	m, err := load.Load(load.DefaultModel, load.Options{})
+	b, err := load.Open(load.DefaultModel, load.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return train.Env{Model: m, Tok: tok, TokenizerFiles: map[string][]byte{"tokenizer.bin": assets.Tok512()}}
+	return train.Setup{Bundle: b}
 }
 
 // testConfig is a small, fast run on the stories.

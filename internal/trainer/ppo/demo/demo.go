@@ -29,11 +29,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 	"github.com/gorlhf/gorlhf/internal/trainer/rm"
@@ -180,19 +178,14 @@ func writeData(o Options) (dataFiles, error) {
 	return d, nil
 }
 
-// stories loads the embedded model with its tokenizer; every role that
+// stories opens the embedded model with its tokenizer; every role that
 // trains gets its own copy.
-func stories(o Options) (train.Env, error) {
-	m, err := load.Load(load.DefaultModel, load.Options{})
+func stories(o Options) (train.Setup, error) {
+	b, err := load.Open(load.DefaultModel, load.OpenOptions{})
 	if err != nil {
-		return train.Env{}, err
+		return train.Setup{}, err
 	}
-	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
-	if err != nil {
-		return train.Env{}, err
-	}
-	return train.Env{Model: m, Tok: tok, TokenizerFiles: map[string][]byte{"tokenizer.bin": assets.Tok512()},
-		Console: o.Console, TTY: o.TTY}, nil
+	return train.Setup{Bundle: b, Console: o.Console, TTY: o.TTY}, nil
 }
 
 // trainRewardModel fits the sentiment reward model (gorlhf train rm).
@@ -244,7 +237,7 @@ func runRL(ctx context.Context, o Options, d dataFiles, algo rl.Estimator, rmDir
 		return RunResult{}, err
 	}
 	defer roles.Close()
-	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: env.Tok, Console: o.Console, TTY: o.TTY})
+	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: env.Tok, Console: o.Console, TTY: o.TTY, StopIDs: env.StopIDs, NoBOS: !env.AddBOS})
 	if err != nil {
 		return RunResult{}, err
 	}

@@ -36,6 +36,7 @@ func commands() []command {
 		{"train", "train a model: train sft | rm | dpo | ppo", runTrain},
 		{"tokenize", "encode text to token ids (or decode ids) with a tokenizer", runTokenize},
 		{"version", "print the version and the compute backend", runVersion},
+		{"worker", "host roles of a placed run (started by the local launcher; under Slurm and Kubernetes train ppo becomes one)", runWorker},
 	}
 }
 

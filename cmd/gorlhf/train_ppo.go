@@ -12,6 +12,8 @@ import (
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/env"
+	"github.com/gorlhf/gorlhf/internal/launch"
+	"github.com/gorlhf/gorlhf/internal/placement"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
@@ -22,13 +24,14 @@ import (
 // runTrainPPO is `gorlhf train ppo`: OpenRLHF's train_ppo_ray with every
 // advantage estimator (PPO with a critic, REINFORCE++, RLOO, GRPO, …).
 func runTrainPPO(ctx context.Context, args []string) error {
-	cfg := ppo.DefaultConfig()
-	f := newTrainFlags("ppo")
-	registerPPO(f.fs, &cfg)
-	if err := f.parse(args); err != nil {
+	c, err := parsePPO(args)
+	if err != nil {
 		return err
 	}
-	return runPPO(ctx, cfg, f.quiet)
+	if c.place.Launcher != launch.Inproc {
+		return runPlaced(ctx, c)
+	}
+	return runPPO(ctx, c.cfg, c.f.quiet)
 }
 
 // runPPO loads the models, builds the in-process roles and trains.
@@ -36,28 +39,58 @@ func runPPO(ctx context.Context, cfg ppo.Config, quiet bool) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	dc := data.Config{ApplyChatTemplate: cfg.Data.ApplyChatTemplate, TokenizerChatTemplate: cfg.Data.TokenizerChatTemplate}
-	te, err := trainSetup(cfg.Actor.Model, dc, quiet)
+	te, err := ppoSetup(cfg, quiet)
 	if err != nil {
 		return err
 	}
-	roles, err := inproc.Build(cfg.RoleSpec(), te, loadModel)
+	roles, err := ppoBuilder(cfg, te)(inproc.AllRoles())
 	if err != nil {
 		return err
 	}
 	defer roles.Close()
-	rt := ppo.Runtime{Tok: te.Tok, Template: te.Template, Console: te.Console, TTY: te.TTY, MaxPositions: roles.MaxPositions(),
-		StopIDs: te.StopIDs, NoBOS: !te.AddBOS}
-	if key := os.Getenv(envAPIKeyEnv); cfg.Agent.Env == "remote" && key != "" {
-		if rt.Agent, err = env.OpenRemote(cfg.Agent.EnvArgs, key); err != nil {
-			return fmt.Errorf("--agent.env_args: %w", err)
-		}
+	rt := ppoRuntime(cfg, te)
+	rt.MaxPositions = roles.MaxPositions()
+	if rt.Agent, err = remoteAgent(cfg); err != nil {
+		return err
 	}
 	t, err := ppo.New(ctx, cfg, roles.Set, rt)
 	if err != nil {
 		return err
 	}
 	return t.Run(ctx)
+}
+
+// ppoSetup opens the actor's bundle (model, tokenizer, chat template).
+func ppoSetup(cfg ppo.Config, quiet bool) (train.Setup, error) {
+	dc := data.Config{ApplyChatTemplate: cfg.Data.ApplyChatTemplate, TokenizerChatTemplate: cfg.Data.TokenizerChatTemplate}
+	return trainSetup(cfg.Actor.Model, dc, quiet)
+}
+
+// ppoBuilder builds, in this process, the roles a selection asks for:
+// every role for an in-process run, a placement group's in a worker.
+func ppoBuilder(cfg ppo.Config, te train.Setup) placement.Builder {
+	return func(w inproc.Want) (*inproc.Roles, error) { return inproc.BuildSome(cfg.RoleSpec(), te, loadModel, w) }
+}
+
+// ppoRuntime is what the driver needs besides its roles; the caller sets
+// MaxPositions and, for placed roles, Overlap and SyncWeights.
+func ppoRuntime(cfg ppo.Config, te train.Setup) ppo.Runtime {
+	return ppo.Runtime{Tok: te.Tok, Template: te.Template, Console: te.Console, TTY: te.TTY,
+		StopIDs: te.StopIDs, NoBOS: !te.AddBOS}
+}
+
+// remoteAgent opens --agent.env remote with the key from the environment
+// (nil for any other environment: ppo opens the built-ins itself).
+func remoteAgent(cfg ppo.Config) (env.Factory, error) {
+	key := os.Getenv(envAPIKeyEnv)
+	if cfg.Agent.Env != "remote" || key == "" {
+		return nil, nil
+	}
+	f, err := env.OpenRemote(cfg.Agent.EnvArgs, key)
+	if err != nil {
+		return nil, fmt.Errorf("--agent.env_args: %w", err)
+	}
+	return f, nil
 }
 
 // registerPPO binds every flag of `gorlhf train ppo` to cfg; the names

@@ -79,6 +79,11 @@ type Runtime struct {
 	// NoBOS leaves prompts without BOS (load.Bundle.AddBOS false); by
 	// default they start with the tokenizer's BOS when it has one.
 	NoBOS bool
+	// SyncWeights gives the rollout engine the actor's weights as
+	// version; nil means Actor.Weights then Rollout.LoadWeights. Placed
+	// roles set it so the bytes go from the actor's worker straight to
+	// the engine's (remote.SyncWeights).
+	SyncWeights func(ctx context.Context, actor role.Actor, rollout role.Rollout, version int64) error
 }
 
 // Trainer runs one RL run. Not safe for concurrent use.
@@ -323,11 +328,19 @@ func (t *Trainer) skipIteration(f *filterStats, m *phaseTimer) (map[string]float
 // publish copies the actor's weights to the rollout engine as version+1.
 func (t *Trainer) publish(ctx context.Context, m *phaseTimer) error {
 	defer m.phase("weight_sync")()
+	v := t.version + 1
+	if t.rt.SyncWeights != nil {
+		if err := t.rt.SyncWeights(ctx, t.roles.Actor, t.roles.Rollout, v); err != nil {
+			return fmt.Errorf("ppo: publish weights: %w", err)
+		}
+		t.version = v
+		return nil
+	}
 	w, err := t.roles.Actor.Weights(ctx)
 	if err != nil {
 		return fmt.Errorf("ppo: actor weights: %w", err)
 	}
-	w.Version = t.version + 1
+	w.Version = v
 	if err := t.roles.Rollout.LoadWeights(ctx, w); err != nil {
 		return fmt.Errorf("ppo: publish weights: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 )
 
@@ -55,7 +55,7 @@ func (b *blockingReward) Score(ctx context.Context, req role.ScoreRequest) (role
 		return role.ScoreResult{}, ctx.Err()
 	case <-b.release:
 		b.returned <- nil
-		return role.ScoreResult{Results: make([]reward.Result, len(req.Samples))}, nil
+		return role.ScoreResult{Results: make([]grade.Result, len(req.Samples))}, nil
 	case <-time.After(time.Minute): // bound: never outlive a test
 		b.returned <- errors.New("blockingReward: not released")
 		return role.ScoreResult{}, errors.New("blockingReward: not released")
@@ -96,7 +96,7 @@ func callAsync(ctx context.Context, r role.Reward) <-chan outcome {
 	done := make(chan outcome, 1)
 	go func() {
 		start := time.Now()
-		_, err := r.Score(ctx, role.ScoreRequest{Samples: []reward.Sample{{Response: "x"}}})
+		_, err := r.Score(ctx, role.ScoreRequest{Samples: []grade.Sample{{Response: "x"}}})
 		done <- outcome{err, time.Since(start)}
 	}()
 	return done

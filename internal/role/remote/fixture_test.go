@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,19 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorlhf/gorlhf/internal/assets"
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/model"
-	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/load"
-	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/role/remote/wire"
-	"github.com/gorlhf/gorlhf/internal/tensor"
-	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -89,65 +82,51 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // --- the real roles, from the embedded stories260K
 
-var stories = sync.OnceValues(func() (*load.Loaded, error) { return load.Load("stories260K", load.Options{}) })
+var stories = sync.OnceValues(func() (*load.Bundle, error) { return load.Open(load.DefaultModel, load.OpenOptions{}) })
 
-func loadStories(t testing.TB) *load.Loaded {
+// buildRoles makes all five in-process roles over stories260K: inproc.Build
+// makes the actor, critic (a fresh value head drawn from the spec's seed),
+// reference and rollout; the reward is a mix of two test sources. Two calls
+// give roles in identical states (same weights, same value head, same
+// optimizer settings), so one set can be called directly and the other
+// through a server. The references of both share the loaded weights (they
+// only read them); everything else has its own copy.
+func buildRoles(t testing.TB) Hosted {
 	t.Helper()
-	l, err := stories()
+	b, err := stories()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l
-}
-
-// buildRoles makes all five in-process roles over copies of stories260K.
-// Two calls give roles in identical states (same weights, same value
-// head, same optimizer settings), so one set can be called directly and
-// the other through a server.
-func buildRoles(t testing.TB) Hosted {
-	t.Helper()
-	l := loadStories(t)
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
+	adam := role.Adam(optim.DefaultConfig())
+	spec := role.Spec{ForwardBatch: 2, Seed: 5, Actor: role.ActorSpec{Adam: adam}, Reference: true,
+		Critic: &role.CriticSpec{Adam: adam}, Rollout: role.RolloutSpec{KVCacheMB: 8}}
+	r, err := inproc.Build(spec, train.Setup{Bundle: b}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	clone := func() model.CausalLM {
-		m, err := inproc.Clone(l.Model)
-		must(err)
-		return m
+	t.Cleanup(func() { r.Close() })
+	if r.Reward != nil {
+		t.Fatalf("inproc.Build made a reward role for a spec without one: %T", r.Reward)
 	}
-	actor, err := inproc.NewActor(train.Model{Module: clone(), Config: l.Config}, optim.DefaultConfig(), 0)
-	must(err)
-	sm := head.NewScoreModel(clone(), l.Llama.Config.Hidden)
-	sm.Head.Init(rand.New(rand.NewPCG(5, 6)))
-	scfg, err := head.ScoreConfig(l.Config)
-	must(err)
-	critic, err := inproc.NewCritic(sm, scfg, nil, optim.DefaultConfig(), 3)
-	must(err)
-	tok, err := tokenizer.ParseLlama2C(assets.Tok512())
-	must(err)
-	eng, err := generate.New(clone().(model.Decoder), tok, generate.Config{KVCacheMB: 8})
-	must(err)
-	t.Cleanup(func() { eng.Close() })
 	mix, err := reward.NewMix("",
-		reward.Part{Name: "len", Weight: 1, Source: reward.Func(func(_ context.Context, s reward.Sample) (float64, error) {
+		reward.Part{Name: "len", Weight: 1, Source: reward.Func(func(_ context.Context, s grade.Sample) (float64, error) {
 			return float64(len(s.Response)) / 10, nil
 		})},
-		reward.Part{Name: "label", Weight: 0.5, Source: reward.Func(func(_ context.Context, s reward.Sample) (float64, error) {
+		reward.Part{Name: "label", Weight: 0.5, Source: reward.Func(func(_ context.Context, s grade.Sample) (float64, error) {
 			if strings.Contains(s.Response, s.Label) {
 				return 1, nil
 			}
 			return 0, nil
 		})})
-	must(err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return Hosted{
-		Actor:     actor,
-		Critic:    critic,
-		Reference: inproc.NewReference(l.Model, 2),
+		Actor:     r.Actor,
+		Critic:    r.Critic,
+		Reference: r.Reference,
 		Reward:    inproc.NewReward(mix),
-		Rollout:   inproc.NewRollout(eng),
+		Rollout:   r.Rollout,
 	}
 }
 
@@ -189,8 +168,8 @@ func (p *loopbackPlane) Publish(ctx context.Context, w role.Weights) (WeightsRef
 	blob := planeBlob{Version: w.Version}
 	for _, prm := range w.Params {
 		blob.Names = append(blob.Names, prm.Name)
-		blob.Shapes = append(blob.Shapes, prm.Tensor.Shape)
-		blob.Data = append(blob.Data, prm.Tensor.Data)
+		blob.Shapes = append(blob.Shapes, prm.Shape)
+		blob.Data = append(blob.Data, prm.Data)
 	}
 	b, err := wire.Marshal(blob)
 	if err != nil {
@@ -233,10 +212,8 @@ func (p *loopbackPlane) Fetch(ctx context.Context, ref WeightsRef) (role.Weights
 		return role.Weights{}, fmt.Errorf("plane: version %d, want %d", blob.Version, ref.Version)
 	}
 	w := role.Weights{Version: blob.Version}
-	for i, name := range blob.Names {
-		t := tensor.New(blob.Shapes[i]...)
-		copy(t.Data, blob.Data[i])
-		w.Params = append(w.Params, nn.Param{Name: name, Tensor: t})
+	for i, name := range blob.Names { // freshly decoded: the caller owns them
+		w.Params = append(w.Params, role.Param{Name: name, Shape: blob.Shapes[i], Data: blob.Data[i]})
 	}
 	return w, nil
 }
@@ -244,16 +221,16 @@ func (p *loopbackPlane) Fetch(ctx context.Context, ref WeightsRef) (role.Weights
 var _ WeightsPlane = (*loopbackPlane)(nil)
 
 // sameParams fails unless a and b hold the same names, shapes and bits.
-func sameParams(t testing.TB, what string, a, b nn.Params) {
+func sameParams(t testing.TB, what string, a, b []role.Param) {
 	t.Helper()
 	if len(a) != len(b) {
 		t.Fatalf("%s: %d vs %d parameters", what, len(a), len(b))
 	}
 	for i := range a {
-		if a[i].Name != b[i].Name || fmt.Sprint(a[i].Tensor.Shape) != fmt.Sprint(b[i].Tensor.Shape) {
-			t.Fatalf("%s: parameter %d is %s %v vs %s %v", what, i, a[i].Name, a[i].Tensor.Shape, b[i].Name, b[i].Tensor.Shape)
+		if a[i].Name != b[i].Name || fmt.Sprint(a[i].Shape) != fmt.Sprint(b[i].Shape) {
+			t.Fatalf("%s: parameter %d is %s %v vs %s %v", what, i, a[i].Name, a[i].Shape, b[i].Name, b[i].Shape)
 		}
-		if !bytes.Equal(f32bytes(a[i].Tensor.Data), f32bytes(b[i].Tensor.Data)) {
+		if !bytes.Equal(f32bytes(a[i].Data), f32bytes(b[i].Data)) {
 			t.Fatalf("%s: %s differs", what, a[i].Name)
 		}
 	}

@@ -10,9 +10,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/gorlhf/gorlhf/internal/generate"
-	"github.com/gorlhf/gorlhf/internal/nn"
-	"github.com/gorlhf/gorlhf/internal/reward"
+	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/train"
@@ -113,7 +111,7 @@ func TestRemote_MatchesInProcess(t *testing.T) {
 		samePerToken(t, "values", got.Values, want.Values)
 	})
 	t.Run("Score", func(t *testing.T) {
-		req := role.ScoreRequest{Samples: []reward.Sample{
+		req := role.ScoreRequest{Samples: []grade.Sample{
 			{Prompt: "Once", Response: " upon a time 42", Label: "42", Tokens: []int32{1, 5, 6}, ResponseTokens: 2, FinishReason: "stop"},
 			{Prompt: "Tom", Response: " ran", Label: "7"},
 		}}
@@ -130,22 +128,30 @@ func TestRemote_MatchesInProcess(t *testing.T) {
 	t.Run("Checkpoint", func(t *testing.T) { checkpoints(t, p, seqs) })
 }
 
-// sameGenerate compares completions (timing aside) and their weight version.
+// sameGenerate compares the completions and their weight version.
 func sameGenerate(t *testing.T, p pair, version int64) {
 	ctx := context.Background()
-	req := role.GenerateRequest{Requests: []generate.Request{
-		{ID: "a", Prompt: []int32{1, 403, 29}, Params: generate.SamplingParams{N: 3, MaxNewTokens: 12, Temperature: 0.9, TopK: 40, Seed: 7, TopLogProbs: 2}},
-		{ID: "b", Prompt: []int32{1, 88}, Params: generate.SamplingParams{MaxNewTokens: 8}},
-		{ID: "c", Prompt: []int32{1, 403}, Params: generate.SamplingParams{N: 2, MaxNewTokens: 10, Temperature: 1, TopP: 0.9, MinP: 0.05, Seed: 0, StopTokenIDs: []int32{13}}},
+	req := role.GenerateRequest{Prompts: []role.Prompt{
+		{ID: "a", Tokens: []int32{1, 403, 29}, Params: role.SamplingParams{N: 3, MaxNewTokens: 12, Temperature: 0.9, TopK: 40, Seed: 7}},
+		{ID: "b", Tokens: []int32{1, 88}, Params: role.SamplingParams{MaxNewTokens: 8}},
+		{ID: "c", Tokens: []int32{1, 403}, Params: role.SamplingParams{N: 2, MaxNewTokens: 10, Temperature: 1, TopP: 0.9, MinP: 0.05, Seed: 0, StopTokenIDs: []int32{13}}},
 	}}
 	want := must(p.local.Rollout.Generate(ctx, req))(t)
 	got := must(p.remote.Rollout.Generate(ctx, req))(t)
-	for _, r := range [][]generate.Result{want.Results, got.Results} {
+	for _, r := range [][]role.Generation{want.Results, got.Results} {
+		if len(r) != len(req.Prompts) {
+			t.Fatalf("%d generations for %d prompts", len(r), len(req.Prompts))
+		}
 		for i := range r {
-			r[i].TimeToFirstToken = 0
+			if n := max(req.Prompts[i].Params.N, 1); len(r[i].Completions) != n {
+				t.Fatalf("prompt %d: %d completions, want %d", i, len(r[i].Completions), n)
+			}
 			for _, c := range r[i].Completions {
 				if c.WeightVersion != version {
 					t.Fatalf("completion of weight version %d, want %d", c.WeightVersion, version)
+				}
+				if len(c.Tokens) == 0 || len(c.RawLogProbs) != len(c.Tokens) {
+					t.Fatalf("prompt %d: completion of %d tokens with %d log-probs", i, len(c.Tokens), len(c.RawLogProbs))
 				}
 			}
 		}
@@ -167,7 +173,7 @@ func actorSteps(t *testing.T, p pair, seqs role.Sequences) {
 		step.MicroBatches = append(step.MicroBatches, role.ActorMicroBatch{Seqs: seqs.Select(idx),
 			OldLogProbs: old.Select(idx), Advantages: adv.Select(idx), RefLogProbs: ref.Select(idx)})
 	}
-	step.Loss = role.ActorLoss{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.05, KLEstimator: rl.K3, EntropyCoef: 0.01}
+	step.Loss = rl.ActorLossConfig{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.05, KLEstimator: rl.K3, EntropyCoef: 0.01}
 	step.LR, step.MaxNorm = 1e-3, 1
 	for i := range 2 {
 		want := must(p.local.Actor.TrainStep(ctx, step))(t)
@@ -197,7 +203,7 @@ func criticSteps(t *testing.T, p pair, seqs role.Sequences) {
 }
 
 // weightsOf reads an in-process role's parameters.
-func weightsOf(t testing.TB, r any) nn.Params {
+func weightsOf(t testing.TB, r any) []role.Param {
 	t.Helper()
 	w, ok := r.(interface {
 		Weights(context.Context) (role.Weights, error)

@@ -10,14 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/launch"
 	"github.com/gorlhf/gorlhf/internal/par"
 	"github.com/gorlhf/gorlhf/internal/placement"
-	"github.com/gorlhf/gorlhf/internal/role/remote"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
+	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 )
 
@@ -104,68 +104,41 @@ func runPlaced(ctx context.Context, c *ppoCommand) error {
 // runDriver is rank 0: it loads the actor bundle (tokenizer, template),
 // places the roles and runs the PPO loop over them.
 func runDriver(ctx context.Context, c *ppoCommand, plan launch.Plan, id launch.Identity) error {
-	digest, err := c.digest()
-	if err != nil {
-		return err
-	}
 	te, err := ppoSetup(c.cfg, c.f.quiet)
 	if err != nil {
 		return err
 	}
-	o := placement.Options{Plan: plan, Build: ppoBuilder(c.cfg, te), Version: version, Digest: digest,
-		JoinTimeout: c.joinTimeout, Logger: slog.New(slog.NewTextHandler(consoleOrDiscard(te.Console), nil))}
-	if plan.Launcher == launch.Local {
-		if err := localLaunch(c, &o); err != nil {
-			return err
-		}
-	} else {
-		if o.Secret = os.Getenv(launch.VarRunSecret); o.Secret == "" {
-			return fmt.Errorf("--launcher %s: set %s to the run's secret in every process's environment (deploy/slurm/ppo.sbatch makes one)", plan.Launcher, launch.VarRunSecret)
-		}
-		o.Listen = id.DriverAddr()
-	}
-	placed, runCtx, err := placement.Start(ctx, o)
+	p, err := c.placer(te)
 	if err != nil {
 		return err
 	}
-	defer placed.Close()
+	p.Identity = id
+	if plan.Launcher != launch.Local {
+		if p.Digest, err = c.digest(); err != nil {
+			return err
+		}
+		if p.Secret = os.Getenv(launch.VarRunSecret); p.Secret == "" {
+			return fmt.Errorf("--launcher %s: set %s to the run's secret in every process's environment (deploy/slurm/ppo.sbatch makes one)", plan.Launcher, launch.VarRunSecret)
+		}
+	}
 	rt := ppoRuntime(c.cfg, te)
-	rt.MaxPositions = te.Model.Dims().MaxPositions
 	if rt.Agent, err = remoteAgent(c.cfg); err != nil {
 		return err
 	}
-	rt.Overlap, rt.SyncWeights = placed.Overlap && !c.noOverlap, placed.Sync
-	if placed.MaxPositions > 0 {
-		rt.MaxPositions = placed.MaxPositions
-	}
-	t, err := ppo.New(runCtx, c.cfg, placed.Set, rt)
-	if err != nil {
-		return placed.Explain(err)
-	}
-	return placed.Explain(t.Run(runCtx))
+	_, err = p.Train(ctx, c.cfg, te, loadModel, rt)
+	return err
 }
 
-// localLaunch sets the driver up to start its workers on this host: a
-// fresh secret (handed over in the environment, never on a command
-// line), a loopback rendezvous, and the workers' command lines.
-func localLaunch(c *ppoCommand, o *placement.Options) error {
-	secret, err := remote.NewSecret()
-	if err != nil {
-		return err
-	}
+// placer is the placement of this command's run.
+func (c *ppoCommand) placer(te train.Setup) (placement.PPO, error) {
 	exe, prefix, err := workerExe()
 	if err != nil {
-		return err
+		return placement.PPO{}, err
 	}
-	o.Secret, o.Listen = string(secret), "127.0.0.1:0"
-	pinned := []string{"--gemm=" + c.f.engine.kernel.Name(), "--threads=" + strconv.Itoa(par.Threads()), "--quiet"}
-	o.Local = &placement.Local{Exe: exe, Env: []string{launch.VarRunSecret + "=" + string(secret)},
-		LogDir: filepath.Join(c.cfg.Ckpt.OutputDir, "workers"),
-		Args: func(int) []string {
-			args := append(append([]string{}, prefix...), "--", "train", "ppo")
-			return append(append(args, c.args...), pinned...)
-		}}
-	return nil
+	return placement.PPO{Place: c.place, Exe: exe, ExePrefix: prefix, Version: version,
+		Engine:      placement.Engine{Gemm: c.f.engine.kernel.Name(), Threads: par.Threads()},
+		JoinTimeout: c.joinTimeout, NoOverlap: c.noOverlap,
+		Logger: slog.New(slog.NewTextHandler(consoleOrDiscard(te.Console), nil))}, nil
 }
 
 // workerExe is the program the local launcher starts workers with: this
@@ -205,19 +178,26 @@ func runWorkerRank(ctx context.Context, c *ppoCommand, plan launch.Plan, id laun
 }
 
 // runWorker is `gorlhf worker [--rank R --world_size N --driver_addr H:P]
-// -- train ppo FLAGS`: one worker process of a placed run. The local
-// launcher starts it; under Slurm and Kubernetes `train ppo` itself turns
-// into it on every rank but 0.
+// (--run RUN.json | -- train ppo FLAGS)`: one worker process of a placed
+// run. The local launcher starts it with the run file it wrote; a
+// Kubernetes pod runs it with the training command; under Slurm `train
+// ppo` itself turns into it on every rank but 0.
 func runWorker(ctx context.Context, args []string) error {
-	fs := newFlagSet("worker", "worker [--rank R --world_size N --driver_addr HOST:PORT] -- train ppo FLAGS")
+	fs := newFlagSet("worker", "worker [--rank R --world_size N --driver_addr HOST:PORT] (--run RUN.json | -- train ppo FLAGS)")
 	var ident launch.Flags
 	ident.RegisterFlags(fs)
+	runPath := fs.String("run", "", "the run file the local launcher wrote (workers/run.json in the run folder)")
+	workerHost := fs.String("worker_host", "127.0.0.1", "with --run: interface the role server and weights plane listen on")
+	joinTimeout := fs.Duration("join_timeout", time.Minute, "with --run: how long to keep trying to reach the driver")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *runPath != "" {
+		return runWorkerFile(ctx, *runPath, ident, *workerHost, *joinTimeout)
+	}
 	rest := fs.Args()
 	if len(rest) < 2 || rest[0] != "train" || rest[1] != "ppo" {
-		return errors.New("worker: give the run's command after --, as in: worker --rank 1 -- train ppo --launcher local ...")
+		return errors.New("worker: give --run RUN.json, or the run's command after --, as in: worker --rank 1 -- train ppo --launcher k8s ...")
 	}
 	c, err := parsePPO(rest[2:])
 	if err != nil {
@@ -239,6 +219,46 @@ func runWorker(ctx context.Context, args []string) error {
 		return errors.New("worker: rank 0 is the driver; run `gorlhf train ppo` for it")
 	}
 	return runWorkerRank(ctx, c, plan, id)
+}
+
+// runWorkerFile serves a local launch's worker rank from its run file.
+func runWorkerFile(ctx context.Context, path string, ident launch.Flags, host string, joinTimeout time.Duration) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	var rf placement.RunFile
+	if err := json.Unmarshal(b, &rf); err != nil {
+		return fmt.Errorf("worker: run file %s: %w", path, err)
+	}
+	ef := engineFlags{threads: rf.Engine.Threads, gemm: rf.Engine.Gemm, quiet: true}
+	if err := ef.apply(); err != nil {
+		return fmt.Errorf("worker: run file %s: %w", path, err)
+	}
+	id, err := launch.ParseEnv(os.LookupEnv, ident)
+	if err != nil {
+		return err
+	}
+	plan, err := launch.NewPlan(rf.Place, rf.Needs)
+	if err != nil {
+		return fmt.Errorf("worker: run file %s: %w", path, err)
+	}
+	secret := os.Getenv(launch.VarRunSecret)
+	if secret == "" {
+		return fmt.Errorf("worker rank %d: %s is not set (the launcher hands each worker the run's secret)", id.Rank, launch.VarRunSecret)
+	}
+	te, err := trainSetup(rf.Actor, data.Config{ApplyChatTemplate: rf.ApplyChatTemplate, TokenizerChatTemplate: rf.TokenizerChatTemplate}, true)
+	if err != nil {
+		return err
+	}
+	build := func(w inproc.Want) (*inproc.Roles, error) { return inproc.BuildSome(rf.Spec, te, loadModel, w) }
+	err = placement.Serve(ctx, placement.WorkerOptions{Identity: id, Plan: plan, Build: build, Secret: secret,
+		Version: version, Digest: placement.RunDigest(b), Host: host, JoinTimeout: joinTimeout,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	if err != nil {
+		return fmt.Errorf("worker rank %d: %w", id.Rank, err)
+	}
+	return nil
 }
 
 // mergeIdentity lets the worker command's own identity flags win over

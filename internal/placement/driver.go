@@ -48,10 +48,13 @@ type Options struct {
 
 // Local is the local launcher: one worker process per rank on this host.
 type Local struct {
-	Exe    string                  // the gorlhf binary
-	Args   func(rank int) []string // a worker's arguments (rendezvous address and rank included)
-	Env    []string                // extra environment (the run secret)
-	LogDir string                  // worker-<rank>.log files
+	Exe    string   // the gorlhf binary
+	Prefix []string // arguments before the worker subcommand (none for gorlhf itself)
+	// Args are a worker's arguments after `worker --rank R --world_size N
+	// --driver_addr RENDEZVOUS`.
+	Args   func(rank int) []string
+	Env    []string // extra environment (the run secret)
+	LogDir string   // worker-<rank>.log files
 }
 
 // Placed is a run's roles wherever the plan put them.
@@ -193,8 +196,8 @@ func startLocal(ctx context.Context, o Options, rendezvous string) (*cluster.Sup
 	var procs []cluster.Proc
 	for _, g := range o.Plan.Groups[1:] {
 		for _, r := range g.Ranks {
-			args := o.Local.Args(r.Global)
-			args = slices.Insert(slices.Clone(args), 0, "worker", "--rank", fmt.Sprint(r.Global), "--world_size", fmt.Sprint(o.Plan.WorldSize), "--driver_addr", rendezvous)
+			args := append(slices.Clone(o.Local.Prefix), "worker", "--rank", fmt.Sprint(r.Global), "--world_size", fmt.Sprint(o.Plan.WorldSize), "--driver_addr", rendezvous)
+			args = append(args, o.Local.Args(r.Global)...)
 			procs = append(procs, cluster.Proc{Rank: r.Global, Roles: g.Name, Args: args, Env: o.Local.Env})
 		}
 	}

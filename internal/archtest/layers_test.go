@@ -172,7 +172,7 @@ func Check(l Layers, g Graph) []string {
 	var bad []string
 	for p := range g {
 		if _, ok := l.Row[p]; !ok {
-			bad = append(bad, fmt.Sprintf("%s is not in the diagram: put it on a row below every package it imports", p))
+			bad = append(bad, fmt.Sprintf("%s is not in the diagram: put it on a row above every package it imports", p))
 		}
 	}
 	for n := range l.Row {
@@ -303,7 +303,7 @@ func TestCheck(t *testing.T) {
 	g["generate"] = map[string]string{"model": ""} // missing
 	delete(g, "x/y")                               // stale
 	want := []string{
-		"generate is not in the diagram: put it on a row below every package it imports",
+		"generate is not in the diagram: put it on a row above every package it imports",
 		"model (row 3) imports trainer/sft, which is above it (row 2)",
 		"serve imports the test helper model/modeltest outside its tests",
 		"trainer/sft imports serve, which is on its own row (2) (on darwin/arm64)",
@@ -353,11 +353,15 @@ func goList(t *testing.T, root, goos, goarch string) []listed {
 	if goos != "" {
 		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
 	}
+	platform := "host"
+	if goos != "" {
+		platform = goos + "/" + goarch
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list (%s/%s): %v\n%s", goos, goarch, err, stderr.Bytes())
+		t.Fatalf("go list (%s): %v\n%s", platform, err, stderr.Bytes())
 	}
 	var pkgs []listed
 	dec := json.NewDecoder(bytes.NewReader(out))
@@ -366,15 +370,15 @@ func goList(t *testing.T, root, goos, goarch string) []listed {
 		if err := dec.Decode(&p); err == io.EOF {
 			break
 		} else if err != nil {
-			t.Fatalf("go list (%s/%s): %v", goos, goarch, err)
+			t.Fatalf("go list (%s): %v", platform, err)
 		}
 		if p.Error != nil && len(p.GoFiles) > 0 {
-			t.Fatalf("go list (%s/%s): %s: %s", goos, goarch, p.ImportPath, p.Error.Err)
+			t.Fatalf("go list (%s): %s: %s", platform, p.ImportPath, p.Error.Err)
 		}
 		pkgs = append(pkgs, p)
 	}
 	if len(pkgs) == 0 {
-		t.Fatalf("go list (%s/%s) listed no packages", goos, goarch)
+		t.Fatalf("go list (%s) listed no packages", platform)
 	}
 	return pkgs
 }

@@ -316,6 +316,12 @@ func (p *Placed) Close() error {
 		p.sup.Stop(2 * time.Second)
 	}
 	if p.server != nil {
+		// Shutdown, not Close: the watches write their "bye" before
+		// their connections go (under slurm and k8s nothing else tells
+		// a worker the run ended well).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = p.server.Shutdown(ctx)
+		cancel()
 		p.server.Close()
 	}
 	if p.plane != nil {

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/launch"
+	"github.com/gorlhf/gorlhf/internal/par"
+	"github.com/gorlhf/gorlhf/internal/placement"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo/demo"
 )
@@ -30,6 +33,8 @@ func runDemo(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Iterations, "iterations", 40, "RL iterations per algorithm (the arithmetic task: 200 unless set)")
 	turns := fs.Int("turns", 1, "arithmetic task: answers per GRPO episode; > 1 plays multi-turn episodes of the chain environment (23+4= 27, then 27+5= ...)")
 	fs.BoolVar(&eng.quiet, "quiet", false, "print only the summary")
+	launcher := launch.Inproc
+	fs.Var(&launcher, "launcher", "where the RL runs' roles go: inproc (this process) or local (actor, reference, critic, reward model and rollout engine each in a worker process of its own)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +50,8 @@ func runDemo(ctx context.Context, args []string) error {
 		}
 		o.Algos = append(o.Algos, e)
 	}
-	if err := eng.apply(); err != nil {
+	err := eng.apply()
+	if err != nil {
 		return err
 	}
 	if !eng.quiet {
@@ -54,9 +60,12 @@ func runDemo(ctx context.Context, args []string) error {
 			o.TTY = true
 		}
 	}
+	if o.Placement, err = demoPlacement(launcher, eng); err != nil {
+		return err
+	}
 	if o.Task == taskArithmetic {
 		return runArithmeticDemo(ctx, arithmeticFlags{outputDir: o.OutputDir, seed: o.Seed, iterations: o.Iterations,
-			turns: *turns, set: set, console: o.Console, tty: o.TTY})
+			turns: *turns, set: set, console: o.Console, tty: o.TTY, placement: o.Placement})
 	}
 	if set["turns"] {
 		return fmt.Errorf("demo: --turns applies to the arithmetic task")
@@ -114,3 +123,19 @@ func phaseLine(p map[string]float64) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// demoPlacement places the demo's RL roles: in this process, or each in a
+// worker process of its own (the local launcher, with this binary).
+func demoPlacement(l launch.Launcher, eng engineFlags) (placement.PPO, error) {
+	if l != launch.Inproc && l != launch.Local {
+		return placement.PPO{}, fmt.Errorf("demo: --launcher %s: the demo runs inproc or local (use train ppo for slurm and k8s)", l)
+	}
+	exe, prefix, err := workerExe()
+	if err != nil {
+		return placement.PPO{}, err
+	}
+	pc := launch.DefaultConfig()
+	pc.Launcher = l
+	return placement.PPO{Place: pc, Exe: exe, ExePrefix: prefix, Version: version,
+		Engine: placement.Engine{Gemm: eng.kernel.Name(), Threads: par.Threads()}}, nil
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/placement"
 	"github.com/gorlhf/gorlhf/internal/recipe"
 )
 
@@ -24,6 +25,7 @@ type arithmeticFlags struct {
 	set        map[string]bool
 	console    io.Writer
 	tty        bool
+	placement  placement.PPO
 }
 
 // runArithmeticDemo is `gorlhf demo --task arithmetic`: SFT stories260K
@@ -46,7 +48,7 @@ func runArithmeticDemo(ctx context.Context, f arithmeticFlags) error {
 	if f.set["turns"] {
 		d.Turns = f.turns
 	}
-	d.Console, d.TTY = f.console, f.tty
+	d.Console, d.TTY, d.Placement = f.console, f.tty, f.placement
 	start := time.Now()
 	sum, err := recipe.RunArithmeticDemo(ctx, d)
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 	"github.com/gorlhf/gorlhf/internal/assets"
 	"github.com/gorlhf/gorlhf/internal/env"
 	"github.com/gorlhf/gorlhf/internal/model/load"
+	"github.com/gorlhf/gorlhf/internal/placement"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
-	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/train/report"
@@ -68,6 +68,9 @@ type ArithmeticDemo struct {
 
 	Console io.Writer `json:"-"` // progress and logs; nil = none
 	TTY     bool      `json:"-"`
+	// Placement puts the GRPO run's roles in processes (--launcher
+	// local); the zero value keeps them in this one.
+	Placement placement.PPO `json:"-"`
 }
 
 // DefaultArithmeticDemo is the recipe as shipped. Its numbers were chosen
@@ -386,16 +389,10 @@ func (d ArithmeticDemo) runGRPO(ctx context.Context, f demoFiles, sftDir string,
 		return "", err
 	}
 	c := d.GRPOConfig(sftDir, f.prompts, f.heldOut)
-	roles, err := inproc.Build(c.RoleSpec(), env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	open := func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) }
+	rt := ppo.Runtime{Tok: env.Tok, Console: d.Console, TTY: d.TTY, StopIDs: env.StopIDs, NoBOS: !env.AddBOS}
+	t, err := d.Placement.Train(ctx, c, env, open, rt)
 	if err != nil {
-		return "", err
-	}
-	defer roles.Close()
-	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: env.Tok, Console: d.Console, TTY: d.TTY, StopIDs: env.StopIDs, NoBOS: !env.AddBOS})
-	if err != nil {
-		return "", err
-	}
-	if err := t.Run(ctx); err != nil {
 		return "", fmt.Errorf("recipe: demo: grpo: %w", err)
 	}
 	for _, r := range t.Metrics() {

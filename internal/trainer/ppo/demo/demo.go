@@ -30,8 +30,8 @@ import (
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/model/load"
+	"github.com/gorlhf/gorlhf/internal/placement"
 	"github.com/gorlhf/gorlhf/internal/rl"
-	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 	"github.com/gorlhf/gorlhf/internal/trainer/rm"
@@ -58,6 +58,9 @@ type Options struct {
 	Small   bool
 	Console io.Writer // progress and logs; nil = none
 	TTY     bool
+	// Placement puts each RL run's roles in processes (--launcher local);
+	// the zero value keeps them in this one.
+	Placement placement.PPO
 }
 
 // RMResult describes the reward model the demo trained.
@@ -232,16 +235,10 @@ func runRL(ctx context.Context, o Options, d dataFiles, algo rl.Estimator, rmDir
 		return RunResult{}, err
 	}
 	c := rlConfig(o, d, algo, rmDir)
-	roles, err := inproc.Build(c.RoleSpec(), env, func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) })
+	open := func(ref string) (*load.Loaded, error) { return load.Load(ref, load.Options{}) }
+	rt := ppo.Runtime{Tok: env.Tok, Console: o.Console, TTY: o.TTY, StopIDs: env.StopIDs, NoBOS: !env.AddBOS}
+	t, err := o.Placement.Train(ctx, c, env, open, rt)
 	if err != nil {
-		return RunResult{}, err
-	}
-	defer roles.Close()
-	t, err := ppo.New(ctx, c, roles.Set, ppo.Runtime{Tok: env.Tok, Console: o.Console, TTY: o.TTY, StopIDs: env.StopIDs, NoBOS: !env.AddBOS})
-	if err != nil {
-		return RunResult{}, err
-	}
-	if err := t.Run(ctx); err != nil {
 		return RunResult{}, err
 	}
 	evals := t.Evals()

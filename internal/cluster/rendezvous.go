@@ -194,6 +194,12 @@ func (r *Rendezvous) watch(w http.ResponseWriter, req *http.Request) {
 	}
 	fl, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/plain")
+	// A first line at once: the worker's request returns and its silence
+	// timer runs from the start, not only after the first heartbeat.
+	_, _ = io.WriteString(w, "ok\n")
+	if fl != nil {
+		fl.Flush()
+	}
 	tick := time.NewTicker(r.cfg.Heartbeat)
 	defer tick.Stop()
 	for {

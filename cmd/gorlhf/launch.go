@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/launch"
 	"github.com/gorlhf/gorlhf/internal/launch/jobset"
-	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 )
 
 const launchUsage = `usage: gorlhf launch k8s --image IMG [flags] -- train ppo [train flags]
@@ -158,39 +157,23 @@ func placeTraining(args []string, want launch.Launcher) (placedRun, error) {
 	if len(args) < 2 || args[0] != "train" || args[1] != "ppo" {
 		return placedRun{}, errors.New("launch: give the training command after --, as in: -- train ppo --actor.model_name_or_path ... (only train ppo places roles)")
 	}
-	cfg := ppo.DefaultConfig()
-	f := newTrainFlags("ppo")
-	registerPPO(f.fs, &cfg)
-	pc := launch.DefaultConfig()
-	if want != "" {
-		pc.Launcher = want
-	}
-	pc.RegisterFlags(f.fs)
-	if err := f.fs.Parse(args[2:]); err != nil {
+	c, err := parsePPOFlags(args[2:], want)
+	if err != nil {
 		return placedRun{}, err
 	}
-	if f.fs.NArg() > 0 {
-		return placedRun{}, fmt.Errorf("launch: train ppo: unexpected argument %q", f.fs.Arg(0))
+	if want != "" && c.place.Launcher != want {
+		return placedRun{}, fmt.Errorf("launch %s: the training command says --launcher %s", want, c.place.Launcher)
 	}
-	if f.config != "" {
-		if err := applyConfigFile(f.fs, f.config, f.aliases); err != nil {
-			return placedRun{}, err
-		}
-	}
-	if want != "" && pc.Launcher != want {
-		return placedRun{}, fmt.Errorf("launch %s: the training command says --launcher %s", want, pc.Launcher)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := c.cfg.Validate(); err != nil {
 		return placedRun{}, err
 	}
-	needs := launch.Needs{Critic: cfg.NeedsCritic(), Reference: cfg.NeedsReference(), Reward: cfg.Reward.Model != ""}
-	p, err := launch.NewPlan(pc, needs)
+	p, err := c.plan()
 	if err != nil {
 		return placedRun{}, err
 	}
 	out := slices.Clone(args)
 	given := false
-	f.fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == "launcher" })
+	c.f.fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == "launcher" })
 	if !given && want != "" {
 		out = slices.Insert(out, 2, "--launcher="+string(want))
 	}

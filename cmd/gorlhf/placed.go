@@ -37,17 +37,41 @@ type ppoCommand struct {
 	noOverlap   bool
 }
 
-// parsePPO parses the flags of `train ppo` (and of `worker -- train ppo`).
+// parsePPO parses the flags of `train ppo` (and of `worker -- train ppo`)
+// and sets up the compute engine they name.
 func parsePPO(args []string) (*ppoCommand, error) {
+	c, err := parsePPOFlags(args, "")
+	if err != nil {
+		return nil, err
+	}
+	c.f.engine.quiet = c.f.quiet
+	return c, c.f.engine.apply()
+}
+
+// parsePPOFlags parses the flags of `train ppo` (a --config file
+// included) without touching the engine; a non-empty launcher is the
+// default of --launcher.
+func parsePPOFlags(args []string, launcher launch.Launcher) (*ppoCommand, error) {
 	c := &ppoCommand{cfg: ppo.DefaultConfig(), place: launch.DefaultConfig(), f: newTrainFlags("ppo"), args: args}
+	if launcher != "" {
+		c.place.Launcher = launcher
+	}
 	registerPPO(c.f.fs, &c.cfg)
 	c.place.RegisterFlags(c.f.fs)
 	c.ident.RegisterFlags(c.f.fs)
 	c.f.fs.StringVar(&c.workerHost, "worker_host", "", "interface a worker's role server and weights plane listen on (default: 127.0.0.1 for --launcher local, else this host's name)")
 	c.f.fs.DurationVar(&c.joinTimeout, "join_timeout", 5*time.Minute, "how long the driver waits for its workers to start and register (and a worker keeps trying to reach the driver)")
 	c.f.fs.BoolVar(&c.noOverlap, "train.no_overlap", false, "with roles in worker processes, ask reward, reference and critic one after another instead of at once (for measuring)")
-	if err := c.f.parse(args); err != nil {
+	if err := c.f.fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.f.fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags are --name value)", c.f.fs.Arg(0))
+	}
+	if c.f.config != "" {
+		if err := applyConfigFile(c.f.fs, c.f.config, c.f.aliases); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

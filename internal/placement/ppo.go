@@ -77,6 +77,9 @@ func Needs(cfg ppo.Config) launch.Needs {
 // the driver's runtime (its MaxPositions, Overlap and SyncWeights are set
 // here).
 func (p PPO) Train(ctx context.Context, cfg ppo.Config, te train.Setup, open inproc.Loader, rt ppo.Runtime) (*ppo.Trainer, error) {
+	if p.Place.Launcher == "" {
+		p.Place = launch.DefaultConfig() // the zero PPO: every role here
+	}
 	plan, err := launch.NewPlan(p.Place, Needs(cfg))
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"slices"
 	"strings"
 	"sync"
@@ -80,7 +81,7 @@ func (t *Trainer) openAgent() error {
 	if t.agent == nil {
 		f, err := env.Open(t.cfg.Agent.Env, t.cfg.Agent.EnvArgs)
 		if err != nil {
-			return fmt.Errorf("ppo: --agent.env: %w", err)
+			return fmt.Errorf("ppo: %s: %w", cfgflag.Flag(&t.cfg, &t.cfg.Agent.Env), err)
 		}
 		t.agent = f
 	}

@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -175,7 +176,7 @@ func checkRoles(cfg Config, r role.Set) error {
 		errs = append(errs, errors.New("ppo: the actor and rollout roles are required"))
 	}
 	if r.Reward == nil && !cfg.Agent.Enabled() {
-		errs = append(errs, errors.New("ppo: a reward role is required (or an environment, --agent.env, that gives rewards)"))
+		errs = append(errs, fmt.Errorf("ppo: a reward role is required (or an environment, %s, that gives rewards)", cfgflag.Flag(&cfg, &cfg.Agent.Env)))
 	}
 	if cfg.NeedsCritic() && r.Critic == nil {
 		errs = append(errs, fmt.Errorf("ppo: estimator %s needs a critic", cfg.Algo.Advantage.Estimator))

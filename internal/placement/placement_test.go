@@ -1,16 +1,21 @@
 package placement
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,6 +84,58 @@ func (h addrHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// watches sees every worker's watch request (cluster.Watch uses
+// http.DefaultClient): a test learns when a worker's watch stream is open,
+// for the driver notices a dead worker only once it is (Start returns when
+// every worker registered, which comes first).
+var watches = &watchSpy{open: map[string]chan struct{}{}}
+
+func TestMain(m *testing.M) {
+	// Every worker goroutine shares this transport, where worker processes
+	// would each have their own: without keep-alives no pooled connection
+	// that never carried a request holds the driver's graceful shutdown
+	// for 5 s.
+	watches.next, http.DefaultTransport = &http.Transport{DisableKeepAlives: true}, watches
+	os.Exit(m.Run())
+}
+
+// watchSpy is an http.RoundTripper that reports watch streams the driver
+// answered.
+type watchSpy struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	open map[string]chan struct{} // by driver host:port and rank
+}
+
+func (s *watchSpy) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusOK && req.URL.Path == "/v1/watch" {
+		close(s.opened(req.URL.Host, req.URL.Query().Get("rank")))
+	}
+	return resp, err
+}
+
+// opened is closed when rank's watch on driver is open.
+func (s *watchSpy) opened(driver, rank string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := driver + "/" + rank
+	if s.open[k] == nil {
+		s.open[k] = make(chan struct{})
+	}
+	return s.open[k]
+}
+
+// wait returns once rank's watch on the driver at port is open.
+func (s *watchSpy) wait(t *testing.T, port, rank int) {
+	t.Helper()
+	select {
+	case <-s.opened(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), strconv.Itoa(rank)):
+	case <-time.After(30 * time.Second):
+		t.Fatalf("worker rank %d never opened its watch stream", rank)
+	}
+}
+
 // slurmPlan is the plan of a Slurm launch with cfg's layouts.
 func slurmPlan(t *testing.T, cfg launch.Config, needs launch.Needs) launch.Plan {
 	t.Helper()
@@ -132,7 +189,7 @@ func startDriver(t *testing.T, o Options) (int, <-chan started) {
 }
 
 // awaitStart waits for Start's result; the Placed is closed at the end
-// of the test (Close is idempotent enough to be called twice).
+// of the test (tests that Close it themselves close it twice: harmless).
 func awaitStart(t *testing.T, done <-chan started) started {
 	t.Helper()
 	select {
@@ -204,6 +261,9 @@ func startRun(t *testing.T, plan launch.Plan) (started, map[int]worker) {
 	s := awaitStart(t, done)
 	if s.err != nil {
 		t.Fatal(s.err)
+	}
+	for rank := range workers {
+		watches.wait(t, port, rank)
 	}
 	return s, workers
 }
@@ -583,6 +643,70 @@ func TestStart_WorkerLost(t *testing.T) {
 		}
 		if err := w.wait(t, 15*time.Second); err != nil {
 			t.Errorf("worker rank %d: Serve returned %v after Close, want nil", rank, err)
+		}
+	}
+}
+
+// TestStart_WorkerLostWhileJoining: a worker that registers and then
+// dies while another has not joined yet fails Start at once with its
+// cluster.Lost, not after the join timeout.
+func TestStart_WorkerLostWhileJoining(t *testing.T) {
+	plan := slurmPlan(t, launch.DefaultConfig(), launch.Needs{})
+	o := driverOptions(plan)
+	o.JoinTimeout = 40 * time.Second
+	port, done := startDriver(t, o)
+	driver := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// Rank 1 registers and opens its watch stream, as Serve does; rank 2
+	// never comes.
+	jc := cluster.JoinConfig{Driver: driver, Secret: testSecret, Timeout: 10 * time.Second}
+	me := cluster.Member{Rank: 1, Host: "testhost", Addr: "127.0.0.1:1", PID: 4242, Version: testVersion, Digest: testDigest}
+	if _, err := cluster.Join(context.Background(), jc, me); err != nil {
+		t.Fatal(err)
+	}
+	body := openWatch(t, driver, 1)
+	start := time.Now()
+	body.Close() // the worker dies
+	s := awaitStart(t, done)
+	var lost cluster.Lost
+	if !errors.As(s.err, &lost) || lost.Member.Rank != 1 || lost.Member.PID != 4242 {
+		t.Fatalf("Start after rank 1 died: %v, want its cluster.Lost", s.err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("Start took %v to report the dead worker", d)
+	}
+}
+
+// openWatch opens rank's watch stream on the driver's rendezvous and
+// returns it once the driver has answered its first line.
+func openWatch(t *testing.T, driver string, rank int) io.ReadCloser {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v1/watch?rank=%d", driver, rank), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if resp.StatusCode != http.StatusOK || err != nil || line != "ok\n" {
+		resp.Body.Close()
+		t.Fatalf("watch: %s, first line %q, %v", resp.Status, line, err)
+	}
+	return resp.Body
+}
+
+// TestServe_DriverGone drops the driver's rendezvous server without its
+// "bye" (the driver died): every worker's Serve returns an error wrapping
+// cluster.ErrDriverGone instead of serving on.
+func TestServe_DriverGone(t *testing.T) {
+	plan := slurmPlan(t, launch.DefaultConfig(), launch.Needs{})
+	s, workers := startRun(t, plan)
+	s.placed.server.Close() // no graceful shutdown: the watches break
+	for rank, w := range workers {
+		if err := w.wait(t, 15*time.Second); !errors.Is(err, cluster.ErrDriverGone) {
+			t.Errorf("worker rank %d after the driver vanished: %v, want %v", rank, err, cluster.ErrDriverGone)
 		}
 	}
 }

@@ -57,21 +57,34 @@ func TestRendezvous_RegisterWaitAndBye(t *testing.T) {
 			t.Fatalf("assignment %s, want %s", a, want)
 		}
 	}
-	ms, err := r.Wait(ctx)
+	// Registered is not enough: Wait returns once every worker also holds
+	// its watch stream, so that a death right after is always seen.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err := r.Wait(short)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "ranks 1, 2 registered but never opened their watch stream") {
+		t.Fatalf("Wait before the watches = %v", err)
+	}
+	done := make(chan error, 2)
+	for _, k := range []int{1, 2} {
+		go func() { done <- Watch(ctx, jc, k) }()
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ms, err := r.Wait(wctx)
 	if err != nil || len(ms) != 2 || ms[0].Rank != 1 || ms[1].Rank != 2 {
 		t.Fatalf("Wait = %v, %v", ms, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- Watch(ctx, jc, 1) }()
-	time.Sleep(100 * time.Millisecond)
 	r.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("watch after bye: %v", err)
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("watch after bye: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("watch did not end after Close")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("watch did not end after Close")
 	}
 }
 

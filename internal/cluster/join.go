@@ -54,6 +54,10 @@ func (c JoinConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
+// oneShot sends registrations: no idle connection stays open to the
+// driver (one would hold up its graceful shutdown).
+var oneShot = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+
 // ErrRefused wraps a registration the driver answered with a refusal
 // (wrong secret, version or digest mismatch): retrying cannot help.
 var ErrRefused = errors.New("refused by the driver")
@@ -98,7 +102,7 @@ func registerOnce(ctx context.Context, cfg JoinConfig, body []byte) (json.RawMes
 	}
 	req.Header.Set("Authorization", "Bearer "+cfg.Secret)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := oneShot.Do(req)
 	if err != nil {
 		return nil, err
 	}

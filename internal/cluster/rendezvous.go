@@ -85,7 +85,8 @@ type Rendezvous struct {
 
 	mu       sync.Mutex
 	members  map[int]Member
-	complete chan struct{} // closed when every expected rank registered
+	watching map[int]bool
+	complete chan struct{} // closed when every expected rank registered and holds its watch stream
 	lost     chan Lost
 	closed   chan struct{}
 	once     sync.Once
@@ -99,7 +100,7 @@ func NewRendezvous(cfg RendezvousConfig) (*Rendezvous, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Rendezvous{cfg: cfg, expected: map[int]bool{}, members: map[int]Member{},
+	r := &Rendezvous{cfg: cfg, expected: map[int]bool{}, members: map[int]Member{}, watching: map[int]bool{},
 		complete: make(chan struct{}), lost: make(chan Lost, len(cfg.Ranks)+1), closed: make(chan struct{})}
 	for _, k := range cfg.Ranks {
 		r.expected[k] = true
@@ -158,9 +159,6 @@ func (r *Rendezvous) register(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.members[m.Rank] = m
-	if len(r.members) == len(r.expected) {
-		close(r.complete)
-	}
 	r.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(registration{Assignment: a})
@@ -200,6 +198,7 @@ func (r *Rendezvous) watch(w http.ResponseWriter, req *http.Request) {
 	if fl != nil {
 		fl.Flush()
 	}
+	r.watched(rank)
 	tick := time.NewTicker(r.cfg.Heartbeat)
 	defer tick.Stop()
 	for {
@@ -222,6 +221,21 @@ func (r *Rendezvous) watch(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
+// watched records that rank holds its watch stream; the rendezvous is
+// complete once every rank does, so that a worker dying at any moment
+// after Wait returns is reported Lost.
+func (r *Rendezvous) watched(rank int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watching[rank] {
+		return
+	}
+	r.watching[rank] = true
+	if len(r.watching) == len(r.expected) {
+		close(r.complete)
+	}
+}
+
 // report queues a Lost unless the run is closing.
 func (r *Rendezvous) report(l Lost) {
 	select {
@@ -231,13 +245,13 @@ func (r *Rendezvous) report(l Lost) {
 	}
 }
 
-// Wait blocks until every expected worker registered, and returns them
-// by rank. On ctx's end it names the ranks still missing.
+// Wait blocks until every expected worker registered and opened its
+// watch stream, and returns them by rank. On ctx's end it names the ranks still missing.
 func (r *Rendezvous) Wait(ctx context.Context) ([]Member, error) {
 	select {
 	case <-r.complete:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("cluster: waiting for workers: ranks %s never registered: %w", r.missing(), context.Cause(ctx))
+		return nil, fmt.Errorf("cluster: waiting for workers: %s: %w", r.missing(), context.Cause(ctx))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -252,13 +266,22 @@ func (r *Rendezvous) Wait(ctx context.Context) ([]Member, error) {
 func (r *Rendezvous) missing() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var s []string
+	var never, quiet []string
 	for _, k := range r.cfg.Ranks {
 		if _, ok := r.members[k]; !ok {
-			s = append(s, fmt.Sprint(k))
+			never = append(never, fmt.Sprint(k))
+		} else if !r.watching[k] {
+			quiet = append(quiet, fmt.Sprint(k))
 		}
 	}
-	return strings.Join(s, ", ")
+	var parts []string
+	if len(never) > 0 {
+		parts = append(parts, "ranks "+strings.Join(never, ", ")+" never registered")
+	}
+	if len(quiet) > 0 {
+		parts = append(parts, "ranks "+strings.Join(quiet, ", ")+" registered but never opened their watch stream")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Lost delivers workers whose watch ended while the run was going on.

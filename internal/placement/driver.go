@@ -18,6 +18,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/role/remote"
+	"github.com/gorlhf/gorlhf/internal/transfer"
 )
 
 // Builder builds, in this process, the roles want selects (inproc.BuildSome
@@ -312,8 +313,13 @@ func (p *Placed) Close() error {
 	for _, c := range p.conns {
 		c.Close()
 	}
-	if p.sup != nil && !p.sup.Wait(10*time.Second) {
-		p.sup.Stop(2 * time.Second)
+	if p.sup != nil {
+		if !p.sup.Wait(10 * time.Second) {
+			p.sup.Stop(2 * time.Second)
+		}
+		for _, pid := range p.sup.PIDs() { // a killed actor worker could not remove its snapshot
+			_, _ = transfer.RemoveSnapshots(shmDir, pid)
+		}
 	}
 	if p.server != nil {
 		// Shutdown, not Close: the watches write their "bye" before

@@ -13,6 +13,9 @@ import (
 	"github.com/gorlhf/gorlhf/internal/transfer"
 )
 
+// shmDir is where same-host weight snapshots go when it exists.
+const shmDir = "/dev/shm"
+
 // snapshotName is the name the actor's weights are published under.
 const snapshotName = "policy"
 
@@ -31,8 +34,8 @@ type plane struct {
 func newPlane(secret string, listen string) (*plane, error) {
 	cfg := transfer.DefaultConfig()
 	cfg.Token = transfer.Secret(secret)
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		cfg.ShmDir = "/dev/shm"
+	if st, err := os.Stat(shmDir); err == nil && st.IsDir() {
+		cfg.ShmDir = shmDir
 	}
 	c, err := transfer.NewClient(cfg)
 	if err != nil {

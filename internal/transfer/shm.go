@@ -104,3 +104,20 @@ func writeShm(dir, final string, fill func(io.Writer) error) (path string, err e
 	}
 	return path, nil
 }
+
+// RemoveSnapshots deletes the snapshot files a publisher with the given
+// pid left in dir: a publisher killed before Close cannot remove its own,
+// so whoever supervised it does. It returns how many it removed.
+func RemoveSnapshots(dir string, pid int) (int, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, fmt.Sprintf("%s%d-*.safetensors", shmPrefix, pid)))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range paths {
+		if err := os.Remove(p); err == nil {
+			n++
+		}
+	}
+	return n, nil
+}

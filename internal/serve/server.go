@@ -52,6 +52,13 @@ type Options struct {
 	// 0 means generate.DefaultMaxNewTokens. (Completions default to 16, as
 	// OpenAI's.)
 	ChatMaxTokens int
+	// MaxTokensLimit caps the length a request may ask for (max_tokens,
+	// max_completion_tokens): more is refused with 400, and a request that
+	// sets none gets at most this many. 0 means no cap but the model's
+	// context length, which always applies: a length the client sets must
+	// fit after its prompt (400 context_length_exceeded, as vLLM), a
+	// default one is lowered to what fits.
+	MaxTokensLimit int
 	// MaxBodyBytes caps request bodies; 0 means 8 MiB.
 	MaxBodyBytes int64
 	// Logger gets one line per failed request; nil means slog.Default().

@@ -53,3 +53,14 @@ func (e *Engine) CheckLength(r Request) error {
 	}
 	return nil
 }
+
+// FitLength holds r to the context the way the front ends do: a
+// MaxNewTokens the user chose (chosen) must fit after the prompt
+// (CheckLength); a default one is lowered to what fits. A prompt that
+// fills the context is an error either way.
+func (e *Engine) FitLength(r *Request, chosen bool) error {
+	if !chosen {
+		r.Params.MaxNewTokens = max(1, min(r.Params.withDefaults().MaxNewTokens, e.Room(len(r.Prompt))))
+	}
+	return e.CheckLength(*r)
+}

@@ -42,8 +42,17 @@ func TestEngine_ContextLimit(t *testing.T) {
 		t.Errorf("default length: %v", err)
 	}
 
+	fit := Request{Prompt: make([]int32, 500)}
+	if err := e.FitLength(&fit, false); err != nil || fit.Params.MaxNewTokens != 12 {
+		t.Errorf("default length after 500 prompt tokens: %d, %v; want the 12 that fit", fit.Params.MaxNewTokens, err)
+	}
+	fit.Params.MaxNewTokens = 13
+	if err := e.FitLength(&fit, true); !errors.As(err, &le) || le.Completion != 13 {
+		t.Errorf("13 chosen after 500 prompt tokens: %v", err)
+	}
+
 	full := Request{Prompt: make([]int32, 512)}
-	for _, err := range []error{e.CheckLength(full), e.Validate(full)} {
+	for _, err := range []error{e.CheckLength(full), e.Validate(full), e.FitLength(&full, false)} {
 		if !errors.As(err, &le) || le.Prompt != 512 || le.Completion != 0 || !strings.Contains(err.Error(), "no room") {
 			t.Errorf("a prompt filling the context: %v", err)
 		}

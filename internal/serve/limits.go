@@ -44,11 +44,8 @@ func (s *Server) requestedTokens(def int, fields ...tokenField) (n int, param st
 // that leaves no room is refused either way; promptParam names the field
 // that holds it.
 func (s *Server) fitContext(r *generate.Request, i int, lengthParam, promptParam string) error {
-	if lengthParam == "" {
-		r.Params.MaxNewTokens = max(1, min(r.Params.MaxNewTokens, s.eng.Room(len(r.Prompt))))
-	}
 	var le *generate.LengthError
-	if err := s.eng.CheckLength(*r); errors.As(err, &le) {
+	if err := s.eng.FitLength(r, lengthParam != ""); errors.As(err, &le) {
 		param := lengthParam
 		if le.Completion == 0 || param == "" {
 			param = promptParam

@@ -9,6 +9,12 @@
 // engine's scheduler. Errors use OpenAI's JSON shape with 4xx codes for
 // bad requests; nothing a client sends can panic the server.
 //
+// Lengths: a prompt that fills the model's context, or a max_tokens that
+// does not fit after the prompt, is a 400 with code
+// context_length_exceeded and vLLM's message; an unset max_tokens is
+// lowered to what fits; Options.MaxTokensLimit caps what one request may
+// ask for.
+//
 // Extensions (as vLLM accepts them): top_k, min_p, stop_token_ids and
 // ignore_eos. Not supported (rejected with 400 when set to a non-default):
 // echo, suffix, best_of ≠ n, penalties, logit_bias, tools.

@@ -35,7 +35,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func (f *samplingFlags) register(fs *flag.FlagSet) {
 	f.p = generate.SamplingParams{N: 1, MaxNewTokens: generate.DefaultMaxNewTokens, Temperature: 1}
 	fs.IntVar(&f.p.N, "n", f.p.N, "completions per prompt")
-	fs.IntVar(&f.p.MaxNewTokens, "max-new-tokens", f.p.MaxNewTokens, "most tokens generated per completion")
+	fs.IntVar(&f.p.MaxNewTokens, "max-new-tokens", f.p.MaxNewTokens, "most tokens generated per completion; it must fit in the model's context after the prompt (unset: lowered to what fits)")
 	fs.Func("temperature", "sampling temperature; 0 is greedy (default 1)", func(s string) error { return parseF32(s, &f.p.Temperature) })
 	fs.Func("top-p", "nucleus sampling: keep the smallest set of tokens with this mass (default 1: off)", func(s string) error { return parseF32(s, &f.p.TopP) })
 	fs.IntVar(&f.p.TopK, "top-k", 0, "keep the k most likely tokens (0: off)")
@@ -101,8 +101,9 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	promptSet := false
-	fs.Visit(func(f *flag.Flag) { promptSet = promptSet || f.Name == "prompt" })
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	promptSet := set["prompt"]
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("generate: unexpected arguments %q (quote the prompt and pass it with --prompt)", fs.Args())
@@ -150,6 +151,9 @@ func runGenerate(ctx context.Context, args []string) error {
 		sp := sf.p
 		sp.Seed += uint64(i)
 		reqs[i] = generate.Request{ID: fmt.Sprint(i), Prompt: p.ids, Params: sp}
+		if err := fitLength(eng, &reqs[i], set["max-new-tokens"]); err != nil {
+			return fmt.Errorf("generate: prompt %d: %w", i, err)
+		}
 		if err := eng.Validate(reqs[i]); err != nil {
 			return fmt.Errorf("generate: prompt %d: %w", i, err)
 		}
@@ -166,6 +170,17 @@ func runGenerate(ctx context.Context, args []string) error {
 		return printTexts(os.Stdout, results[0])
 	}
 	return writeRecords(*output, prompts, results)
+}
+
+// fitLength holds a request to the model's context as serve does: a
+// --max-new-tokens given must fit after the prompt, the default is lowered
+// to what fits (generate.Engine.FitLength).
+func fitLength(eng *generate.Engine, r *generate.Request, given bool) error {
+	err := eng.FitLength(r, given)
+	if le := (*generate.LengthError)(nil); errors.As(err, &le) && le.Completion > 0 {
+		return fmt.Errorf("%w (--max-new-tokens: at most %d fit after this prompt)", err, eng.Room(le.Prompt))
+	}
+	return err
 }
 
 // readPrompts reads and encodes the prompts of a JSONL file (each line's
@@ -334,6 +349,7 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.engine.BlockSize, "block-size", d.BlockSize, "tokens per KV-cache block")
 	fs.IntVar(&f.engine.MaxSeqs, "max-seqs", d.MaxSeqs, "most sequences decoded together")
 	fs.IntVar(&f.engine.MaxBatchTokens, "max-batch-tokens", d.MaxBatchTokens, "most new tokens per model step (prompts are fed in chunks)")
+	fs.IntVar(&f.engine.MaxPrefillChunk, "max-prefill-chunk", 0, "most prompt tokens one request feeds per step before the other prompts waiting have had theirs, so a long prompt does not hold them back (0: max-batch-tokens/4)")
 	fs.BoolVar(&f.engine.NoPrefixSharing, "no-prefix-sharing", false, "prefill the prompt once per sample instead of sharing its KV blocks")
 }
 

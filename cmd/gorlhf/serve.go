@@ -27,11 +27,18 @@ func runServe(ctx context.Context, args []string) error {
 	apiKey := fs.String("api-key", os.Getenv("GORLHF_API_KEY"), "require \"Authorization: Bearer KEY\" on /v1/ routes (default $GORLHF_API_KEY; empty: no auth)")
 	name := fs.String("served-model-name", "", "model id reported by /v1/models (default: the model's folder or file name)")
 	chatMax := fs.Int("chat-max-tokens", 0, "length limit of chat requests that set none (0: the engine default, 256)")
+	maxTokens := fs.Int("max-tokens-limit", 4096, "most tokens a request may ask for (max_tokens, max_completion_tokens); more is a 400 (0: no cap but the model's context length, which always applies)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	switch {
+	case *maxTokens < 0:
+		return fmt.Errorf("serve: --max-tokens-limit must be ≥ 0, got %d", *maxTokens)
+	case *maxTokens > 0 && *chatMax > *maxTokens:
+		return fmt.Errorf("serve: --chat-max-tokens %d is over --max-tokens-limit %d", *chatMax, *maxTokens)
 	}
 	if err := rf.engine.Validate(); err != nil {
 		return err
@@ -45,7 +52,8 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	modelName := cmp.Or(*name, rm.Name)
-	srv, eng, err := rm.server(rf.engine, serve.Options{ModelName: modelName, APIKey: *apiKey, ChatMaxTokens: *chatMax, Logger: logger})
+	srv, eng, err := rm.server(rf.engine, serve.Options{ModelName: modelName, APIKey: *apiKey, ChatMaxTokens: *chatMax,
+		MaxTokensLimit: *maxTokens, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -60,7 +68,7 @@ func runServe(ctx context.Context, args []string) error {
 		chat = "chat template loaded"
 	}
 	logger.Info("serving", "summary", rm.Summary, "model", modelName, "url", "http://"+ln.Addr().String()+"/v1",
-		"auth", *apiKey != "", "chat", chat, "kv_blocks", eng.Stats().KVBlocks)
+		"auth", *apiKey != "", "chat", chat, "kv_blocks", eng.Stats().KVBlocks, "context", eng.MaxPositions(), "max_tokens_limit", *maxTokens)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

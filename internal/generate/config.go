@@ -22,6 +22,12 @@ type Config struct {
 	// MaxBatchTokens is the most new tokens per step: decode tokens first,
 	// then prompt chunks (chunked prefill) fill the rest; 0 means 2048.
 	MaxBatchTokens int
+	// MaxPrefillChunk is the most prompt tokens one sequence feeds in a
+	// step before every other sequence waiting for prefill has had its
+	// share; what they leave of MaxBatchTokens then goes to the oldest.
+	// It keeps one long prompt from holding back the prompts that arrive
+	// after it. 0 means MaxBatchTokens/4.
+	MaxPrefillChunk int
 	// NoPrefixSharing gives every sample its own copy of the prompt's KV
 	// (prefilled n times); false (the default) prefills a prompt once and
 	// lets its n samples share the blocks, copy-on-write.
@@ -31,7 +37,8 @@ type Config struct {
 	EOS []int32
 }
 
-// DefaultConfig returns the defaults spelled out.
+// DefaultConfig returns the defaults spelled out (MaxPrefillChunk stays 0:
+// it follows MaxBatchTokens).
 func DefaultConfig() Config {
 	return Config{KVCacheMB: 1024, BlockSize: 16, MaxSeqs: 512, MaxBatchTokens: 2048}
 }
@@ -50,6 +57,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatchTokens == 0 {
 		c.MaxBatchTokens = d.MaxBatchTokens
 	}
+	if c.MaxPrefillChunk == 0 {
+		c.MaxPrefillChunk = max(1, c.MaxBatchTokens/4)
+	}
 	return c
 }
 
@@ -66,6 +76,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("generate: MaxSeqs must be ≥ 1, got %d", c.MaxSeqs)
 	case c.MaxBatchTokens < 0:
 		return fmt.Errorf("generate: MaxBatchTokens must be ≥ 1, got %d", c.MaxBatchTokens)
+	case c.MaxPrefillChunk < 0:
+		return fmt.Errorf("generate: MaxPrefillChunk must be ≥ 1, got %d", c.MaxPrefillChunk)
 	}
 	return nil
 }

@@ -16,8 +16,15 @@
 //     feeds one token per decoding sequence plus prompt chunks up to a
 //     token budget, as a single ragged model.Batch: every projection and
 //     MLP is one GEMM over all rows; attention reads each sequence's
-//     blocks. New requests join between steps; when blocks run out the
-//     youngest sequence is preempted and later recomputed (see scheduler).
+//     blocks. A prompt's chunk is capped (MaxPrefillChunk) until every
+//     waiting prompt has had its share, so one long prompt never holds
+//     back the requests behind it. New requests join between steps; when
+//     blocks run out the youngest sequence is preempted and later
+//     recomputed (see scheduler).
+//   - Context: a sequence never passes the model's position limit (its
+//     context length); a prompt that fills it is refused, samples end
+//     there with FinishLength, and CheckLength/FitLength give front ends
+//     vLLM's strict rule for lengths a user chose (LengthError).
 //   - Sampling: greedy, temperature, top-k, top-p, min-p, stop token ids,
 //     stop strings, length limits, n samples. Each sample's generator is
 //     seeded from (request seed, sample index) only, and attention and

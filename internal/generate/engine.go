@@ -169,8 +169,8 @@ func (e *Engine) Validate(r Request) error {
 	switch {
 	case len(r.Prompt) == 0:
 		return errors.New("prompt is empty (at least one token is needed)")
-	case shape.MaxPositions > 0 && len(r.Prompt) >= shape.MaxPositions:
-		return fmt.Errorf("prompt has %d tokens; the model's limit of %d positions leaves no room to generate", len(r.Prompt), shape.MaxPositions)
+	case e.Room(len(r.Prompt)) <= 0:
+		return &LengthError{Limit: shape.MaxPositions, Prompt: len(r.Prompt)}
 	case p.N > e.cfg.MaxSeqs:
 		return fmt.Errorf("n = %d exceeds the engine's %d sequences per step", p.N, e.cfg.MaxSeqs)
 	case len(p.StopStrings) > 0 && e.rules.dec == nil:

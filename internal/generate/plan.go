@@ -47,13 +47,15 @@ func (s *scheduler) admit() {
 	}
 }
 
-// pendingPrefill is the number of prompt tokens running sequences still
-// have to feed.
+// pendingPrefill is the number of prompt tokens running sequences will
+// feed in the next step before a newcomer gets its share: what each still
+// has to feed, up to MaxPrefillChunk. A long prompt counts one chunk, so
+// requests behind it are admitted and prefilled beside it.
 func (s *scheduler) pendingPrefill() int {
 	n := 0
 	for _, q := range s.running {
 		if r := q.remaining(); r > 1 {
-			n += r
+			n += min(r, s.e.cfg.MaxPrefillChunk)
 		}
 	}
 	return n
@@ -111,19 +113,28 @@ func olderFirst(a, b *seq) int {
 	return a.sample - b.sample
 }
 
-// plan picks the step's work: one token for every sequence in decode,
-// then prompt chunks, within MaxBatchTokens; it preempts when blocks run
+// plan picks the step's work within MaxBatchTokens: one token for every
+// sequence in decode, then a prompt chunk of up to MaxPrefillChunk tokens
+// for every sequence in prefill, oldest first, then what budget is left
+// to the oldest prefills again. A long prompt so shares each step with
+// the decodes and the shorter prompts admitted after it instead of
+// holding them back for its whole prefill; prompts no longer than the
+// chunk are planned exactly as without it. It preempts when blocks run
 // out.
 func (s *scheduler) plan() []plannedSeq {
 	budget := s.e.cfg.MaxBatchTokens
 	var plan []plannedSeq
 	for _, decode := range []bool{true, false} {
+		limit := budget
+		if !decode {
+			limit = s.e.cfg.MaxPrefillChunk
+		}
 		for i := 0; i < len(s.running) && budget > 0; i++ {
 			q := s.running[i]
 			if q.evicted || q.done || q.planned == s.step || (q.remaining() == 1) != decode {
 				continue
 			}
-			n := min(q.remaining(), budget)
+			n := min(q.remaining(), budget, limit)
 			if !s.reserve(q, n) {
 				continue
 			}
@@ -132,8 +143,23 @@ func (s *scheduler) plan() []plannedSeq {
 			budget -= n
 		}
 	}
+	s.extendPrefills(plan, budget)
 	s.running = slices.DeleteFunc(s.running, func(q *seq) bool { return q.evicted || q.done })
 	return slices.DeleteFunc(plan, func(p plannedSeq) bool { return p.q.evicted || p.q.done })
+}
+
+// extendPrefills gives the budget the chunks left over to the planned
+// prefills that have more to feed, oldest first.
+func (s *scheduler) extendPrefills(plan []plannedSeq, budget int) {
+	for i := 0; i < len(plan) && budget > 0; i++ {
+		p := &plan[i]
+		extra := min(p.q.remaining()-p.n, budget)
+		if p.q.evicted || p.q.done || extra <= 0 || !s.reserve(p.q, p.n+extra) {
+			continue
+		}
+		p.n += extra
+		budget -= extra
+	}
 }
 
 // reserve makes room for q's next n tokens, preempting the youngest

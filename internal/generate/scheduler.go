@@ -34,12 +34,16 @@ type plannedSeq struct {
 //
 // Policy (continuous batching, as vLLM's):
 //   - every step first gives each running sequence in decode one token,
-//     then fills the rest of MaxBatchTokens with prompt chunks, oldest
-//     request first (chunked prefill);
+//     then fills the rest of MaxBatchTokens with prompt chunks of up to
+//     MaxPrefillChunk tokens, oldest request first, then gives what is
+//     left to the oldest prompts again (chunked prefill; a long prompt
+//     shares the step with the ones behind it);
 //   - a request is admitted (FCFS) when its n samples fit in MaxSeqs, its
 //     prompt's blocks fit in the free list above a 1 % watermark, and the
-//     prompt tokens already waiting for a step are under one step's
-//     budget (so blocks are not held long before they are used);
+//     prompt tokens the running sequences will feed in the next step
+//     (each up to MaxPrefillChunk) are under one step's budget (so blocks
+//     are not held long before they are used, and a long prompt does not
+//     keep the requests behind it out);
 //   - when a sequence needs a block and none is free, the youngest
 //     sequence is preempted: its blocks are released and it is later
 //     recomputed from its tokens (prompt + generated so far; with prefix

@@ -137,14 +137,10 @@ func (s *Server) chatRequests(req *chatRequest) ([]generate.Request, error) {
 	if len(req.Messages) == 0 {
 		return nil, perr("messages", "must hold at least one message")
 	}
-	maxTokens := s.opt.ChatMaxTokens
-	for name, v := range map[string]*int{"max_tokens": req.MaxTokens, "max_completion_tokens": req.MaxCompletionTokens} {
-		if v != nil {
-			if *v < 1 {
-				return nil, perr(name, "must be ≥ 1, got %d", *v)
-			}
-			maxTokens = *v
-		}
+	maxTokens, lengthParam, err := s.requestedTokens(s.opt.ChatMaxTokens,
+		tokenField{"max_tokens", req.MaxTokens}, tokenField{"max_completion_tokens", req.MaxCompletionTokens})
+	if err != nil {
+		return nil, err
 	}
 	top := 0
 	if req.TopLogprobs != nil {
@@ -169,7 +165,7 @@ func (s *Server) chatRequests(req *chatRequest) ([]generate.Request, error) {
 	if err != nil {
 		return nil, perr("messages", "%v", err)
 	}
-	return s.engineRequests([][]int32{prompt.IDs}, p)
+	return s.engineRequests([][]int32{prompt.IDs}, p, lengthParam, "messages")
 }
 
 // chatLogprobs lays out tokens [from, to) of c in the chat API's shape.

@@ -99,12 +99,9 @@ func (s *Server) completionRequests(req *completionRequest) ([]generate.Request,
 	case req.BestOf != nil && (req.N == nil && *req.BestOf != 1 || req.N != nil && *req.BestOf != *req.N):
 		return nil, perr("best_of", "must equal n (no server-side ranking)")
 	}
-	maxTokens := 16 // OpenAI's default for completions
-	if req.MaxTokens != nil {
-		if *req.MaxTokens < 1 {
-			return nil, perr("max_tokens", "must be ≥ 1, got %d", *req.MaxTokens)
-		}
-		maxTokens = *req.MaxTokens
+	maxTokens, lengthParam, err := s.requestedTokens(16, tokenField{"max_tokens", req.MaxTokens}) // OpenAI's default: 16
+	if err != nil {
+		return nil, err
 	}
 	top := 0
 	if req.Logprobs != nil {
@@ -121,15 +118,18 @@ func (s *Server) completionRequests(req *completionRequest) ([]generate.Request,
 	if err != nil {
 		return nil, err
 	}
-	return s.engineRequests(prompts, p)
+	return s.engineRequests(prompts, p, lengthParam, "prompt")
 }
 
 // engineRequests pairs prompts with parameters and validates each against
-// the engine.
-func (s *Server) engineRequests(prompts [][]int32, p generate.SamplingParams) ([]generate.Request, error) {
+// the model's context (fitContext) and the engine.
+func (s *Server) engineRequests(prompts [][]int32, p generate.SamplingParams, lengthParam, promptParam string) ([]generate.Request, error) {
 	reqs := make([]generate.Request, len(prompts))
 	for i, ids := range prompts {
 		reqs[i] = generate.Request{ID: fmt.Sprint(i), Prompt: ids, Params: p}
+		if err := s.fitContext(&reqs[i], i, lengthParam, promptParam); err != nil {
+			return nil, err
+		}
 		if err := s.eng.Validate(reqs[i]); err != nil {
 			return nil, engineError(i, err)
 		}
@@ -170,7 +170,10 @@ func finish(r generate.FinishReason) *string {
 // closed, 499-style silence when the client went away, 500 otherwise.
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	var pe *paramError
+	var le *lengthError
 	switch {
+	case errors.As(err, &le):
+		le.write(w)
 	case errors.As(err, &pe):
 		badRequest(w, pe.param, err)
 	case errors.Is(err, generate.ErrClosed):

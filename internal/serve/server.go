@@ -9,6 +9,12 @@
 // engine's scheduler. Errors use OpenAI's JSON shape with 4xx codes for
 // bad requests; nothing a client sends can panic the server.
 //
+// Lengths: a prompt that fills the model's context, or a max_tokens that
+// does not fit after the prompt, is a 400 with code
+// context_length_exceeded and vLLM's message; an unset max_tokens is
+// lowered to what fits; Options.MaxTokensLimit caps what one request may
+// ask for.
+//
 // Extensions (as vLLM accepts them): top_k, min_p, stop_token_ids and
 // ignore_eos. Not supported (rejected with 400 when set to a non-default):
 // echo, suffix, best_of ≠ n, penalties, logit_bias, tools.
@@ -52,6 +58,13 @@ type Options struct {
 	// 0 means generate.DefaultMaxNewTokens. (Completions default to 16, as
 	// OpenAI's.)
 	ChatMaxTokens int
+	// MaxTokensLimit caps the length a request may ask for (max_tokens,
+	// max_completion_tokens): more is refused with 400, and a request that
+	// sets none gets at most this many. 0 means no cap but the model's
+	// context length, which always applies: a length the client sets must
+	// fit after its prompt (400 context_length_exceeded, as vLLM), a
+	// default one is lowered to what fits.
+	MaxTokensLimit int
 	// MaxBodyBytes caps request bodies; 0 means 8 MiB.
 	MaxBodyBytes int64
 	// Logger gets one line per failed request; nil means slog.Default().

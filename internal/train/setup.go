@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/gorlhf/gorlhf/internal/data"
@@ -17,13 +18,36 @@ type Setup struct {
 }
 
 // Encoder returns the data encoder for dc with this setup's tokenizer and,
-// when dc.ApplyChatTemplate is set, its chat template.
+// when dc.ApplyChatTemplate is set, its chat template. Its token budget
+// is SeqLimit(dc.MaxLen).
 func (s Setup) Encoder(dc data.Config) (*data.Encoder, error) {
 	tmpl := s.Template
 	if !dc.ApplyChatTemplate {
 		tmpl = nil
 	}
-	return data.NewEncoder(s.Tok, tmpl, dc.InputTemplate, dc.MaxLen)
+	return data.NewEncoder(s.Tok, tmpl, dc.InputTemplate, s.SeqLimit(dc.MaxLen))
+}
+
+// SeqLimit is the longest sequence a trainer gives the model: maxLen
+// (--data.max_len), or the model's position limit (its context length)
+// when that is shorter. Past it a model's output is garbage (rotary
+// positions) or undefined (learned ones), so longer sequences are cut
+// there as they are at max_len.
+func (s Setup) SeqLimit(maxLen int) int {
+	if p := s.Model.Dims().MaxPositions; p > 0 && p < maxLen {
+		return p
+	}
+	return maxLen
+}
+
+// SeqLimitNote is the warning for a run whose --data.max_len passes the
+// model's position limit ("" when it does not).
+func (s Setup) SeqLimitNote(maxLen int) string {
+	n := s.SeqLimit(maxLen)
+	if n == maxLen {
+		return ""
+	}
+	return fmt.Sprintf("--data.max_len %d is more than the model's %d positions (max_position_embeddings): sequences are cut at %d tokens", maxLen, n, n)
 }
 
 // PadID is the token used for padding: the tokenizer's PAD, else EOS, else

@@ -5,11 +5,11 @@ import (
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
-// KVShape implements model.Decoder. Rotary positions have no table, so
-// there is no position limit.
+// KVShape implements model.Decoder; its position limit is the trained
+// context length (Config.MaxPositions).
 func (m *Model) KVShape() model.KVShape {
 	c := m.Config
-	return model.KVShape{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Heads: c.Heads}
+	return model.KVShape{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Heads: c.Heads, MaxPositions: c.MaxPositions}
 }
 
 // Step implements model.Decoder: the same layers as Forward, over only the

@@ -36,6 +36,7 @@ type hfConfig struct {
 	NumAttentionHeads *int        `json:"num_attention_heads"`
 	NumKeyValueHeads  *int        `json:"num_key_value_heads"`
 	HeadDim           *int        `json:"head_dim"`
+	MaxPositions      *int        `json:"max_position_embeddings"`
 	HiddenAct         *string     `json:"hidden_act"`
 	RMSNormEps        *float64    `json:"rms_norm_eps"`
 	RopeTheta         *float64    `json:"rope_theta"`
@@ -139,6 +140,9 @@ func (v Variant) config(h *hfConfig, score bool) (Config, error) {
 	case model.HFOr(h.AttentionBias, false):
 		return c, fmt.Errorf("attention_bias = true is not supported for %s (it adds an o_proj bias too)", v)
 	}
+	if c.MaxPositions, err = v.maxPositions(h); err != nil {
+		return c, err
+	}
 	c.QKNorm = v == Qwen3
 	c.RMSNormEps = float32(model.HFOr(h.RMSNormEps, 1e-6))
 	if !(c.RMSNormEps > 0) {
@@ -190,6 +194,24 @@ func (v Variant) headDim(h *hfConfig, hidden, heads int) (int, error) {
 		return 0, fmt.Errorf("hidden_size %d is not a multiple of num_attention_heads %d (and head_dim is not set)", hidden, heads)
 	}
 	return hidden / heads, nil
+}
+
+// maxPositions is max_position_embeddings, or when absent (or null) the
+// default of v's config class: 2048 for Llama, 4096·32 for Mistral, 32768
+// for Qwen2 and Qwen3.
+func (v Variant) maxPositions(h *hfConfig) (int, error) {
+	def := 2048
+	switch v {
+	case Mistral:
+		def = 4096 * 32
+	case Qwen2, Qwen3:
+		def = 32768
+	}
+	n := model.HFOr(h.MaxPositions, def)
+	if n <= 0 {
+		return 0, fmt.Errorf("max_position_embeddings = %d, want > 0", n)
+	}
+	return n, nil
 }
 
 // rope returns θ and the scaling from rope_theta/rope_scaling or from

@@ -11,6 +11,9 @@ import (
 // sizes are the size fields every test config shares.
 const sizes = `"vocab_size": 10, "hidden_size": 64, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 32`
 
+// defaultPositions are transformers' max_position_embeddings defaults.
+var defaultPositions = map[Variant]int{Llama: 2048, Mistral: 131072, Qwen2: 32768, Qwen3: 32768}
+
 // TestVariant_ParseHF checks the per-class defaults of transformers for
 // fields a config.json may leave out.
 func TestVariant_ParseHF(t *testing.T) {
@@ -63,6 +66,13 @@ func TestVariant_ParseHF(t *testing.T) {
 					t.Errorf("%+v", r.Config)
 				}
 			}},
+		{"max_position_embeddings given", Qwen2,
+			`{"architectures": ["Qwen2ForCausalLM"], "max_position_embeddings": 4096, ` + sizes + `}`,
+			func(t *testing.T, r hfResult) {
+				if r.Config.MaxPositions != 4096 {
+					t.Errorf("MaxPositions %d, want 4096", r.Config.MaxPositions)
+				}
+			}},
 		{"score model: no LM head, so tied", Llama,
 			`{"architectures": ["LlamaForSequenceClassification"], "tie_word_embeddings": false, ` + sizes + `}`,
 			func(t *testing.T, r hfResult) {
@@ -74,6 +84,9 @@ func TestVariant_ParseHF(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r, err := c.variant.parseHF([]byte(c.json), strings.Contains(c.name, "score"))
+			if err == nil && !strings.Contains(c.json, "max_position_embeddings") && r.Config.MaxPositions != defaultPositions[c.variant] {
+				t.Errorf("max_position_embeddings absent: %d, want %s's default %d", r.Config.MaxPositions, c.variant, defaultPositions[c.variant])
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,5 +101,28 @@ func TestVariant_ParseHF(t *testing.T) {
 				t.Errorf("model spec %+v, parsed %+v", got, r.Config)
 			}
 		})
+	}
+}
+
+// TestModel_PositionLimit: the context length of config.json (or the
+// class default) is the model's position limit, in Dims and KVShape, and
+// a bad one is an error naming the field.
+func TestModel_PositionLimit(t *testing.T) {
+	r, err := Llama.parseHF([]byte(`{"max_position_embeddings": 512, `+sizes+`}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(r.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, s := m.Dims(), m.KVShape(); d.MaxPositions != 512 || s.MaxPositions != 512 {
+		t.Errorf("Dims %+v, KVShape %+v: want MaxPositions 512", d, s)
+	}
+	for _, bad := range []string{`0`, `-3`} {
+		_, err := Llama.parseHF([]byte(`{"max_position_embeddings": `+bad+`, `+sizes+`}`), false)
+		if err == nil || !strings.Contains(err.Error(), "max_position_embeddings") {
+			t.Errorf("max_position_embeddings %s: err %v", bad, err)
+		}
 	}
 }

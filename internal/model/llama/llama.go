@@ -31,6 +31,11 @@ type Config struct {
 	TieWordEmbeddings bool                `json:"tie_word_embeddings"`
 	AttentionBias     bool                `json:"attention_bias"` // q/k/v biases (Qwen2)
 	QKNorm            bool                `json:"-"`              // per-head RMSNorm of q and k (Qwen3)
+	// MaxPositions is the context length the model was trained for
+	// (max_position_embeddings; llama2.c's seq_len): rotary positions
+	// have no table, but past it the model's output is garbage, so
+	// generation and training stay within it. 0 means unknown (no limit).
+	MaxPositions int `json:"max_position_embeddings"`
 }
 
 // withDefaults fills the zero-means-default fields.
@@ -72,6 +77,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("llama: head_dim %d must be even for RoPE", c.HeadDim)
 	case c.RMSNormEps <= 0:
 		return fmt.Errorf("llama: rms_norm_eps must be > 0, got %g", c.RMSNormEps)
+	case c.MaxPositions < 0:
+		return fmt.Errorf("llama: max_position_embeddings must be ≥ 0, got %d", c.MaxPositions)
 	}
 	return nil
 }
@@ -169,9 +176,11 @@ func (m *Model) Params() nn.Params {
 	return ps
 }
 
-// Dims implements model.CausalLM. Rotary positions set no length limit.
+// Dims implements model.CausalLM. The position limit is the trained
+// context length (Config.MaxPositions).
 func (m *Model) Dims() model.Dims {
-	return model.Dims{Vocab: m.Config.VocabSize, Hidden: m.Config.Hidden, Layers: m.Config.Layers}
+	c := m.Config
+	return model.Dims{Vocab: c.VocabSize, Hidden: c.Hidden, Layers: c.Layers, MaxPositions: c.MaxPositions}
 }
 
 // Spec implements model.CausalLM: the configuration, defaults filled in.

@@ -74,6 +74,9 @@ func TestLoad_Stories260K(t *testing.T) {
 	if _, isLlama := l.Model.(*llama.Model); l.Arch != "LlamaForCausalLM" || !isLlama || l.Path != EmbeddedPath {
 		t.Fatalf("loaded %s from %s", l.Arch, l.Path)
 	}
+	if d := l.Model.Dims(); d.MaxPositions != 512 {
+		t.Errorf("position limit %d, want llama2.c's seq_len 512", d.MaxPositions)
+	}
 	if n := l.Params().Count(); n < 250_000 || n > 270_000 {
 		t.Errorf("%d parameters, want about 260K", n)
 	}

@@ -30,7 +30,7 @@ const tinyRMConfig = `{"architectures": ["LlamaForSequenceClassification"], "mod
 // saves it with its tokenizer to a fresh folder and returns the folder.
 func saveTinyRM(t *testing.T) string {
 	t.Helper()
-	m, err := llama.New(llama.Config{VocabSize: 512, Hidden: 16, Intermediate: 24, Layers: 2, Heads: 4, KVHeads: 2, RMSNormEps: 1e-5})
+	m, err := llama.New(llama.Config{VocabSize: 512, Hidden: 16, Intermediate: 24, Layers: 2, Heads: 4, KVHeads: 2, RMSNormEps: 1e-5, MaxPositions: 256})
 	if err != nil {
 		t.Fatal(err)
 	}

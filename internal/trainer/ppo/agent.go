@@ -88,7 +88,8 @@ func (t *Trainer) openAgent() error {
 	return nil
 }
 
-// tokenBudget is the most tokens an episode may hold.
+// tokenBudget is the most tokens an episode (a prompt and its response)
+// may hold: data.max_len, or the policy's position limit when shorter.
 func (t *Trainer) tokenBudget() int {
 	b := t.cfg.Data.MaxLen
 	if p := t.rt.MaxPositions; p > 0 {

@@ -33,7 +33,7 @@ const tinyConfig = `{"architectures": ["LlamaForCausalLM"], "model_type": "llama
 func tinyEnv(t testing.TB) train.Setup {
 	t.Helper()
 	m, err := llama.New(llama.Config{VocabSize: 512, Hidden: 32, Intermediate: 64, Layers: 2, Heads: 4, KVHeads: 2,
-		RMSNormEps: 1e-5, TieWordEmbeddings: true})
+		RMSNormEps: 1e-5, TieWordEmbeddings: true, MaxPositions: 2048})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,6 +150,10 @@ func New(ctx context.Context, cfg Config, roles role.Set, rt Runtime) (*Trainer,
 		return nil, err
 	}
 	t.log = t.out.Log
+	if b := t.tokenBudget(); b < cfg.Data.MaxLen {
+		t.log.Warn(fmt.Sprintf("%s %d is more than the policy's %d positions (max_position_embeddings): prompts over %d tokens are skipped and responses end at %d tokens in all",
+			cfg.flag(&cfg.Data.MaxLen), cfg.Data.MaxLen, b, b-cfg.Rollout.MaxNewTokens, b))
+	}
 	for _, r := range reports {
 		t.log.Info("prompts", "report", r.String())
 	}
@@ -189,7 +193,11 @@ func checkRoles(cfg Config, r role.Set) error {
 
 // readPrompts reads the training and evaluation prompts.
 func (t *Trainer) readPrompts() ([]*data.Report, error) {
-	budget := t.cfg.Data.MaxLen - t.cfg.Rollout.MaxNewTokens
+	budget := t.tokenBudget() - t.cfg.Rollout.MaxNewTokens
+	if budget < 1 {
+		return nil, fmt.Errorf("ppo: %s %d leaves no room for a prompt in the policy's %d positions (max_position_embeddings)",
+			t.cfg.flag(&t.cfg.Rollout.MaxNewTokens), t.cfg.Rollout.MaxNewTokens, t.rt.MaxPositions)
+	}
 	enc, err := newPromptEncoder(t.rt, t.cfg.Data, budget)
 	if err != nil {
 		return nil, err

@@ -65,6 +65,9 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 		return nil, err
 	}
 	t.s.Log.Info("model", "summary", env.Summary, "head", "score.weight")
+	if note := env.SeqLimitNote(cfg.Data.MaxLen); note != "" {
+		t.s.Log.Warn(note)
+	}
 	for _, rep := range reps {
 		t.s.Log.Info("dataset", "report", rep.String())
 	}

@@ -55,7 +55,7 @@ func (t *Trainer) writeSamples() error {
 	var b strings.Builder
 	for _, s := range src[:n] {
 		prompt := s.IDs[:s.PromptLen()]
-		gen := Greedy(t.model, prompt, int32(t.env.Tok.Specials().EOS), t.cfg.SampleTokens, t.cfg.Data.MaxLen)
+		gen := Greedy(t.model, prompt, int32(t.env.Tok.Specials().EOS), t.cfg.SampleTokens, t.env.SeqLimit(t.cfg.Data.MaxLen))
 		p, g := t.env.Tok.Decode(ints(prompt)), t.env.Tok.Decode(ints(gen))
 		ref := t.env.Tok.Decode(ints(responseIDs(s)))
 		t.s.Log.Info("sample", "at", s.Pos.String(), "prompt", p, "completion", g)

@@ -54,6 +54,9 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 		return nil, err
 	}
 	t.s.Log.Info("model", "summary", env.Summary)
+	if note := env.SeqLimitNote(cfg.Data.MaxLen); note != "" {
+		t.s.Log.Warn(note)
+	}
 	for _, rep := range []*data.Report{trainRep, evalRep} {
 		if rep != nil {
 			t.s.Log.Info("dataset", "report", rep.String())

@@ -116,7 +116,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		text := c.Text
 		ch := chatChoice{Index: c.Index, Message: &chatMessage{Role: "assistant", Content: &text}, FinishReason: finish(c.FinishReason)}
 		if req.Logprobs {
-			ch.Logprobs = &chatLogprobs{Content: s.chatLogprobs(&c, 0, len(c.Tokens))}
+			ch.Logprobs = &chatLogprobs{Content: s.chatLogprobs(s.tokenTexts(reqs[0].Prompt), &c)}
 		}
 		out.Choices = append(out.Choices, ch)
 		out.Usage.CompletionTokens += len(c.Tokens)
@@ -172,24 +172,26 @@ func (s *Server) chatRequests(req *chatRequest) ([]generate.Request, error) {
 	return s.engineRequests([][]int32{prompt.IDs}, p)
 }
 
-// chatLogprobs lays out tokens [from, to) of c in the chat API's shape.
-func (s *Server) chatLogprobs(c *generate.Completion, from, to int) []chatTokenLogprob {
+// chatLogprobs lays out the tokens of c in the chat API's shape; tt
+// decodes them after the prompt and the tokens before them.
+func (s *Server) chatLogprobs(tt *tokenTexts, c *generate.Completion) []chatTokenLogprob {
 	out := []chatTokenLogprob{}
-	for i := from; i < to; i++ {
-		e := s.tokenLogprob(c.Tokens[i], c.RawLogProbs[i])
-		e.TopLogprobs = []chatTokenLogprob{}
+	for i, id := range c.Tokens {
+		alts := []chatTokenLogprob{}
 		if c.TopLogProbs != nil {
 			for _, t := range c.TopLogProbs[i] {
-				e.TopLogprobs = append(e.TopLogprobs, s.tokenLogprob(t.Token, t.LogProb))
+				alts = append(alts, tokenLogprob(tt.alt(t.Token), t.LogProb))
 			}
 		}
+		text, _ := tt.next(id)
+		e := tokenLogprob(text, c.RawLogProbs[i])
+		e.TopLogprobs = alts
 		out = append(out, e)
 	}
 	return out
 }
 
-func (s *Server) tokenLogprob(id int32, lp float32) chatTokenLogprob {
-	text := s.tok.Decode([]int{int(id)})
+func tokenLogprob(text string, lp float32) chatTokenLogprob {
 	b := make([]int, len(text))
 	for i := range text {
 		b[i] = int(text[i])

@@ -15,19 +15,18 @@
 package serve
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/httpauth"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -38,8 +37,8 @@ type Options struct {
 	// "" means "gorlhf". Requests may name any model (a single model is
 	// served).
 	ModelName string
-	// APIKey, when set, is required as "Authorization: Bearer <key>" on
-	// /v1/ routes (/health stays open).
+	// APIKey, when set, is required as "Authorization: Bearer <key>" (the
+	// scheme in any case) on /v1/ routes (/health stays open).
 	APIKey string
 	// Template is the chat template; nil makes /v1/chat/completions answer
 	// 400.
@@ -106,8 +105,8 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opt.APIKey)) != 1 {
+		if !httpauth.Valid(r, s.opt.APIKey) {
+			httpauth.Challenge(w)
 			writeError(w, http.StatusUnauthorized, "authentication_error", "missing or invalid API key (send Authorization: Bearer <key>)", "invalid_api_key")
 			return
 		}

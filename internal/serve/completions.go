@@ -153,13 +153,18 @@ func (s *Server) legacyLogprobs(tt *tokenTexts, c *generate.Completion) *legacyL
 	return lp
 }
 
+// errDraining answers a request the server stopped because it is shutting
+// down (Drain).
+var errDraining = errors.New("serve: the server is shutting down")
+
 func finish(r generate.FinishReason) *string {
 	s := string(r)
 	return &s
 }
 
 // fail answers an error: 400 for bad parameters, 503 when the engine is
-// closed, 499-style silence when the client went away, 500 otherwise.
+// closed or the server drains, 499-style silence when the client went
+// away, 500 otherwise.
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	var pe *paramError
 	switch {
@@ -167,6 +172,8 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		badRequest(w, pe.param, err)
 	case errors.Is(err, generate.ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "server_error", "the engine is shutting down", "")
+	case errors.Is(err, errDraining):
+		writeError(w, http.StatusServiceUnavailable, "server_error", "the server is shutting down", "")
 	case errors.Is(err, context.Canceled):
 		// The client is gone; nobody reads the answer.
 	default:

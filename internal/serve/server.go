@@ -15,6 +15,7 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,8 +42,10 @@ type Options struct {
 	// scheme in any case) on /v1/ routes (/health stays open).
 	APIKey string
 	// Template is the chat template; nil makes /v1/chat/completions answer
-	// 400.
-	Template *chattmpl.Template
+	// 400, or 500 naming TemplateError when that is set and is not
+	// chattmpl.ErrNoTemplate (the model's template does not parse).
+	Template      *chattmpl.Template
+	TemplateError error
 	// BOS is put first in prompts given as text and in rendered chats
 	// that do not start with it (load.Bundle.BOS; −1: none). Prompts are
 	// encoded by data.PromptEncoder, as the RL trainer and generate do.
@@ -66,6 +69,9 @@ type Server struct {
 	opt     Options
 	created int64
 	seq     atomic.Uint64 // response ids
+
+	draining context.Context // ends when Drain is called
+	drain    context.CancelFunc
 }
 
 // New returns a server for e; tok decodes and encodes text.
@@ -83,8 +89,17 @@ func New(e *generate.Engine, tok tokenizer.Tokenizer, o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	enc := &data.PromptEncoder{Tok: tok, Template: o.Template, BOS: int32(o.BOS)}
-	return &Server{eng: e, tok: tok, enc: enc, opt: o, created: time.Now().Unix()}
+	s := &Server{eng: e, tok: tok, enc: enc, opt: o, created: time.Now().Unix()}
+	s.draining, s.drain = context.WithCancel(context.Background())
+	return s
 }
+
+// Drain stops the chat-template renderings in flight (they answer 503)
+// and makes later ones stop at once; requests already generating go on.
+// Call it when shutdown begins (http.Server.RegisterOnShutdown), so that
+// Shutdown, which waits for every handler, is never held by a template
+// that runs away. It is safe to call more than once.
+func (s *Server) Drain() { s.drain() }
 
 // Handler returns the HTTP routes.
 func (s *Server) Handler() http.Handler {

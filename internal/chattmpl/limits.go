@@ -114,12 +114,17 @@ func (b *budget) fail(line int, format string, args ...any) error {
 }
 
 // spend counts n steps and, every checkEvery, the clock and the context.
+// Once a bound is hit every later call fails too.
 func (b *budget) spend(n, line int) error {
+	if b.failed != nil {
+		return b.failed
+	}
 	b.steps += n
 	if b.steps > b.lim.MaxSteps {
 		return b.fail(line, "more than %d loop iterations, macro calls and range() items (a loop without end?)", b.lim.MaxSteps)
 	}
-	if b.ticks += 1; b.ticks < checkEvery && n < checkEvery {
+	b.ticks++
+	if b.ticks < checkEvery && n < checkEvery {
 		return nil
 	}
 	b.ticks = 0

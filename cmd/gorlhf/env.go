@@ -16,7 +16,35 @@ const (
 	gemmEnv = "GORLHF_GEMM"
 	// openblasCoreEnv is read by OpenBLAS itself when it is loaded.
 	openblasCoreEnv = "OPENBLAS_CORETYPE"
+
+	// The servers' bearer keys, which keep them off the command line,
+	// where other users of the machine can read them (see apiKey).
+	// apiKeyEnv is every server's: gorlhf serve's, and serve rm's and
+	// serve env's unless their own is set.
+	apiKeyEnv = "GORLHF_API_KEY"
+	// rmAPIKeyEnv is gorlhf serve rm's own.
+	rmAPIKeyEnv = "GORLHF_RM_API_KEY"
+	// envAPIKeyEnv is gorlhf serve env's own, and what train ppo
+	// --agent.env remote sends (else apiKeyEnv).
+	envAPIKeyEnv = "GORLHF_ENV_API_KEY"
 )
+
+// apiKey resolves a bearer key: the --api-key value, else $own when own
+// names a variable that is set and not empty, else $GORLHF_API_KEY. from
+// says where the key came from ("" when there is none), for the start-up
+// line.
+func apiKey(flagValue, own string) (key, from string) {
+	if flagValue != "" {
+		return flagValue, "--api-key"
+	}
+	if v := os.Getenv(own); own != "" && v != "" {
+		return v, "$" + own
+	}
+	if v := os.Getenv(apiKeyEnv); v != "" {
+		return v, "$" + apiKeyEnv
+	}
+	return "", ""
+}
 
 // hintOpenBLASCore sets OPENBLAS_CORETYPE to the kernels this CPU can run
 // (gemm.OpenBLASCore), unless the user set it, so that an OpenBLAS that

@@ -7,35 +7,67 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
-// serveUntilDone listens on addr, calls banner with the bound address,
-// and serves h until ctx ends; then it drains in-flight requests for up
-// to 10 s. It warns when a non-loopback address is served without a
-// bearer token (authed false). cmd names the command in messages.
-func serveUntilDone(ctx context.Context, cmd, addr string, h http.Handler, authed bool, banner func(addr string)) error {
-	ln, err := net.Listen("tcp", addr)
+// shutdownGrace is how long a server waits for in-flight requests after
+// Ctrl-C or SIGTERM before it closes their connections and exits.
+const shutdownGrace = 10 * time.Second
+
+// listen opens the listening socket; tests replace it.
+var listen = net.Listen
+
+// httpService is a server serveUntilDone runs: gorlhf serve, serve rm or
+// serve env.
+type httpService struct {
+	cmd        string            // the command, in messages ("serve rm")
+	addr       string            // listen address
+	handler    http.Handler      //
+	authed     bool              // a bearer key is required
+	banner     func(addr string) // prints the start-up line, given the bound address
+	onShutdown func()            // called when shutdown begins; nil: nothing
+}
+
+// serveUntilDone listens on s.addr, prints the banner and serves until ctx
+// ends (Ctrl-C, SIGTERM). It warns when a non-loopback address is served
+// without a bearer key. On shutdown it stops accepting, calls
+// s.onShutdown, waits up to shutdownGrace for in-flight requests, then
+// closes what is left and returns: the process always exits. A second
+// signal during the wait ends the process at once.
+func serveUntilDone(ctx context.Context, s httpService) error {
+	ln, err := listen("tcp", s.addr)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return fmt.Errorf("%s: %w", s.cmd, err)
 	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !isLoopback(host) && !authed {
-		fmt.Fprintf(os.Stderr, "%s: warning: listening on %s without --api-key: anyone who can reach it can use it\n", cmd, ln.Addr())
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !isLoopback(host) && !s.authed {
+		fmt.Fprintf(os.Stderr, "%s: warning: listening on %s without --api-key (or $%s): anyone who can reach it can use it\n",
+			s.cmd, ln.Addr(), apiKeyEnv)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	if s.onShutdown != nil {
+		hs.RegisterOnShutdown(s.onShutdown)
+	}
 	stopped := make(chan error, 1)
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second Ctrl-C kills
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
-		stopped <- hs.Shutdown(sctx)
+		err := hs.Shutdown(sctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			fmt.Fprintf(os.Stderr, "%s: closing requests still running after %v\n", s.cmd, shutdownGrace)
+			err = hs.Close()
+		}
+		stopped <- err
 	}()
-	banner(ln.Addr().String())
+	s.banner(ln.Addr().String())
 	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return fmt.Errorf("%s: %w", s.cmd, err)
 	}
 	if err := <-stopped; err != nil {
-		return fmt.Errorf("%s: shutdown: %w", cmd, err)
+		return fmt.Errorf("%s: shutdown: %w", s.cmd, err)
 	}
 	return nil
 }
@@ -43,4 +75,13 @@ func serveUntilDone(ctx context.Context, cmd, addr string, h http.Handler, authe
 func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// authLine says in a start-up line whether a bearer key is required and
+// where it came from (apiKey).
+func authLine(keyFrom string) string {
+	if keyFrom == "" {
+		return "no auth"
+	}
+	return "bearer key from " + keyFrom + " required"
 }

@@ -6,17 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
+	"github.com/gorlhf/gorlhf/internal/chattmpl"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/serve"
 )
 
 // runServe serves the model over an OpenAI-compatible HTTP API until ctx
-// ends (Ctrl-C), then shuts down gracefully.
+// ends (Ctrl-C, SIGTERM), then shuts down gracefully (serveUntilDone).
 func runServe(ctx context.Context, args []string) error {
 	fs := newFlagSet("serve", "serve [--model M] [--addr 127.0.0.1:8000] [--api-key KEY] [--served-model-name NAME]")
 	var ef engineFlags
@@ -24,7 +22,7 @@ func runServe(ctx context.Context, args []string) error {
 	var rf rolloutFlags
 	rf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address (loopback by default; use 0.0.0.0:PORT to expose it, with --api-key)")
-	apiKey := fs.String("api-key", os.Getenv("GORLHF_API_KEY"), "require \"Authorization: Bearer KEY\" on /v1/ routes (default $GORLHF_API_KEY; empty: no auth)")
+	keyFlag := fs.String("api-key", "", "require \"Authorization: Bearer KEY\" on /v1/ routes (default: $"+apiKeyEnv+"; empty: no auth)")
 	name := fs.String("served-model-name", "", "model id reported by /v1/models (default: the model's folder or file name)")
 	chatMax := fs.Int("chat-max-tokens", 0, "length limit of chat requests that set none (0: the engine default, 256)")
 	maxTokens := fs.Int("max-tokens-limit", 4096, "most tokens a request may ask for (max_tokens, max_completion_tokens); more is a 400 (0: no cap but the model's context length, which always applies)")
@@ -50,39 +48,30 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	key, keyFrom := apiKey(*keyFlag, "")
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	modelName := cmp.Or(*name, rm.Name)
-	srv, eng, err := rm.server(rf.engine, serve.Options{ModelName: modelName, APIKey: *apiKey, ChatMaxTokens: *chatMax,
-		MaxTokensLimit: *maxTokens, Logger: logger})
+	_, tmplErr := rm.NeedTemplate()
+	srv, eng, err := rm.server(rf.engine, serve.Options{ModelName: modelName, APIKey: key, ChatMaxTokens: *chatMax,
+		MaxTokensLimit: *maxTokens, Logger: logger, TemplateError: tmplErr})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+	chat := "chat template loaded"
+	switch {
+	case tmplErr != nil && errors.Is(tmplErr, chattmpl.ErrNoTemplate):
+		chat = "no chat template: /v1/chat/completions answers 400"
+	case tmplErr != nil:
+		chat = "the chat template does not load: /v1/chat/completions answers 500"
+		logger.Warn("serve: the model's chat template does not load", "err", tmplErr)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	chat := "no chat template: /v1/chat/completions answers 400"
-	if rm.Template != nil {
-		chat = "chat template loaded"
-	}
-	logger.Info("serving", "summary", rm.Summary, "model", modelName, "url", "http://"+ln.Addr().String()+"/v1",
-		"auth", *apiKey != "", "chat", chat, "kv_blocks", eng.Stats().KVBlocks, "context", eng.MaxPositions(), "max_tokens_limit", *maxTokens)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("serve: shutdown: %w", err)
-	}
-	return nil
+	return serveUntilDone(ctx, httpService{cmd: "serve", addr: *addr, handler: srv.Handler(), authed: key != "",
+		onShutdown: srv.Drain, banner: func(addr string) {
+			logger.Info("serving", "summary", rm.Summary, "model", modelName, "url", "http://"+addr+"/v1",
+				"auth", authLine(keyFrom), "chat", chat, "kv_blocks", eng.Stats().KVBlocks,
+				"context", eng.MaxPositions(), "max_tokens_limit", *maxTokens)
+		}})
 }
 
 // server starts the engine and the OpenAI-compatible server over rm, with

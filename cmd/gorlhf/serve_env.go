@@ -11,10 +11,6 @@ import (
 	"github.com/gorlhf/gorlhf/internal/env"
 )
 
-// envAPIKeyEnv supplies the bearer token of `gorlhf serve env` and of
-// `train ppo --agent.env remote` without putting it on the command line.
-const envAPIKeyEnv = "GORLHF_ENV_API_KEY"
-
 // runServeEnv serves a built-in environment over the remote environment
 // protocol (/reset, /step, /close), so that trainers on other machines
 // can play it with --agent.env remote.
@@ -23,7 +19,7 @@ func runServeEnv(ctx context.Context, args []string) error {
 	name := fs.String("env", "", "built-in environment: "+strings.Join(env.Names(), "; "))
 	envArgs := fs.String("env_args", "", `its settings, "key=value,key=value"`)
 	addr := fs.String("addr", "127.0.0.1:5100", "listen address; loopback by default")
-	apiKey := fs.String("api-key", "", "require 'Authorization: Bearer KEY' (default: $"+envAPIKeyEnv+")")
+	keyFlag := fs.String("api-key", "", "require 'Authorization: Bearer KEY' (default: $"+envAPIKeyEnv+", else $"+apiKeyEnv+"; empty: no auth)")
 	sc := env.DefaultServerConfig()
 	fs.IntVar(&sc.MaxEpisodes, "max-episodes", sc.MaxEpisodes, "episodes held at once; more resets are answered 503 (clients retry)")
 	fs.DurationVar(&sc.IdleTTL, "idle-ttl", sc.IdleTTL, "forget an episode no call has touched for this long")
@@ -42,10 +38,8 @@ func runServeEnv(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve env: %w", err)
 	}
-	if *apiKey == "" {
-		*apiKey = os.Getenv(envAPIKeyEnv)
-	}
-	sc.APIKey = *apiKey
+	var keyFrom string
+	sc.APIKey, keyFrom = apiKey(*keyFlag, envAPIKeyEnv)
 	if *verbose {
 		sc.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -53,9 +47,9 @@ func runServeEnv(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve env: %w", err)
 	}
-	err = serveUntilDone(ctx, "serve env", *addr, srv, sc.APIKey != "", func(addr string) {
-		fmt.Fprintf(os.Stderr, "serving environment %s at http://%s (POST /reset, /step, /close); Ctrl-C stops\n", *name, addr)
-	})
+	err = serveUntilDone(ctx, httpService{cmd: "serve env", addr: *addr, handler: srv, authed: sc.APIKey != "", banner: func(addr string) {
+		fmt.Fprintf(os.Stderr, "serving environment %s at http://%s (POST /reset, /step, /close; %s); Ctrl-C stops\n", *name, addr, authLine(keyFrom))
+	}})
 	if err != nil {
 		return err
 	}

@@ -12,10 +12,6 @@ import (
 	"github.com/gorlhf/gorlhf/internal/reward/rmodel"
 )
 
-// rmAPIKeyEnv supplies --api-key without putting the key on the command
-// line, where other users of the machine can read it.
-const rmAPIKeyEnv = "GORLHF_RM_API_KEY"
-
 // runServeRM serves a reward model over HTTP with OpenRLHF's remote reward
 // protocol (POST /get_reward {"query": [...]} → {"rewards": [...]}), so
 // that gorlhf (--reward.remote_url) or OpenRLHF trainers on other machines
@@ -24,7 +20,7 @@ func runServeRM(ctx context.Context, args []string) error {
 	fs := newFlagSet("serve rm", "serve rm --model RM [--addr 127.0.0.1:5000] [--api-key KEY] [--batch-size N] [--max-len N]")
 	ref := fs.String("model", "", "reward model: a *ForSequenceClassification folder (e.g. from gorlhf train rm) or a Hub id in the local HF cache (required)")
 	addr := fs.String("addr", "127.0.0.1:5000", "listen address; loopback by default (0.0.0.0:5000 listens on every interface)")
-	apiKey := fs.String("api-key", "", "require 'Authorization: Bearer KEY' (default: $"+rmAPIKeyEnv+")")
+	keyFlag := fs.String("api-key", "", "require 'Authorization: Bearer KEY' (default: $"+rmAPIKeyEnv+", else $"+apiKeyEnv+"; empty: no auth)")
 	tokPath := fs.String("tokenizer", "", "tokenizer file or folder (default: the model folder's)")
 	headPrefix := fs.String("value-head-prefix", "", `module name of the score head in the checkpoint ("" = score; older OpenRLHF: value_head)`)
 	mc := rmodel.DefaultConfig()
@@ -46,10 +42,9 @@ func runServeRM(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("serve rm: --model is required")
 	}
-	if *apiKey == "" {
-		*apiKey = os.Getenv(rmAPIKeyEnv)
-	}
-	sc.APIKey, sc.BatchSize = *apiKey, mc.BatchSize
+	var keyFrom string
+	sc.APIKey, keyFrom = apiKey(*keyFlag, rmAPIKeyEnv)
+	sc.BatchSize = mc.BatchSize
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
@@ -70,25 +65,22 @@ func runServeRM(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve rm: %w", err)
 	}
 	fmt.Fprintln(os.Stderr, l.Summary)
-	return serveRM(ctx, src, sc, *addr, src.MaxLen(), mc.Normalize)
+	return serveRM(ctx, src, sc, *addr, src.MaxLen(), mc.Normalize, keyFrom)
 }
 
 // serveRM listens on addr and serves src until ctx ends, then drains
-// in-flight requests for up to 10 s.
-func serveRM(ctx context.Context, src reward.Source, sc reward.ServerConfig, addr string, maxLen int, normalize bool) error {
+// in-flight requests (serveUntilDone). keyFrom says where sc.APIKey came
+// from.
+func serveRM(ctx context.Context, src reward.Source, sc reward.ServerConfig, addr string, maxLen int, normalize bool, keyFrom string) error {
 	srv, err := reward.NewServer(src, sc)
 	if err != nil {
 		return fmt.Errorf("serve rm: %w", err)
 	}
 	defer srv.Close()
-	auth := "no auth"
-	if sc.APIKey != "" {
-		auth = "bearer token required"
-	}
-	err = serveUntilDone(ctx, "serve rm", addr, srv, sc.APIKey != "", func(addr string) {
+	err = serveUntilDone(ctx, httpService{cmd: "serve rm", addr: addr, handler: srv, authed: sc.APIKey != "", banner: func(addr string) {
 		fmt.Fprintf(os.Stderr, "serving rewards at http://%s%s (batch %d, max len %d, normalize %v, %s); Ctrl-C stops\n",
-			addr, sc.Path, sc.BatchSize, maxLen, normalize, auth)
-	})
+			addr, sc.Path, sc.BatchSize, maxLen, normalize, authLine(keyFrom))
+	}})
 	if err != nil {
 		return err
 	}

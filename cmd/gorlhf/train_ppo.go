@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -80,9 +79,10 @@ func ppoRuntime(cfg ppo.Config, te train.Setup) ppo.Runtime {
 }
 
 // remoteAgent opens --agent.env remote with the key from the environment
-// (nil for any other environment: ppo opens the built-ins itself).
+// ($GORLHF_ENV_API_KEY, else $GORLHF_API_KEY, as serve env reads them;
+// nil for any other environment: ppo opens the built-ins itself).
 func remoteAgent(cfg ppo.Config) (env.Factory, error) {
-	key := os.Getenv(envAPIKeyEnv)
+	key, _ := apiKey("", envAPIKeyEnv)
 	if cfg.Agent.Env != "remote" || key == "" {
 		return nil, nil
 	}

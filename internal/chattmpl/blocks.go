@@ -48,15 +48,8 @@ func checkBlocks(toks []token) error {
 
 // stepBlocks applies one statement tag to the stack of open blocks.
 func stepBlocks(stack []openBlock, body string, line int) ([]openBlock, error) {
-	body = strings.TrimFunc(body, pyIsSpace)
-	kw := body
-	if i := strings.IndexFunc(body, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }); i >= 0 {
-		kw = body[:i]
-	}
-	if _, ok := blockEnds[kw]; ok {
-		if kw == "set" && strings.Contains(body, "=") {
-			return stack, nil // inline assignment
-		}
+	kw, opens, closes := blockKind(body)
+	if opens {
 		return append(stack, openBlock{kw: kw, line: line}), nil
 	}
 	if parents, ok := middles[kw]; ok {
@@ -65,7 +58,7 @@ func stepBlocks(stack []openBlock, body string, line int) ([]openBlock, error) {
 		}
 		return nil, fmt.Errorf("line %d: {%% %s %%} outside of {%% %s %%}", line, kw, strings.Join(parents, " %} or {% "))
 	}
-	if isEndKeyword(kw) {
+	if closes {
 		if len(stack) == 0 {
 			return nil, fmt.Errorf("line %d: {%% %s %%} without an opening block", line, kw)
 		}
@@ -99,4 +92,19 @@ func isEndKeyword(kw string) bool {
 		}
 	}
 	return false
+}
+
+// blockKind classifies a block tag's body: its keyword, whether it opens
+// a block ({% set x = ... %} does not; {% set x %} does) and whether it
+// closes one.
+func blockKind(body string) (kw string, opens, closes bool) {
+	body = strings.TrimFunc(body, pyIsSpace)
+	kw = body
+	if i := strings.IndexFunc(body, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }); i >= 0 {
+		kw = body[:i]
+	}
+	if _, ok := blockEnds[kw]; ok {
+		return kw, !(kw == "set" && strings.Contains(body, "=")), false
+	}
+	return kw, false, isEndKeyword(kw)
 }

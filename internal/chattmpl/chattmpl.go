@@ -25,7 +25,12 @@
 //   - strftime_now follows glibc strftime and reads an injectable clock;
 //   - map key order is kept for JSON inputs (json.RawMessage), since tojson
 //     output depends on it;
-//   - block nesting is checked with line numbers; engine panics become errors.
+//   - block nesting is checked with line numbers; engine panics become errors;
+//   - rendering is bounded (Limits: output size, loop iterations and macro
+//     calls, recursion depth, time, and range() as Jinja2's sandbox bounds
+//     it) by calls the engine source gets at every loop and macro body and
+//     piece of text, so a template that runs away ends with a *LimitError
+//     and RenderContext stops when its context ends.
 //
 // Differences that remain, all inside the engine's evaluator (none affects
 // the Qwen3 template): {% set %} inside a loop body leaks into the next
@@ -39,6 +44,7 @@
 package chattmpl
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,6 +111,9 @@ type RenderOptions struct {
 	Extra map[string]any
 	// Now is the clock for strftime_now; nil means time.Now.
 	Now func() time.Time
+	// Limits bound the rendering (output size, steps, recursion, time);
+	// the zero value means the defaults.
+	Limits Limits
 }
 
 // RaiseError is the error a template raises with raise_exception(msg), e.g.
@@ -145,7 +154,7 @@ func Parse(src string, specials Specials) (t *Template, err error) {
 	if _, err := jinja.Compile(engineSource(toks, false)); err != nil {
 		return nil, engineParseError(err)
 	}
-	compiled, err := jinja.Compile(engineSource(toks, true))
+	compiled, err := jinja.Compile(engineSource(instrument(toks), true))
 	if err != nil {
 		return nil, engineParseError(err)
 	}
@@ -171,22 +180,36 @@ var reserved = []string{
 	"messages", "tools", "documents", "add_generation_prompt",
 	"bos_token", "eos_token", "pad_token", "unk_token",
 	"raise_exception", "strftime_now", tojsonName, strName,
+	"range", stepName, enterName, leaveName, outName,
 }
 
 // Render formats msgs with the template, as apply_chat_template(msgs,
 // tokenize=False, ...) does. A raise_exception call in the template comes
-// back as a *RaiseError (use errors.As).
-func (t *Template) Render(msgs []Message, o RenderOptions) (out string, err error) {
+// back as a *RaiseError, a rendering stopped by o.Limits as a *LimitError
+// (use errors.As).
+func (t *Template) Render(msgs []Message, o RenderOptions) (string, error) {
+	return t.RenderContext(context.Background(), msgs, o)
+}
+
+// RenderContext is Render that also stops, with a *LimitError wrapping
+// ctx.Err(), soon after ctx ends: a server cancels the renderings of the
+// requests it gives up.
+func (t *Template) RenderContext(ctx context.Context, msgs []Message, o RenderOptions) (out string, err error) {
 	vars, err := t.variables(msgs, o)
 	if err != nil {
 		return "", fmt.Errorf("chattmpl: render: %w", err)
 	}
+	b := newBudget(ctx, o.Limits)
+	b.functions(vars)
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", fmt.Errorf("chattmpl: render: template engine panicked: %v", r)
 		}
 	}()
 	out, err = t.compiled.RenderValues(vars)
+	if b.failed != nil { // however the engine wrapped it
+		return "", fmt.Errorf("chattmpl: render: %w", b.failed)
+	}
 	if err != nil {
 		return "", fmt.Errorf("chattmpl: render: %w", err)
 	}

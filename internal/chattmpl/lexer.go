@@ -14,6 +14,7 @@ const (
 	tokVar                    // {{ ... }}
 	tokBlock                  // {% ... %}
 	tokComment                // {# ... #}
+	tokHook                   // a call instrument inserts: {{ body }}, printing nothing
 )
 
 // token is one lexed piece. For tags, body is the text between the

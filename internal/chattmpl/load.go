@@ -18,6 +18,11 @@ const (
 	NamedTemplateDir = "additional_chat_templates" // <name>.jinja for named templates
 )
 
+// ErrNoTemplate is wrapped by the errors of Load and LoadNamed when the
+// files hold no (such) chat template, as opposed to one that does not
+// parse or files that cannot be read.
+var ErrNoTemplate = errors.New("no chat template")
+
 // DefaultName is the name of the template used when none is asked for.
 const DefaultName = "default"
 
@@ -90,11 +95,11 @@ func selectTemplate(dir, jinjaPath, name string, cfg config, cfgPath string, hav
 		return s, err
 	}
 	if !haveCfg {
-		return sourceText{}, fmt.Errorf("chattmpl: load: neither %s nor %s exists", cfgPath, side)
+		return sourceText{}, fmt.Errorf("chattmpl: load: %w: neither %s nor %s exists", ErrNoTemplate, cfgPath, side)
 	}
 	text, ok := cfg.templates[name]
 	if !ok {
-		return sourceText{}, fmt.Errorf("chattmpl: load %s: no chat template named %q (have %s)", cfgPath, name, cfg.names())
+		return sourceText{}, fmt.Errorf("chattmpl: load %s: %w named %q (have %s)", cfgPath, ErrNoTemplate, name, cfg.names())
 	}
 	return sourceText{text: text, origin: cfgPath + " field chat_template"}, nil
 }

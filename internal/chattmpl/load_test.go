@@ -1,6 +1,7 @@
 package chattmpl
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,5 +127,25 @@ func TestLoad_errors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoad_ErrNoTemplate tells files without a chat template from a
+// template that does not parse: only the first wrap ErrNoTemplate.
+func TestLoad_ErrNoTemplate(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		none  bool
+	}{
+		{"empty folder", map[string]string{}, true},
+		{"config without chat_template", map[string]string{ConfigFile: `{"eos_token": "E"}`}, true},
+		{"syntax error", map[string]string{ConfigFile: `{"chat_template": "a\n{% if x %}"}`}, false},
+		{"sidecar syntax error", map[string]string{TemplateFile: "{{ x"}, false},
+	} {
+		_, err := Load(writeFiles(t, c.files))
+		if err == nil || errors.Is(err, ErrNoTemplate) != c.none {
+			t.Errorf("%s: %v; want ErrNoTemplate %v", c.name, err, c.none)
+		}
 	}
 }

@@ -49,6 +49,8 @@ func engineSource(toks []token, printStr bool) string {
 			}
 		case tokBlock:
 			out = "{% " + rewriteTag(t.body) + " %}"
+		case tokHook:
+			out = "{{ " + t.body + " }}"
 		case tokComment:
 			continue
 		}

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,13 +90,19 @@ func (e *PromptEncoder) Text(s string) (Prompt, error) {
 
 // Chat renders and encodes a conversation.
 func (e *PromptEncoder) Chat(msgs []chattmpl.Message) (Prompt, error) {
+	return e.ChatContext(context.Background(), msgs)
+}
+
+// ChatContext is Chat whose rendering also stops when ctx ends
+// (chattmpl.Template.RenderContext).
+func (e *PromptEncoder) ChatContext(ctx context.Context, msgs []chattmpl.Message) (Prompt, error) {
 	if e.Template == nil {
 		return Prompt{}, ErrNoTemplate
 	}
 	if e.System != "" {
 		msgs = append([]chattmpl.Message{{Role: "system", Content: e.System}}, msgs...)
 	}
-	text, err := e.Template.Render(msgs, chattmpl.RenderOptions{AddGenerationPrompt: true})
+	text, err := e.Template.RenderContext(ctx, msgs, chattmpl.RenderOptions{AddGenerationPrompt: true})
 	if err != nil {
 		return Prompt{}, fmt.Errorf("chat template: %w", err)
 	}

@@ -177,3 +177,41 @@ func TestServer_Capacity(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestServer_Auth: the bearer scheme is matched in any case (RFC 7235), a
+// 401 names the scheme in WWW-Authenticate, and GET /health is open, as on
+// gorlhf's other servers.
+func TestServer_Auth(t *testing.T) {
+	cfg := DefaultServerConfig()
+	cfg.APIKey = "secret"
+	_, url := serveChain(t, cfg, nil)
+	for _, c := range []struct {
+		method, path, auth string
+		status             int
+	}{
+		{"GET", "/health", "", 200},
+		{"POST", "/reset", "", 401},
+		{"POST", "/reset", "Bearer wrong", 401},
+		{"POST", "/reset", "bearer secret", 200},
+		{"POST", "/reset", "BEARER  secret", 200},
+	} {
+		req, err := http.NewRequest(c.method, url+c.path, strings.NewReader(`{"prompt": "1+1=", "label": ""}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s with %q: HTTP %d, want %d", c.method, c.path, c.auth, resp.StatusCode, c.status)
+		}
+		if resp.StatusCode == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s %s: 401 without a Bearer challenge", c.method, c.path)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package env
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -10,11 +9,14 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gorlhf/gorlhf/internal/httpauth"
 )
 
 // ServerConfig configures an environment server.
 type ServerConfig struct {
-	// APIKey, when set, must come as "Authorization: Bearer APIKey".
+	// APIKey, when set, must come as "Authorization: Bearer APIKey" (the
+	// scheme in any case) on every route but GET /health.
 	APIKey string
 	// MaxEpisodes bounds the episodes held at once (a reset beyond it is
 	// answered 503, which clients retry); IdleTTL forgets an episode no
@@ -95,9 +97,13 @@ func NewServer(f Factory, cfg ServerConfig) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
+// GET /health is open, as on gorlhf's other servers, so that probes
+// need no key.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.APIKey != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.cfg.APIKey)) != 1 {
-		s.fail(w, r, http.StatusUnauthorized, "missing or wrong bearer token")
+	health := r.URL.Path == "/health" && r.Method == http.MethodGet
+	if !health && !httpauth.Valid(r, s.cfg.APIKey) {
+		httpauth.Challenge(w)
+		s.fail(w, r, http.StatusUnauthorized, "missing or wrong bearer token (send Authorization: Bearer <key>)")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -415,4 +416,43 @@ func TestEngine_Repeatable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEngine_TextAfterPrompt: Text is decoded after the prompt, so with
+// tok512 (SentencePiece-style, whose Decode drops a sequence's leading
+// space) prompt text + Text reads as the whole sequence does: "Once" then
+// " upon a time", not "upon a time". A stop string that starts with that
+// space ends the sample at its first token, in the engine and its twin.
+func TestEngine_TextAfterPrompt(t *testing.T) {
+	m, tok := stories(t)
+	once := toIDs32(tok.Encode("Once"))
+	prompt := append([]int32{1}, once...) // BOS "Once"
+	e := newEngine(t, m, tok, Config{})
+	c := generate(t, e, Request{Prompt: prompt, Params: SamplingParams{MaxNewTokens: 12}})[0].Completions[0]
+	whole := tok.Decode(toInts(append(slices.Clone(once), c.Tokens...)))
+	if !strings.HasPrefix(c.Text, " ") || "Once"+c.Text != whole {
+		t.Fatalf("text %q after \"Once\"; the whole sequence reads %q", c.Text, whole)
+	}
+	stop := Request{Prompt: prompt, Params: SamplingParams{MaxNewTokens: 12, StopStrings: []string{" " + strings.Fields(c.Text)[0]}}}
+	for name, got := range map[string]Completion{
+		"engine": generate(t, e, stop)[0].Completions[0],
+		"naive":  naiveResults(t, m, tok, nil, []Request{stop})[0].Completions[0],
+	} {
+		if got.FinishReason != FinishStop || len(got.Tokens) != 1 || got.Text != "" {
+			t.Fatalf("%s: stop %q: finish %q after %d tokens, text %q; want a stop at the first token", name, stop.Params.StopStrings[0], got.FinishReason, len(got.Tokens), got.Text)
+		}
+	}
+	// After BOS alone the text starts the story: no space in front.
+	c = generate(t, e, Request{Prompt: []int32{1}, Params: SamplingParams{MaxNewTokens: 5}})[0].Completions[0]
+	if c.Text != tok.Decode(toInts(c.Tokens)) || strings.HasPrefix(c.Text, " ") {
+		t.Fatalf("after BOS: text %q, tokens decode to %q", c.Text, tok.Decode(toInts(c.Tokens)))
+	}
+}
+
+func toIDs32(ids []int) []int32 {
+	out := make([]int32, len(ids))
+	for i, v := range ids {
+		out[i] = int32(v)
+	}
+	return out
 }

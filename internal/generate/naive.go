@@ -31,7 +31,7 @@ func Naive(ctx context.Context, m model.Decoder, dec TextDecoder, eos []int32, r
 	res := Result{ID: r.ID, PromptTokens: len(r.Prompt)}
 	var sm sampler
 	for i := 0; i < p.N; i++ {
-		st := newSampleState(&p, i, 0)
+		st := newSampleState(&p, r.Prompt, i, 0)
 		tokens := append([]int32(nil), r.Prompt...)
 		for !st.done {
 			if err := ctx.Err(); err != nil {

@@ -30,7 +30,7 @@ func (s *scheduler) admit() {
 		g.admitted, g.order, g.version, g.live = true, s.order, s.version, n
 		s.order++
 		for i := 0; i < n; i++ {
-			g.samples = append(g.samples, newSampleState(&g.req.Params, i, s.version))
+			g.samples = append(g.samples, newSampleState(&g.req.Params, g.req.Prompt, i, s.version))
 		}
 		for c := 0; c < copies; c++ {
 			q := &seq{id: s.newID(), g: g, sample: c, tokens: slices.Clone(g.req.Prompt)}

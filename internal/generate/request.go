@@ -118,8 +118,13 @@ type Completion struct {
 	RawLogProbs []float32
 	// TopLogProbs[i] are the SamplingParams.TopLogProbs most likely tokens
 	// at step i under the raw model; nil unless asked for.
-	TopLogProbs  [][]TokenLogProb
-	Text         string // decoded text (engine with a TextDecoder only), cut at a stop string
+	TopLogProbs [][]TokenLogProb
+	// Text is the decoded text (engine with a TextDecoder only), cut at a
+	// stop string. It is decoded after the prompt, as HF and vLLM do, so
+	// it is what prompt text + Text reads: " upon a time" after "Once"
+	// with a SentencePiece tokenizer, whose Decode of the ids alone drops
+	// the leading space.
+	Text         string
 	FinishReason FinishReason
 	// WeightVersion is the policy version (see Engine.LoadWeights) that
 	// produced every token of this completion.

@@ -4,27 +4,39 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+
+	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
 // TextDecoder turns token ids into text; tokenizer.Tokenizer is one. The
-// engine needs it only for stop strings and Completion.Text.
-type TextDecoder interface {
-	Decode(ids []int) string
-}
+// engine needs it only for stop strings and Completion.Text, which it
+// decodes after the prompt (tokenizer.DecodeContinuation), so a
+// SentencePiece tokenizer keeps the completion's leading space.
+type TextDecoder = tokenizer.Decoder
 
 // sampleState is one completion being generated. The engine and the naive
 // twin share it, so both apply exactly the same stop rules.
 type sampleState struct {
 	params *SamplingParams // the request's, defaults filled in
+	prompt []int32         // the request's; the text is decoded after it
+	ctx    []int           // prompt as ints, made when text is first decoded
 	rng    *rand.Rand
 	comp   Completion
 	done   bool
 	cut    int // byte offset of the stop string in the text, −1 if none
 }
 
-func newSampleState(p *SamplingParams, index int, version int64) *sampleState {
-	return &sampleState{params: p, rng: sampleRNG(p.Seed, index), cut: -1,
+func newSampleState(p *SamplingParams, prompt []int32, index int, version int64) *sampleState {
+	return &sampleState{params: p, prompt: prompt, rng: sampleRNG(p.Seed, index), cut: -1,
 		comp: Completion{Index: index, WeightVersion: version}}
+}
+
+// text decodes toks, generated ids, in the context of the prompt.
+func (s *sampleState) text(dec TextDecoder, toks []int32) string {
+	if s.ctx == nil {
+		s.ctx = toInts(s.prompt)
+	}
+	return tokenizer.DecodeContinuation(dec, s.ctx, toInts(toks))
 }
 
 // draw returns the next uniform draw of this sample's generator.
@@ -60,7 +72,7 @@ func (s *sampleState) accept(x sampled, total int, r *stopRules) {
 // findStop reports whether the text so far contains a stop string and
 // records where the earliest one starts.
 func (s *sampleState) findStop(dec TextDecoder) bool {
-	text := dec.Decode(toInts(s.comp.Tokens))
+	text := s.text(dec, s.comp.Tokens)
 	for _, st := range s.params.StopStrings {
 		if i := strings.Index(text, st); i >= 0 && (s.cut < 0 || i < s.cut) {
 			s.cut = i
@@ -80,7 +92,7 @@ func (s *sampleState) finish(reason FinishReason, r *stopRules) {
 	if n := len(toks); n > 0 && s.cut < 0 && reason == FinishStop {
 		toks = toks[:n-1] // the stop token id is not text
 	}
-	s.comp.Text = r.dec.Decode(toInts(toks))
+	s.comp.Text = s.text(r.dec, toks)
 	if s.cut >= 0 && s.cut <= len(s.comp.Text) {
 		s.comp.Text = s.comp.Text[:s.cut]
 	}

@@ -2,7 +2,6 @@ package reward
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/httpauth"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
@@ -20,7 +20,8 @@ import (
 type ServerConfig struct {
 	// Path is where rewards are served (OpenRLHF: /get_reward).
 	Path string
-	// APIKey, when set, must come as "Authorization: Bearer APIKey".
+	// APIKey, when set, must come as "Authorization: Bearer APIKey" (the
+	// scheme in any case); GET /health stays open.
 	APIKey string
 	// BatchSize is how many samples the server gathers from concurrent
 	// requests before scoring them together; Window is how long it waits
@@ -126,20 +127,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use POST", r.Method, s.cfg.Path))
-	case !s.authorized(r):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gorlhf"`)
-		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	case !httpauth.Valid(r, s.cfg.APIKey):
+		httpauth.Challenge(w)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (send Authorization: Bearer <key>)")
 	default:
 		s.serveReward(w, r)
 	}
-}
-
-func (s *Server) authorized(r *http.Request) bool {
-	if s.cfg.APIKey == "" {
-		return true
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIKey)) == 1
 }
 
 func (s *Server) serveReward(w http.ResponseWriter, r *http.Request) {

@@ -80,6 +80,7 @@ func TestServer_HTTP(t *testing.T) {
 		{"empty", u, "Bearer k", `{"query": []}`, 200, nil},
 		{"no token", u, "", `{"query": ["x"]}`, 401, nil},
 		{"wrong token", u, "Bearer K", `{"query": ["x"]}`, 401, nil},
+		{"scheme in any case", u, "bearer k", `{"query": []}`, 200, nil},
 		{"wrong path", hs.URL + "/reward", "Bearer k", `{"query": ["x"]}`, 404, nil},
 		{"malformed", u, "Bearer k", `{"query": ["x"`, 400, nil},
 		{"no query", u, "Bearer k", `{"prompts": ["x"]}`, 400, nil},

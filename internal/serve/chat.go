@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,7 +95,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	reqs, err := s.chatRequests(&req)
+	reqs, err := s.chatRequests(r.Context(), &req)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -116,7 +117,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		text := c.Text
 		ch := chatChoice{Index: c.Index, Message: &chatMessage{Role: "assistant", Content: &text}, FinishReason: finish(c.FinishReason)}
 		if req.Logprobs {
-			ch.Logprobs = &chatLogprobs{Content: s.chatLogprobs(&c, 0, len(c.Tokens))}
+			ch.Logprobs = &chatLogprobs{Content: s.chatLogprobs(s.tokenTexts(reqs[0].Prompt), &c)}
 		}
 		out.Choices = append(out.Choices, ch)
 		out.Usage.CompletionTokens += len(c.Tokens)
@@ -126,9 +127,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 }
 
 // chatRequests renders the conversation with the chat template and builds
-// the engine request.
-func (s *Server) chatRequests(req *chatRequest) ([]generate.Request, error) {
+// the engine request. The rendering stops when ctx ends or the server
+// drains.
+func (s *Server) chatRequests(ctx context.Context, req *chatRequest) ([]generate.Request, error) {
 	if s.opt.Template == nil {
+		if err := s.opt.TemplateError; err != nil && !errors.Is(err, chattmpl.ErrNoTemplate) {
+			return nil, fmt.Errorf("the model's chat template does not load: %w", err)
+		}
 		return nil, perr("messages", "this model has no chat template; use /v1/completions")
 	}
 	if len(req.Tools) > 0 && string(req.Tools) != "null" && string(req.Tools) != "[]" {
@@ -161,31 +166,54 @@ func (s *Server) chatRequests(req *chatRequest) ([]generate.Request, error) {
 		}
 		msgs[i] = chattmpl.Message{Role: m.Role, Content: text, Name: m.Name}
 	}
-	prompt, err := s.enc.Chat(msgs)
+	prompt, err := s.render(ctx, msgs)
 	if err != nil {
-		return nil, perr("messages", "%v", err)
+		return nil, err
 	}
-	return s.engineRequests([][]int32{prompt.IDs}, p, lengthParam, "messages")
+	return s.engineRequests([][]int32{prompt}, p, lengthParam, "messages")
 }
 
-// chatLogprobs lays out tokens [from, to) of c in the chat API's shape.
-func (s *Server) chatLogprobs(c *generate.Completion, from, to int) []chatTokenLogprob {
+// render renders and encodes msgs, stopping when ctx ends or the server
+// drains. A template that rejects the conversation (raise_exception, a
+// missing field) is the client's 400; one stopped by its limits is the
+// server's fault, a 500.
+func (s *Server) render(ctx context.Context, msgs []chattmpl.Message) ([]int32, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.draining, cancel)()
+	prompt, err := s.enc.ChatContext(ctx, msgs)
+	var le *chattmpl.LimitError
+	switch {
+	case err == nil:
+		return prompt.IDs, nil
+	case s.draining.Err() != nil:
+		return nil, errDraining
+	case errors.As(err, &le):
+		return nil, err
+	}
+	return nil, perr("messages", "%v", err)
+}
+
+// chatLogprobs lays out the tokens of c in the chat API's shape; tt
+// decodes them after the prompt and the tokens before them.
+func (s *Server) chatLogprobs(tt *tokenTexts, c *generate.Completion) []chatTokenLogprob {
 	out := []chatTokenLogprob{}
-	for i := from; i < to; i++ {
-		e := s.tokenLogprob(c.Tokens[i], c.RawLogProbs[i])
-		e.TopLogprobs = []chatTokenLogprob{}
+	for i, id := range c.Tokens {
+		alts := []chatTokenLogprob{}
 		if c.TopLogProbs != nil {
 			for _, t := range c.TopLogProbs[i] {
-				e.TopLogprobs = append(e.TopLogprobs, s.tokenLogprob(t.Token, t.LogProb))
+				alts = append(alts, tokenLogprob(tt.alt(t.Token), t.LogProb))
 			}
 		}
+		text, _ := tt.next(id)
+		e := tokenLogprob(text, c.RawLogProbs[i])
+		e.TopLogprobs = alts
 		out = append(out, e)
 	}
 	return out
 }
 
-func (s *Server) tokenLogprob(id int32, lp float32) chatTokenLogprob {
-	text := s.tok.Decode([]int{int(id)})
+func tokenLogprob(text string, lp float32) chatTokenLogprob {
 	b := make([]int, len(text))
 	for i := range text {
 		b[i] = int(text[i])

@@ -78,7 +78,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		for _, c := range rs.Completions {
 			ch := completionChoice{Index: i*len(rs.Completions) + c.Index, Text: c.Text, FinishReason: finish(c.FinishReason)}
 			if req.Logprobs != nil {
-				ch.Logprobs = s.legacyLogprobs(&c)
+				ch.Logprobs = s.legacyLogprobs(s.tokenTexts(reqs[i].Prompt), &c)
 			}
 			out.Choices = append(out.Choices, ch)
 			out.Usage.CompletionTokens += len(c.Tokens)
@@ -137,29 +137,25 @@ func (s *Server) engineRequests(prompts [][]int32, p generate.SamplingParams, le
 	return reqs, nil
 }
 
-func (s *Server) legacyLogprobs(c *generate.Completion) *legacyLogprobs {
+// legacyLogprobs lays out the tokens of c in the completions API's shape;
+// tt decodes them after the prompt and the tokens before them.
+func (s *Server) legacyLogprobs(tt *tokenTexts, c *generate.Completion) *legacyLogprobs {
 	lp := &legacyLogprobs{Tokens: []string{}, TokenLogprobs: []float32{}, TextOffset: []int{}}
-	off := 0
 	for i, id := range c.Tokens {
-		text := s.tok.Decode([]int{int(id)})
+		if c.TopLogProbs != nil {
+			lp.TopLogprobs = append(lp.TopLogprobs, tt.topMap(c.TopLogProbs[i]))
+		}
+		text, off := tt.next(id)
 		lp.Tokens = append(lp.Tokens, text)
 		lp.TokenLogprobs = append(lp.TokenLogprobs, c.RawLogProbs[i])
 		lp.TextOffset = append(lp.TextOffset, off)
-		off += len(text)
-		if c.TopLogProbs != nil {
-			lp.TopLogprobs = append(lp.TopLogprobs, s.topMap(c.TopLogProbs[i]))
-		}
 	}
 	return lp
 }
 
-func (s *Server) topMap(top []generate.TokenLogProb) map[string]float32 {
-	m := make(map[string]float32, len(top))
-	for _, t := range top {
-		m[s.tok.Decode([]int{int(t.Token)})] = t.LogProb
-	}
-	return m
-}
+// errDraining answers a request the server stopped because it is shutting
+// down (Drain).
+var errDraining = errors.New("serve: the server is shutting down")
 
 func finish(r generate.FinishReason) *string {
 	s := string(r)
@@ -167,7 +163,8 @@ func finish(r generate.FinishReason) *string {
 }
 
 // fail answers an error: 400 for bad parameters, 503 when the engine is
-// closed, 499-style silence when the client went away, 500 otherwise.
+// closed or the server drains, 499-style silence when the client went
+// away, 500 otherwise.
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	var pe *paramError
 	var le *lengthError
@@ -178,6 +175,8 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		badRequest(w, pe.param, err)
 	case errors.Is(err, generate.ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "server_error", "the engine is shutting down", "")
+	case errors.Is(err, errDraining):
+		writeError(w, http.StatusServiceUnavailable, "server_error", "the server is shutting down", "")
 	case errors.Is(err, context.Canceled):
 		// The client is gone; nobody reads the answer.
 	default:

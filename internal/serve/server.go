@@ -21,19 +21,19 @@
 package serve
 
 import (
-	"crypto/subtle"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/chattmpl"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/httpauth"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -44,12 +44,14 @@ type Options struct {
 	// "" means "gorlhf". Requests may name any model (a single model is
 	// served).
 	ModelName string
-	// APIKey, when set, is required as "Authorization: Bearer <key>" on
-	// /v1/ routes (/health stays open).
+	// APIKey, when set, is required as "Authorization: Bearer <key>" (the
+	// scheme in any case) on /v1/ routes (/health stays open).
 	APIKey string
 	// Template is the chat template; nil makes /v1/chat/completions answer
-	// 400.
-	Template *chattmpl.Template
+	// 400, or 500 naming TemplateError when that is set and is not
+	// chattmpl.ErrNoTemplate (the model's template does not parse).
+	Template      *chattmpl.Template
+	TemplateError error
 	// BOS is put first in prompts given as text and in rendered chats
 	// that do not start with it (load.Bundle.BOS; −1: none). Prompts are
 	// encoded by data.PromptEncoder, as the RL trainer and generate do.
@@ -80,6 +82,9 @@ type Server struct {
 	opt     Options
 	created int64
 	seq     atomic.Uint64 // response ids
+
+	draining context.Context // ends when Drain is called
+	drain    context.CancelFunc
 }
 
 // New returns a server for e; tok decodes and encodes text.
@@ -97,8 +102,17 @@ func New(e *generate.Engine, tok tokenizer.Tokenizer, o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	enc := &data.PromptEncoder{Tok: tok, Template: o.Template, BOS: int32(o.BOS)}
-	return &Server{eng: e, tok: tok, enc: enc, opt: o, created: time.Now().Unix()}
+	s := &Server{eng: e, tok: tok, enc: enc, opt: o, created: time.Now().Unix()}
+	s.draining, s.drain = context.WithCancel(context.Background())
+	return s
 }
+
+// Drain stops the chat-template renderings in flight (they answer 503)
+// and makes later ones stop at once; requests already generating go on.
+// Call it when shutdown begins (http.Server.RegisterOnShutdown), so that
+// Shutdown, which waits for every handler, is never held by a template
+// that runs away. It is safe to call more than once.
+func (s *Server) Drain() { s.drain() }
 
 // Handler returns the HTTP routes.
 func (s *Server) Handler() http.Handler {
@@ -119,8 +133,8 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opt.APIKey)) != 1 {
+		if !httpauth.Valid(r, s.opt.APIKey) {
+			httpauth.Challenge(w)
 			writeError(w, http.StatusUnauthorized, "authentication_error", "missing or invalid API key (send Authorization: Bearer <key>)", "invalid_api_key")
 			return
 		}

@@ -380,10 +380,15 @@ func TestServer_Auth(t *testing.T) {
 		header []string
 		status int
 	}{{nil, 401}, {[]string{"Authorization", "Bearer nope"}, 401}, {[]string{"Authorization", "sekret"}, 401},
-		{[]string{"Authorization", "Bearer sekret"}, 200}} {
-		status, out := f.post(t, "/v1/completions", body, c.header...)
-		if status != c.status {
-			t.Fatalf("header %v: status %d (%v), want %d", c.header, status, out, c.status)
+		{[]string{"Authorization", "Bearer sekret"}, 200},
+		{[]string{"Authorization", "bearer sekret"}, 200}, {[]string{"Authorization", "BEARER  sekret"}, 200}} { // RFC 7235: any case
+		resp := f.do(t, http.MethodPost, "/v1/completions", body, c.header...)
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Fatalf("header %v: status %d, want %d", c.header, resp.StatusCode, c.status)
+		}
+		if c.status == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("header %v: 401 without a Bearer challenge", c.header)
 		}
 	}
 	if resp := f.do(t, http.MethodGet, "/health", nil); resp.StatusCode != 200 {

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
 // streamFormat says how a stream's chunks look.
@@ -70,7 +71,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, reqs []generate.
 		idx := pe.prompt*n + pe.ev.Index
 		t := trackers[idx]
 		if t == nil {
-			t = s.newTracker(reqs[pe.prompt].Params.StopStrings)
+			t = s.newTracker(reqs[pe.prompt].Prompt, reqs[pe.prompt].Params.StopStrings, f.logprobs)
 			trackers[idx] = t
 			if f.chat {
 				send(s.chunk(f, idx, &chatMessage{Role: "assistant", Content: new(string)}, "", nil))
@@ -131,9 +132,9 @@ func (s *Server) eventChunk(f *streamFormat, idx int, t *textTracker, ev *genera
 			c.TopLogProbs = [][]generate.TokenLogProb{ev.Top}
 		}
 		if f.chat {
-			lp = &chatLogprobs{Content: s.chatLogprobs(c, 0, 1)}
+			lp = &chatLogprobs{Content: s.chatLogprobs(t.texts, c)}
 		} else {
-			lp = s.legacyLogprobs(c)
+			lp = s.legacyLogprobs(t.texts, c)
 		}
 	}
 	if f.chat {
@@ -169,20 +170,26 @@ func (s *Server) object(f *streamFormat) string {
 }
 
 // textTracker turns a growing list of token ids into text deltas that are
-// never taken back: it holds back an incomplete UTF-8 character (decoded
+// never taken back: it decodes them after the prompt, as the engine does
+// Completion.Text, and holds back an incomplete UTF-8 character (decoded
 // as U+FFFD) and, when there are stop strings, the last len(stop)−1 bytes,
 // which might be the start of a stop string the final text is cut at.
 type textTracker struct {
-	dec     interface{ Decode([]int) string }
+	dec     tokenizer.Decoder
+	prompt  []int
 	ids     []int
 	emitted int
 	hold    int
+	texts   *tokenTexts // the tokens' texts for logprobs; nil unless asked for
 }
 
-func (s *Server) newTracker(stops []string) *textTracker {
-	t := &textTracker{dec: s.tok}
+func (s *Server) newTracker(prompt []int32, stops []string, logprobs bool) *textTracker {
+	t := &textTracker{dec: s.tok, prompt: toInts(prompt)}
 	for _, st := range stops {
 		t.hold = max(t.hold, len(st)-1)
+	}
+	if logprobs {
+		t.texts = s.tokenTexts(prompt)
 	}
 	return t
 }
@@ -190,7 +197,7 @@ func (s *Server) newTracker(stops []string) *textTracker {
 // add appends a token and returns the newly stable text.
 func (t *textTracker) add(id int32) string {
 	t.ids = append(t.ids, int(id))
-	text := t.dec.Decode(t.ids)
+	text := tokenizer.DecodeContinuation(t.dec, t.prompt, t.ids)
 	end := len(text) - t.hold
 	for end > 0 && strings.HasSuffix(text[:end], "\uFFFD") {
 		end -= len("\uFFFD")

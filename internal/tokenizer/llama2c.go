@@ -333,5 +333,9 @@ func (t *Llama2C) Score(id int) float32 {
 // Specials returns UNK/BOS/EOS as named in the file; PAD is -1.
 func (t *Llama2C) Specials() Specials { return t.specials }
 
+// IsSpecial reports whether id is UNK, BOS or EOS (the tokens the HF
+// export marks special).
+func (t *Llama2C) IsSpecial(id int) bool { return t.isSpecial(id) }
+
 // hfSpelling writes a piece the SentencePiece way, spaces as "▁".
 func hfSpelling(p string) string { return strings.ReplaceAll(p, " ", "\u2581") }

@@ -211,7 +211,7 @@ func chatTemplate(override, dir string) (*chattmpl.Template, error) {
 		return chattmpl.Parse(override, chattmpl.Specials{})
 	}
 	if dir == "" {
-		return nil, errors.New("the model has no chat template")
+		return nil, fmt.Errorf("the model has %w", chattmpl.ErrNoTemplate)
 	}
 	return chattmpl.Load(dir)
 }

@@ -81,6 +81,12 @@ func (p PPO) Train(ctx context.Context, cfg ppo.Config, te train.Setup, open inp
 	if err != nil {
 		return nil, err
 	}
+	dir, err := train.ClaimRunDir(cfg.Claim()) // before the launcher writes workers/ into it
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Release()
+	rt.RunDir = dir
 	o := Options{Plan: plan, Build: func(w inproc.Want) (*inproc.Roles, error) { return inproc.BuildSome(cfg.RoleSpec(), te, open, w) },
 		Secret: p.Secret, Version: p.Version, Digest: p.Digest, JoinTimeout: p.JoinTimeout, Logger: p.Logger}
 	switch plan.Launcher {

@@ -59,17 +59,11 @@ type Model struct {
 	Files  map[string][]byte // extra files written verbatim, e.g. the tokenizer
 }
 
-// SaveModel writes m as a Hugging Face folder dir (weights in F32).
+// SaveModel writes m, with its files, as a Hugging Face folder dir
+// (weights in F32). A model dir already holds stays whole and loadable
+// until the new one is complete on disk (load.SaveWith).
 func SaveModel(dir string, m Model) error {
-	if err := load.Save(dir, m.Module, m.Config, safetensors.F32); err != nil {
-		return err
-	}
-	for name, b := range m.Files {
-		if err := writeFileSync(filepath.Join(dir, name), b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return load.SaveWith(dir, m.Module, m.Config, safetensors.F32, m.Files)
 }
 
 // Tag is the folder name of the checkpoint of a step.

@@ -75,6 +75,10 @@ type CkptConfig struct {
 	SaveSteps  int    `flag:"save_steps"`           // checkpoint every N steps; −1 = never (a stop still saves one)
 	MaxNum     int    `flag:"max_num"`              // checkpoints kept (oldest removed first)
 	LoadEnable bool   `json:"-" flag:"load_enable"` // resume from the latest checkpoint in Path when there is one (not compared on resume)
+	// Overwrite starts again in a used run folder: an earlier run's
+	// outputs and checkpoints are removed first (see Claim). Without it
+	// (or LoadEnable) a run refuses a folder that is not empty.
+	Overwrite bool `json:"-" flag:"overwrite"`
 }
 
 // LoggerConfig controls the run's outputs.
@@ -102,6 +106,11 @@ func (c Config) CheckpointDir() string {
 		return c.Ckpt.Path
 	}
 	return filepath.Join(c.Ckpt.OutputDir, "checkpoints")
+}
+
+// Claim is the run folder this configuration asks for (ClaimRunDir).
+func (c Config) Claim() Claim {
+	return Claim{Dir: c.Ckpt.OutputDir, Checkpoints: c.CheckpointDir(), Resume: c.Ckpt.LoadEnable, Overwrite: c.Ckpt.Overwrite}
 }
 
 // Accumulation is the number of micro-batches per optimizer step.

@@ -59,8 +59,10 @@ type Session struct {
 }
 
 // NewSession validates cfg, builds the optimizer and the data stream,
-// resumes from the latest checkpoint when cfg.Ckpt.LoadEnable is set and
-// one exists, and opens the run's outputs.
+// claims the run folder (ClaimRunDir: refused when it is in use or holds
+// an earlier run, unless resuming or overwriting), resumes from the
+// latest checkpoint when cfg.Ckpt.LoadEnable is set and one exists, and
+// opens the run's outputs.
 func NewSession(cfg Config, o Options) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -79,7 +81,11 @@ func NewSession(cfg Config, o Options) (*Session, error) {
 	if s.cfgJSON, err = json.Marshal(o.TrainerConfig); err != nil {
 		return nil, fmt.Errorf("train: config: %w", err)
 	}
-	if s.out, err = OpenOutputs(cfg.Ckpt.OutputDir, o.Name, o.Console, o.TTY); err != nil {
+	dir, err := ClaimRunDir(cfg.Claim())
+	if err != nil {
+		return nil, err
+	}
+	if s.out, err = OpenOutputs(dir, o.Name, o.Console, o.TTY); err != nil {
 		return nil, err
 	}
 	s.Log = s.out.Log

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -327,6 +328,14 @@ func (c Config) CheckpointDir() string {
 	return train.Config{Ckpt: c.Ckpt}.CheckpointDir()
 }
 
+// Claim is the run folder this configuration asks for
+// (train.ClaimRunDir): a resume starts from the actor's checkpoints.
+func (c Config) Claim() train.Claim {
+	ck := c.CheckpointDir()
+	return train.Claim{Dir: c.Ckpt.OutputDir, Checkpoints: ck, ResumeFrom: filepath.Join(ck, actorCkpt),
+		Resume: c.Ckpt.LoadEnable, Overwrite: c.Ckpt.Overwrite}
+}
+
 // SamplesPerIteration is rollout.batch_size × n_samples_per_prompt.
 func (c Config) SamplesPerIteration() int {
 	return c.Rollout.BatchSize * c.Algo.Advantage.SamplesPerPrompt
@@ -418,6 +427,9 @@ func (c Config) validateTrain() error {
 	}
 	if c.Ckpt.SaveSteps == 0 || c.Ckpt.SaveSteps < -1 || c.Ckpt.MaxNum < 1 {
 		add("%s must be ≥ 1 or −1 and %s ≥ 1 (got %d, %d)", c.flag(&c.Ckpt.SaveSteps), c.flag(&c.Ckpt.MaxNum), c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
+	}
+	if c.Ckpt.LoadEnable && c.Ckpt.Overwrite {
+		add("%s (resume) and %s (start again) exclude each other", c.flag(&c.Ckpt.LoadEnable), c.flag(&c.Ckpt.Overwrite))
 	}
 	if c.Logger.LoggingSteps < 1 {
 		add("%s must be ≥ 1", c.flag(&c.Logger.LoggingSteps))

@@ -30,6 +30,10 @@ func TestTrainHelperProcess(t *testing.T) {
 	if os.Getenv("GORLHF_TRAIN_HELPER") != "1" {
 		t.Skip("helper process for the kill-and-resume test")
 	}
+	if err := helperFileSizeLimit(os.Getenv("GORLHF_TRAIN_FSIZE")); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(3)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := runTrain(ctx, strings.Split(os.Getenv("GORLHF_TRAIN_ARGS"), "\x1f"))
 	stop()

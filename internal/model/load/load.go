@@ -182,6 +182,9 @@ func loadFolder(loc hub.Location, o Options) (*Loaded, error) {
 
 // build makes the model sp describes and fills it from src.
 func build(sp *spec, cfg []byte, src source, loc hub.Location, o Options) (*Loaded, error) {
+	if err := preflight(sp, src, o.HeadPrefix); err != nil {
+		return nil, err
+	}
 	l, err := newModel(sp)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package env
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -175,5 +176,20 @@ func TestServer_Capacity(t *testing.T) {
 	}
 	if st := srv.Stats(); st.Open != 1 || st.Episodes != 2 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestServer_TrailingData (issue 17): a request body with anything after
+// its JSON is a 400, not half-read.
+func TestServer_TrailingData(t *testing.T) {
+	_, url := serveChain(t, DefaultServerConfig(), nil)
+	resp, err := http.Post(url+"/reset", "application/json", strings.NewReader(`{"prompt": "23+4="} xyz`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "trailing data") {
+		t.Errorf("status %d: %s", resp.StatusCode, b)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gorlhf/gorlhf/internal/httpjson"
 )
 
 // ServerConfig configures an environment server.
@@ -231,7 +233,7 @@ func (s *Server) count(f func(*ServerStats)) {
 
 // decode reads a JSON body, answering 400 when it cannot.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+	if err := httpjson.DecodeOne(r.Body, v); err != nil {
 		s.fail(w, r, http.StatusBadRequest, "bad request body: "+err.Error())
 		return false
 	}

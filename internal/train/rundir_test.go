@@ -237,3 +237,67 @@ func runSteps(t *testing.T, c Config, m *load.Loaded, n int) {
 		t.Fatal(err)
 	}
 }
+
+// TestSession_ResumeSkipsDamagedCheckpoint (issue 17): when the latest
+// checkpoint is complete by name but does not load (its weights file cut
+// short, as a failing disk or copy leaves it), resume warns and takes the
+// one before, bit for bit.
+func TestSession_ResumeSkipsDamagedCheckpoint(t *testing.T) {
+	m := stories(t)
+	ps := m.Params()
+	c := testConfig(t)
+	c.MaxSteps, c.Ckpt.MaxNum = 10, 3
+	s := newSession(t, c, m, 8)
+	var atStep2 [][]float32
+	for step := 1; step <= 3; step++ {
+		setGrads(ps, 0.01*float32(step))
+		if _, err := s.Update(1); err != nil {
+			t.Fatal(err)
+		}
+		s.sampler.Next(4)
+		if err := s.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		if step == 2 {
+			atStep2 = snapshot(ps)
+		}
+	}
+	s.Close()
+	weights := filepath.Join(c.Ckpt.Path, "global_step3", "model.safetensors")
+	st, err := os.Stat(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(weights, st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+
+	c.Ckpt.LoadEnable = true
+	m2 := stories(t)
+	s2 := newSession(t, c, m2, 8)
+	if s2.Step() != 2 || filepath.Base(s2.resumed) != "global_step2" {
+		t.Fatalf("resumed at step %d from %q, want step 2", s2.Step(), s2.resumed)
+	}
+	for i, p := range m2.Params() {
+		if !slices.Equal(p.Tensor.Data, atStep2[i]) {
+			t.Fatalf("%s is not step 2's", p.Name)
+		}
+	}
+	s2.Close()
+	log, _ := os.ReadFile(filepath.Join(c.Ckpt.OutputDir, "train.log"))
+	if !strings.Contains(string(log), "checkpoint does not load") || !strings.Contains(string(log), "global_step3") {
+		t.Errorf("train.log has no warning about global_step3:\n%s", log)
+	}
+
+	// When no checkpoint loads, the resume fails instead of starting fresh.
+	for _, tag := range []string{"global_step1", "global_step2"} {
+		if err := os.Truncate(filepath.Join(c.Ckpt.Path, tag, "model.safetensors"), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = NewSession(c, Options{Name: "test", Params: stories(t).Params(), NumSamples: 8,
+		Model: Model{Module: m.Module(), Config: m.Config}, TrainerConfig: c})
+	if err == nil || !strings.Contains(err.Error(), "no checkpoint") {
+		t.Errorf("every checkpoint damaged: %v", err)
+	}
+}

@@ -52,3 +52,34 @@ func TestTrainer_UsedFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainer_ResumeSkipsDamagedCheckpoint: a latest checkpoint whose
+// actor weights are cut short is skipped, with a warning, for the one
+// before (actor and critic of that iteration).
+func TestTrainer_ResumeSkipsDamagedCheckpoint(t *testing.T) {
+	c := tinyConfigFor(t, rl.EstimatorGAE)
+	c.Train.MaxIterations, c.Ckpt.SaveSteps = 3, 1
+	c.Train.StopAtStep = 3
+	tr, _ := newTrainer(t, c, tinyEnv(t))
+	if err := tr.Run(context.Background()); err == nil {
+		t.Fatal("the run did not stop at iteration 3")
+	}
+	weights := filepath.Join(c.CheckpointDir(), actorCkpt, "global_step3", "model.safetensors")
+	st, err := os.Stat(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(weights, st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	c.Train.StopAtStep, c.Ckpt.LoadEnable = 0, true
+	r, _ := newTrainer(t, c, tinyEnv(t))
+	if r.Iteration() != 2 || filepath.Base(r.resumed) != "global_step2" {
+		t.Fatalf("resumed at iteration %d from %q, want 2", r.Iteration(), r.resumed)
+	}
+	r.Close()
+	log, _ := os.ReadFile(filepath.Join(c.Ckpt.OutputDir, "train.log"))
+	if !strings.Contains(string(log), "checkpoint does not load") {
+		t.Errorf("no warning in train.log:\n%s", log)
+	}
+}

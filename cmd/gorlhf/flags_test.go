@@ -12,7 +12,9 @@ import (
 // JSON encoder's or a Go struct's words.
 func TestTrain_DegenerateFlags(t *testing.T) {
 	ds := storiesData(t)
-	sft := func(extra ...string) []string { return append(sftArgs(ds, filepath.Join(t.TempDir(), "run")), extra...) }
+	sft := func(extra ...string) []string {
+		return append(sftArgs(ds, filepath.Join(t.TempDir(), "run")), extra...)
+	}
 	ppo := func(extra ...string) []string {
 		return append([]string{"ppo", "--data.prompt_dataset", ds, "--data.input_key", "question", "--reward.rule", "length",
 			"--ckpt.output_dir", filepath.Join(t.TempDir(), "run"), "--quiet"}, extra...)

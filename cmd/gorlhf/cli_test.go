@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/assets"
+	"github.com/gorlhf/gorlhf/internal/model/load"
+	"github.com/gorlhf/gorlhf/internal/safetensors"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -82,5 +86,30 @@ func TestTokenize_EmbeddedName(t *testing.T) {
 	want := strings.ReplaceAll(fmt.Sprint(tok.Encode("Once upon a time")), " ", ",")
 	if status != 0 || strings.TrimSpace(stdout) != want {
 		t.Errorf("status %d, stdout %q (want %s), stderr %q", status, stdout, want, stderr)
+	}
+}
+
+// TestGenerate_NaNWeightsWarn (issue 17): generate with a model whose
+// weights are all NaN warns at load, naming the problem.
+func TestGenerate_NaNWeightsWarn(t *testing.T) {
+	l, err := load.Load(load.DefaultModel, load.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range l.Params() {
+		for i := range p.Tensor.Data {
+			p.Tensor.Data[i] = float32(math.NaN())
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "nan")
+	if err := load.Save(dir, l.Module(), l.Config, safetensors.F32); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.bin"), assets.Tok512(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, stderr := gorlhfProcess(t, "generate", "--model", dir, "--prompt", "Once", "--max-new-tokens", "2", "--threads", "1")
+	if !strings.Contains(stderr, "every weight") || !strings.Contains(stderr, "NaN or infinite") {
+		t.Errorf("no warning on stderr:\n%s", stderr)
 	}
 }

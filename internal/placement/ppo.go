@@ -74,8 +74,9 @@ func Needs(cfg ppo.Config) launch.Needs {
 // Train places cfg's roles, runs the PPO loop over them and returns the
 // trainer (closed; its evaluations and metrics stay readable). te is the
 // actor's bundle in this process, open loads critic and reward models, rt
-// the driver's runtime (its MaxPositions, Overlap and SyncWeights are set
-// here).
+// the driver's runtime (its MaxPositions, Overlap, SyncWeights and RunDir
+// are set here: the run folder is claimed before a launcher writes into
+// it).
 func (p PPO) Train(ctx context.Context, cfg ppo.Config, te train.Setup, open inproc.Loader, rt ppo.Runtime) (*ppo.Trainer, error) {
 	plan, err := launch.NewPlan(p.Place, Needs(cfg))
 	if err != nil {

@@ -152,10 +152,10 @@ func tokenizerFiles(path string, l *load.Loaded) (map[string][]byte, string, err
 		return files, "", err
 	case l.Location.Kind == hub.HFFolder:
 		files, err := tokenizer.ReadFiles(l.Path, append([]string{"tokenizer.json"}, tokenizer.HFFileNames...))
-		if err != nil || len(files) > 0 {
+		if err != nil || files["tokenizer.json"] != nil {
 			return files, "", err
 		}
-		return nil, "no tokenizer files in " + l.Path + "; none written (pass --tokenizer)", nil
+		return folderTokenizer(l, files)
 	case vocab == 512:
 		tok, err := tokenizer.ParseLlama2C(assets.Tok512())
 		if err != nil {
@@ -165,6 +165,33 @@ func tokenizerFiles(path string, l *load.Loaded) (map[string][]byte, string, err
 		return files, "no --tokenizer given: writing the embedded tok512 tokenizer (the model has 512 tokens)", err
 	}
 	return nil, "no tokenizer written (pass --tokenizer)", nil
+}
+
+// folderTokenizer exports the tokenizer of a model folder that has no
+// tokenizer.json (a run folder of a llama2.c model keeps tokenizer.bin;
+// a folder may hold tokenizer.json.gz) as HF files, with the folder's
+// other tokenizer files (found) where the export has none.
+func folderTokenizer(l *load.Loaded, found map[string][]byte) (map[string][]byte, string, error) {
+	tok, err := tokenizer.Load(l.Path)
+	if err != nil {
+		if len(found) > 0 {
+			return found, "", nil
+		}
+		return nil, "no tokenizer files in " + l.Path + "; none written (pass --tokenizer)", nil
+	}
+	if n, vocab := tok.VocabSize(), l.Model.Dims().Vocab; n > vocab {
+		return nil, "", fmt.Errorf("the tokenizer in %s has %d tokens but the model's vocabulary is %d", l.Path, n, vocab)
+	}
+	files, err := tokenizer.HFFiles(tok, l.Path, maxPositions(l))
+	if err != nil {
+		return nil, "", err
+	}
+	for name, b := range found {
+		if _, ok := files[name]; !ok {
+			files[name] = b
+		}
+	}
+	return files, "", nil
 }
 
 // maxPositions reads max_position_embeddings (or GPT-2's n_positions).

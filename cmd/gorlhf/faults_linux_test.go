@@ -95,7 +95,7 @@ func (r *running) wait(d time.Duration) (err error, ok bool) {
 
 // gorlhfProcess starts this test binary as `gorlhf args...` with extra
 // environment entries; cleanup kills it by PID if it still runs.
-func gorlhfProcess(t *testing.T, env []string, args ...string) (*exec.Cmd, *lockedBuffer, *running) {
+func startGorlhf(t *testing.T, env []string, args ...string) (*exec.Cmd, *lockedBuffer, *running) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -325,7 +325,7 @@ func TestFault_DriverKilled(t *testing.T) {
 	prompts := placedPrompts(t)
 	out := filepath.Join(t.TempDir(), "run")
 	args := append([]string{"train"}, ppoArgs(prompts, out, append(slices.Clone(gaeFlags), append(longRun(400), "--launcher", "local")...)...)...)
-	driver, log, ended := gorlhfProcess(t, nil, args...)
+	driver, log, ended := startGorlhf(t, nil, args...)
 	var workers map[int]int
 	t.Cleanup(func() {
 		for _, pid := range workers { // any still running, by PID
@@ -395,7 +395,7 @@ func TestFault_DriverKilledWatch(t *testing.T) {
 	base := ppoArgs(prompts, out, append(slices.Clone(gaeFlags), append(longRun(400), "--launcher", "slurm", "--worker_host", "127.0.0.1")...)...)
 	start := func(rank int) (*exec.Cmd, *lockedBuffer, *running) {
 		args := append(append([]string{"train"}, base...), "--rank", strconv.Itoa(rank), "--world_size", "5", "--driver_addr", addr)
-		return gorlhfProcess(t, env, args...)
+		return startGorlhf(t, env, args...)
 	}
 	driver, driverLog, driverEnded := start(0)
 	type worker struct {
@@ -448,7 +448,7 @@ func TestWorker_UnreachableDriver(t *testing.T) {
 	args := append([]string{"worker", "--rank", "1", "--world_size", "5", "--driver_addr", addr, "--", "train"},
 		ppoArgs(prompts, filepath.Join(t.TempDir(), "run"), append(slices.Clone(gaeFlags), "--launcher", "local", "--join_timeout", "2s")...)...)
 	start := time.Now()
-	_, log, ended := gorlhfProcess(t, []string{launch.VarRunSecret + "=" + runSecret(t)}, args...)
+	_, log, ended := startGorlhf(t, []string{launch.VarRunSecret + "=" + runSecret(t)}, args...)
 	err, ok := ended.wait(faultTimeout)
 	if !ok {
 		t.Fatalf("the worker still tries after %v:\n%s", faultTimeout, log)
@@ -490,7 +490,7 @@ func TestWorker_DigestMismatch(t *testing.T) {
 
 	workerArgs := append(append([]string{"train"}, base...), "--rank", "1", "--actor.adam.lr", "2e-3")
 	start := time.Now()
-	_, log, ended := gorlhfProcess(t, []string{launch.VarRunSecret + "=" + secret}, workerArgs...)
+	_, log, ended := startGorlhf(t, []string{launch.VarRunSecret + "=" + secret}, workerArgs...)
 	err, ok := ended.wait(faultTimeout)
 	if !ok {
 		t.Fatalf("the worker with other settings still runs after %v:\n%s", faultTimeout, log)

@@ -48,6 +48,19 @@ func (f *samplingFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.p.IgnoreEOS, "ignore-eos", false, "keep generating past the model's end-of-sequence token")
 }
 
+// check refuses what the engine would quietly turn into a default (n 0
+// means 1, max new tokens 0 means 256 to generate.SamplingParams): as the
+// server answers n 0 and max_tokens 0 with a 400, the command says so.
+func (f *samplingFlags) check() error {
+	switch {
+	case f.p.N < 1:
+		return fmt.Errorf("--n must be ≥ 1, got %d", f.p.N)
+	case f.p.MaxNewTokens < 1:
+		return fmt.Errorf("--max-new-tokens must be ≥ 1, got %d", f.p.MaxNewTokens)
+	}
+	return nil
+}
+
 func parseF32(s string, dst *float32) error {
 	var v float64
 	if _, err := fmt.Sscan(s, &v); err != nil {
@@ -113,6 +126,9 @@ func runGenerate(ctx context.Context, args []string) error {
 		return errors.New("generate: --system needs --apply-chat-template")
 	}
 	sf.p.StopStrings = sf.stops
+	if err := sf.check(); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
 	if err := sf.p.Validate(); err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}

@@ -40,12 +40,26 @@ func commands() []command {
 	}
 }
 
+// usageError is a command line that names no command or an unknown one:
+// the usage is on stderr, main adds the message (if any) and exits with
+// status 2, as most CLIs do.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
+	}
+	var bad usageError
+	if errors.As(err, &bad) {
+		if bad != "" {
+			fmt.Fprintln(os.Stderr, "gorlhf:", bad)
+		}
+		os.Exit(2)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gorlhf:", err)
@@ -55,7 +69,11 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	hintOpenBLASCore()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return usageError("")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		return nil
 	}
@@ -65,7 +83,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	usage(os.Stderr)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usageError(fmt.Sprintf("unknown command %q", args[0]))
 }
 
 func usage(w io.Writer) {

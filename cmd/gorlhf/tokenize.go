@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/gorlhf/gorlhf/internal/assets"
+	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -15,7 +17,7 @@ import (
 // tokenizer can be checked from the shell against other tools.
 func runTokenize(ctx context.Context, args []string) error {
 	fs := newFlagSet("tokenize", "tokenize --tokenizer PATH [--decode] [--special] [TEXT]")
-	path := fs.String("tokenizer", "", "tokenizer.json, tokenizer.json.gz, a model folder, or a llama2.c tokenizer .bin (required)")
+	path := fs.String("tokenizer", "", "tokenizer.json, tokenizer.json.gz, a model folder, a llama2.c tokenizer .bin, or "+load.DefaultModel+" (the embedded model's tok512) (required)")
 	decode := fs.Bool("decode", false, "input is a JSON array of ids; print their text")
 	special := fs.Bool("special", false, "encode special tokens written in the text (e.g. <|im_start|>) as their ids")
 	if err := fs.Parse(args); err != nil {
@@ -32,7 +34,7 @@ func runTokenize(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tok, err := tokenizer.Load(*path)
+	tok, err := openTokenizer(*path)
 	if err != nil {
 		return err
 	}
@@ -49,6 +51,18 @@ func runTokenize(ctx context.Context, args []string) error {
 	}
 	_, err = fmt.Fprintf(os.Stdout, "%s\n", line)
 	return err
+}
+
+// openTokenizer loads the tokenizer at path; the embedded model's name
+// (when no file of that name exists) is its tok512, as every command that
+// takes a model accepts that name.
+func openTokenizer(path string) (tokenizer.Tokenizer, error) {
+	if path == load.DefaultModel {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return tokenizer.ParseLlama2C(assets.Tok512())
+		}
+	}
+	return tokenizer.Load(path)
 }
 
 // tokenizeInput is the TEXT argument, or all of stdin, verbatim (a trailing

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -60,10 +63,21 @@ func canonical(name string, aliases map[string]string) string {
 }
 
 // parseRunFile flattens a YAML mapping into dotted keys, in file order.
+// The file holds one document: anything after it (a second document,
+// trailing text after a JSON object) is an error, not silently dropped.
 func parseRunFile(b []byte) ([]configEntry, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, nil
+	} else if err != nil {
 		return nil, err
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		return nil, fmt.Errorf("line %d: a second document after the settings (a run file holds one mapping)", more.Line)
+	} else if !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("after the settings: %w", err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil

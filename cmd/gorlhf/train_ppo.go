@@ -183,6 +183,7 @@ func registerPPOTrain(b *cfgflag.Binder, c *ppo.Config) {
 	b.Var(&c.Ckpt.SaveSteps, "checkpoint every N iterations (-1 = never; stopping still saves one)")
 	b.Var(&c.Ckpt.MaxNum, "checkpoints kept")
 	b.Var(&c.Ckpt.LoadEnable, "resume from the latest checkpoint in --ckpt.path")
+	b.Var(&c.Ckpt.Overwrite, "start again in a used run folder: remove the earlier run's outputs and checkpoints first")
 	b.Var(&c.Logger.LoggingSteps, "write metrics every N iterations (and the last)")
 	b.Var(&c.Logger.TensorboardDir, "TensorBoard event folder (default <output_dir>/tensorboard)")
 }

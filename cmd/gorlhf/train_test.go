@@ -30,6 +30,10 @@ func TestTrainHelperProcess(t *testing.T) {
 	if os.Getenv("GORLHF_TRAIN_HELPER") != "1" {
 		t.Skip("helper process for the kill-and-resume test")
 	}
+	if err := helperFileSizeLimit(os.Getenv("GORLHF_TRAIN_FSIZE")); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(3)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := runTrain(ctx, strings.Split(os.Getenv("GORLHF_TRAIN_ARGS"), "\x1f"))
 	stop()
@@ -225,6 +229,11 @@ ds.packing_samples: true
 			{"train.batch_size: many\n", "run.yaml:1: train.batch_size"},
 			{"adam.lr: 1\nactor.adam.lr: 2\n", `run.yaml:2: "actor.adam.lr" is already set on line 1`},
 			{"- a\n- b\n", "want a mapping"},
+			// Trailing text and second documents are errors, not dropped.
+			{`{"train.batch_size": 8} xyz` + "\n", "run.yaml"},
+			{`{"train.batch_size": 8}}` + "\n", "run.yaml"},
+			{"{\"train.batch_size\": 8}\n{\"quiet\": true}\n", "run.yaml: after the settings"},
+			{"train.batch_size: 8\n---\nquiet: true\n", "second document"},
 		} {
 			os.WriteFile(path, []byte(c.file), 0o644)
 			if _, err := parse(); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -23,8 +23,10 @@
 package cfgflag
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"reflect"
 )
 
@@ -62,6 +64,55 @@ func Names(root any) []string {
 		return false
 	})
 	return out
+}
+
+// NonFinite returns the flag names of the leaves under root whose value is
+// NaN or ±Inf (float fields, and float fields of a leaf that is a struct,
+// such as a "lo,hi" pair), for a Validate to report the fields its own
+// range checks do not cover.
+func NonFinite(root any) []string {
+	var out []string
+	walk(structOf(root), "", func(v reflect.Value, _ reflect.StructField, name string, k kind) bool {
+		if k == leaf && !finite(v) {
+			out = append(out, name)
+		}
+		return false
+	})
+	return out
+}
+
+// Finite reports, as errors naming each flag, the leaves under root that
+// are NaN or ±Inf (NonFinite); nil when there are none. A Validate calls
+// it last, for the fields its own range checks do not cover.
+func Finite(root any) error {
+	var errs []error
+	for _, name := range NonFinite(root) {
+		errs = append(errs, fmt.Errorf("--%s must be a finite number (not NaN or Inf)", name))
+	}
+	return errors.Join(errs...)
+}
+
+// finite reports whether v holds no NaN or infinite float (looking into
+// structs, slices and arrays).
+func finite(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		f := v.Float()
+		return !math.IsNaN(f) && !math.IsInf(f, 0)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && !finite(v.Field(i)) {
+				return false
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if !finite(v.Index(i)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // kind is what a struct field is to the walk.

@@ -3,6 +3,7 @@ package cfgflag
 import (
 	"flag"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -180,4 +181,16 @@ func (v betaValue) String() string {
 func (v betaValue) Set(s string) error {
 	_, err := fmt.Sscanf(s, "%g", v.b)
 	return err
+}
+
+func TestNonFinite(t *testing.T) {
+	var c testConfig
+	if got := NonFinite(&c); len(got) != 0 {
+		t.Fatalf("zero config: %v", got)
+	}
+	c.Critic.Optim.LR, c.Range.Hi, c.Actor.Optim.Beta = math.NaN(), math.Inf(-1), math.NaN()
+	// Beta is no flag: its NaN is not reported.
+	if got, want := NonFinite(&c), []string{"critic.adam.lr", "range"}; !slices.Equal(got, want) {
+		t.Errorf("NonFinite = %v, want %v", got, want)
+	}
 }

@@ -114,7 +114,8 @@ type span struct{ start, end int }
 // text and is trained on.
 func (e *Encoder) encodeMasked(text string, spans []span, special bool) (Sample, bool) {
 	opts := tokenizer.EncodeOptions{ParseSpecial: special}
-	full := toInt32(e.Tok.EncodeWith(text, opts))
+	need := e.MaxLen + 1 // enough to tell a sequence over the budget; the rest is cut anyway
+	full := toInt32(encodePrefix(e.Tok, text, opts, need))
 	loss := make([]bool, len(full))
 	boundary := func(at int) int {
 		if at >= len(text) {
@@ -123,7 +124,7 @@ func (e *Encoder) encodeMasked(text string, spans []span, special bool) (Sample,
 		if at <= 0 {
 			return 0
 		}
-		return commonPrefix(toInt32(e.Tok.EncodeWith(text[:at], opts)), full)
+		return commonPrefix(toInt32(encodePrefix(e.Tok, text[:at], opts, need)), full)
 	}
 	endsWithLoss := false
 	for _, s := range spans {

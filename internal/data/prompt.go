@@ -180,7 +180,13 @@ func (e *PromptEncoder) ReadPrompts(spec string, maxSamples int, k PromptKeys) (
 // finish tokenizes text (parsing special tokens in rendered templates),
 // puts BOS first and checks the length.
 func (e *PromptEncoder) finish(text string, special bool) (Prompt, error) {
-	tokIDs := e.Tok.EncodeWith(text, tokenizer.EncodeOptions{ParseSpecial: special})
+	opts := tokenizer.EncodeOptions{ParseSpecial: special}
+	var tokIDs []int
+	if e.MaxTokens > 0 { // enough tokens to tell a prompt over the limit, not all of a huge one
+		tokIDs = encodePrefix(e.Tok, text, opts, e.MaxTokens+1)
+	} else {
+		tokIDs = e.Tok.EncodeWith(text, opts)
+	}
 	ids := make([]int32, 0, len(tokIDs)+1)
 	bos := e.BOS
 	if len(tokIDs) == 0 && bos < 0 {

@@ -68,15 +68,36 @@ func ReadFile(path string) ([]Record, *Report, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("data: %s: %w", path, err)
 	}
+	if err := skipBOM(r); err != nil {
+		return nil, nil, fmt.Errorf("data: %s: %w", path, err)
+	}
 	if filepath.Ext(name) == ".json" {
 		return readJSONArray(path, r)
 	}
 	return readJSONL(path, r)
 }
 
+// utf8BOM is the byte order mark some editors put at the start of a
+// UTF-8 file; JSON has no use for it.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// skipBOM drops a UTF-8 byte order mark at the start of r, which would
+// otherwise make the first line invalid JSON (and be skipped).
+func skipBOM(r *bufio.Reader) error {
+	b, err := r.Peek(len(utf8BOM))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if bytes.Equal(b, utf8BOM) {
+		_, err = r.Discard(len(utf8BOM))
+		return err
+	}
+	return nil
+}
+
 // maybeGunzip returns a reader of the decompressed stream when br starts
 // with the gzip magic bytes, else br itself.
-func maybeGunzip(br *bufio.Reader) (io.Reader, error) {
+func maybeGunzip(br *bufio.Reader) (*bufio.Reader, error) {
 	magic, err := br.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
@@ -92,11 +113,7 @@ func maybeGunzip(br *bufio.Reader) (io.Reader, error) {
 }
 
 // readJSONL reads one JSON object per line; blank lines are ignored.
-func readJSONL(path string, r io.Reader) ([]Record, *Report, error) {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReader(r)
-	}
+func readJSONL(path string, br *bufio.Reader) ([]Record, *Report, error) {
 	rep := &Report{Name: path}
 	var out []Record
 	for line := 1; ; line++ {
@@ -120,11 +137,21 @@ func readJSONL(path string, r io.Reader) ([]Record, *Report, error) {
 	return out, rep, nil
 }
 
-// readJSONArray reads a file holding one JSON array of objects.
+// readJSONArray reads a file holding one JSON array of objects (and
+// nothing after it).
 func readJSONArray(path string, r io.Reader) ([]Record, *Report, error) {
 	var elems []json.RawMessage
-	if err := json.NewDecoder(r).Decode(&elems); err != nil {
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&elems); err != nil {
 		return nil, nil, fmt.Errorf("data: %s: want a JSON array of objects: %w", path, err)
+	}
+	var syn *json.SyntaxError
+	switch _, err := dec.Token(); {
+	case errors.Is(err, io.EOF):
+	case err == nil || errors.As(err, &syn):
+		return nil, nil, fmt.Errorf("data: %s: trailing data after the JSON array", path)
+	default:
+		return nil, nil, fmt.Errorf("data: %s: %w", path, err)
 	}
 	rep := &Report{Name: path}
 	out := make([]Record, 0, len(elems))

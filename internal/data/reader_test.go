@@ -29,6 +29,18 @@ func TestReadFile_JSONL(t *testing.T) {
 		zw.Close()
 		checkJSONL(t, writeFile(t, "x.jsonl.gz", buf.String()))
 	})
+	// A UTF-8 byte order mark (as Windows editors write) is not part of
+	// line 1, plain or gzipped.
+	t.Run("BOM", func(t *testing.T) {
+		checkJSONL(t, writeFile(t, "x.jsonl", "\uFEFF"+content))
+	})
+	t.Run("GzipBOM", func(t *testing.T) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write([]byte("\uFEFF" + content))
+		zw.Close()
+		checkJSONL(t, writeFile(t, "x.jsonl.gz", buf.String()))
+	})
 	t.Run("Missing", func(t *testing.T) {
 		if _, _, err := ReadFile(filepath.Join(t.TempDir(), "nope.jsonl")); err == nil {
 			t.Fatal("missing file accepted")
@@ -67,6 +79,12 @@ func TestReadFile_JSONArray(t *testing.T) {
 	}
 	if len(recs) != 2 || rep.Skipped["not a JSON object"][0].String() != p+":element 2" {
 		t.Fatalf("records %v, report %s", recs, rep)
+	}
+	if recs, _, err := ReadFile(writeFile(t, "bom.json", "\uFEFF"+`[{"a": 1}]`)); err != nil || len(recs) != 1 {
+		t.Errorf("array after a byte order mark: %v, %v", recs, err)
+	}
+	if _, _, err := ReadFile(writeFile(t, "tail.json", `[{"a": 1}] [{"a": 2}]`)); err == nil || !strings.Contains(err.Error(), "trailing data") {
+		t.Errorf("trailing data after the array: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package env
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -213,5 +214,20 @@ func TestServer_Auth(t *testing.T) {
 		if resp.StatusCode == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("%s %s: 401 without a Bearer challenge", c.method, c.path)
 		}
+	}
+}
+
+// TestServer_TrailingData (issue 17): a request body with anything after
+// its JSON is a 400, not half-read.
+func TestServer_TrailingData(t *testing.T) {
+	_, url := serveChain(t, DefaultServerConfig(), nil)
+	resp, err := http.Post(url+"/reset", "application/json", strings.NewReader(`{"prompt": "23+4="} xyz`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "trailing data") {
+		t.Errorf("status %d: %s", resp.StatusCode, b)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/httpauth"
+	"github.com/gorlhf/gorlhf/internal/httpjson"
 )
 
 // ServerConfig configures an environment server.
@@ -237,7 +238,7 @@ func (s *Server) count(f func(*ServerStats)) {
 
 // decode reads a JSON body, answering 400 when it cannot.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+	if err := httpjson.DecodeOne(r.Body, v); err != nil {
 		s.fail(w, r, http.StatusBadRequest, "bad request body: "+err.Error())
 		return false
 	}

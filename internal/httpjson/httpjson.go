@@ -1,7 +1,8 @@
 // Package httpjson is the client side of gorlhf's remote protocols
 // (reward servers, environments): a JSON body POSTed with a timeout per
 // attempt, transient failures retried with jittered exponential back-off,
-// and errors that name what the server answered.
+// and errors that name what the server answered. DecodeOne is the
+// servers' side: a request body holds one JSON value and nothing more.
 package httpjson
 
 import (

@@ -9,6 +9,7 @@ package model
 
 import (
 	"fmt"
+	"iter"
 
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/tensor"
@@ -56,6 +57,15 @@ type Spec interface {
 	// head, so a separate LM head is dropped (it becomes tied). A spec
 	// without a separate LM head returns itself.
 	ScoreBackbone() Spec
+}
+
+// Shaper is a Spec that lists its model's parameters — Hugging Face name
+// and shape, in Params order — without allocating them, so that a loader
+// can check a checkpoint against its config before it allocates (an
+// absurd config.json then fails with both shapes instead of running out
+// of memory). It yields nothing for a spec that does not validate.
+type Shaper interface {
+	ParamShapes() iter.Seq2[string, []int]
 }
 
 // NewLike returns a model of m's architecture and configuration with zero

@@ -26,13 +26,13 @@ func DefaultConfig() Config { return Config{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, 
 // Validate checks ranges.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1 {
+	if !(c.Beta1 >= 0 && c.Beta1 < 1 && c.Beta2 >= 0 && c.Beta2 < 1) {
 		errs = append(errs, fmt.Errorf("optim: betas must be in [0, 1), got (%g, %g)", c.Beta1, c.Beta2))
 	}
-	if c.Eps <= 0 {
-		errs = append(errs, fmt.Errorf("optim: eps must be > 0, got %g", c.Eps))
+	if !(c.Eps > 0) || math.IsInf(c.Eps, 0) {
+		errs = append(errs, fmt.Errorf("optim: eps must be a finite number > 0, got %g", c.Eps))
 	}
-	if c.WeightDecay < 0 {
+	if !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0) {
 		errs = append(errs, fmt.Errorf("optim: weight decay must be ≥ 0, got %g", c.WeightDecay))
 	}
 	return errors.Join(errs...)

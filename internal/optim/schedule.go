@@ -42,8 +42,13 @@ type Schedule struct {
 
 // Validate checks the schedule.
 func (s Schedule) Validate() error {
-	if s.PeakLR < 0 || s.WarmupSteps < 0 || s.MinLRRatio < 0 || s.MinLRRatio > 1 {
-		return fmt.Errorf("optim: bad schedule %+v", s)
+	switch {
+	case !(s.PeakLR >= 0) || math.IsInf(s.PeakLR, 0):
+		return fmt.Errorf("optim: schedule: peak learning rate must be a finite number ≥ 0, got %g", s.PeakLR)
+	case s.WarmupSteps < 0:
+		return fmt.Errorf("optim: schedule: warm-up steps must be ≥ 0, got %d", s.WarmupSteps)
+	case !(s.MinLRRatio >= 0 && s.MinLRRatio <= 1):
+		return fmt.Errorf("optim: schedule: min LR ratio must be in [0, 1], got %g", s.MinLRRatio)
 	}
 	if s.Kind == CosineWithMinLR && s.TotalSteps <= 0 {
 		return fmt.Errorf("optim: cosine schedule needs TotalSteps > 0")

@@ -74,8 +74,9 @@ func Needs(cfg ppo.Config) launch.Needs {
 // Train places cfg's roles, runs the PPO loop over them and returns the
 // trainer (closed; its evaluations and metrics stay readable). te is the
 // actor's bundle in this process, open loads critic and reward models, rt
-// the driver's runtime (its MaxPositions, Overlap and SyncWeights are set
-// here).
+// the driver's runtime (its MaxPositions, Overlap, SyncWeights and RunDir
+// are set here: the run folder is claimed before a launcher writes into
+// it).
 func (p PPO) Train(ctx context.Context, cfg ppo.Config, te train.Setup, open inproc.Loader, rt ppo.Runtime) (*ppo.Trainer, error) {
 	if p.Place.Launcher == "" {
 		p.Place = launch.DefaultConfig() // the zero PPO: every role here
@@ -84,6 +85,12 @@ func (p PPO) Train(ctx context.Context, cfg ppo.Config, te train.Setup, open inp
 	if err != nil {
 		return nil, err
 	}
+	dir, err := train.ClaimRunDir(cfg.Claim()) // before the launcher writes workers/ into it
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Release()
+	rt.RunDir = dir
 	o := Options{Plan: plan, Build: func(w inproc.Want) (*inproc.Roles, error) { return inproc.BuildSome(cfg.RoleSpec(), te, open, w) },
 		Secret: p.Secret, Version: p.Version, Digest: p.Digest, JoinTimeout: p.JoinTimeout, Logger: p.Logger}
 	switch plan.Launcher {

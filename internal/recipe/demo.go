@@ -321,6 +321,7 @@ func (d ArithmeticDemo) runSFT(ctx context.Context, f demoFiles, tok tokenizer.T
 	c.Train.MicroBatchSize, c.Train.BatchSize, c.Train.MaxEpochs, c.Train.Seed = d.SFTBatch, d.SFTBatch, 1, d.Seed
 	c.Train.Optim.LR, c.Train.Optim.WarmupRatio = d.SFTLR, 0.05
 	c.Train.Ckpt.OutputDir = filepath.Join(d.OutputDir, "sft")
+	c.Train.Ckpt.Overwrite = true // the demo owns its folder: a re-run replaces its runs
 	t, err := sft.New(c, env)
 	if err != nil {
 		return "", 0, nil, err
@@ -378,6 +379,7 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 	}
 	c.Eval = ppo.EvalConfig{Dataset: heldOut, Steps: d.EvalEvery, NSamples: 1, Temperature: 0}
 	c.Ckpt.OutputDir = filepath.Join(d.OutputDir, "grpo")
+	c.Ckpt.Overwrite = true // the demo owns its folder: a re-run replaces its runs
 	return c
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/httpauth"
+	"github.com/gorlhf/gorlhf/internal/httpjson"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 )
 
@@ -137,8 +138,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveReward(w http.ResponseWriter, r *http.Request) {
 	var req Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err := dec.Decode(&req); err != nil {
+	if err := httpjson.DecodeOne(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), &req); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit))

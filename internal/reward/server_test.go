@@ -70,6 +70,13 @@ func TestServer_HTTP(t *testing.T) {
 				}
 				return ""
 			}},
+		{"trailing data", u, "Bearer k", `{"query": ["#### 18"], "labels": ["18"]} {"query": []}`, 400,
+			func(m map[string]any) string {
+				if !strings.Contains(fmt.Sprint(m["error"]), "trailing data") {
+					return fmt.Sprint(m)
+				}
+				return ""
+			}},
 		{"numeric label", u, "Bearer k", `{"query": ["#### 18.0"], "labels": [18]}`, 200,
 			func(m map[string]any) string {
 				if fmt.Sprint(m["rewards"]) != "[1]" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
@@ -72,14 +73,14 @@ func DefaultKLConfig() KLConfig {
 // Validate checks the ranges and the estimator.
 func (c KLConfig) Validate() error {
 	var errs []error
-	if c.InitCoef < 0 || math.IsNaN(c.InitCoef) {
-		errs = append(errs, fmt.Errorf("rl: kl init_coef must be ≥ 0, got %g", c.InitCoef))
+	if !(c.InitCoef >= 0) || math.IsInf(c.InitCoef, 0) {
+		errs = append(errs, fmt.Errorf("rl: %s must be a finite number ≥ 0, got %g", cfgflag.Flag(&c, &c.InitCoef), c.InitCoef))
 	}
-	if c.Target < 0 || math.IsNaN(c.Target) {
-		errs = append(errs, fmt.Errorf("rl: kl target must be ≥ 0 (0 = fixed coefficient), got %g", c.Target))
+	if !(c.Target >= 0) || math.IsInf(c.Target, 0) {
+		errs = append(errs, fmt.Errorf("rl: %s must be a finite number ≥ 0 (0 = fixed coefficient), got %g", cfgflag.Flag(&c, &c.Target), c.Target))
 	}
 	if c.Target > 0 && !(c.Horizon > 0) {
-		errs = append(errs, fmt.Errorf("rl: adaptive kl needs horizon > 0, got %g", c.Horizon))
+		errs = append(errs, fmt.Errorf("rl: adaptive kl needs %s > 0, got %g", cfgflag.Flag(&c, &c.Horizon), c.Horizon))
 	}
 	if err := checkEnum(c.Estimator, "KL estimator", klEstimators); err != nil {
 		errs = append(errs, err)

@@ -39,7 +39,12 @@ type paramError struct {
 	err   error
 }
 
-func (e *paramError) Error() string { return e.param + ": " + e.err.Error() }
+func (e *paramError) Error() string {
+	if e.param == "" {
+		return e.err.Error()
+	}
+	return e.param + ": " + e.err.Error()
+}
 
 func perr(param, format string, args ...any) error {
 	return &paramError{param: param, err: fmt.Errorf(format, args...)}

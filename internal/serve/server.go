@@ -34,6 +34,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/httpauth"
+	"github.com/gorlhf/gorlhf/internal/httpjson"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -167,8 +168,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	body := http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(v); err != nil {
+	if err := httpjson.DecodeOne(body, v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", fmt.Sprintf("request body over %d bytes", s.opt.MaxBodyBytes), "")

@@ -441,3 +441,23 @@ func toIDs(ids []int) []int32 {
 	}
 	return out
 }
+
+// TestServer_StrictBodies (issue 17): a body with anything after its JSON
+// is refused, not half-read; and error messages read as sentences (no
+// empty parameter name in front: ": prompt 0: ...").
+func TestServer_StrictBodies(t *testing.T) {
+	f := newFixture(t, Options{})
+	for _, body := range []string{`{"prompt": "Once", "max_tokens": 2} xyz`, `{"prompt": "Once", "max_tokens": 2}{"prompt": "b"}`} {
+		status, out := f.post(t, "/v1/completions", body)
+		e, _ := out["error"].(map[string]any)
+		if status != 400 || !strings.Contains(fmt.Sprint(e["message"]), "trailing data") {
+			t.Errorf("%s: status %d, %v", body, status, out)
+		}
+	}
+	status, out := f.post(t, "/v1/completions", map[string]any{"prompt": []int{1, 99999}})
+	e, _ := out["error"].(map[string]any)
+	msg := fmt.Sprint(e["message"])
+	if status != 400 || strings.HasPrefix(msg, ":") || !strings.HasPrefix(msg, "prompt 0: ") || !strings.Contains(msg, "99999") {
+		t.Errorf("status %d, message %q", status, msg)
+	}
+}

@@ -59,17 +59,11 @@ type Model struct {
 	Files  map[string][]byte // extra files written verbatim, e.g. the tokenizer
 }
 
-// SaveModel writes m as a Hugging Face folder dir (weights in F32).
+// SaveModel writes m, with its files, as a Hugging Face folder dir
+// (weights in F32). A model dir already holds stays whole and loadable
+// until the new one is complete on disk (load.SaveWith).
 func SaveModel(dir string, m Model) error {
-	if err := load.Save(dir, m.Module, m.Config, safetensors.F32); err != nil {
-		return err
-	}
-	for name, b := range m.Files {
-		if err := writeFileSync(filepath.Join(dir, name), b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return load.SaveWith(dir, m.Module, m.Config, safetensors.F32, m.Files)
 }
 
 // Tag is the folder name of the checkpoint of a step.
@@ -221,6 +215,38 @@ func LatestCheckpoint(root string) (string, error) {
 		}
 	}
 	return best, nil
+}
+
+// Checkpoints lists the complete checkpoint folders under root, newest
+// first, the one LatestFile names ahead of the rest: a resume tries them
+// in this order and takes the first that loads (a checkpoint can be
+// complete by name yet damaged, e.g. truncated by a copy or a disk).
+func Checkpoints(root string) ([]string, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	var steps []int
+	for _, e := range entries {
+		if step, ok := parseTag(e.Name()); ok && complete(filepath.Join(root, e.Name())) {
+			steps = append(steps, step)
+		}
+	}
+	slices.Sort(steps)
+	slices.Reverse(steps)
+	var out []string
+	if latest, err := LatestCheckpoint(root); err == nil && latest != "" {
+		out = append(out, latest)
+	}
+	for _, step := range steps {
+		if dir := filepath.Join(root, Tag(step)); !slices.Contains(out, dir) {
+			out = append(out, dir)
+		}
+	}
+	return out, nil
 }
 
 // complete reports whether dir holds a whole checkpoint (the state file is

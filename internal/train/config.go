@@ -22,8 +22,10 @@ package train
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 
+	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/optim"
 )
 
@@ -75,6 +77,55 @@ type CkptConfig struct {
 	SaveSteps  int    `flag:"save_steps"`           // checkpoint every N steps; −1 = never (a stop still saves one)
 	MaxNum     int    `flag:"max_num"`              // checkpoints kept (oldest removed first)
 	LoadEnable bool   `json:"-" flag:"load_enable"` // resume from the latest checkpoint in Path when there is one (not compared on resume)
+	// Overwrite starts again in a used run folder: an earlier run's
+	// outputs and checkpoints are removed first (see Claim). Without it
+	// (or LoadEnable) a run refuses a folder that is not empty.
+	Overwrite bool `json:"-" flag:"overwrite"`
+}
+
+// Validate checks the optimizer settings. Messages name each flag with
+// its allowed range; prefix is the group the settings sit in ("" for the
+// offline trainers' --adam.lr, "actor" for PPO's --actor.adam.lr). NaN
+// and ±Inf are out of every range.
+func (o OptimConfig) Validate(prefix string) error {
+	var errs []error
+	flag := func(name string) string {
+		if prefix != "" {
+			name = prefix + "." + name
+		}
+		return "--" + name
+	}
+	name := func(field any) string { return flag(cfgflag.Name(&o, field)) }
+	bad := func(field any, want string, v float64) {
+		errs = append(errs, fmt.Errorf("%s must be %s, got %g", name(field), want, v))
+	}
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	if !finite(o.LR) || o.LR < 0 {
+		bad(&o.LR, "a finite number ≥ 0", o.LR)
+	}
+	if !(o.WarmupRatio >= 0 && o.WarmupRatio <= 1) {
+		bad(&o.WarmupRatio, "in [0, 1]", o.WarmupRatio)
+	}
+	if !(o.MinLRRatio >= 0 && o.MinLRRatio <= 1) {
+		bad(&o.MinLRRatio, "in [0, 1]", o.MinLRRatio)
+	}
+	if !finite(o.MaxNorm) || o.MaxNorm < 0 {
+		bad(&o.MaxNorm, "a finite number ≥ 0 (0 = no clipping)", o.MaxNorm)
+	}
+	if o.Scheduler != optim.Constant && o.Scheduler != optim.CosineWithMinLR {
+		errs = append(errs, fmt.Errorf("%s must be %s or %s, got %q", name(&o.Scheduler), optim.CosineWithMinLR, optim.Constant, o.Scheduler))
+	}
+	a := o.Adam
+	if !(a.Beta1 >= 0 && a.Beta1 < 1 && a.Beta2 >= 0 && a.Beta2 < 1) {
+		errs = append(errs, fmt.Errorf("%s must both be in [0, 1), got %g,%g", flag("adam.betas"), a.Beta1, a.Beta2))
+	}
+	if !finite(a.Eps) || a.Eps <= 0 {
+		bad(&o.Adam.Eps, "a finite number > 0", a.Eps)
+	}
+	if !finite(a.WeightDecay) || a.WeightDecay < 0 {
+		bad(&o.Adam.WeightDecay, "a finite number ≥ 0", a.WeightDecay)
+	}
+	return errors.Join(errs...)
 }
 
 // LoggerConfig controls the run's outputs.
@@ -104,10 +155,15 @@ func (c Config) CheckpointDir() string {
 	return filepath.Join(c.Ckpt.OutputDir, "checkpoints")
 }
 
+// Claim is the run folder this configuration asks for (ClaimRunDir).
+func (c Config) Claim() Claim {
+	return Claim{Dir: c.Ckpt.OutputDir, Checkpoints: c.CheckpointDir(), Resume: c.Ckpt.LoadEnable, Overwrite: c.Ckpt.Overwrite}
+}
+
 // Accumulation is the number of micro-batches per optimizer step.
 func (c Config) Accumulation() int { return c.BatchSize / c.MicroBatchSize }
 
-// Validate checks ranges and combinations.
+// Validate checks ranges and combinations; messages name the flags.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("train: "+format, args...)) }
@@ -123,15 +179,8 @@ func (c Config) Validate() error {
 	if c.MaxNonFinite < 1 {
 		add("max_nonfinite_steps must be ≥ 1, got %d", c.MaxNonFinite)
 	}
-	o := c.Optim
-	if o.LR < 0 || o.WarmupRatio < 0 || o.WarmupRatio > 1 || o.MinLRRatio < 0 || o.MinLRRatio > 1 || o.MaxNorm < 0 {
-		add("bad optimizer settings: lr %g, warmup ratio %g, min lr ratio %g, max_norm %g", o.LR, o.WarmupRatio, o.MinLRRatio, o.MaxNorm)
-	}
-	if o.Scheduler != optim.Constant && o.Scheduler != optim.CosineWithMinLR {
-		add("unknown lr scheduler %q", o.Scheduler)
-	}
-	if err := o.Adam.Validate(); err != nil {
-		errs = append(errs, err)
+	if err := c.Optim.Validate(""); err != nil {
+		errs = append(errs, fmt.Errorf("train: %w", err))
 	}
 	if c.Eval.Steps == 0 || c.Eval.Steps < -1 {
 		add("eval.steps must be ≥ 1 or −1 (once per epoch), got %d", c.Eval.Steps)
@@ -141,6 +190,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ckpt.SaveSteps == 0 || c.Ckpt.SaveSteps < -1 || c.Ckpt.MaxNum < 1 {
 		add("ckpt.save_steps must be ≥ 1 or −1 and ckpt.max_num ≥ 1 (got %d, %d)", c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
+	}
+	if c.Ckpt.LoadEnable && c.Ckpt.Overwrite {
+		add("--ckpt.load_enable (resume) and --ckpt.overwrite (start again) exclude each other")
 	}
 	if c.Logger.LoggingSteps < 1 {
 		add("logger.logging_steps must be ≥ 1")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -97,7 +98,7 @@ func TestCheckpointRule_After(t *testing.T) {
 func TestOutputs(t *testing.T) {
 	dir := t.TempDir()
 	var console bytes.Buffer
-	o, err := OpenOutputs(dir, "unit", &console, false)
+	o, err := OpenOutputs(claim(t, Claim{Dir: dir}), "unit", &console, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +138,12 @@ func TestOutputs(t *testing.T) {
 	if err := o.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(dir, LockFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the lock outlived Close: %v", err)
+	}
 
 	// Resuming at step 1 keeps the rows up to it.
-	o, err = OpenOutputs(dir, "unit", nil, false)
+	o, err = OpenOutputs(claim(t, Claim{Dir: dir, Resume: true}), "unit", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ type Outputs struct {
 	Log *slog.Logger
 
 	dir, name string
+	run       *RunDir
 	console   io.Writer
 	tty       bool
 	logFile   *os.File
@@ -30,24 +31,27 @@ type Outputs struct {
 	kept      []Row // the rows, once metrics is closed
 }
 
-// OpenOutputs creates the run folder dir and opens <dir>/train.log
-// (appended to). name is the trainer ("sft", "ppo"): log records and plot
-// titles carry it. Console receives the text log and the progress bar
-// (nil: discarded); tty redraws the bar in place.
-func OpenOutputs(dir, name string, console io.Writer, tty bool) (*Outputs, error) {
+// OpenOutputs opens the outputs of a run in the claimed folder dir
+// (ClaimRunDir) and takes it over: Close releases it. It opens
+// <dir>/train.log (appended to) and logs dir's Notes as warnings. name is
+// the trainer ("sft", "ppo"): log records and plot titles carry it.
+// Console receives the text log and the progress bar (nil: discarded);
+// tty redraws the bar in place.
+func OpenOutputs(dir *RunDir, name string, console io.Writer, tty bool) (*Outputs, error) {
 	if console == nil {
 		console = io.Discard
 	}
-	o := &Outputs{dir: dir, name: name, console: console, tty: tty}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "train.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	o := &Outputs{dir: dir.Path, name: name, run: dir, console: console, tty: tty}
+	f, err := os.OpenFile(filepath.Join(dir.Path, "train.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		dir.Release()
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	o.logFile = f
 	o.Log = NewRunLogger(f, barWriter{o}, name)
+	for _, n := range dir.Notes {
+		o.Log.Warn(n, "dir", dir.Path)
+	}
 	return o, nil
 }
 
@@ -128,8 +132,8 @@ func (o *Outputs) Finish(keys []string, report ReportFunc) error {
 	return errors.Join(errs...)
 }
 
-// Close ends the bar and closes the files without writing anything more.
-// It is safe to call again.
+// Close ends the bar, closes the files without writing anything more and
+// releases the run folder. It is safe to call again.
 func (o *Outputs) Close() error {
 	o.EndProgress()
 	var errs []error
@@ -142,6 +146,7 @@ func (o *Outputs) Close() error {
 		errs = append(errs, o.logFile.Close())
 		o.logFile = nil
 	}
+	errs = append(errs, o.run.Release())
 	return errors.Join(errs...)
 }
 

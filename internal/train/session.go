@@ -59,8 +59,10 @@ type Session struct {
 }
 
 // NewSession validates cfg, builds the optimizer and the data stream,
-// resumes from the latest checkpoint when cfg.Ckpt.LoadEnable is set and
-// one exists, and opens the run's outputs.
+// claims the run folder (ClaimRunDir: refused when it is in use or holds
+// an earlier run, unless resuming or overwriting), resumes from the
+// latest checkpoint when cfg.Ckpt.LoadEnable is set and one exists, and
+// opens the run's outputs.
 func NewSession(cfg Config, o Options) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -79,7 +81,11 @@ func NewSession(cfg Config, o Options) (*Session, error) {
 	if s.cfgJSON, err = json.Marshal(o.TrainerConfig); err != nil {
 		return nil, fmt.Errorf("train: config: %w", err)
 	}
-	if s.out, err = OpenOutputs(cfg.Ckpt.OutputDir, o.Name, o.Console, o.TTY); err != nil {
+	dir, err := ClaimRunDir(cfg.Claim())
+	if err != nil {
+		return nil, err
+	}
+	if s.out, err = OpenOutputs(dir, o.Name, o.Console, o.TTY); err != nil {
 		return nil, err
 	}
 	s.Log = s.out.Log
@@ -111,15 +117,33 @@ func (s *Session) plan() error {
 	return s.sched.Validate()
 }
 
-// resume restores the latest checkpoint, if any.
+// resume restores the latest checkpoint that loads, if any: one that does
+// not (truncated, damaged) is skipped with a warning for the one before.
 func (s *Session) resume() error {
-	dir, err := LatestCheckpoint(s.cfg.CheckpointDir())
-	if err != nil || dir == "" {
-		if err == nil {
-			s.Log.Info("no checkpoint to resume from; starting fresh", "path", s.cfg.CheckpointDir())
-		}
+	dirs, err := Checkpoints(s.cfg.CheckpointDir())
+	if err != nil {
 		return err
 	}
+	if len(dirs) == 0 {
+		s.Log.Info("no checkpoint to resume from; starting fresh", "path", s.cfg.CheckpointDir())
+		return nil
+	}
+	var first error
+	for _, dir := range dirs {
+		err := s.restore(dir)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+		s.Log.Warn("checkpoint does not load; trying the one before", "dir", dir, "err", err)
+	}
+	return fmt.Errorf("train: no checkpoint in %s loads: %w", s.cfg.CheckpointDir(), first)
+}
+
+// restore loads one checkpoint folder.
+func (s *Session) restore(dir string) error {
 	st, err := LoadCheckpoint(dir, s.opts.Params, s.opt)
 	if err != nil {
 		return err

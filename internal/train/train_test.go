@@ -167,6 +167,7 @@ func TestCheckpoint_SaveLoad(t *testing.T) {
 		m2 := stories(t)
 		c2 := c
 		c2.Ckpt.LoadEnable = true
+		s.Close() // one run at a time in a folder (its lock)
 		s2 := newSession(t, c2, m2, 8)
 		if s2.Step() != 3 || s2.sampler.Cursor() != s.sampler.Cursor() || s2.opt.Steps() != 3 {
 			t.Fatalf("resumed at step %d cursor %+v (AdamW %d), want 3 %+v", s2.Step(), s2.sampler.Cursor(), s2.opt.Steps(), s.sampler.Cursor())

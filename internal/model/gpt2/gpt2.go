@@ -6,6 +6,7 @@ package gpt2
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"math/rand/v2"
 
@@ -83,6 +84,43 @@ func New(c Config) (*Model, error) {
 		})
 	}
 	return m, nil
+}
+
+// ParamShapes implements model.Shaper: the names and shapes Params
+// lists, without allocating (nothing for a config that does not
+// validate).
+func (c Config) ParamShapes() iter.Seq2[string, []int] {
+	return func(yield func(string, []int) bool) {
+		if c.Validate() != nil {
+			return
+		}
+		C := c.Hidden
+		if !yield(EmbedName, []int{c.VocabSize, C}) || !yield("transformer.wpe.weight", []int{c.MaxPositions, C}) {
+			return
+		}
+		for i := 0; i < c.Layers; i++ {
+			p := fmt.Sprintf("transformer.h.%d.", i)
+			layer := []struct {
+				name  string
+				shape []int
+			}{
+				{"ln_1.weight", []int{C}}, {"ln_1.bias", []int{C}},
+				{"attn.c_attn.weight", []int{C, 3 * C}}, {"attn.c_attn.bias", []int{3 * C}},
+				{"attn.c_proj.weight", []int{C, C}}, {"attn.c_proj.bias", []int{C}},
+				{"ln_2.weight", []int{C}}, {"ln_2.bias", []int{C}},
+				{"mlp.c_fc.weight", []int{C, 4 * C}}, {"mlp.c_fc.bias", []int{4 * C}},
+				{"mlp.c_proj.weight", []int{4 * C, C}}, {"mlp.c_proj.bias", []int{C}},
+			}
+			for _, t := range layer {
+				if !yield(p+t.name, t.shape) {
+					return
+				}
+			}
+		}
+		if yield("transformer.ln_f.weight", []int{C}) {
+			yield("transformer.ln_f.bias", []int{C})
+		}
+	}
 }
 
 // Init draws weights as GPT-2 does: N(0, 0.02²), residual projections

@@ -7,6 +7,7 @@ package llama
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"math/rand/v2"
 
@@ -135,6 +136,51 @@ func New(c Config) (*Model, error) {
 		m.Blocks = append(m.Blocks, b)
 	}
 	return m, nil
+}
+
+// ParamShapes implements model.Shaper: the names and shapes Params
+// lists, without allocating (nothing for a config that does not
+// validate).
+func (c Config) ParamShapes() iter.Seq2[string, []int] {
+	return func(yield func(string, []int) bool) {
+		if c.Validate() != nil {
+			return
+		}
+		c = c.withDefaults()
+		C, qd, kd := c.Hidden, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+		if !yield(EmbedName, []int{c.VocabSize, C}) {
+			return
+		}
+		for i := 0; i < c.Layers; i++ {
+			p := fmt.Sprintf("model.layers.%d.", i)
+			layer := []struct {
+				name  string
+				shape []int
+				ok    bool
+			}{
+				{"input_layernorm.weight", []int{C}, true},
+				{"self_attn.q_proj.weight", []int{qd, C}, true}, {"self_attn.q_proj.bias", []int{qd}, c.AttentionBias},
+				{"self_attn.k_proj.weight", []int{kd, C}, true}, {"self_attn.k_proj.bias", []int{kd}, c.AttentionBias},
+				{"self_attn.v_proj.weight", []int{kd, C}, true}, {"self_attn.v_proj.bias", []int{kd}, c.AttentionBias},
+				{"self_attn.o_proj.weight", []int{C, qd}, true},
+				{"self_attn.q_norm.weight", []int{c.HeadDim}, c.QKNorm}, {"self_attn.k_norm.weight", []int{c.HeadDim}, c.QKNorm},
+				{"post_attention_layernorm.weight", []int{C}, true},
+				{"mlp.gate_proj.weight", []int{c.Intermediate, C}, true}, {"mlp.up_proj.weight", []int{c.Intermediate, C}, true},
+				{"mlp.down_proj.weight", []int{C, c.Intermediate}, true},
+			}
+			for _, t := range layer {
+				if t.ok && !yield(p+t.name, t.shape) {
+					return
+				}
+			}
+		}
+		if !yield("model.norm.weight", []int{C}) {
+			return
+		}
+		if !c.TieWordEmbeddings {
+			yield("lm_head.weight", []int{c.VocabSize, C})
+		}
+	}
 }
 
 // Init draws weights N(0, 0.02²), output projections scaled by 1/√(2L).

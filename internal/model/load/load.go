@@ -182,6 +182,9 @@ func loadFolder(loc hub.Location, o Options) (*Loaded, error) {
 
 // build makes the model sp describes and fills it from src.
 func build(sp *spec, cfg []byte, src source, loc hub.Location, o Options) (*Loaded, error) {
+	if err := preflight(sp, src, o.HeadPrefix); err != nil {
+		return nil, err
+	}
 	l, err := newModel(sp)
 	if err != nil {
 		return nil, err
@@ -192,7 +195,35 @@ func build(sp *spec, cfg []byte, src source, loc hub.Location, o Options) (*Load
 	}
 	l.Config, l.Path, l.Location = cfg, loc.Path, loc
 	l.DType = joinDTypes(dtypes)
+	if w := nonFiniteWarning(l.Params()); w != "" {
+		l.Warnings = append(l.Warnings, w)
+	}
 	return l, nil
+}
+
+// nonFiniteWarning says how many weights are NaN or ±Inf ("" when none):
+// such a model loads and runs, but what it computes is not numbers, so
+// the user hears of it at load rather than from garbage later.
+func nonFiniteWarning(ps nn.Params) string {
+	n, total, first := 0, 0, ""
+	for _, p := range ps {
+		for _, v := range p.Tensor.Data {
+			if v-v != 0 { // NaN or ±Inf
+				if n == 0 {
+					first = p.Name
+				}
+				n++
+			}
+		}
+		total += len(p.Tensor.Data)
+	}
+	switch {
+	case n == 0:
+		return ""
+	case n == total:
+		return fmt.Sprintf("every weight (%d) is NaN or infinite: the model's outputs will not be numbers", total)
+	}
+	return fmt.Sprintf("%d of %d weights are NaN or infinite (the first in %s): the model's outputs will not be numbers", n, total, first)
 }
 
 // newModel allocates the model a spec describes, with zero weights.

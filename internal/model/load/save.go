@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 
 	"github.com/gorlhf/gorlhf/internal/hub"
 	"github.com/gorlhf/gorlhf/internal/model"
@@ -23,14 +25,28 @@ import (
 // normalize_reward/mean/std, keeps every other key, and checks that the
 // config describes m exactly (their model.Spec), so that what it writes
 // always loads back. Tied weights are written once, as HF does.
-//
-// The write never leaves a folder that looks complete but is not: a new
-// folder is filled under a temporary name and renamed into place; in an
-// existing folder (other files, such as the tokenizer, are kept) the old
-// config.json and any sharded index are removed first, the weights are
-// written, and config.json — the file that marks a model folder — last,
-// each file through a temporary name and a rename.
 func Save(dir string, m model.CausalLM, archConfigJSON []byte, dtype safetensors.DType) error {
+	return SaveWith(dir, m, archConfigJSON, dtype, nil)
+}
+
+// SaveWith is Save plus files written verbatim with the model (the
+// tokenizer's), as one unit.
+//
+// The write never leaves a folder that looks complete but is not, and
+// never loses the model a folder already holds until the new one is whole
+// on disk:
+//   - a new folder is filled under a temporary name beside it and renamed
+//     into place;
+//   - in a folder that already holds a model (config.json), everything is
+//     first written and synced into a temporary folder inside it (a full
+//     disk or a crash stops there, the old model untouched and loadable);
+//     then the files are renamed over the old ones, config.json — the file
+//     that marks a model folder — last, and an old sharded index and its
+//     shards are removed. Other files (logs, metrics) stay;
+//   - in an existing folder without a model, the files are written in
+//     place (an old sharded index and its shards removed first),
+//     config.json last.
+func SaveWith(dir string, m model.CausalLM, archConfigJSON []byte, dtype safetensors.DType, files map[string][]byte) error {
 	if dtype != safetensors.F32 && dtype != safetensors.BF16 {
 		return fmt.Errorf("save %s: dtype %s not supported (want F32 or BF16)", dir, dtype)
 	}
@@ -42,6 +58,11 @@ func Save(dir string, m model.CausalLM, archConfigJSON []byte, dtype safetensors
 	if err := ps.Validate(); err != nil {
 		return fmt.Errorf("save %s: %w", dir, err)
 	}
+	for name := range files {
+		if name != filepath.Base(name) || name == hub.ConfigName || name == safetensors.SingleName || name == safetensors.IndexName {
+			return fmt.Errorf("save %s: cannot write extra file %q", dir, name)
+		}
+	}
 	ts := make([]safetensors.Tensor, len(ps))
 	for i, p := range ps {
 		ts[i] = safetensors.Tensor{Name: p.Name, Shape: p.Tensor.Shape, Data: p.Tensor.Data}
@@ -50,6 +71,11 @@ func Save(dir string, m model.CausalLM, archConfigJSON []byte, dtype safetensors
 	write := func(d string) error {
 		if err := safetensors.Write(filepath.Join(d, safetensors.SingleName), ts, dtype, meta); err != nil {
 			return err
+		}
+		for _, name := range slices.Sorted(maps.Keys(files)) {
+			if err := writeFileAtomic(filepath.Join(d, name), files[name]); err != nil {
+				return err
+			}
 		}
 		return writeFileAtomic(filepath.Join(d, hub.ConfigName), cfg)
 	}
@@ -61,9 +87,7 @@ func Save(dir string, m model.CausalLM, archConfigJSON []byte, dtype safetensors
 	case !st.IsDir():
 		err = fmt.Errorf("%s exists and is not a folder", dir)
 	default:
-		if err = clearModelFiles(dir); err == nil {
-			err = write(dir)
-		}
+		err = saveOver(dir, write)
 	}
 	if err != nil {
 		return fmt.Errorf("save %s: %w", dir, err)
@@ -96,42 +120,115 @@ func saveNew(dir string, write func(string) error) error {
 		_ = os.RemoveAll(tmp)
 		return err
 	}
+	syncDir(parent)
 	return nil
 }
 
-// clearModelFiles removes what would make dir look like a complete (old)
-// model while the new one is written: config.json, a sharded index and the
-// shards it lists.
-func clearModelFiles(dir string) error {
-	if err := removeIfExists(filepath.Join(dir, hub.ConfigName)); err != nil {
-		return err
+// saveOver writes into an existing folder: staged inside it and moved
+// into place when it holds a model, else in place (config.json last).
+func saveOver(dir string, write func(string) error) error {
+	if _, err := os.Stat(filepath.Join(dir, hub.ConfigName)); errors.Is(err, fs.ErrNotExist) {
+		if err := removeIndex(dir); err != nil { // no model: an old index would shadow the new file
+			return err
+		}
+		return write(dir)
 	}
-	index := filepath.Join(dir, safetensors.IndexName)
-	raw, err := os.ReadFile(index)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	stage, err := os.MkdirTemp(dir, ".model.tmp-")
 	if err != nil {
 		return err
 	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return fmt.Errorf("%s: %w", index, err)
-	}
-	if err := removeIfExists(index); err != nil {
+	defer os.RemoveAll(stage)
+	if err := write(stage); err != nil {
 		return err
 	}
-	for _, shard := range idx.WeightMap {
-		if shard != filepath.Base(shard) || shard == safetensors.SingleName {
-			continue // never follow a path out of dir
+	syncDir(stage)
+	return commitStaged(stage, dir)
+}
+
+// commitStaged moves a complete model from stage into dir: every file but
+// config.json, then (an old sharded index out of the way) config.json,
+// then the old index's shards are removed.
+func commitStaged(stage, dir string) error {
+	shards, err := indexShards(dir)
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(stage)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == hub.ConfigName {
+			continue
 		}
+		if err := os.Rename(filepath.Join(stage, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	if err := removeIfExists(filepath.Join(dir, safetensors.IndexName)); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(stage, hub.ConfigName), filepath.Join(dir, hub.ConfigName)); err != nil {
+		return err
+	}
+	for _, shard := range shards {
+		if err := removeIfExists(filepath.Join(dir, shard)); err != nil {
+			return err
+		}
+	}
+	syncDir(dir)
+	return nil
+}
+
+// removeIndex removes a sharded index in dir and the shards it names.
+func removeIndex(dir string) error {
+	shards, err := indexShards(dir)
+	if err != nil {
+		return err
+	}
+	if err := removeIfExists(filepath.Join(dir, safetensors.IndexName)); err != nil {
+		return err
+	}
+	for _, shard := range shards {
 		if err := removeIfExists(filepath.Join(dir, shard)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// indexShards lists the shard files a sharded index in dir names (none
+// without an index), never a path out of dir nor the single-file name.
+func indexShards(dir string) ([]string, error) {
+	index := filepath.Join(dir, safetensors.IndexName)
+	raw, err := os.ReadFile(index)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, fmt.Errorf("%s: %w", index, err)
+	}
+	var out []string
+	for _, shard := range idx.WeightMap {
+		if shard == filepath.Base(shard) && shard != safetensors.SingleName && !slices.Contains(out, shard) {
+			out = append(out, shard)
+		}
+	}
+	return out, nil
+}
+
+// syncDir flushes a folder's entries (best effort: not every OS can).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
 }
 
 func removeIfExists(path string) error {

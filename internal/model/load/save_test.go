@@ -181,6 +181,43 @@ func TestSave_Folder(t *testing.T) {
 		}
 		assertSameParams(t, l, back)
 	})
+	t.Run("replace", func(t *testing.T) {
+		// A run folder holding an older (sharded) model, its logs and
+		// tokenizer: the new model replaces the old one as a whole, the
+		// rest stays, nothing temporary is left.
+		dir := t.TempDir()
+		src := filepath.Join("testdata", "tiny", "mistral")
+		for _, n := range []string{"config.json", "model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"} {
+			copyFile(t, filepath.Join(src, n), filepath.Join(dir, n))
+		}
+		for _, n := range []string{"train.log", "tokenizer.json"} {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := SaveWith(dir, l.Module(), l.Config, safetensors.F32, map[string][]byte{"tokenizer.json": []byte("new")}); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		if want := []string{"config.json", "model.safetensors", "tokenizer.json", "train.log"}; !slices.Equal(names, want) {
+			t.Errorf("folder holds %v, want %v", names, want)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "tokenizer.json")); string(b) != "new" {
+			t.Errorf("tokenizer.json = %q", b)
+		}
+		back, err := Load(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSameParams(t, l, back)
+		if err := SaveWith(dir, l.Module(), l.Config, safetensors.F32, map[string][]byte{"../x": nil}); err == nil {
+			t.Error("an extra file outside the folder was accepted")
+		}
+	})
 	t.Run("mismatch", func(t *testing.T) {
 		parent := t.TempDir()
 		other, err := os.ReadFile(filepath.Join("testdata", "tiny", "llama", "config.json"))

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/llama2c"
+	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 	"github.com/gorlhf/gorlhf/internal/tensor"
@@ -127,6 +128,47 @@ func fill(ps nn.Params, src source, sp *spec, headPrefix string) (map[string]int
 		return nil, joinErrs(errs)
 	}
 	return dtypes, nil
+}
+
+// preflight checks the stored tensors against the shapes config.json
+// implies before anything is allocated (for a spec that is a
+// model.Shaper), so that an absurd config (a vocabulary of 10⁸ beside
+// small weights) fails naming both shapes instead of exhausting memory.
+// It stops at the first few problems: a config with a huge layer count
+// is not listed out. fill checks everything again while loading.
+func preflight(sp *spec, src source, headPrefix string) error {
+	sh, ok := sp.Backbone.(model.Shaper)
+	if !ok {
+		return nil
+	}
+	stored := map[string]string{} // our name → the name in the file
+	for _, n := range src.names() {
+		if c := canonical(n, sp.arch, headPrefix); c != "" {
+			stored[c] = n
+		}
+	}
+	const show = 6
+	var errs []string
+	for name, shape := range sh.ParamShapes() {
+		if sp.Score && name == lmHeadName {
+			continue
+		}
+		n, ok := stored[name]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Sprintf("tensor %q %v is missing", name, shape))
+		case !tensor.SameShape(src.shape(n), shape):
+			errs = append(errs, fmt.Sprintf("tensor %q has shape %v but the config implies %v", n, src.shape(n), shape))
+		}
+		if len(errs) == show {
+			errs = append(errs, "…")
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config.json does not match the weights: %s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // checkTiedCopy accepts a stored LM head only if it is the embedding.

@@ -242,16 +242,21 @@ func sign(v int) int {
 	return 0
 }
 
-// writePNG encodes img to path through a temporary file and a rename.
+// writePNG encodes img to path through a temporary file and a rename; the
+// file is world-readable (0644, like the report page that shows it).
 func writePNG(path string, img image.Image) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".plot-*.png")
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("plot: %w", err)
+	}
 	if err := png.Encode(tmp, img); err != nil {
 		tmp.Close()
 		return fmt.Errorf("plot: %s: %w", path, err)

@@ -50,3 +50,25 @@ func TestWritePlot(t *testing.T) {
 		t.Errorf("ticks(0, 1) = %v", got)
 	}
 }
+
+// A plot is readable by others (a report page served from the run folder
+// shows it), like every other file of the run: 0644, not CreateTemp's 0600.
+func TestWritePlot_WorldReadable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "reward.png")
+	s := []Series{{Name: "train reward", Color: Palette[0], X: []float64{1, 2}, Y: []float64{0.1, 0.2}}}
+	if err := WritePlot(path, "ppo reward", "reward", s); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o644 {
+		t.Errorf("%s has mode %v, want -rw-r--r--", path, st.Mode().Perm())
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("left behind: %v", ents)
+	}
+}

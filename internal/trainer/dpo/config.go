@@ -57,7 +57,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("dpo: %s must be ≥ 0, got %g", cfgflag.Flag(&c, &c.NLLCoef), c.NLLCoef))
 	}
 	errs = append(errs, c.Data.Validate(), c.Train.Validate(), c.keys().Validate())
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := cfgflag.Finite(&c); err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
+	return nil
 }
 
 // keys returns how preference records are read.

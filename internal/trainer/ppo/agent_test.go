@@ -290,7 +290,9 @@ func TestTrainer_AgentMaskedTokensTrainNothing(t *testing.T) {
 	c := agentConfig(t, "steps=3,max=9", 3)
 	c.Algo.KL.InitCoef = 0
 	tr, p1 := newAgentTrainer(t, c, e, nil)
-	_, p2 := newAgentTrainer(t, c, tinyEnv(t), nil)
+	c2 := c
+	c2.Ckpt.OutputDir = filepath.Join(t.TempDir(), "second") // one run per folder
+	_, p2 := newAgentTrainer(t, c2, tinyEnv(t), nil)
 	r, err := tr.sample(ctx, tr.nextPrompts(), tr.samplingParams(), 5)
 	if err != nil {
 		t.Fatal(err)

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
-	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -327,6 +327,14 @@ func (c Config) CheckpointDir() string {
 	return train.Config{Ckpt: c.Ckpt}.CheckpointDir()
 }
 
+// Claim is the run folder this configuration asks for
+// (train.ClaimRunDir): a resume starts from the actor's checkpoints.
+func (c Config) Claim() train.Claim {
+	ck := c.CheckpointDir()
+	return train.Claim{Dir: c.Ckpt.OutputDir, Checkpoints: ck, ResumeFrom: filepath.Join(ck, actorCkpt),
+		Resume: c.Ckpt.LoadEnable, Overwrite: c.Ckpt.Overwrite}
+}
+
 // SamplesPerIteration is rollout.batch_size × n_samples_per_prompt.
 func (c Config) SamplesPerIteration() int {
 	return c.Rollout.BatchSize * c.Algo.Advantage.SamplesPerPrompt
@@ -344,9 +352,9 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Algo.Advantage.Validate(), c.Algo.KL.Validate(), c.Actor.PolicyLoss.Validate(),
 		c.Algo.DynamicFilter.Validate(c.Algo.Advantage.SamplesPerPrompt),
-		c.Reward.Length.Validate(c.Rollout.MaxNewTokens), validOptim("actor", c.Actor.Optim))
+		c.Reward.Length.Validate(c.Rollout.MaxNewTokens), c.optim("actor", &c.Actor.Optim))
 	if c.NeedsCritic() {
-		errs = append(errs, c.Critic.ValueLoss.Validate(), validOptim("critic", c.Critic.Optim))
+		errs = append(errs, c.Critic.ValueLoss.Validate(), c.optim("critic", &c.Critic.Optim))
 	}
 	if c.Critic.FreezingSteps < 0 {
 		add("%s must be ≥ 0, got %d", c.flag(&c.Critic.FreezingSteps), c.Critic.FreezingSteps)
@@ -376,7 +384,13 @@ func (c Config) Validate() error {
 		add("%s must be a finite number ≥ 0, got %g", c.flag(&c.Actor.EntropyCoef), c.Actor.EntropyCoef)
 	}
 	errs = append(errs, c.validateRollout(), c.validateTrain(), c.validateData())
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := cfgflag.Finite(&c); err != nil {
+		return fmt.Errorf("ppo: %w", err)
+	}
+	return nil
 }
 
 func (c Config) validateRollout() error {
@@ -419,6 +433,9 @@ func (c Config) validateTrain() error {
 	if c.Ckpt.SaveSteps == 0 || c.Ckpt.SaveSteps < -1 || c.Ckpt.MaxNum < 1 {
 		add("%s must be ≥ 1 or −1 and %s ≥ 1 (got %d, %d)", c.flag(&c.Ckpt.SaveSteps), c.flag(&c.Ckpt.MaxNum), c.Ckpt.SaveSteps, c.Ckpt.MaxNum)
 	}
+	if c.Ckpt.LoadEnable && c.Ckpt.Overwrite {
+		add("%s (resume) and %s (start again) exclude each other", c.flag(&c.Ckpt.LoadEnable), c.flag(&c.Ckpt.Overwrite))
+	}
 	if c.Logger.LoggingSteps < 1 {
 		add("%s must be ≥ 1", c.flag(&c.Logger.LoggingSteps))
 	}
@@ -447,19 +464,12 @@ func (c Config) validateData() error {
 	return errors.Join(errs...)
 }
 
-// validOptim checks one role's optimizer settings.
-func validOptim(role string, o train.OptimConfig) error {
-	var errs []error
-	if !finiteNonNeg(o.LR) || o.WarmupRatio < 0 || o.WarmupRatio > 1 || o.MinLRRatio < 0 || o.MinLRRatio > 1 || !finiteNonNeg(o.MaxNorm) {
-		errs = append(errs, fmt.Errorf("ppo: bad %s optimizer settings: lr %g, warmup ratio %g, min lr ratio %g, max_norm %g", role, o.LR, o.WarmupRatio, o.MinLRRatio, o.MaxNorm))
+// optim checks one role's optimizer settings (o is a field of c).
+func (c *Config) optim(role string, o *train.OptimConfig) error {
+	if err := o.Validate(cfgflag.Prefix(c, o)); err != nil {
+		return fmt.Errorf("ppo: %s optimizer: %w", role, err)
 	}
-	if o.Scheduler != optim.Constant && o.Scheduler != optim.CosineWithMinLR {
-		errs = append(errs, fmt.Errorf("ppo: unknown %s lr scheduler %q", role, o.Scheduler))
-	}
-	if err := o.Adam.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ppo: %s: %w", role, err))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func finiteNonNeg(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }

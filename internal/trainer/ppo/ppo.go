@@ -77,6 +77,10 @@ type Runtime struct {
 	// StopIDs end a response (load.Bundle.StopIDs); nil means the
 	// tokenizer's EOS.
 	StopIDs []int32
+	// RunDir is the run folder when the caller claimed it already
+	// (Config.Claim; placement does, before its launcher writes workers/
+	// into it); New takes it over. nil: New claims it.
+	RunDir *train.RunDir
 	// NoBOS leaves prompts without BOS (load.Bundle.AddBOS false); by
 	// default they start with the tokenizer's BOS when it has one.
 	NoBOS bool
@@ -121,7 +125,9 @@ type schedule struct {
 }
 
 // New reads the prompts, checks the roles against the configuration,
-// opens the run's outputs and resumes from the latest checkpoint when
+// claims the run folder (rt.RunDir, else Config.Claim: refused when in
+// use or holding an earlier run, unless resuming or overwriting), opens
+// the run's outputs and resumes from the latest checkpoint when
 // Ckpt.LoadEnable is set.
 func New(ctx context.Context, cfg Config, roles role.Set, rt Runtime) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
@@ -146,7 +152,13 @@ func New(ctx context.Context, cfg Config, roles role.Set, rt Runtime) (*Trainer,
 		return nil, err
 	}
 	t.plan()
-	if t.out, err = train.OpenOutputs(cfg.Ckpt.OutputDir, "ppo", rt.Console, rt.TTY); err != nil {
+	dir := rt.RunDir
+	if dir == nil {
+		if dir, err = train.ClaimRunDir(cfg.Claim()); err != nil {
+			return nil, err
+		}
+	}
+	if t.out, err = train.OpenOutputs(dir, "ppo", rt.Console, rt.TTY); err != nil {
 		return nil, err
 	}
 	t.log = t.out.Log

@@ -70,19 +70,48 @@ func (t *Trainer) checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// resume restores the latest checkpoint, if there is one: both models and
-// optimizers, the prompt cursor, the RNG, the KL controller and the step
-// counts; then it republishes the actor's weights to the rollout engine.
+// resume restores the latest checkpoint that loads, if there is one:
+// both models and optimizers, the prompt cursor, the RNG, the KL
+// controller and the step counts; then it republishes the actor's weights
+// to the rollout engine. A checkpoint that does not load (truncated,
+// damaged) is skipped with a warning for the one before.
 func (t *Trainer) resume(ctx context.Context) error {
 	root := t.cfg.CheckpointDir()
-	dir, err := train.LatestCheckpoint(filepath.Join(root, actorCkpt))
+	dirs, err := train.Checkpoints(filepath.Join(root, actorCkpt))
 	if err != nil {
 		return err
 	}
-	if dir == "" {
+	if len(dirs) == 0 {
 		t.log.Info("no checkpoint to resume from; starting fresh", "path", root)
 		return nil
 	}
+	var first error
+	for _, dir := range dirs {
+		err := t.loadCheckpoint(ctx, dir)
+		if err == nil {
+			break
+		}
+		if first == nil {
+			first = err
+		}
+		if dir == dirs[len(dirs)-1] {
+			return fmt.Errorf("ppo: no checkpoint in %s loads: %w", root, first)
+		}
+		t.log.Warn("checkpoint does not load; trying the one before", "dir", dir, "err", err)
+	}
+	if t.version > 0 { // the engine still holds the initial policy
+		t.version--
+		if err := t.publish(ctx, newPhaseTimer()); err != nil {
+			return err
+		}
+	}
+	t.log.Info("resumed from checkpoint", "dir", t.resumed, "iteration", t.iter, "weight_version", t.version)
+	return nil
+}
+
+// loadCheckpoint loads the actor's checkpoint dir, the critic's of the
+// same step and the driver's state saved with them.
+func (t *Trainer) loadCheckpoint(ctx context.Context, dir string) error {
 	res, err := t.roles.Actor.Load(ctx, role.LoadRequest{Dir: dir})
 	if err != nil {
 		return fmt.Errorf("ppo: resume actor: %w", err)
@@ -92,7 +121,7 @@ func (t *Trainer) resume(ctx context.Context) error {
 		return fmt.Errorf("ppo: resume: %s: driver state: %w", dir, err)
 	}
 	if t.roles.Critic != nil {
-		cdir := filepath.Join(root, criticCkpt, train.Tag(res.Step))
+		cdir := filepath.Join(t.cfg.CheckpointDir(), criticCkpt, train.Tag(res.Step))
 		if _, err := t.roles.Critic.Load(ctx, role.LoadRequest{Dir: cdir}); err != nil {
 			return fmt.Errorf("ppo: resume critic: %w", err)
 		}
@@ -100,14 +129,7 @@ func (t *Trainer) resume(ctx context.Context) error {
 	if err := t.restore(st); err != nil {
 		return fmt.Errorf("ppo: resume %s: %w", dir, err)
 	}
-	if st.Version > 0 { // the engine still holds the initial policy
-		t.version = st.Version - 1
-		if err := t.publish(ctx, newPhaseTimer()); err != nil {
-			return err
-		}
-	}
 	t.resumed = dir
-	t.log.Info("resumed from checkpoint", "dir", dir, "iteration", t.iter, "weight_version", t.version)
 	return nil
 }
 

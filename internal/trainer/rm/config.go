@@ -45,7 +45,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("rm: %s must be sigmoid or logexp", cfgflag.Flag(&c, &c.Loss)))
 	}
 	errs = append(errs, c.Data.Validate(), c.Train.Validate(), c.keys().Validate())
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := cfgflag.Finite(&c); err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	return nil
 }
 
 // keys returns how preference records are read.

@@ -47,7 +47,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("sft: samples (%d) must be ≥ 0 and sample tokens (%d) ≥ 1", c.Samples, c.SampleTokens))
 	}
 	errs = append(errs, c.Data.Validate(), c.Train.Validate(), c.keys().Validate(c.Data.ApplyChatTemplate))
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := cfgflag.Finite(&c); err != nil {
+		return fmt.Errorf("sft: %w", err)
+	}
+	return nil
 }
 
 // keys returns how records are read.

@@ -41,6 +41,7 @@ func rlConfig(o Options, d dataFiles, algo rl.Estimator, rmDir string) ppo.Confi
 		c.Algo.KL = rl.KLConfig{InitCoef: 0.2, Estimator: rl.K2, UseLoss: true, Horizon: 10000}
 	}
 	c.Ckpt.OutputDir = filepath.Join(o.OutputDir, "rl_"+string(algo))
+	c.Ckpt.Overwrite = true // the demo owns its folder: a re-run replaces its runs
 	if o.Small {
 		c.Rollout.BatchSize, c.Rollout.MaxNewTokens = 4, 12
 		c.Algo.Advantage.SamplesPerPrompt = 2

@@ -204,6 +204,7 @@ func trainRewardModel(ctx context.Context, o Options, d dataFiles) (RMResult, er
 	c.Train.MicroBatchSize, c.Train.BatchSize, c.Train.MaxEpochs = 32, 32, 1
 	c.Train.Optim.LR, c.Train.Seed = 3e-3, o.Seed
 	c.Train.Ckpt.OutputDir = filepath.Join(o.OutputDir, "reward_model")
+	c.Train.Ckpt.Overwrite = true // the demo owns its folder: a re-run replaces its runs
 	if o.Small {
 		c.Data.MaxSamples, c.Train.MicroBatchSize, c.Train.BatchSize = 32, 16, 16
 	}

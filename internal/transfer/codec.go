@@ -12,8 +12,9 @@ import (
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
-// Weights is a versioned parameter set. Its fields are role.Weights', so
-// either converts to the other: role.Weights(w).
+// Weights is a versioned parameter set: tensors under their Hugging Face
+// names (package placement converts it to and from role.Weights, whose
+// parameters are plain named values).
 type Weights struct {
 	// Version is the publish count (the initial policy is 0).
 	Version int64

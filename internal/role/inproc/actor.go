@@ -17,9 +17,7 @@ import (
 // pass a Clone when the same weights also serve elsewhere (reference,
 // rollout). Not safe for concurrent use.
 type Actor struct {
-	m            train.Model // Module is the policy; Config and Files are written with it
-	params       nn.Params
-	opt          *optim.AdamW
+	trainable    // m.Module is the policy; Config and Files are written with it
 	forwardBatch int
 }
 
@@ -31,7 +29,7 @@ func NewActor(m train.Model, adam optim.Config, forwardBatch int) (*Actor, error
 	if err != nil {
 		return nil, fmt.Errorf("inproc: actor: %w", err)
 	}
-	return &Actor{m: m, params: params, opt: opt, forwardBatch: forwardBatch}, nil
+	return &Actor{trainable: trainable{m: m, params: params, opt: opt}, forwardBatch: forwardBatch}, nil
 }
 
 var _ role.Actor = (*Actor)(nil)
@@ -121,30 +119,40 @@ func (a *Actor) microStep(mb role.ActorMicroBatch, lc rl.ActorLossConfig, norm r
 	res.RatioMax = max(res.RatioMax, pm.RatioMax)
 }
 
-// Weights implements role.Actor: copies of every parameter.
-func (a *Actor) Weights(ctx context.Context) (role.Weights, error) {
+// trainable is what the actor and the critic share: the model they
+// train, its parameters and their optimizer, with Weights and the
+// role.Checkpointer methods.
+type trainable struct {
+	m      train.Model
+	params nn.Params
+	opt    *optim.AdamW
+}
+
+// Weights implements role.Actor: copies of every parameter (the critic's
+// are for inspection; the rollout engine never needs them).
+func (t *trainable) Weights(ctx context.Context) (role.Weights, error) {
 	if err := ctx.Err(); err != nil {
 		return role.Weights{}, err
 	}
-	return role.Weights{Params: copyParams(a.params)}, nil
+	return role.Weights{Params: copyParams(t.params)}, nil
 }
 
 // Save implements role.Checkpointer.
-func (a *Actor) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
-	return save(ctx, a.m, a.opt, req)
+func (t *trainable) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
+	return save(ctx, t.m, t.opt, req)
 }
 
 // Load implements role.Checkpointer.
-func (a *Actor) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
-	return restore(ctx, a.params, a.opt, req)
+func (t *trainable) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
+	return restore(ctx, t.params, t.opt, req)
 }
 
 // Export implements role.Checkpointer.
-func (a *Actor) Export(ctx context.Context, req role.ExportRequest) error {
+func (t *trainable) Export(ctx context.Context, req role.ExportRequest) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return train.SaveModel(req.Dir, a.m)
+	return train.SaveModel(req.Dir, t.m)
 }
 
 // --- shared by the trainable roles

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/gorlhf/gorlhf/internal/model/head"
-	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
@@ -18,10 +17,8 @@ import (
 // process. It owns its model; pass a Clone of a reward model that also
 // scores rollouts. Not safe for concurrent use.
 type Critic struct {
-	m            train.Model
+	trainable
 	model        *head.ScoreModel
-	params       nn.Params
-	opt          *optim.AdamW
 	forwardBatch int
 }
 
@@ -33,7 +30,8 @@ func NewCritic(sm *head.ScoreModel, cfgJSON []byte, files map[string][]byte, ada
 	if err != nil {
 		return nil, fmt.Errorf("inproc: critic: %w", err)
 	}
-	return &Critic{m: train.Model{Module: sm, Config: cfgJSON, Files: files}, model: sm, params: params, opt: opt, forwardBatch: forwardBatch}, nil
+	return &Critic{trainable: trainable{m: train.Model{Module: sm, Config: cfgJSON, Files: files}, params: params, opt: opt},
+		model: sm, forwardBatch: forwardBatch}, nil
 }
 
 var _ role.Critic = (*Critic)(nil)
@@ -96,31 +94,4 @@ func (c *Critic) TrainStep(ctx context.Context, req role.CriticStep) (role.Criti
 	res.ClipFrac, res.ValueMean = w.mean("clip"), w.mean("value")
 	res.GradNorm, res.Skipped = applyStep(c.params, c.opt, res.Loss, req.LR, req.MaxNorm)
 	return res, nil
-}
-
-// Weights returns copies of the critic's parameters (for inspection; the
-// rollout engine never needs them).
-func (c *Critic) Weights(ctx context.Context) (role.Weights, error) {
-	if err := ctx.Err(); err != nil {
-		return role.Weights{}, err
-	}
-	return role.Weights{Params: copyParams(c.params)}, nil
-}
-
-// Save implements role.Checkpointer.
-func (c *Critic) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
-	return save(ctx, c.m, c.opt, req)
-}
-
-// Load implements role.Checkpointer.
-func (c *Critic) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
-	return restore(ctx, c.params, c.opt, req)
-}
-
-// Export implements role.Checkpointer.
-func (c *Critic) Export(ctx context.Context, req role.ExportRequest) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return train.SaveModel(req.Dir, c.m)
 }

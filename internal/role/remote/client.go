@@ -89,9 +89,9 @@ func (c *Conn) Hosted() Hosted {
 	for _, r := range c.info.Roles {
 		switch r {
 		case RoleActor:
-			h.Actor = &actorClient{c}
+			h.Actor = &actorClient{c, checkpointClient{c, RoleActor}}
 		case RoleCritic:
-			h.Critic = &criticClient{c}
+			h.Critic = &criticClient{c, checkpointClient{c, RoleCritic}}
 		case RoleReference:
 			h.Reference = &referenceClient{c}
 		case RoleReward:

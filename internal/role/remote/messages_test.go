@@ -10,20 +10,6 @@ import (
 	"github.com/gorlhf/gorlhf/internal/role/remote/wire"
 )
 
-// messages are zero values of every type that crosses the wire.
-var messages = []any{
-	Hello{}, Info{}, errorBody{}, weightsRequest{}, WeightsRef{}, none{},
-	role.LogProbsRequest{}, role.LogProbsResult{},
-	role.ValuesRequest{}, role.ValuesResult{},
-	role.ActorStep{}, role.ActorStepResult{},
-	role.CriticStep{}, role.CriticStepResult{},
-	role.GenerateRequest{}, role.GenerateResult{},
-	role.ScoreRequest{}, role.ScoreResult{},
-	role.SaveRequest{}, role.SaveResult{},
-	role.LoadRequest{}, role.LoadResult{},
-	role.ExportRequest{},
-}
-
 // fill sets every field reachable from v to a non-zero value (slices and
 // maps get two elements), so that a field the encoding dropped would show.
 func fill(v reflect.Value, n *int) {
@@ -70,7 +56,7 @@ func fill(v reflect.Value, n *int) {
 // that it comes back: a field added to a role message travels, or this
 // test (and the schema) fails.
 func TestMessages_RoundTrip(t *testing.T) {
-	for _, m := range messages {
+	for _, m := range wireTypes {
 		typ := reflect.TypeOf(m)
 		t.Run(typ.String(), func(t *testing.T) {
 			in := reflect.New(typ)

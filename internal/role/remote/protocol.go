@@ -106,20 +106,21 @@ type none struct{}
 // schema returns the fingerprint of every type that crosses the wire, so
 // that two builds which would decode each other's bytes differently
 // refuse to talk even when they report the same version.
-var schema = sync.OnceValues(func() (string, error) {
-	return wire.Fingerprint(
-		Hello{}, Info{}, errorBody{}, weightsRequest{}, WeightsRef{}, none{},
-		role.LogProbsRequest{}, role.LogProbsResult{},
-		role.ValuesRequest{}, role.ValuesResult{},
-		role.ActorStep{}, role.ActorStepResult{},
-		role.CriticStep{}, role.CriticStepResult{},
-		role.GenerateRequest{}, role.GenerateResult{},
-		role.ScoreRequest{}, role.ScoreResult{},
-		role.SaveRequest{}, role.SaveResult{},
-		role.LoadRequest{}, role.LoadResult{},
-		role.ExportRequest{},
-	)
-})
+var schema = sync.OnceValues(func() (string, error) { return wire.Fingerprint(wireTypes...) })
+
+// wireTypes are zero values of every type that crosses the wire.
+var wireTypes = []any{
+	Hello{}, Info{}, errorBody{}, weightsRequest{}, WeightsRef{}, none{},
+	role.LogProbsRequest{}, role.LogProbsResult{},
+	role.ValuesRequest{}, role.ValuesResult{},
+	role.ActorStep{}, role.ActorStepResult{},
+	role.CriticStep{}, role.CriticStepResult{},
+	role.GenerateRequest{}, role.GenerateResult{},
+	role.ScoreRequest{}, role.ScoreResult{},
+	role.SaveRequest{}, role.SaveResult{},
+	role.LoadRequest{}, role.LoadResult{},
+	role.ExportRequest{},
+}
 
 // Code classifies a failed call (after gRPC's codes).
 type Code string

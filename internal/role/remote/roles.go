@@ -10,7 +10,30 @@ import (
 // The role clients: each method is one call, except the weight
 // transfers, which send a WeightsRef and move the tensors on the plane.
 
-type actorClient struct{ c *Conn }
+// checkpointClient is role.Checkpointer over the wire, for the actor and
+// the critic alike.
+type checkpointClient struct {
+	c    *Conn
+	role Role
+}
+
+func (k checkpointClient) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
+	return call[role.SaveRequest, role.SaveResult](ctx, k.c, method{k.role, "Save"}, req)
+}
+
+func (k checkpointClient) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
+	return call[role.LoadRequest, role.LoadResult](ctx, k.c, method{k.role, "Load"}, req)
+}
+
+func (k checkpointClient) Export(ctx context.Context, req role.ExportRequest) error {
+	_, err := call[role.ExportRequest, none](ctx, k.c, method{k.role, "Export"}, req)
+	return err
+}
+
+type actorClient struct {
+	c *Conn
+	checkpointClient
+}
 
 var _ role.Actor = (*actorClient)(nil)
 
@@ -45,20 +68,10 @@ func (a *actorClient) publish(ctx context.Context, version int64) (WeightsRef, e
 	return call[weightsRequest, WeightsRef](ctx, a.c, method{RoleActor, "Weights"}, weightsRequest{Version: version})
 }
 
-func (a *actorClient) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
-	return call[role.SaveRequest, role.SaveResult](ctx, a.c, method{RoleActor, "Save"}, req)
+type criticClient struct {
+	c *Conn
+	checkpointClient
 }
-
-func (a *actorClient) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
-	return call[role.LoadRequest, role.LoadResult](ctx, a.c, method{RoleActor, "Load"}, req)
-}
-
-func (a *actorClient) Export(ctx context.Context, req role.ExportRequest) error {
-	_, err := call[role.ExportRequest, none](ctx, a.c, method{RoleActor, "Export"}, req)
-	return err
-}
-
-type criticClient struct{ c *Conn }
 
 var _ role.Critic = (*criticClient)(nil)
 
@@ -68,19 +81,6 @@ func (k *criticClient) Values(ctx context.Context, req role.ValuesRequest) (role
 
 func (k *criticClient) TrainStep(ctx context.Context, req role.CriticStep) (role.CriticStepResult, error) {
 	return call[role.CriticStep, role.CriticStepResult](ctx, k.c, method{RoleCritic, "TrainStep"}, req)
-}
-
-func (k *criticClient) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
-	return call[role.SaveRequest, role.SaveResult](ctx, k.c, method{RoleCritic, "Save"}, req)
-}
-
-func (k *criticClient) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
-	return call[role.LoadRequest, role.LoadResult](ctx, k.c, method{RoleCritic, "Load"}, req)
-}
-
-func (k *criticClient) Export(ctx context.Context, req role.ExportRequest) error {
-	_, err := call[role.ExportRequest, none](ctx, k.c, method{RoleCritic, "Export"}, req)
-	return err
 }
 
 type referenceClient struct{ c *Conn }

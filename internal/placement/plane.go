@@ -8,8 +8,8 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/role"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/role/remote"
-	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/transfer"
 )
 
@@ -65,7 +65,7 @@ func (p *plane) Publish(ctx context.Context, w role.Weights) (remote.WeightsRef,
 	if p.pub == nil {
 		return remote.WeightsRef{}, fmt.Errorf("placement: this process publishes no weights")
 	}
-	meta, err := p.pub.Publish(ctx, snapshotName, transfer.Weights{Version: w.Version, Params: toModel(w.Params)})
+	meta, err := p.pub.Publish(ctx, snapshotName, transfer.Weights{Version: w.Version, Params: inproc.ModelParams(w.Params)})
 	if err != nil {
 		return remote.WeightsRef{}, err
 	}
@@ -96,16 +96,7 @@ func (p *plane) Close() {
 	p.client.CloseIdleConnections()
 }
 
-// toModel wraps role parameters as tensors (sharing the values).
-func toModel(ps []role.Param) nn.Params {
-	out := make(nn.Params, len(ps))
-	for i, p := range ps {
-		out[i] = nn.Param{Name: p.Name, Tensor: &tensor.Tensor{Shape: p.Shape, Data: p.Data}}
-	}
-	return out
-}
-
-// fromModel is toModel's inverse (sharing the values).
+// fromModel is inproc.ModelParams' inverse (sharing the values).
 func fromModel(ps nn.Params) []role.Param {
 	out := make([]role.Param, len(ps))
 	for i, p := range ps {

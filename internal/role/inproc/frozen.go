@@ -90,7 +90,7 @@ func (r *Rollout) LoadWeights(ctx context.Context, w role.Weights) error {
 	if w.Version < 1 {
 		return fmt.Errorf("inproc: rollout: weight version %d must be ≥ 1 (0 is the initial policy)", w.Version)
 	}
-	if err := r.engine.LoadWeights(ctx, generate.Weights{Params: modelParams(w.Params), Version: w.Version}); err != nil {
+	if err := r.engine.LoadWeights(ctx, generate.Weights{Params: ModelParams(w.Params), Version: w.Version}); err != nil {
 		return fmt.Errorf("inproc: rollout: %w", err)
 	}
 	return nil

@@ -47,9 +47,9 @@ func copyParams(params nn.Params) []role.Param {
 	return out
 }
 
-// modelParams wraps role parameters as model parameters (sharing the
+// ModelParams wraps role parameters as model parameters (sharing the
 // values, not copying them).
-func modelParams(ps []role.Param) nn.Params {
+func ModelParams(ps []role.Param) nn.Params {
 	out := make(nn.Params, len(ps))
 	for i, p := range ps {
 		out[i] = nn.Param{Name: p.Name, Tensor: &tensor.Tensor{Shape: p.Shape, Data: p.Data}}

@@ -102,3 +102,48 @@ func Clone(m CausalLM) (CausalLM, error) {
 func TokenLogProbs(tp *tensor.Tape, m CausalLM, ids, pos, seg, targets []int32, b, t int) *tensor.Tensor {
 	return tensor.TokenLogProbs(tp, m.Forward(tp, ids, pos, seg, b, t), targets)
 }
+
+// Block is one transformer block's forward pass: its output [B, T, C]
+// from its input x [B, T, C], reading nothing but x and the block's own
+// parameters.
+type Block func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor
+
+// BlockRunner runs the transformer blocks of a forward pass: directly,
+// with their activations recomputed in the backward pass (gradient
+// checkpointing), or with their parameters gathered around each use
+// (ZeRO stage 3). A model with a runner calls it once per block and layer,
+// in order.
+type BlockRunner interface {
+	RunBlock(tp *tensor.Tape, layer int, x *tensor.Tensor, f Block) *tensor.Tensor
+}
+
+// Blocked is a model whose transformer blocks a BlockRunner can run.
+// Every architecture of this module implements it.
+type Blocked interface {
+	// SetBlockRunner sets the runner of later forward passes (nil: run each
+	// block directly).
+	SetBlockRunner(r BlockRunner)
+	// BlockParams lists block layer's parameters (a subset of Params, in
+	// Params order); the parameters of no block (embeddings, final norm,
+	// LM head) are the rest.
+	BlockParams(layer int) nn.Params
+}
+
+// RunBlock runs f as block layer through r, or directly when r is nil.
+func RunBlock(r BlockRunner, tp *tensor.Tape, layer int, x *tensor.Tensor, f Block) *tensor.Tensor {
+	if r == nil {
+		return f(tp, x)
+	}
+	return r.RunBlock(tp, layer, x, f)
+}
+
+// Recompute is the BlockRunner of gradient checkpointing: each block's
+// activations are dropped after the forward pass and recomputed in the
+// backward pass, block by block; gradients are bit-identical to keeping
+// them.
+type Recompute struct{}
+
+// RunBlock implements BlockRunner.
+func (Recompute) RunBlock(tp *tensor.Tape, _ int, x *tensor.Tensor, f Block) *tensor.Tensor {
+	return tensor.RunSegment(tp, x, tensor.Segment{Recompute: true}, f)
+}

@@ -64,6 +64,7 @@ type Model struct {
 	WPE    *tensor.Tensor // [P, C] position embedding
 	Blocks []*Block
 	LNF    *nn.LayerNorm
+	runner model.BlockRunner
 }
 
 // New returns a model with zero weights (unit LayerNorm weights).
@@ -137,21 +138,31 @@ func (m *Model) Init(r *rand.Rand) {
 // Params lists every parameter under its Hugging Face name.
 func (m *Model) Params() nn.Params {
 	ps := nn.Params{{Name: EmbedName, Tensor: m.WTE}, {Name: "transformer.wpe.weight", Tensor: m.WPE}}
-	for i, b := range m.Blocks {
-		p := fmt.Sprintf("transformer.h.%d.", i)
-		ps = append(ps, b.LN1.Params(p+"ln_1.")...)
-		ps = append(ps, nn.Params{
-			{Name: p + "attn.c_attn.weight", Tensor: b.AttnW}, {Name: p + "attn.c_attn.bias", Tensor: b.AttnB},
-			{Name: p + "attn.c_proj.weight", Tensor: b.AttnProjW}, {Name: p + "attn.c_proj.bias", Tensor: b.AttnProjB},
-		}...)
-		ps = append(ps, b.LN2.Params(p+"ln_2.")...)
-		ps = append(ps, nn.Params{
-			{Name: p + "mlp.c_fc.weight", Tensor: b.FcW}, {Name: p + "mlp.c_fc.bias", Tensor: b.FcB},
-			{Name: p + "mlp.c_proj.weight", Tensor: b.MLPProjW}, {Name: p + "mlp.c_proj.bias", Tensor: b.MLPProjB},
-		}...)
+	for i := range m.Blocks {
+		ps = append(ps, m.BlockParams(i)...)
 	}
 	return append(ps, m.LNF.Params("transformer.ln_f.")...)
 }
+
+// BlockParams implements model.Blocked: block layer's parameters.
+func (m *Model) BlockParams(layer int) nn.Params {
+	b, p := m.Blocks[layer], fmt.Sprintf("transformer.h.%d.", layer)
+	var ps nn.Params
+	ps = append(ps, b.LN1.Params(p+"ln_1.")...)
+	ps = append(ps, nn.Params{
+		{Name: p + "attn.c_attn.weight", Tensor: b.AttnW}, {Name: p + "attn.c_attn.bias", Tensor: b.AttnB},
+		{Name: p + "attn.c_proj.weight", Tensor: b.AttnProjW}, {Name: p + "attn.c_proj.bias", Tensor: b.AttnProjB},
+	}...)
+	ps = append(ps, b.LN2.Params(p+"ln_2.")...)
+	ps = append(ps, nn.Params{
+		{Name: p + "mlp.c_fc.weight", Tensor: b.FcW}, {Name: p + "mlp.c_fc.bias", Tensor: b.FcB},
+		{Name: p + "mlp.c_proj.weight", Tensor: b.MLPProjW}, {Name: p + "mlp.c_proj.bias", Tensor: b.MLPProjB},
+	}...)
+	return ps
+}
+
+// SetBlockRunner implements model.Blocked.
+func (m *Model) SetBlockRunner(r model.BlockRunner) { m.runner = r }
 
 // Dims implements model.CausalLM.
 func (m *Model) Dims() model.Dims {
@@ -171,8 +182,10 @@ func (m *Model) Hidden(tp *tensor.Tape, ids, pos, seg []int32, b, t int) *tensor
 	}
 	x := tensor.Add(tp, tensor.Embedding(tp, m.WTE, ids), tensor.Embedding(tp, m.WPE, pos))
 	x = tensor.Reshape(tp, x, b, t, c.Hidden)
-	for _, blk := range m.Blocks {
-		x = blk.forward(tp, x, c, seg)
+	for i, blk := range m.Blocks {
+		x = model.RunBlock(m.runner, tp, i, x, func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+			return blk.forward(tp, x, c, seg)
+		})
 	}
 	return m.LNF.Forward(tp, x)
 }
@@ -193,4 +206,7 @@ func (blk *Block) forward(tp *tensor.Tape, x *tensor.Tensor, c Config, seg []int
 	return tensor.Add(tp, x, tensor.Conv1D(tp, h, blk.MLPProjW, blk.MLPProjB))
 }
 
-var _ model.CausalLM = (*Model)(nil)
+var (
+	_ model.CausalLM = (*Model)(nil)
+	_ model.Blocked  = (*Model)(nil)
+)

@@ -1,6 +1,7 @@
 package head
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gorlhf/gorlhf/internal/model"
@@ -124,3 +125,19 @@ func (s *ScoreModel) Rewards(tp *tensor.Tape, ids, pos, seg []int32, b, t int, l
 }
 
 var _ model.CausalLM = (*ScoreModel)(nil)
+
+// SetBlockRunner implements model.Blocked through the backbone (every
+// architecture of this module is model.Blocked; a registered one that is
+// not panics here, a programmer error).
+func (s *ScoreModel) SetBlockRunner(r model.BlockRunner) { s.blocked().SetBlockRunner(r) }
+
+// BlockParams implements model.Blocked through the backbone.
+func (s *ScoreModel) BlockParams(layer int) nn.Params { return s.blocked().BlockParams(layer) }
+
+func (s *ScoreModel) blocked() model.Blocked {
+	b, ok := s.Backbone.(model.Blocked)
+	if !ok {
+		panic(fmt.Sprintf("head: backbone %T does not implement model.Blocked", s.Backbone))
+	}
+	return b
+}

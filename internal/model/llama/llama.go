@@ -104,6 +104,7 @@ type Model struct {
 	Norm   *nn.RMSNorm
 	LMHead *tensor.Tensor // [V, C]; the same tensor as Embed when tied
 	rope   *tensor.RoPE
+	runner model.BlockRunner
 }
 
 // New returns a model with zero weights (unit norms).
@@ -199,21 +200,8 @@ func (m *Model) Init(r *rand.Rand) {
 // Params lists every parameter under its Hugging Face name.
 func (m *Model) Params() nn.Params {
 	ps := nn.Params{{Name: EmbedName, Tensor: m.Embed}}
-	for i, b := range m.Blocks {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		ps = append(ps, b.InputNorm.Params(p+"input_layernorm.")...)
-		ps = append(ps, b.Q.Params(p+"self_attn.q_proj.")...)
-		ps = append(ps, b.K.Params(p+"self_attn.k_proj.")...)
-		ps = append(ps, b.V.Params(p+"self_attn.v_proj.")...)
-		ps = append(ps, b.O.Params(p+"self_attn.o_proj.")...)
-		if b.QNorm != nil {
-			ps = append(ps, b.QNorm.Params(p+"self_attn.q_norm.")...)
-			ps = append(ps, b.KNorm.Params(p+"self_attn.k_norm.")...)
-		}
-		ps = append(ps, b.PostAttnNorm.Params(p+"post_attention_layernorm.")...)
-		ps = append(ps, b.Gate.Params(p+"mlp.gate_proj.")...)
-		ps = append(ps, b.Up.Params(p+"mlp.up_proj.")...)
-		ps = append(ps, b.Down.Params(p+"mlp.down_proj.")...)
+	for i := range m.Blocks {
+		ps = append(ps, m.BlockParams(i)...)
 	}
 	ps = append(ps, m.Norm.Params("model.norm.")...)
 	if m.LMHead != m.Embed {
@@ -221,6 +209,30 @@ func (m *Model) Params() nn.Params {
 	}
 	return ps
 }
+
+// BlockParams implements model.Blocked: block layer's parameters.
+func (m *Model) BlockParams(layer int) nn.Params {
+	b, i := m.Blocks[layer], layer
+	var ps nn.Params
+	p := fmt.Sprintf("model.layers.%d.", i)
+	ps = append(ps, b.InputNorm.Params(p+"input_layernorm.")...)
+	ps = append(ps, b.Q.Params(p+"self_attn.q_proj.")...)
+	ps = append(ps, b.K.Params(p+"self_attn.k_proj.")...)
+	ps = append(ps, b.V.Params(p+"self_attn.v_proj.")...)
+	ps = append(ps, b.O.Params(p+"self_attn.o_proj.")...)
+	if b.QNorm != nil {
+		ps = append(ps, b.QNorm.Params(p+"self_attn.q_norm.")...)
+		ps = append(ps, b.KNorm.Params(p+"self_attn.k_norm.")...)
+	}
+	ps = append(ps, b.PostAttnNorm.Params(p+"post_attention_layernorm.")...)
+	ps = append(ps, b.Gate.Params(p+"mlp.gate_proj.")...)
+	ps = append(ps, b.Up.Params(p+"mlp.up_proj.")...)
+	ps = append(ps, b.Down.Params(p+"mlp.down_proj.")...)
+	return ps
+}
+
+// SetBlockRunner implements model.Blocked.
+func (m *Model) SetBlockRunner(r model.BlockRunner) { m.runner = r }
 
 // Dims implements model.CausalLM. The position limit is the trained
 // context length (Config.MaxPositions).
@@ -239,8 +251,10 @@ func (m *Model) Hidden(tp *tensor.Tape, ids, pos, seg []int32, b, t int) *tensor
 		panic(fmt.Sprintf("llama: %d ids and %d positions for B=%d, T=%d", len(ids), len(pos), b, t))
 	}
 	x := tensor.Reshape(tp, tensor.Embedding(tp, m.Embed, ids), b, t, m.Config.Hidden)
-	for _, blk := range m.Blocks {
-		x = blk.forward(tp, x, m, pos, seg)
+	for i, blk := range m.Blocks {
+		x = model.RunBlock(m.runner, tp, i, x, func(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+			return blk.forward(tp, x, m, pos, seg)
+		})
 	}
 	return m.Norm.Forward(tp, x)
 }
@@ -265,4 +279,7 @@ func (blk *Block) forward(tp *tensor.Tape, x *tensor.Tensor, m *Model, pos, seg 
 	return tensor.Add(tp, x, blk.Down.Forward(tp, tensor.SwiGLU(tp, blk.Gate.Forward(tp, h), blk.Up.Forward(tp, h))))
 }
 
-var _ model.CausalLM = (*Model)(nil)
+var (
+	_ model.CausalLM = (*Model)(nil)
+	_ model.Blocked  = (*Model)(nil)
+)

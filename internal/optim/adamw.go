@@ -89,30 +89,72 @@ func (o *AdamW) Steps() int { return o.t }
 // current gradients (a nil gradient counts as zero).
 func (o *AdamW) Step(lr float64) {
 	o.t++
-	c := o.cfg
-	b1, b2 := float32(c.Beta1), float32(c.Beta2)
-	stepSize := float32(lr / (1 - math.Pow(c.Beta1, float64(o.t))))
-	bc2Sqrt := float32(math.Sqrt(1 - math.Pow(c.Beta2, float64(o.t))))
-	eps := float32(c.Eps)
+	k := o.cfg.Coeffs(lr, o.t)
 	for i, p := range o.params {
-		w, g, m, v := p.Tensor.Data, p.Tensor.Grad, o.m[i], o.v[i]
-		decay := float32(1)
-		if c.WeightDecay != 0 && !NoDecay(p.Name) {
-			decay = float32(1 - lr*c.WeightDecay)
-		}
-		par.For(len(w), 1<<14, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				var gj float32
-				if g != nil {
-					gj = g[j]
-				}
-				m[j] = b1*m[j] + (1-b1)*gj
-				v[j] = b2*v[j] + (1-b2)*gj*gj
-				denom := float32(math.Sqrt(float64(v[j])))/bc2Sqrt + eps
-				w[j] = w[j]*decay - stepSize*m[j]/denom
-			}
-		})
+		k.Decay = o.cfg.DecayFactor(p.Name, lr)
+		Update(p.Tensor.Data, p.Tensor.Grad, o.m[i], o.v[i], k)
 	}
+}
+
+// Coeffs are the scalars of one AdamW update, in float32 as the update
+// uses them. A sharded optimizer (package zero) computes them once per
+// step and applies Update to each parameter's slice it owns.
+type Coeffs struct {
+	B1, B2   float32 // β1, β2
+	StepSize float32 // lr/(1−β1ᵗ)
+	BC2Sqrt  float32 // √(1−β2ᵗ)
+	Eps      float32 // ε
+	Decay    float32 // 1 − lr·λ for a decayed parameter, 1 otherwise (DecayFactor)
+}
+
+// Coeffs returns the coefficients of update t (1-based: the first update
+// is t = 1) at learning rate lr, with Decay 1 (set it per parameter with
+// DecayFactor).
+func (c Config) Coeffs(lr float64, t int) Coeffs {
+	return Coeffs{
+		B1: float32(c.Beta1), B2: float32(c.Beta2),
+		StepSize: float32(lr / (1 - math.Pow(c.Beta1, float64(t)))),
+		BC2Sqrt:  float32(math.Sqrt(1 - math.Pow(c.Beta2, float64(t)))),
+		Eps:      float32(c.Eps),
+		Decay:    1,
+	}
+}
+
+// DecayFactor is the weight multiplier 1 − lr·λ of the parameter called
+// name at learning rate lr: 1 when λ is 0 or the parameter is exempt
+// (NoDecay).
+func (c Config) DecayFactor(name string, lr float64) float32 {
+	if c.WeightDecay != 0 && !NoDecay(name) {
+		return float32(1 - lr*c.WeightDecay)
+	}
+	return 1
+}
+
+// Update applies one AdamW update element-wise to weights w with
+// gradients g (nil counts as zero) and moments m, v, all of w's length:
+//
+//	m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²
+//	w ← w·decay − stepSize · m / (√v/bc2Sqrt + ε)
+//
+// Each element depends on its own values alone, so updating a parameter
+// in slices (shards) gives the same bits as updating it whole.
+func Update(w, g, m, v []float32, k Coeffs) {
+	if len(m) != len(w) || len(v) != len(w) || (g != nil && len(g) != len(w)) {
+		panic(fmt.Sprintf("optim: Update: %d weights with %d gradients, %d and %d moments", len(w), len(g), len(m), len(v)))
+	}
+	b1, b2, stepSize, bc2Sqrt, eps, decay := k.B1, k.B2, k.StepSize, k.BC2Sqrt, k.Eps, k.Decay
+	par.For(len(w), 1<<14, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			var gj float32
+			if g != nil {
+				gj = g[j]
+			}
+			m[j] = b1*m[j] + (1-b1)*gj
+			v[j] = b2*v[j] + (1-b2)*gj*gj
+			denom := float32(math.Sqrt(float64(v[j])))/bc2Sqrt + eps
+			w[j] = w[j]*decay - stepSize*m[j]/denom
+		}
+	})
 }
 
 // State is AdamW's resumable state, in parameter order.

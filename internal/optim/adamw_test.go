@@ -124,3 +124,75 @@ func TestNoDecay(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdate_Slices checks that AdamW.Step, a plain element loop (the
+// reference twin, written out as torch's formula in float32) and Update
+// applied to arbitrary slices of each parameter (as a sharded optimizer
+// does) give the same bits, weight decay on one parameter and not the
+// other, a nil gradient counting as zero.
+func TestUpdate_Slices(t *testing.T) {
+	cfg := Config{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}
+	r := tensor.NewRand(7)
+	mk := func() nn.Params {
+		r := tensor.NewRand(3)
+		return nn.Params{{Name: "a.weight", Tensor: tensor.Randn(r, 1, 40000)}, {Name: "b.bias", Tensor: tensor.Randn(r, 1, 13)}}
+	}
+	whole, sliced, ref := mk(), mk(), mk()
+	o, err := New(whole, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mom := func() [][]float32 { return [][]float32{make([]float32, 40000), make([]float32, 13)} }
+	sm, sv, rm, rv := mom(), mom(), mom(), mom()
+	for step := 1; step <= 3; step++ {
+		lr := 0.01 * float64(step)
+		grads := [][]float32{tensor.Randn(r, 1, 40000).Data, tensor.Randn(r, 1, 13).Data}
+		if step == 2 {
+			grads[1] = nil
+		}
+		for i := range whole {
+			whole[i].Tensor.Grad = grads[i]
+		}
+		o.Step(lr)
+		k := cfg.Coeffs(lr, step)
+		for i, p := range sliced {
+			k.Decay = cfg.DecayFactor(p.Name, lr)
+			w, g := p.Tensor.Data, grads[i]
+			for lo := 0; lo < len(w); {
+				hi := min(len(w), lo+1+r.IntN(20000))
+				var gs []float32
+				if g != nil {
+					gs = g[lo:hi]
+				}
+				Update(w[lo:hi], gs, sm[i][lo:hi], sv[i][lo:hi], k)
+				lo = hi
+			}
+		}
+		b1, b2 := float32(cfg.Beta1), float32(cfg.Beta2)
+		stepSize := float32(lr / (1 - math.Pow(cfg.Beta1, float64(step))))
+		bc2Sqrt := float32(math.Sqrt(1 - math.Pow(cfg.Beta2, float64(step))))
+		for i, p := range ref {
+			decay := float32(1)
+			if !NoDecay(p.Name) {
+				decay = float32(1 - lr*cfg.WeightDecay)
+			}
+			w, m, v := p.Tensor.Data, rm[i], rv[i]
+			for j := range w {
+				var gj float32
+				if grads[i] != nil {
+					gj = grads[i][j]
+				}
+				m[j] = b1*m[j] + (1-b1)*gj
+				v[j] = b2*v[j] + (1-b2)*gj*gj
+				w[j] = w[j]*decay - stepSize*m[j]/(float32(math.Sqrt(float64(v[j])))/bc2Sqrt+float32(cfg.Eps))
+			}
+		}
+	}
+	for i := range whole {
+		for j, x := range whole[i].Tensor.Data {
+			if math.Float32bits(x) != math.Float32bits(sliced[i].Tensor.Data[j]) || math.Float32bits(x) != math.Float32bits(ref[i].Tensor.Data[j]) {
+				t.Fatalf("%s[%d]: Step %v, sliced Update %v, reference %v", whole[i].Name, j, x, sliced[i].Tensor.Data[j], ref[i].Tensor.Data[j])
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package llama_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/model"
@@ -35,5 +36,21 @@ func TestModel_RecomputeBitIdentical(t *testing.T) {
 				modeltest.Setup{Name: "recompute", Apply: func() { m.SetBlockRunner(model.Recompute{}) }})
 			m.SetBlockRunner(nil)
 		})
+	}
+}
+
+// TestUseRecompute: UseRecompute sets the runner of a model.Blocked model
+// and refuses a model that is not one.
+func TestUseRecompute(t *testing.T) {
+	m, err := llama.New(llama.Config{VocabSize: 7, Hidden: 8, Intermediate: 4, Layers: 1, Heads: 2, RMSNormEps: 1e-5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := model.UseRecompute(m); err != nil {
+		t.Fatal(err)
+	}
+	hidden := struct{ model.CausalLM }{m} // a CausalLM that does not say it is Blocked
+	if err := model.UseRecompute(hidden); err == nil || !strings.Contains(err.Error(), "does not implement model.Blocked") {
+		t.Fatalf("err %v", err)
 	}
 }

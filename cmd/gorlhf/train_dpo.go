@@ -44,6 +44,7 @@ func dpoFlags(cfg *dpo.Config) *trainFlags {
 	b.Var(&cfg.Loss.IPO, "IPO loss (h − 1/(2β))² instead of DPO")
 	b.Var(&cfg.Loss.LabelSmoothing, "cDPO label smoothing ε (0 = DPO)")
 	b.Var(&cfg.NLLCoef, "weight of the NLL term on chosen responses (0 = off)")
+	b.Var(&cfg.GradientCheckpointing, "recompute each of the policy's transformer block's activations in the backward pass instead of keeping them (less memory, about one more forward pass; same gradients)")
 	registerData(b, &cfg.Data, false)
 	registerTrain(b, &cfg.Train)
 	registerTrainAliases(f)

@@ -106,11 +106,13 @@ func registerPPO(fs *flag.FlagSet, c *ppo.Config) {
 	b.Var(&pl.Type, "ppo (per-token ratio) or gspo (per-sequence ratio)")
 	b.Var(&pl.Aggregation, "token_mean or seq_mean_token_mean")
 	b.Var(&c.Actor.EntropyCoef, "entropy bonus weight (0 = none)")
+	b.Var(&c.Actor.GradientCheckpointing, "recompute the actor's transformer block activations in its backward pass instead of keeping them (less memory, about one more forward pass; same gradients)")
 
 	b.Var(&c.Critic.Model, "critic (gae only): a reward model or causal LM; default: the reward model, else the actor")
 	registerOptim(b, "critic", &c.Critic.Optim)
 	b.Var(&c.Critic.ValueLoss.Clip, "value clipping ε_v (0 = off)")
 	b.Var(&c.Critic.FreezingSteps, "iterations that train only the critic (actor frozen) at the start")
+	b.Var(&c.Critic.GradientCheckpointing, "recompute the critic's transformer block activations in its backward pass instead of keeping them")
 
 	registerReward(b, &c.Reward, &c.Algo.Advantage)
 

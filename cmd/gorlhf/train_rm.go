@@ -33,6 +33,7 @@ func rmFlags(cfg *rm.Config) *trainFlags {
 	b.Var(&cfg.Model, "backbone (a causal LM gets a new score head) or a reward model to keep training")
 	b.Var(&cfg.Loss, "pairwise loss: sigmoid (Bradley–Terry) or logexp")
 	b.Var(&cfg.MarginLoss, `subtract each pair's "margin" field inside the sigmoid loss`)
+	b.Var(&cfg.GradientCheckpointing, "recompute each transformer block's activations in the backward pass instead of keeping them (less memory, about one more forward pass; same gradients)")
 	registerData(b, &cfg.Data, false)
 	registerTrain(b, &cfg.Train)
 	registerTrainAliases(f)

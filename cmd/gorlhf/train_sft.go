@@ -31,6 +31,7 @@ func sftFlags(cfg *sft.Config) *trainFlags {
 	f := newTrainFlags("sft")
 	b := cfgflag.NewBinder(f.fs, cfg)
 	b.Var(&cfg.Model, "model to fine-tune: HF folder, llama2.c file, cached Hub id, or stories260K (embedded)")
+	b.Var(&cfg.GradientCheckpointing, "recompute each transformer block's activations in the backward pass instead of keeping them (less memory, about one more forward pass; same gradients)")
 	b.Var(&cfg.PretrainMode, "loss on every token of "+cfgflag.Flag(cfg, &cfg.Data.InputKey)+" (continued pre-training)")
 	b.Var(&cfg.Samples, "greedy completions of this many eval prompts at the end (samples.txt)")
 	b.Var(&cfg.SampleTokens, "max new tokens per sample")

@@ -137,6 +137,18 @@ func RunBlock(r BlockRunner, tp *tensor.Tape, layer int, x *tensor.Tensor, f Blo
 	return r.RunBlock(tp, layer, x, f)
 }
 
+// UseRecompute makes m run its transformer blocks through Recompute
+// (gradient checkpointing) from its next forward pass on. Every
+// architecture of this module can; another model is an error.
+func UseRecompute(m CausalLM) error {
+	b, ok := m.(Blocked)
+	if !ok {
+		return fmt.Errorf("model: gradient checkpointing: %T does not implement model.Blocked", m)
+	}
+	b.SetBlockRunner(Recompute{})
+	return nil
+}
+
 // Recompute is the BlockRunner of gradient checkpointing: each block's
 // activations are dropped after the forward pass and recomputed in the
 // backward pass, block by block; gradients are bit-identical to keeping

@@ -49,6 +49,10 @@ type Adam struct {
 // ActorSpec configures the policy being trained.
 type ActorSpec struct {
 	Adam Adam
+	// GradientCheckpointing recomputes the actor's transformer block
+	// activations in its backward pass instead of keeping them (the
+	// reference and the rollout engine never do).
+	GradientCheckpointing bool
 }
 
 // CriticSpec configures the value model.
@@ -58,6 +62,9 @@ type CriticSpec struct {
 	// the actor's backbone with a fresh head.
 	Model string
 	Adam  Adam
+	// GradientCheckpointing recomputes the critic's transformer block
+	// activations in its backward pass instead of keeping them.
+	GradientCheckpointing bool
 }
 
 // Reward part names: the keys of RewardSpec.Mix and ScoreFrom, and of the

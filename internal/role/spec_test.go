@@ -12,8 +12,8 @@ import (
 
 func TestSpec_JSON(t *testing.T) {
 	// A spec survives encoding unchanged: a worker can be handed one.
-	s := Spec{ForwardBatch: 4, Seed: 42, Actor: ActorSpec{Adam: Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.01}},
-		Reference: true, Critic: &CriticSpec{Model: "rm", Adam: Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8}},
+	s := Spec{ForwardBatch: 4, Seed: 42, Actor: ActorSpec{Adam: Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.01}, GradientCheckpointing: true},
+		Reference: true, Critic: &CriticSpec{Model: "rm", Adam: Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8}, GradientCheckpointing: true},
 		Reward: &RewardSpec{Rule: grade.RuleConfig{Kind: grade.RuleLength, Length: grade.LengthConfig{Target: 20, Unit: grade.UnitWords}},
 			RemoteURLs: []string{"http://127.0.0.1:5000/get_reward"}, Model: "rm", Normalize: true, BatchSize: 8, MaxLen: 513,
 			Mix: map[string]float64{PartModel: 1, PartRule: 0.5}, ScoreFrom: PartRule},

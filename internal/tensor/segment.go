@@ -18,14 +18,20 @@ type Segment struct {
 	// BeforeBackward runs before the segment's backward steps (and before
 	// the recomputation), AfterBackward after them: by then every gradient
 	// the segment contributes to its parameters has been accumulated.
+	// Each runs once per backward pass of the tape; a recomputed segment
+	// whose output needs no gradient records nothing, and they do not run.
 	BeforeBackward, AfterBackward func()
 }
 
-// RunSegment returns f(tp, x) run as segment s. f must read no tensor of
-// the forward pass but x and the segment's own parameters (a transformer
-// block reads only its input and weights), and with s.Recompute x must be
-// used by nothing outside the segment but its input (a residual stream
-// handed from block to block): its gradient is accumulated in place.
+// RunSegment returns f(tp, x) run as segment s; with a nil tape it runs
+// f(nil, x) between the forward hooks. f must read no tensor of the
+// forward pass but x and the segment's own parameters (a transformer
+// block reads only its input and weights), must leave x unchanged, and
+// must compute the same thing when run again (no randomness; constants it
+// captures, such as positions or segment ids, unchanged until the
+// backward pass). x may also be read outside the segment: the recomputed
+// backward accumulates into x.Grad in place, at the point of the tape
+// where the kept steps would have, so gradients keep their bits.
 func RunSegment(tp *Tape, x *Tensor, s Segment, f func(tp *Tape, x *Tensor) *Tensor) *Tensor {
 	if tp == nil || !s.Recompute {
 		return runKept(tp, x, s, f)

@@ -63,6 +63,10 @@ func (r *Roles) Close() error {
 //   - critic (spec.Critic): its Model; else a Clone of the reward model
 //     (which keeps scoring with the original); else the actor's backbone
 //     with a fresh value head
+//
+// The actor and the critic recompute their block activations in the
+// backward pass when the spec asks (GradientCheckpointing); the
+// reference and the rollout engine run no backward pass and never do.
 func Build(spec role.Spec, actor train.Setup, open Loader) (*Roles, error) {
 	return BuildSome(spec, actor, open, AllRoles())
 }
@@ -104,6 +108,11 @@ func BuildSome(spec role.Spec, actor train.Setup, open Loader, want Want) (*Role
 		}
 	}
 	if want.Actor {
+		if spec.Actor.GradientCheckpointing {
+			if err := model.UseRecompute(actorModel); err != nil {
+				return nil, fmt.Errorf("inproc: actor: %w", err)
+			}
+		}
 		a, err := NewActor(train.Model{Module: actorModel, Config: base.Config, Files: actor.TokenizerFiles}, optim.Config(spec.Actor.Adam), fb)
 		if err != nil {
 			return nil, err
@@ -279,6 +288,9 @@ func buildCritic(spec role.Spec, actor train.Setup, open Loader, rm *load.Loaded
 			return nil, err
 		}
 		files = actor.TokenizerFiles
+	}
+	if spec.Critic.GradientCheckpointing {
+		sm.SetBlockRunner(model.Recompute{})
 	}
 	return NewCritic(sm, cfgJSON, files, optim.Config(spec.Critic.Adam), spec.ForwardBatch)
 }

@@ -22,8 +22,16 @@ type Config struct {
 	// NLLCoef weighs the NLL term on the chosen responses
 	// (--model.nll_loss_coef); 0 = off.
 	NLLCoef float64 `flag:"model.nll_loss_coef"`
-	Data    data.Config
-	Train   train.Config
+	// GradientCheckpointing recomputes the policy's transformer block
+	// activations in the backward pass instead of keeping them
+	// (--model.gradient_checkpointing_enable; the reference runs no
+	// backward pass): far less memory for about one more forward pass per
+	// step, and the same gradients bit for bit, so it is not part of what
+	// a resume compares.
+	GradientCheckpointing bool `json:"-" flag:"model.gradient_checkpointing_enable"`
+
+	Data  data.Config
+	Train train.Config
 }
 
 // DefaultConfig returns OpenRLHF's train_dpo defaults on the embedded model.

@@ -44,6 +44,11 @@ func New(cfg Config, env train.Setup, ref model.CausalLM) (*Trainer, error) {
 	if shared(t.params, ref.Params()) {
 		return nil, errors.New("dpo: the reference model shares weights with the policy")
 	}
+	if cfg.GradientCheckpointing {
+		if err := model.UseRecompute(t.policy); err != nil {
+			return nil, fmt.Errorf("dpo: %w", err)
+		}
+	}
 	enc, err := env.Encoder(cfg.Data)
 	if err != nil {
 		return nil, err

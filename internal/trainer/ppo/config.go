@@ -42,6 +42,11 @@ type ActorConfig struct {
 	// --actor.dual_clip, --actor.policy_loss_type, --actor.loss_agg.
 	PolicyLoss  rl.PolicyLossConfig
 	EntropyCoef float64 `flag:"entropy_coef"` // weight of the entropy bonus; 0 = none
+	// GradientCheckpointing recomputes the actor's transformer block
+	// activations in its backward pass instead of keeping them
+	// (--actor.gradient_checkpointing_enable); same gradients bit for bit,
+	// so not part of what a resume compares.
+	GradientCheckpointing bool `json:"-" flag:"gradient_checkpointing_enable"`
 }
 
 // CriticConfig is the value model; it exists only for gae.
@@ -56,6 +61,9 @@ type CriticConfig struct {
 	// while the critic warms up (--critic.freezing_steps; OpenRLHF's
 	// freezing_actor_steps); 0 = none.
 	FreezingSteps int `flag:"freezing_steps"`
+	// GradientCheckpointing is the actor's for the critic
+	// (--critic.gradient_checkpointing_enable).
+	GradientCheckpointing bool `json:"-" flag:"gradient_checkpointing_enable"`
 }
 
 // RewardConfig says where rewards come from: any of Model, RemoteURLs and
@@ -310,10 +318,12 @@ func (c Config) NeedsReference() bool { return c.Algo.KL.Enabled() }
 // meant for a Config that validates.
 func (c Config) RoleSpec() role.Spec {
 	s := role.Spec{ForwardBatch: c.Rollout.MicroBatchSize, Seed: c.Train.Seed,
-		Actor: role.ActorSpec{Adam: role.Adam(c.Actor.Optim.Adam)}, Reference: c.NeedsReference(),
-		Rollout: role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB}}
+		Actor:     role.ActorSpec{Adam: role.Adam(c.Actor.Optim.Adam), GradientCheckpointing: c.Actor.GradientCheckpointing},
+		Reference: c.NeedsReference(),
+		Rollout:   role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB}}
 	if c.NeedsCritic() {
-		s.Critic = &role.CriticSpec{Model: c.Critic.Model, Adam: role.Adam(c.Critic.Optim.Adam)}
+		s.Critic = &role.CriticSpec{Model: c.Critic.Model, Adam: role.Adam(c.Critic.Optim.Adam),
+			GradientCheckpointing: c.Critic.GradientCheckpointing}
 	}
 	if c.Reward.sources() > 0 {
 		rs := c.Reward.spec(c.Data.MaxLen + 1)

@@ -20,8 +20,15 @@ type Config struct {
 	// MarginLoss subtracts each pair's "margin" field inside the sigmoid
 	// loss (--model.margin_loss_enable).
 	MarginLoss bool `flag:"model.margin_loss_enable"`
-	Data       data.Config
-	Train      train.Config
+	// GradientCheckpointing recomputes each transformer block's activations
+	// in the backward pass instead of keeping them
+	// (--model.gradient_checkpointing_enable): far less memory for about
+	// one more forward pass per step, and the same gradients bit for bit,
+	// so it is not part of what a resume compares.
+	GradientCheckpointing bool `json:"-" flag:"model.gradient_checkpointing_enable"`
+
+	Data  data.Config
+	Train train.Config
 }
 
 // DefaultConfig returns OpenRLHF's train_rm defaults on the embedded model.

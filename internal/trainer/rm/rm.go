@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/tensor"
@@ -38,6 +39,11 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 		return nil, err
 	}
 	t := &Trainer{cfg: cfg, env: env, model: sm, params: sm.Params()}
+	if cfg.GradientCheckpointing {
+		if err := model.UseRecompute(sm); err != nil {
+			return nil, fmt.Errorf("rm: %w", err)
+		}
+	}
 	enc, err := env.Encoder(cfg.Data)
 	if err != nil {
 		return nil, err

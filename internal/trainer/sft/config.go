@@ -18,6 +18,13 @@ type Config struct {
 	// PretrainMode trains on every token of --data.input_key, with no
 	// prompt and no masking (--model.pretrain_mode_enable).
 	PretrainMode bool `flag:"model.pretrain_mode_enable"`
+	// GradientCheckpointing recomputes each transformer block's activations
+	// in the backward pass instead of keeping them
+	// (--model.gradient_checkpointing_enable): far less memory for about
+	// one more forward pass per step, and the same gradients bit for bit,
+	// so it is not part of what a resume compares.
+	GradientCheckpointing bool `json:"-" flag:"model.gradient_checkpointing_enable"`
+
 	// Samples is how many eval prompts get a greedy completion in the log
 	// and samples.txt at the end (0: none); SampleTokens caps their length.
 	Samples      int `flag:"sft.samples"`

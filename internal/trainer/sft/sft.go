@@ -32,6 +32,11 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 		return nil, err
 	}
 	t := &Trainer{cfg: cfg, env: env, model: env.Model, params: env.Model.Params()}
+	if cfg.GradientCheckpointing {
+		if err := model.UseRecompute(t.model); err != nil {
+			return nil, fmt.Errorf("sft: %w", err)
+		}
+	}
 	enc, err := env.Encoder(cfg.Data)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,11 @@ type Config struct {
 	// Packing packs micro-batch samples into rows of at most max_len tokens
 	// with per-sample attention (--ds.packing_samples) instead of padding.
 	Packing bool `flag:"ds.packing_samples"`
+	// ZeroStage shards the training state over data-parallel ranks
+	// (DeepSpeed's stages, package zero): 0 replicates everything, 1
+	// shards the AdamW moments, 2 the gradients too, 3 the parameters
+	// too. Above 0 a run of one process uses the sharding engine as well.
+	ZeroStage int `flag:"ds.zero_stage"`
 	// MaxNonFinite stops training after this many consecutive steps whose
 	// loss or gradient norm is NaN or ±Inf (each is skipped: no update).
 	MaxNonFinite int `flag:"train.max_nonfinite_steps"`
@@ -167,6 +172,9 @@ func (c Config) Accumulation() int { return c.BatchSize / c.MicroBatchSize }
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("train: "+format, args...)) }
+	if c.ZeroStage < 0 || c.ZeroStage > 3 {
+		add("ds.zero_stage must be 0, 1, 2 or 3, got %d", c.ZeroStage)
+	}
 	if c.MicroBatchSize < 1 || c.BatchSize < 1 || c.BatchSize%c.MicroBatchSize != 0 {
 		add("batch_size (%d) must be a positive multiple of micro_batch_size (%d)", c.BatchSize, c.MicroBatchSize)
 	}

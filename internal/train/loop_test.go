@@ -168,7 +168,7 @@ func sessionStep(s *Session) func(context.Context) error {
 				p.Tensor.Grad[i] = float32(r.NormFloat64() * 0.01)
 			}
 		}
-		up, err := s.Update(1)
+		up, err := s.Update(context.Background(), 1)
 		if err != nil {
 			return err
 		}

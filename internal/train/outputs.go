@@ -55,6 +55,17 @@ func OpenOutputs(dir *RunDir, name string, console io.Writer, tty bool) (*Output
 	return o, nil
 }
 
+// ConsoleOutputs are the outputs of a data-parallel rank other than 0:
+// the log on console alone, metrics kept in memory, no files, no plots.
+func ConsoleOutputs(name string, console io.Writer) *Outputs {
+	if console == nil {
+		console = io.Discard
+	}
+	o := &Outputs{name: name, console: console}
+	o.Log = NewRunLogger(io.Discard, console, name)
+	return o
+}
+
 // Start opens metrics.jsonl and a TensorBoard event file in tbDir ("" =
 // <dir>/tensorboard) and the progress bar of a run of total steps that
 // starts at step start. resumed keeps the rows logged up to start by the
@@ -64,6 +75,10 @@ func (o *Outputs) Start(tbDir string, resumed bool, start, total int) error {
 	if resumed {
 		keep = start
 	}
+	o.progress = NewProgress(o.console, o.tty, total, start)
+	if o.dir == "" { // ConsoleOutputs
+		return nil
+	}
 	if tbDir == "" {
 		tbDir = filepath.Join(o.dir, "tensorboard")
 	}
@@ -72,7 +87,6 @@ func (o *Outputs) Start(tbDir string, resumed bool, start, total int) error {
 		return err
 	}
 	o.metrics = m
-	o.progress = NewProgress(o.console, o.tty, total, start)
 	return nil
 }
 
@@ -91,12 +105,21 @@ func (o *Outputs) EndProgress() {
 
 // LogTrain records the train metrics of a step.
 func (o *Outputs) LogTrain(step int, values map[string]float64) error {
-	return o.metrics.Log(Row{Step: step, Split: "train", Values: values})
+	return o.log(Row{Step: step, Split: "train", Values: values})
 }
 
 // LogEval records an evaluation at a step.
 func (o *Outputs) LogEval(step int, values map[string]float64) error {
-	return o.metrics.Log(Row{Step: step, Split: "eval", Values: values})
+	return o.log(Row{Step: step, Split: "eval", Values: values})
+}
+
+// log writes a row (ConsoleOutputs keep it in memory).
+func (o *Outputs) log(r Row) error {
+	if o.metrics == nil {
+		o.kept = append(o.kept, r)
+		return nil
+	}
+	return o.metrics.Log(r)
 }
 
 // Rows returns every row logged so far (also after Close).
@@ -119,6 +142,9 @@ func (o *Outputs) Finish(keys []string, report ReportFunc) error {
 	var errs []error
 	var plots []string
 	for _, key := range keys {
+		if o.metrics == nil {
+			break // ConsoleOutputs draw nothing
+		}
 		if err := o.metrics.Plot(filepath.Join(o.dir, key+".png"), o.name+" "+key, key); err != nil {
 			errs = append(errs, err)
 			continue
@@ -146,7 +172,9 @@ func (o *Outputs) Close() error {
 		errs = append(errs, o.logFile.Close())
 		o.logFile = nil
 	}
-	errs = append(errs, o.run.Release())
+	if o.run != nil {
+		errs = append(errs, o.run.Release())
+	}
 	return errors.Join(errs...)
 }
 

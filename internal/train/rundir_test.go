@@ -228,7 +228,7 @@ func runSteps(t *testing.T, c Config, m *load.Loaded, n int) {
 	step := func(ctx context.Context) error {
 		s.NextBatch()
 		setGrads(m.Params(), 1e-3)
-		if _, err := s.Update(1); err != nil {
+		if _, err := s.Update(context.Background(), 1); err != nil {
 			return err
 		}
 		return s.LogTrain(map[string]float64{"loss": 1}, 8, "")
@@ -251,7 +251,7 @@ func TestSession_ResumeSkipsDamagedCheckpoint(t *testing.T) {
 	var atStep2 [][]float32
 	for step := 1; step <= 3; step++ {
 		setGrads(ps, 0.01*float32(step))
-		if _, err := s.Update(1); err != nil {
+		if _, err := s.Update(context.Background(), 1); err != nil {
 			t.Fatal(err)
 		}
 		s.sampler.Next(4)

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/optim"
@@ -30,6 +31,20 @@ type Options struct {
 	TTY     bool
 	// Plots are the metrics drawn into <output_dir>/<key>.png at the end.
 	Plots []string
+	// Comm makes the run data-parallel over its ranks (nil: this process
+	// alone): each rank runs its share of every step's micro-batches and
+	// a zero.Engine shards the training state by Config.ZeroStage. Rank 0
+	// writes the run's outputs and the final model; every rank writes its
+	// shard of each checkpoint.
+	Comm collective.Comm
+	// Claimed is the run folder when the caller has claimed it already
+	// (rank 0 of a local data-parallel run claims it before it starts the
+	// other ranks, whose logs go into it); nil: the session claims it.
+	Claimed *RunDir
+	// Recompute turns on gradient checkpointing in the data-parallel
+	// engine's block runner (one process alone sets model.Recompute on
+	// the model itself).
+	Recompute bool
 }
 
 // Session is one offline run's plumbing, put together from the parts
@@ -40,8 +55,10 @@ type Options struct {
 type Session struct {
 	cfg     Config
 	opts    Options
-	opt     *optim.AdamW
+	opt     *optim.AdamW // one process alone (nil when data-parallel)
 	guard   StepGuard
+	st      stepper
+	dp      *dataParallel // nil in one process
 	sched   optim.Schedule
 	sampler *data.Sampler
 	rng     *rand.PCG
@@ -72,23 +89,20 @@ func NewSession(cfg Config, o Options) (*Session, error) {
 		return nil, err
 	}
 	var err error
-	if s.opt, err = optim.New(o.Params, cfg.Optim.Adam); err != nil {
-		return nil, err
-	}
-	s.guard = StepGuard{Params: o.Params, Opt: s.opt, MaxNorm: cfg.Optim.MaxNorm, Limit: cfg.MaxNonFinite}
+	s.guard = StepGuard{MaxNorm: cfg.Optim.MaxNorm, Limit: cfg.MaxNonFinite}
 	s.sampler = data.NewSampler(o.NumSamples, cfg.Seed, true)
 	s.rng = rand.NewPCG(cfg.Seed, 0x5eed)
 	if s.cfgJSON, err = json.Marshal(o.TrainerConfig); err != nil {
 		return nil, fmt.Errorf("train: config: %w", err)
 	}
-	dir, err := ClaimRunDir(cfg.Claim())
-	if err != nil {
-		return nil, err
-	}
-	if s.out, err = OpenOutputs(dir, o.Name, o.Console, o.TTY); err != nil {
+	if err := s.openOutputs(); err != nil {
 		return nil, err
 	}
 	s.Log = s.out.Log
+	if err := s.openStepper(); err != nil {
+		s.out.Close()
+		return nil, err
+	}
 	if cfg.Ckpt.LoadEnable {
 		if err := s.resume(); err != nil {
 			s.out.Close()
@@ -105,6 +119,10 @@ func NewSession(cfg Config, o Options) (*Session, error) {
 // plan derives the step counts and the learning-rate schedule.
 func (s *Session) plan() error {
 	c := s.cfg
+	if n := s.ranks(); c.Accumulation()%n != 0 {
+		return fmt.Errorf("train: a step's %d micro-batches (train.batch_size %d / train.micro_batch_size %d) do not split evenly over %d data-parallel ranks",
+			c.Accumulation(), c.BatchSize, c.MicroBatchSize, n)
+	}
 	s.stepsPerEpoch = s.opts.NumSamples / c.BatchSize
 	if s.stepsPerEpoch == 0 {
 		return fmt.Errorf("train: %d training samples are fewer than one batch (train.batch_size %d)", s.opts.NumSamples, c.BatchSize)
@@ -195,15 +213,19 @@ func (s *Session) Rand() *rand.Rand { return rand.New(s.rng) }
 // Done reports whether all planned steps are done.
 func (s *Session) Done() bool { return s.step >= s.total }
 
-// NextBatch returns the dataset indices of the next optimizer step, split
-// into Accumulation micro-batches of MicroBatchSize each.
+// NextBatch returns the dataset indices of this rank's micro-batches of
+// the next optimizer step: the step's Accumulation micro-batches of
+// MicroBatchSize each (every rank draws the same), split into equal
+// contiguous shares by rank (all of them in one process).
 func (s *Session) NextBatch() [][]int {
 	idx := s.sampler.Next(s.cfg.BatchSize)
 	micro := make([][]int, 0, s.cfg.Accumulation())
 	for i := 0; i < len(idx); i += s.cfg.MicroBatchSize {
 		micro = append(micro, idx[i:i+s.cfg.MicroBatchSize])
 	}
-	return micro
+	per := len(micro) / s.ranks()
+	r := s.Rank()
+	return micro[r*per : (r+1)*per]
 }
 
 // Update finishes the optimizer step whose gradients the trainer has
@@ -212,8 +234,17 @@ func (s *Session) NextBatch() [][]int {
 // ErrNonFinite after MaxNonFinite in a row); otherwise it clips the global
 // gradient norm to MaxNorm and takes an AdamW step at the scheduled
 // learning rate. Gradients are zeroed either way.
-func (s *Session) Update(loss float64) (Update, error) {
-	u, err := s.guard.Step(loss, s.sched.LR(s.step))
+//
+// loss is this rank's share of the step's loss (each micro-batch's loss
+// normalised by the whole step's count); Update.Loss is the step's loss,
+// summed over the ranks.
+func (s *Session) Update(ctx context.Context, loss float64) (Update, error) {
+	u, err := s.st.apply(ctx, loss, s.sched.LR(s.step))
+	if err != nil {
+		return u, fmt.Errorf("train: step %d: %w", s.step+1, err)
+	}
+	loss = u.Loss
+	err = s.guard.Skips.Count(u.Skipped, s.guard.Limit)
 	s.step++
 	if u.Skipped {
 		s.Log.Warn("non-finite step skipped", "step", s.step, "loss", loss, "grad_norm", u.GradNorm,
@@ -237,6 +268,9 @@ func (s *Session) LogTrain(values map[string]float64, tokens int, headline strin
 	s.out.Progress(s.step, tokens, headline)
 	if s.step%s.cfg.Logger.LoggingSteps != 0 && !s.Done() {
 		return nil
+	}
+	if err := s.reduceMetrics(values); err != nil {
+		return err
 	}
 	values["epoch"] = float64(s.Epoch())
 	values["nonfinite_total"] = float64(s.guard.Skips.Total)
@@ -301,20 +335,46 @@ func (s *Session) Checkpoint() error {
 }
 
 // Finish ends the run: a last checkpoint when checkpointing is on, the
-// final model in Ckpt.OutputDir, the plots, and closed outputs.
+// final model in Ckpt.OutputDir (rank 0; every rank takes part in
+// gathering it), the plots, and closed outputs.
 func (s *Session) Finish() error {
 	s.out.EndProgress()
 	var errs []error
 	if s.cfg.Ckpt.SaveSteps > 0 {
 		errs = append(errs, s.Checkpoint())
 	}
-	if err := SaveModel(s.cfg.Ckpt.OutputDir, s.opts.Model); err != nil {
+	if err := s.saveModel(); err != nil {
 		errs = append(errs, err)
-	} else {
+	} else if s.Rank() == 0 {
 		s.Log.Info("model saved", "dir", s.cfg.Ckpt.OutputDir, "steps", s.step, "nonfinite_skipped", s.guard.Skips.Total)
 	}
 	errs = append(errs, s.out.Finish(s.opts.Plots, nil))
 	return errors.Join(errs...)
+}
+
+// saveModel writes the final model from rank 0, the parameters gathered
+// first (ZeRO stage 3).
+func (s *Session) saveModel() error {
+	release, err := s.st.gather(context.Background())
+	if err != nil {
+		return fmt.Errorf("train: rank %d: gathering the final model: %w", s.Rank(), err)
+	}
+	defer release()
+	if s.Rank() != 0 {
+		return nil
+	}
+	return SaveModel(s.cfg.Ckpt.OutputDir, s.opts.Model)
+}
+
+// Gathered runs f with every parameter whole (ZeRO stage 3 all-gathers
+// them around it; every rank must call it): evaluation, samples.
+func (s *Session) Gathered(ctx context.Context, f func() error) error {
+	release, err := s.st.gather(ctx)
+	if err != nil {
+		return fmt.Errorf("train: rank %d: gathering the parameters: %w", s.Rank(), err)
+	}
+	defer release()
+	return f()
 }
 
 // Close closes the outputs without saving anything (after an error).
@@ -332,7 +392,9 @@ func (s *Session) Loop(step func(ctx context.Context) error, eval func() map[str
 	l := Loop{Fresh: s.step == 0, Done: s.Done, Step: step, End: s.EndStep, Close: s.Close,
 		Finish: func(context.Context) error { return s.Finish() }}
 	if eval != nil {
-		l.Eval = func(context.Context) error { return s.LogEval(eval()) }
+		l.Eval = func(ctx context.Context) error {
+			return s.Gathered(ctx, func() error { return s.LogEval(eval()) })
+		}
 		l.EvalDue = s.EvalDue
 	}
 	return l

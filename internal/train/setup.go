@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/gorlhf/gorlhf/internal/collective"
 	"io"
 
 	"github.com/gorlhf/gorlhf/internal/data"
@@ -15,6 +16,11 @@ type Setup struct {
 	*load.Bundle
 	Console io.Writer // progress bar and text log; nil = none
 	TTY     bool      // redraw the progress bar in place
+	// Comm makes an offline trainer data-parallel over its ranks (nil:
+	// this process alone); Claimed is the run folder rank 0's launcher
+	// claimed already (Options.Comm, Options.Claimed).
+	Comm    collective.Comm
+	Claimed *RunDir
 }
 
 // Encoder returns the data encoder for dc with this setup's tokenizer and,

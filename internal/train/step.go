@@ -23,6 +23,9 @@ type Update struct {
 	LR       float64 // learning rate used
 	GradNorm float64 // global gradient norm before clipping
 	Skipped  bool    // the step was non-finite: no update was applied
+	// Loss is the step's loss the finite check saw (data-parallel: summed
+	// over the ranks). Session.Update sets it; StepGuard leaves it 0.
+	Loss float64
 }
 
 // StepGuard finishes optimizer steps whose gradients have been

@@ -87,7 +87,7 @@ func TestSession_Update_NonFinite(t *testing.T) {
 	for i, cs := range cases {
 		before := snapshot(ps)
 		setGrads(ps, cs.grad)
-		u, err := s.Update(cs.loss)
+		u, err := s.Update(context.Background(), cs.loss)
 		if err != nil {
 			t.Fatalf("step %d: %v", i+1, err)
 		}
@@ -105,7 +105,7 @@ func TestSession_Update_NonFinite(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		setGrads(ps, 0.01)
-		if _, err := s.Update(math.NaN()); i == 1 && !errors.Is(err, ErrNonFinite) {
+		if _, err := s.Update(context.Background(), math.NaN()); i == 1 && !errors.Is(err, ErrNonFinite) {
 			t.Fatalf("third non-finite step in a row: %v", err)
 		}
 	}
@@ -136,7 +136,7 @@ func TestCheckpoint_SaveLoad(t *testing.T) {
 	s := newSession(t, c, m, 8)
 	for step := 1; step <= 3; step++ {
 		setGrads(ps, 0.01*float32(step))
-		if _, err := s.Update(1); err != nil {
+		if _, err := s.Update(context.Background(), 1); err != nil {
 			t.Fatal(err)
 		}
 		s.sampler.Next(4)
@@ -209,7 +209,7 @@ func TestCheckpoint_SaveLoad(t *testing.T) {
 		}
 		// The next save clears the leftovers.
 		setGrads(ps, 0.01)
-		s.Update(1)
+		s.Update(context.Background(), 1)
 		if err := s.Checkpoint(); err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +225,7 @@ func TestSession_EndStep(t *testing.T) {
 	s := newSession(t, c, stories(t), 8)
 	ctx := context.Background()
 	for i := 1; i <= 2; i++ {
-		s.Update(1)
+		s.Update(context.Background(), 1)
 		err := s.EndStep(ctx)
 		if i == 1 && err != nil || i == 2 && !errors.Is(err, ErrStopped) {
 			t.Fatalf("step %d: %v", i, err)
@@ -236,7 +236,7 @@ func TestSession_EndStep(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	s.Update(1)
+	s.Update(context.Background(), 1)
 	if err := s.EndStep(cctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}

@@ -69,6 +69,7 @@ func New(cfg Config, env train.Setup, ref model.CausalLM) (*Trainer, error) {
 		Name: "dpo", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
 		Model:   train.Model{Module: t.policy, Config: env.Config, Files: env.TokenizerFiles},
 		Console: env.Console, TTY: env.TTY, Plots: []string{"loss", "acc"},
+		Comm: env.Comm, Claimed: env.Claimed, Recompute: cfg.GradientCheckpointing,
 	})
 	if err != nil {
 		return nil, err
@@ -129,17 +130,31 @@ func (t *Trainer) Step(ctx context.Context) error {
 		b := t.collate(data.SelectPairs(t.train, idx))
 		tokens += len(b.IDs)
 		refC, refR := t.refLogProbs(b)
+		if err := t.s.BeginMicro(ctx); err != nil {
+			return err
+		}
 		tp := tensor.NewTape()
 		r := t.forward(tp, b, refC, refR, t.cfg.Train.BatchSize)
 		tp.Backward(r.loss)
+		if err := t.s.EndMicro(ctx); err != nil {
+			return err
+		}
 		st.add(r)
 	}
 	// 3) non-finite check, clip, AdamW
-	up, err := t.s.Update(st.loss)
+	up, err := t.s.Update(ctx, st.loss)
 	if err != nil {
 		return err
 	}
-	// 4) log (Run evaluates, checkpoints and stops)
+	// 4) log (Run evaluates, checkpoints and stops); the losses are the
+	//    whole step's (each rank's share is normalised by the step's pairs)
+	if st.pref, err = t.s.Sum(ctx, st.pref); err != nil {
+		return err
+	}
+	if st.nll, err = t.s.Sum(ctx, st.nll); err != nil {
+		return err
+	}
+	st.loss = up.Loss
 	m := st.metrics()
 	m["loss"], m["lr"], m["grad_norm"], m["skipped"] = st.pref, up.LR, up.GradNorm, b2f(up.Skipped)
 	m["tokens_per_sec"] = float64(tokens) / time.Since(start).Seconds()

@@ -62,6 +62,7 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 		Name: "rm", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
 		Model:   train.Model{Module: sm, Config: modelCfg, Files: env.TokenizerFiles},
 		Console: env.Console, TTY: env.TTY, Plots: []string{"loss", "acc"},
+		Comm: env.Comm, Claimed: env.Claimed, Recompute: cfg.GradientCheckpointing,
 	})
 	if err != nil {
 		return nil, err
@@ -133,22 +134,28 @@ func (t *Trainer) Step(ctx context.Context) error {
 	for _, idx := range micro {
 		b, pairs := t.collate(data.SelectPairs(t.train, idx))
 		tokens += len(b.IDs)
+		if err := t.s.BeginMicro(ctx); err != nil {
+			return err
+		}
 		tp := tensor.NewTape()
 		chosen, rejected := t.rewards(tp, b, len(pairs))
 		loss := Loss(tp, t.cfg.Loss, chosen, rejected, margins(pairs, t.cfg.MarginLoss), t.cfg.Train.BatchSize)
 		tp.Backward(loss)
+		if err := t.s.EndMicro(ctx); err != nil {
+			return err
+		}
 		st.add(float64(loss.Item()), chosen.Data, rejected.Data)
 	}
 	// 3) non-finite check, clip, AdamW
-	up, err := t.s.Update(st.loss)
+	up, err := t.s.Update(ctx, st.loss)
 	if err != nil {
 		return err
 	}
 	// 4) log (Run evaluates, checkpoints and stops)
 	m := st.metrics()
-	m["loss"], m["lr"], m["grad_norm"], m["skipped"] = st.loss, up.LR, up.GradNorm, b2f(up.Skipped)
+	m["loss"], m["lr"], m["grad_norm"], m["skipped"] = up.Loss, up.LR, up.GradNorm, b2f(up.Skipped)
 	m["tokens_per_sec"] = float64(tokens) / time.Since(start).Seconds()
-	return t.s.LogTrain(m, tokens, fmt.Sprintf("loss %.4f acc %.3f", st.loss, m["acc"]))
+	return t.s.LogTrain(m, tokens, fmt.Sprintf("loss %.4f acc %.3f", up.Loss, m["acc"]))
 }
 
 // collate lays out the chosen sequences of the pairs, then the rejected

@@ -54,6 +54,7 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 		Name: "sft", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
 		Model:   train.Model{Module: t.model, Config: env.Config, Files: env.TokenizerFiles},
 		Console: env.Console, TTY: env.TTY, Plots: []string{"loss"},
+		Comm: env.Comm, Claimed: env.Claimed, Recompute: cfg.GradientCheckpointing,
 	})
 	if err != nil {
 		return nil, err
@@ -79,8 +80,14 @@ func (t *Trainer) Session() *train.Session { return t.s }
 // Train.StopAtStep is reached (train.ErrStopped), then writes the model.
 func (t *Trainer) Run(ctx context.Context) error {
 	l := t.s.Loop(t.Step, t.evaluator())
-	l.Finish = func(context.Context) error {
-		if err := t.writeSamples(); err != nil {
+	l.Finish = func(ctx context.Context) error {
+		err := t.s.Gathered(ctx, func() error {
+			if t.s.Rank() != 0 {
+				return nil
+			}
+			return t.writeSamples()
+		})
+		if err != nil {
 			t.s.Log.Warn("samples not written", "err", err)
 		}
 		return t.s.Finish()
@@ -109,30 +116,43 @@ func (t *Trainer) Step(ctx context.Context) error {
 		seqTokens += len(b.IDs)
 	}
 	// 2) forward/backward per micro-batch; the loss is the token mean over
-	//    the whole step, so each micro-batch divides by the step's count
-	var loss float64
-	for _, b := range batches {
-		loss += t.backward(b, lossTokens)
-	}
-	// 3) non-finite check, clip, AdamW
-	up, err := t.s.Update(loss)
+	//    the whole step (all ranks' micro-batches), so each micro-batch
+	//    divides by the step's count
+	total, err := t.s.Sum(ctx, float64(lossTokens))
 	if err != nil {
 		return err
 	}
+	var loss float64
+	for _, b := range batches {
+		l, err := t.backward(ctx, b, int(total))
+		if err != nil {
+			return err
+		}
+		loss += l
+	}
+	// 3) non-finite check, clip, AdamW (data-parallel: over the ranks)
+	up, err := t.s.Update(ctx, loss)
+	if err != nil {
+		return err
+	}
+	loss = up.Loss
 	// 4) log (Run evaluates, checkpoints and stops)
-	m := map[string]float64{"loss": loss, "lr": up.LR, "grad_norm": up.GradNorm, "loss_tokens": float64(lossTokens),
+	m := map[string]float64{"loss": loss, "lr": up.LR, "grad_norm": up.GradNorm, "loss_tokens": total,
 		"tokens_per_sec": float64(seqTokens) / time.Since(start).Seconds(), "skipped": b2f(up.Skipped)}
 	return t.s.LogTrain(m, seqTokens, fmt.Sprintf("loss %.4f", loss))
 }
 
 // backward runs one micro-batch forward and backward, accumulating
 // gradients into the parameters, and returns its share of the loss.
-func (t *Trainer) backward(b *data.Batch, normTokens int) float64 {
+func (t *Trainer) backward(ctx context.Context, b *data.Batch, normTokens int) (float64, error) {
+	if err := t.s.BeginMicro(ctx); err != nil {
+		return 0, err
+	}
 	tp := tensor.NewTape()
 	lp := model.TokenLogProbs(tp, t.model, b.IDs, b.Pos, b.Seg, b.Targets, b.B, b.T)
 	l := Loss(tp, lp, b.Targets, normTokens)
 	tp.Backward(l)
-	return float64(l.Item())
+	return float64(l.Item()), t.s.EndMicro(ctx)
 }
 
 // collate lays out a micro-batch, packed or padded.

@@ -163,7 +163,11 @@ func grads(t *testing.T, tr *Trainer, micro [][]data.Sample, packed bool) (float
 	}
 	var loss float64
 	for _, b := range batches {
-		loss += tr.backward(b, n)
+		l, err := tr.backward(context.Background(), b, n)
+		if err != nil {
+			panic(err)
+		}
+		loss += l
 	}
 	var out [][]float32
 	for _, p := range tr.params {

@@ -1,0 +1,139 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/gorlhf/gorlhf/internal/collective"
+	"github.com/gorlhf/gorlhf/internal/optim"
+)
+
+// openOutputs claims the run folder (or takes the one the caller claimed)
+// on rank 0; the other ranks of a data-parallel run write no run files:
+// their log goes to their console (the launcher keeps it).
+func (s *Session) openOutputs() error {
+	if s.Rank() != 0 {
+		s.out = ConsoleOutputs(s.opts.Name, s.opts.Console)
+		return nil
+	}
+	dir := s.opts.Claimed
+	if dir == nil {
+		var err error
+		if dir, err = ClaimRunDir(s.cfg.Claim()); err != nil {
+			return err
+		}
+	}
+	var err error
+	s.out, err = OpenOutputs(dir, s.opts.Name, s.opts.Console, s.opts.TTY)
+	return err
+}
+
+// openStepper builds the optimizer: AdamW behind the StepGuard in one
+// process at ZeRO stage 0 (the default path), a zero.Engine otherwise
+// (over a group of one when no Comm is given).
+func (s *Session) openStepper() error {
+	o := s.opts
+	if o.Comm == nil && s.cfg.ZeroStage == 0 {
+		var err error
+		if s.opt, err = optim.New(o.Params, s.cfg.Optim.Adam); err != nil {
+			return err
+		}
+		s.guard.Params, s.guard.Opt = o.Params, s.opt
+		s.st = single{guard: &s.guard}
+		return nil
+	}
+	comm := o.Comm
+	if comm == nil {
+		comm = collective.NewLocal(1)[0]
+	}
+	dp, err := newDataParallel(context.Background(), comm, o.Model.Module, s.cfg.ZeroStage, s.cfg.Optim.Adam, s.cfg.Optim.MaxNorm, o.Recompute)
+	if err != nil {
+		return err
+	}
+	s.dp, s.st = dp, dp
+	mem := dp.e.Memory()
+	s.Log.Info("data parallel", "rank", comm.Rank(), "ranks", comm.Size(), "zero_stage", s.cfg.ZeroStage,
+		"param_bytes", mem.Params, "grad_bytes", mem.Grads, "optim_bytes", mem.Optim, "scratch_bytes", mem.Scratch)
+	return nil
+}
+
+// ranks is the number of data-parallel ranks (1 in one process).
+func (s *Session) ranks() int {
+	if s.opts.Comm == nil {
+		return 1
+	}
+	return s.opts.Comm.Size()
+}
+
+// Rank is this process's data-parallel rank (0 in one process).
+func (s *Session) Rank() int {
+	if s.opts.Comm == nil {
+		return 0
+	}
+	return s.opts.Comm.Rank()
+}
+
+// BeginMicro opens one micro-batch of the step: call it before the
+// micro-batch's forward pass (ZeRO stage 3 gathers the parameters that
+// belong to no block).
+func (s *Session) BeginMicro(ctx context.Context) error {
+	if err := s.st.beginMicro(ctx); err != nil {
+		return fmt.Errorf("train: step %d: %w", s.step+1, err)
+	}
+	return nil
+}
+
+// EndMicro closes the micro-batch after its backward pass (data-parallel:
+// its gradients are reduce-scattered over the ranks).
+func (s *Session) EndMicro(ctx context.Context) error {
+	if err := s.st.endMicro(ctx); err != nil {
+		return fmt.Errorf("train: step %d: %w", s.step+1, err)
+	}
+	return nil
+}
+
+// Sum returns x summed over the data-parallel ranks (x in one process):
+// e.g. the step's number of loss tokens, which normalises every rank's
+// micro-batch losses.
+func (s *Session) Sum(ctx context.Context, x float64) (float64, error) {
+	v, err := s.st.sum(ctx, x)
+	if err != nil {
+		return 0, fmt.Errorf("train: step %d: rank %d: %w", s.step+1, s.Rank(), err)
+	}
+	return v, nil
+}
+
+// globalMetrics are the train metrics that are the same on every rank
+// (Update's); LogTrain averages the others over the ranks, and sums
+// tokens_per_sec.
+var globalMetrics = []string{"loss", "lr", "grad_norm", "skipped"}
+
+// reduceMetrics makes a step's metrics the whole group's.
+func (s *Session) reduceMetrics(values map[string]float64) error {
+	if s.ranks() == 1 {
+		return nil
+	}
+	var keys []string
+	for k := range values {
+		if !slices.Contains(globalMetrics, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	buf := make([]float64, len(keys))
+	for i, k := range keys {
+		buf[i] = values[k]
+	}
+	if err := s.dp.comm.AllReduceF64(context.Background(), buf); err != nil {
+		return fmt.Errorf("train: step %d: rank %d: metrics: %w", s.step, s.Rank(), err)
+	}
+	for i, k := range keys {
+		if k == "tokens_per_sec" {
+			values[k] = buf[i]
+		} else {
+			values[k] = buf[i] / float64(s.ranks())
+		}
+	}
+	return nil
+}

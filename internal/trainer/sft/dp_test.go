@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/collective"
+	"github.com/gorlhf/gorlhf/internal/collective/collectivetest"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/train"
@@ -26,64 +25,36 @@ func dpConfig(t *testing.T, ds string, stage int) Config {
 	return c
 }
 
-// runRanks trains c on n goroutine ranks over collective.NewLocal (n = 0:
-// one process without a Comm) and returns rank 0's final model and its
-// train metrics.
+// runRanks trains c on n goroutine ranks (n = 0: one process without a
+// Comm) and returns rank 0's final model and its train metrics.
 func runRanks(t *testing.T, c Config, n int) (nn.Params, []train.Row) {
 	t.Helper()
+	var rows []train.Row
+	run := func(comm collective.Comm) error {
+		env := testEnv(t)
+		env.Comm = comm
+		tr, err := New(c, env)
+		if err != nil {
+			return err
+		}
+		err = tr.Run(context.Background())
+		if comm == nil || comm.Rank() == 0 {
+			rows = tr.Session().Metrics()
+		}
+		return err
+	}
 	if n == 0 {
-		tr := newTrainer(t, c)
-		if err := tr.Run(context.Background()); err != nil {
+		if err := run(nil); err != nil {
 			t.Fatal(err)
 		}
-		return loadOut(t, c), tr.Session().Metrics()
+	} else {
+		collectivetest.Ranks(t, n, run)
 	}
-	comms := collective.NewLocal(n)
-	errs := make([]error, n)
-	rows := make([][]train.Row, n)
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Go(func() {
-			env := testEnv(t)
-			env.Comm = comms[r]
-			tr, err := New(c, env)
-			if err != nil {
-				errs[r] = err
-				comms[r].Close() // unblock the others
-				return
-			}
-			errs[r] = tr.Run(context.Background())
-			rows[r] = tr.Session().Metrics()
-		})
-	}
-	wg.Wait()
-	for r, err := range errs {
-		if err != nil {
-			t.Fatalf("rank %d of %d: %v", r, n, err)
-		}
-	}
-	return loadOut(t, c), rows[0]
-}
-
-func loadOut(t *testing.T, c Config) nn.Params {
-	t.Helper()
 	l, err := load.Load(c.Train.Ckpt.OutputDir, load.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l.Params()
-}
-
-// relDiff is ‖a−b‖/‖b‖ and the largest element difference.
-func relDiff(a, b []float32) (rel, maxAbs float64) {
-	var d2, b2 float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		d2 += d * d
-		b2 += float64(b[i]) * float64(b[i])
-		maxAbs = max(maxAbs, math.Abs(d))
-	}
-	return math.Sqrt(d2 / max(b2, 1e-30)), maxAbs
+	return l.Params(), rows
 }
 
 // TestDataParallel_MatchesOneProcess is issue 13's bar for SFT: after 5
@@ -104,16 +75,10 @@ func TestDataParallel_MatchesOneProcess(t *testing.T) {
 				got, rows := runRanks(t, dpConfig(t, ds, stage), n)
 				if stage == 0 {
 					stage0 = got
-					worst, worstName, worstAbs := 0.0, "", 0.0
-					for i, p := range got {
-						rel, abs := relDiff(p.Tensor.Data, want[i].Tensor.Data)
-						if rel > worst {
-							worst, worstName, worstAbs = rel, p.Name, abs
-						}
-					}
-					t.Logf("%d ranks vs one process: worst relative difference %.3g (%s, max element %.3g)", n, worst, worstName, worstAbs)
-					if worst > 1e-6 {
-						t.Errorf("%s differs from the one-process run by %.3g relative", worstName, worst)
+					d := collectivetest.Compare(t, got, want)
+					t.Logf("%d ranks vs one process: worst relative difference %.3g (%s, max element %.3g)", n, d.Rel, d.Name, d.MaxAbs)
+					if d.Rel > 1e-6 {
+						t.Errorf("%s differs from the one-process run by %.3g relative", d.Name, d.Rel)
 					}
 					if len(rows) != len(wantRows) {
 						t.Fatalf("%d metric rows, one process %d", len(rows), len(wantRows))
@@ -125,10 +90,8 @@ func TestDataParallel_MatchesOneProcess(t *testing.T) {
 					}
 					return
 				}
-				for i, p := range got {
-					if !slices.Equal(bits(p.Tensor.Data), bits(stage0[i].Tensor.Data)) {
-						t.Fatalf("stage %d: %s differs from stage 0 at %d ranks", stage, p.Name, n)
-					}
+				if name := collectivetest.FirstDifferent(got, stage0); name != "" {
+					t.Fatalf("stage %d: %s differs from stage 0 at %d ranks", stage, name, n)
 				}
 			})
 		}

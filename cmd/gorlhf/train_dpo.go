@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
+	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/dpo"
 )
 
@@ -14,29 +15,28 @@ func runTrainDPO(ctx context.Context, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	env, err := trainSetup(cfg.Model, cfg.Data, f.quiet)
-	if err != nil {
-		return err
-	}
-	refName := cfg.Ref
-	if refName == "" {
-		refName = cfg.Model
-	}
-	ref, err := loadModel(refName)
-	if err != nil {
-		return err
-	}
-	t, err := dpo.New(cfg, env, ref.Model)
-	if err != nil {
-		return err
-	}
-	return t.Run(ctx)
+	setup := func(quiet bool) (train.Setup, error) { return trainSetup(cfg.Model, cfg.Data, quiet) }
+	return runOffline(ctx, "dpo", args, f, cfg.Train, setup, func(ctx context.Context, env train.Setup) error {
+		refName := cfg.Ref
+		if refName == "" {
+			refName = cfg.Model
+		}
+		ref, err := loadModel(refName)
+		if err != nil {
+			return err
+		}
+		t, err := dpo.New(cfg, env, ref.Model)
+		if err != nil {
+			return err
+		}
+		return t.Run(ctx)
+	})
 }
 
 // dpoFlags binds every flag of `gorlhf train dpo` to cfg; the names come
 // from the config's flag tags (package cfgflag).
 func dpoFlags(cfg *dpo.Config) *trainFlags {
-	f := newTrainFlags("dpo")
+	f := newTrainFlags("dpo").withDP()
 	b := cfgflag.NewBinder(f.fs, cfg)
 	b.Var(&cfg.Model, "policy to train: HF folder, llama2.c file, cached Hub id, or stories260K (embedded)")
 	b.Var(&cfg.Ref, "frozen reference model (empty: the policy as loaded)")

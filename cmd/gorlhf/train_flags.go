@@ -19,6 +19,7 @@ type trainFlags struct {
 	engine  engineFlags
 	config  string
 	quiet   bool
+	dp      dpFlags           // data-parallel ranks (sft, rm, dpo: withDP)
 	aliases map[string]string // alias flag → canonical flag
 }
 
@@ -27,6 +28,12 @@ func newTrainFlags(name string) *trainFlags {
 	f.engine.register(f.fs)
 	f.fs.StringVar(&f.config, "config", "", "YAML (or JSON) file setting any of these flags by name, nested or dotted; flags on the command line win")
 	f.fs.BoolVar(&f.quiet, "quiet", false, "no progress bar or log on stderr (train.log and metrics.jsonl are still written)")
+	return f
+}
+
+// withDP adds the data-parallel flags of the offline trainers.
+func (f *trainFlags) withDP() *trainFlags {
+	f.dp.register(f.fs)
 	return f
 }
 
@@ -85,6 +92,7 @@ func registerTrain(b *cfgflag.Binder, c *train.Config) {
 	b.Var(&c.MaxNonFinite, "stop after this many consecutive steps with a NaN/Inf loss or gradient (each is skipped)")
 	b.Var(&c.StopAtStep, "checkpoint and stop after this step, as if interrupted (0 = off)")
 	b.Var(&c.Packing, "pack samples into shared rows with per-sample attention instead of padding")
+	b.Var(&c.ZeroStage, "ZeRO stage of the data-parallel ranks: 0 replicates the training state, 1 shards the AdamW moments, 2 also the gradients, 3 also the parameters (docs/ZERO.md)")
 
 	o := &c.Optim
 	b.Var(&o.LR, "peak learning rate")

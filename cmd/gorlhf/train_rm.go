@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
+	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/rm"
 )
 
@@ -14,21 +15,20 @@ func runTrainRM(ctx context.Context, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	env, err := trainSetup(cfg.Model, cfg.Data, f.quiet)
-	if err != nil {
-		return err
-	}
-	t, err := rm.New(cfg, env)
-	if err != nil {
-		return err
-	}
-	return t.Run(ctx)
+	setup := func(quiet bool) (train.Setup, error) { return trainSetup(cfg.Model, cfg.Data, quiet) }
+	return runOffline(ctx, "rm", args, f, cfg.Train, setup, func(ctx context.Context, env train.Setup) error {
+		t, err := rm.New(cfg, env)
+		if err != nil {
+			return err
+		}
+		return t.Run(ctx)
+	})
 }
 
 // rmFlags binds every flag of `gorlhf train rm` to cfg; the names come
 // from the config's flag tags (package cfgflag).
 func rmFlags(cfg *rm.Config) *trainFlags {
-	f := newTrainFlags("rm")
+	f := newTrainFlags("rm").withDP()
 	b := cfgflag.NewBinder(f.fs, cfg)
 	b.Var(&cfg.Model, "backbone (a causal LM gets a new score head) or a reward model to keep training")
 	b.Var(&cfg.Loss, "pairwise loss: sigmoid (Bradley–Terry) or logexp")

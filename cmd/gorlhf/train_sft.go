@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
+	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/sft"
 )
 
@@ -14,21 +15,20 @@ func runTrainSFT(ctx context.Context, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	env, err := trainSetup(cfg.Model, cfg.Data, f.quiet)
-	if err != nil {
-		return err
-	}
-	t, err := sft.New(cfg, env)
-	if err != nil {
-		return err
-	}
-	return t.Run(ctx)
+	setup := func(quiet bool) (train.Setup, error) { return trainSetup(cfg.Model, cfg.Data, quiet) }
+	return runOffline(ctx, "sft", args, f, cfg.Train, setup, func(ctx context.Context, env train.Setup) error {
+		t, err := sft.New(cfg, env)
+		if err != nil {
+			return err
+		}
+		return t.Run(ctx)
+	})
 }
 
 // sftFlags binds every flag of `gorlhf train sft` to cfg; the names come
 // from the config's flag tags (package cfgflag).
 func sftFlags(cfg *sft.Config) *trainFlags {
-	f := newTrainFlags("sft")
+	f := newTrainFlags("sft").withDP()
 	b := cfgflag.NewBinder(f.fs, cfg)
 	b.Var(&cfg.Model, "model to fine-tune: HF folder, llama2.c file, cached Hub id, or stories260K (embedded)")
 	b.Var(&cfg.GradientCheckpointing, "recompute each transformer block's activations in the backward pass instead of keeping them (less memory, about one more forward pass; same gradients)")

@@ -23,7 +23,7 @@ func (e *Engine) BeginMicro(ctx context.Context) error {
 	}
 	e.ctx, e.inMicro = ctx, true
 	if r := e.rest(); r != nil && e.cfg.Stage == 3 {
-		e.gather(r, e.restW[:r.n], "rest bucket")
+		e.gather(r, e.restW[:r.n], "for the micro-batch")
 	}
 	return e.err
 }

@@ -194,7 +194,7 @@ func onRanks(t testing.TB, size int, body func(ctx context.Context, c collective
 
 // hooks change what train does around the steps; nil ones do nothing.
 type hooks struct {
-	wrap func(c collective.Comm) collective.Comm  // the Comm the rank's engine uses
+	wrap func(c collective.Comm) collective.Comm    // the Comm the rank's engine uses
 	load func(ctx context.Context, e *Engine) error // before the first step
 	save func(ctx context.Context, e *Engine) error // after the last step
 }

@@ -22,6 +22,8 @@ const (
 	MetaFile = "zero.json"
 	// metaFormat is MetaFile's layout version.
 	metaFormat = 1
+	// maxListed is how many tensor differences a layout error lists.
+	maxListed = 4
 )
 
 // ShardFile is the name of shard s of n: the slices
@@ -324,6 +326,9 @@ func (e *Engine) checkLayout(m meta) error {
 	}
 	for name, shape := range saved {
 		errs = append(errs, fmt.Errorf("the checkpoint's tensor %s %v is not in the model", name, shape))
+	}
+	if len(errs) > maxListed {
+		errs = append(errs[:maxListed], fmt.Errorf("and %d more differences", len(errs)-maxListed))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

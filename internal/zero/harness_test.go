@@ -287,8 +287,11 @@ func trainRank(ctx context.Context, c collective.Comm, base model.CausalLM, rn r
 	return res, nil
 }
 
-// faulty is one rank's Comm that, once armed, closes the whole group (as
-// a lost peer does) at its nth call of op and fails that call.
+// faulty is a rank's Comm whose nth call of op, once armed, fails as a
+// broken connection does. Wrapping every rank's Comm alike makes the
+// group fail at one collective on every rank (a lost peer makes the
+// others fail wherever they are, which Local cannot reproduce exactly:
+// it may report a meeting that completed just before a Close as closed).
 type faulty struct {
 	collective.Comm
 	op    string // "AllGather", "ReduceScatter" or "AllReduceF64"
@@ -302,8 +305,7 @@ func (f *faulty) hit(op string) error {
 		return nil
 	}
 	if f.calls++; f.calls == f.n {
-		f.Comm.Close()
-		return collective.ErrClosed
+		return fmt.Errorf("injected: %w", collective.ErrClosed)
 	}
 	return nil
 }

@@ -16,7 +16,8 @@ import (
 
 // TestRecompute: gradient checkpointing through the engine's runner
 // (Config.Recompute: one gather serves recomputation and backward at
-// stage 3) gives the bits of keeping the activations, at stages 2 and 3.
+// stage 3) gives the bits of keeping the activations, at stages 1, 2
+// and 3.
 func TestRecompute(t *testing.T) {
 	for _, mc := range []struct {
 		name   string
@@ -25,7 +26,7 @@ func TestRecompute(t *testing.T) {
 	}{{"tiny-llama", tinyLlama(t), 8}, {"stories260K", stories(t), 16}} {
 		rn := run{stage: 3, ranks: 2, micro: 2, steps: 3, rows: 2, tokens: mc.tokens}
 		want := train(t, mc.base, rn, hooks{})
-		for _, stage := range []int{2, 3} {
+		for _, stage := range []int{1, 2, 3} {
 			rn.stage, rn.recompute = stage, true
 			got := train(t, mc.base, rn, hooks{})
 			sameBits(t, fmt.Sprintf("%s stage %d with recomputation vs stage 3 without", mc.name, stage), got[1].weights, want[1].weights)

@@ -290,12 +290,25 @@ func TestMisuse(t *testing.T) {
 		if err := e.EndMicro(ctx); err == nil {
 			return errors.New("EndMicro without BeginMicro accepted")
 		}
+		m.(model.Blocked).SetBlockRunner(e.Runner())
+		ids, pos, _ := microBatch(1, 0, 1, 8, base.Dims().Vocab)
+		var msg any
+		func() {
+			defer func() { msg = recover() }()
+			m.Forward(nil, ids, pos, nil, 1, 8)
+		}()
+		if msg == nil { // the embedding's released table, or the first block's check
+			return errors.New("a stage-3 forward pass outside a micro-batch and without Gather ran")
+		}
 		release, err := e.Gather(ctx)
 		if err != nil {
 			return err
 		}
 		if err := e.BeginMicro(ctx); err == nil {
 			return errors.New("BeginMicro while gathered accepted")
+		}
+		if got, want := m.Forward(nil, ids, pos, nil, 1, 8), base.Forward(nil, ids, pos, nil, 1, 8); !slicesEqualBits(got.Data, want.Data) {
+			return errors.New("a forward pass over gathered parameters differs from the model's")
 		}
 		release()
 		if err := e.BeginMicro(ctx); err != nil {

@@ -26,11 +26,7 @@ func (e *Engine) Gather(ctx context.Context) (release func(), err error) {
 	if e.cfg.Stage < 3 {
 		return func() {}, nil
 	}
-	total := 0
-	for _, b := range e.buckets {
-		total += b.n
-	}
-	all := make([]float32, total)
+	all := make([]float32, e.Count())
 	off := 0
 	for _, b := range e.buckets {
 		full := all[off : off+b.n : off+b.n]

@@ -156,8 +156,10 @@ type rankResult struct {
 }
 
 // onRanks runs body on size goroutine ranks of a Local group. A rank that
-// fails or panics closes the group, so the others fail instead of
-// waiting; the run is bounded in time.
+// fails or panics closes the group after a grace period, so that the
+// others fail instead of waiting for it (the grace lets ranks that fail
+// alike finish on their own: Local may report a meeting completed just
+// before a Close as closed); the run is bounded in time.
 func onRanks(t testing.TB, size int, body func(ctx context.Context, c collective.Comm) error) []error {
 	t.Helper()
 	comms := collective.NewLocal(size)
@@ -170,11 +172,11 @@ func onRanks(t testing.TB, size int, body func(ctx context.Context, c collective
 			defer func() {
 				if p := recover(); p != nil {
 					errs[r] = fmt.Errorf("rank %d panicked: %v", r, p)
-					c.Close()
+					time.AfterFunc(500*time.Millisecond, func() { c.Close() })
 				}
 			}()
 			if errs[r] = body(context.Background(), c); errs[r] != nil {
-				c.Close()
+				time.AfterFunc(500*time.Millisecond, func() { c.Close() })
 			}
 		}()
 	}
@@ -190,28 +192,48 @@ func onRanks(t testing.TB, size int, body func(ctx context.Context, c collective
 	return errs
 }
 
-// train runs rn on every rank with an engine over a copy of base; load,
-// when set, runs on each rank's engine before the first step, save after
-// the last.
-func train(t testing.TB, base model.CausalLM, rn run, load, save func(ctx context.Context, e *Engine) error) []rankResult {
+// hooks change what train does around the steps; nil ones do nothing.
+type hooks struct {
+	wrap func(c collective.Comm) collective.Comm    // the Comm the rank's engine uses
+	load func(ctx context.Context, e *Engine) error // before the first step
+	save func(ctx context.Context, e *Engine) error // after the last step
+}
+
+// train runs rn on every rank with an engine over a copy of base and
+// returns each rank's result.
+func train(t testing.TB, base model.CausalLM, rn run, h hooks) []rankResult {
 	t.Helper()
-	out := make([]rankResult, rn.ranks)
-	errs := onRanks(t, rn.ranks, func(ctx context.Context, c collective.Comm) error {
-		res, err := trainRank(ctx, c, base, rn, load, save)
-		out[c.Rank()] = res
-		return err
-	})
+	out, errs := trainErrs(t, base, rn, h)
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func trainRank(ctx context.Context, c collective.Comm, base model.CausalLM, rn run, load, save func(ctx context.Context, e *Engine) error) (rankResult, error) {
+// trainErrs is train returning each rank's error.
+func trainErrs(t testing.TB, base model.CausalLM, rn run, h hooks) ([]rankResult, []error) {
+	t.Helper()
+	out := make([]rankResult, rn.ranks)
+	errs := onRanks(t, rn.ranks, func(ctx context.Context, c collective.Comm) error {
+		r := c.Rank()
+		if h.wrap != nil {
+			c = h.wrap(c)
+		}
+		res, err := trainRank(ctx, c, base, rn, h)
+		out[r] = res
+		return err
+	})
+	return out, errs
+}
+
+func trainRank(ctx context.Context, c collective.Comm, base model.CausalLM, rn run, h hooks) (rankResult, error) {
 	var res rankResult
 	m, err := model.Clone(base)
 	if err != nil {
 		return res, err
+	}
+	if _, ok := base.(plain); ok {
+		m = plain{m}
 	}
 	e, err := New(ctx, c, m, Config{Stage: rn.stage, Optim: testOptim, MaxNorm: rn.maxNorm, Recompute: rn.recompute, Poison: rn.poison})
 	if err != nil {
@@ -220,8 +242,8 @@ func trainRank(ctx context.Context, c collective.Comm, base model.CausalLM, rn r
 	if b, ok := m.(model.Blocked); ok {
 		b.SetBlockRunner(e.Runner())
 	}
-	if load != nil {
-		if err := load(ctx, e); err != nil {
+	if h.load != nil {
+		if err := h.load(ctx, e); err != nil {
 			return res, err
 		}
 	}
@@ -250,8 +272,8 @@ func trainRank(ctx context.Context, c collective.Comm, base model.CausalLM, rn r
 		}
 		res.updates = append(res.updates, u)
 	}
-	if save != nil {
-		if err := save(ctx, e); err != nil {
+	if h.save != nil {
+		if err := h.save(ctx, e); err != nil {
 			return res, err
 		}
 	}
@@ -263,6 +285,50 @@ func trainRank(ctx context.Context, c collective.Comm, base model.CausalLM, rn r
 	res.weights = weights(e.Params())
 	release()
 	return res, nil
+}
+
+// faulty is a rank's Comm whose nth call of op, once armed, fails as a
+// broken connection does. Wrapping every rank's Comm alike makes the
+// group fail at one collective on every rank (a lost peer makes the
+// others fail wherever they are, which Local cannot reproduce exactly:
+// it may report a meeting that completed just before a Close as closed).
+type faulty struct {
+	collective.Comm
+	op    string // "AllGather", "ReduceScatter" or "AllReduceF64"
+	n     int
+	armed bool
+	calls int
+}
+
+func (f *faulty) hit(op string) error {
+	if !f.armed || op != f.op {
+		return nil
+	}
+	if f.calls++; f.calls == f.n {
+		return fmt.Errorf("injected: %w", collective.ErrClosed)
+	}
+	return nil
+}
+
+func (f *faulty) AllGather(ctx context.Context, shard, buf []float32) error {
+	if err := f.hit("AllGather"); err != nil {
+		return err
+	}
+	return f.Comm.AllGather(ctx, shard, buf)
+}
+
+func (f *faulty) ReduceScatter(ctx context.Context, buf, shard []float32) error {
+	if err := f.hit("ReduceScatter"); err != nil {
+		return err
+	}
+	return f.Comm.ReduceScatter(ctx, buf, shard)
+}
+
+func (f *faulty) AllReduceF64(ctx context.Context, buf []float64) error {
+	if err := f.hit("AllReduceF64"); err != nil {
+		return err
+	}
+	return f.Comm.AllReduceF64(ctx, buf)
 }
 
 // relDiff is ‖a−b‖/‖b‖ and the largest element difference.

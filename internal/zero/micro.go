@@ -23,7 +23,7 @@ func (e *Engine) BeginMicro(ctx context.Context) error {
 	}
 	e.ctx, e.inMicro = ctx, true
 	if r := e.rest(); r != nil && e.cfg.Stage == 3 {
-		e.gather(r, e.restW[:r.n], "rest bucket")
+		e.gather(r, e.restW[:r.n], "for the micro-batch")
 	}
 	return e.err
 }
@@ -87,6 +87,7 @@ func (e *Engine) segment(b *bucket) tensor.Segment {
 		return s
 	}
 	s.BeforeBackward = func() {
+		e.mustMicro(b, "backward pass")
 		if stage3 {
 			e.gatherBlock(b, "for its backward pass")
 		}
@@ -117,7 +118,18 @@ func (e *Engine) zeroed(n int) []float32 {
 // when Gather holds every parameter).
 func (e *Engine) gatherBlock(b *bucket, why string) {
 	if e.gathered == nil {
+		e.mustMicro(b, "forward pass")
 		e.gather(b, e.blockW[:b.n], why)
+	}
+}
+
+// mustMicro panics (a programmer error, as a shape mismatch is) when a
+// block runs outside a micro-batch where the engine needs one: a backward
+// pass at stages 2 and 3 (its gradients belong to a step), a forward pass
+// at stage 3 without Gather (the rest bucket is released).
+func (e *Engine) mustMicro(b *bucket, pass string) {
+	if !e.inMicro {
+		panic(fmt.Sprintf("zero: rank %d: %s's %s outside a micro-batch (BeginMicro…EndMicro) at stage %d; at stage 3 a pass outside training needs Gather", e.rank, b.name, pass, e.cfg.Stage))
 	}
 }
 

@@ -165,6 +165,16 @@ func (e *Engine) Size() int { return e.size }
 // unless gathered).
 func (e *Engine) Params() nn.Params { return e.params }
 
+// Count is the number of scalar parameters of the model, Ψ (the
+// parameters' Count is 0 at stage 3 while they are released).
+func (e *Engine) Count() int {
+	n := 0
+	for _, b := range e.buckets {
+		n += b.n
+	}
+	return n
+}
+
 // AdamSteps is the number of AdamW updates applied (skipped steps not
 // counted), the t of the bias corrections.
 func (e *Engine) AdamSteps() int { return e.adamStep }

@@ -39,7 +39,7 @@ func TestStages(t *testing.T) {
 				var stage0 []rankResult
 				for stage := 0; stage <= 3; stage++ {
 					rn := run{stage: stage, ranks: n, micro: 8 / n, steps: 5, rows: 2, tokens: mc.tokens, maxNorm: mc.maxNorm}
-					got := train(t, mc.base, rn, nil, nil)
+					got := train(t, mc.base, rn, hooks{})
 					for r := 1; r < n; r++ {
 						sameBits(t, "rank vs rank 0", got[r].weights, got[0].weights)
 					}

@@ -25,6 +25,9 @@ import (
 const (
 	StateFile     = "trainer_state.json"
 	OptimizerFile = "optimizer.safetensors"
+	// ZeroDir holds a data-parallel run's ZeRO shards of the training
+	// state (package zero's format) in place of OptimizerFile.
+	ZeroDir = "zero"
 	// LatestFile in the checkpoint root names the newest complete
 	// checkpoint, as DeepSpeed's "latest" does.
 	LatestFile = "latest"
@@ -87,6 +90,12 @@ func SaveCheckpoint(root string, m Model, opt *optim.AdamW, st State, keep int) 
 	if err := fillCheckpoint(tmp, m, opt, st); err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", tag, err)
 	}
+	return commitCheckpoint(root, tmp, tag, keep)
+}
+
+// commitCheckpoint renames the filled folder tmp to root/tag, points
+// LatestFile at it and prunes to the newest keep checkpoints.
+func commitCheckpoint(root, tmp, tag string, keep int) (string, error) {
 	dir := filepath.Join(root, tag)
 	if err := replaceDir(tmp, dir); err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", tag, err)
@@ -108,6 +117,12 @@ func fillCheckpoint(dir string, m Model, opt *optim.AdamW, st State) error {
 	if err := saveOptimizer(filepath.Join(dir, OptimizerFile), opt.State()); err != nil {
 		return err
 	}
+	return writeState(dir, st)
+}
+
+// writeState writes StateFile, the file whose presence makes a
+// checkpoint folder complete, and syncs the folder.
+func writeState(dir string, st State) error {
 	st.Format, st.Saved = stateFormat, time.Now().UTC()
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -259,6 +274,24 @@ func complete(dir string) bool {
 // LoadCheckpoint restores params (by name, bit for bit) and the optimizer
 // from dir and returns the saved state.
 func LoadCheckpoint(dir string, params nn.Params, opt *optim.AdamW) (State, error) {
+	st, err := readState(dir)
+	if err != nil {
+		return st, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ZeroDir)); err == nil {
+		return st, fmt.Errorf("checkpoint: %s holds ZeRO shards (%s/), saved by a data-parallel run: it resumes through the sharding engine (--ds.zero_stage ≥ 1, or the same --launcher)", dir, ZeroDir)
+	}
+	if err := loadWeights(filepath.Join(dir, safetensors.SingleName), params); err != nil {
+		return st, err
+	}
+	if err := loadOptimizer(filepath.Join(dir, OptimizerFile), params, opt); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// readState reads a checkpoint's StateFile.
+func readState(dir string) (State, error) {
 	var st State
 	b, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if err != nil {
@@ -269,12 +302,6 @@ func LoadCheckpoint(dir string, params nn.Params, opt *optim.AdamW) (State, erro
 	}
 	if st.Format != stateFormat {
 		return st, fmt.Errorf("checkpoint: %s: format %d, this build reads %d", dir, st.Format, stateFormat)
-	}
-	if err := loadWeights(filepath.Join(dir, safetensors.SingleName), params); err != nil {
-		return st, err
-	}
-	if err := loadOptimizer(filepath.Join(dir, OptimizerFile), params, opt); err != nil {
-		return st, err
 	}
 	return st, nil
 }

@@ -2,7 +2,12 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/model"
@@ -90,3 +95,116 @@ func (d *dataParallel) sum(ctx context.Context, x float64) (float64, error) {
 func (d *dataParallel) gather(ctx context.Context) (func(), error) { return d.e.Gather(ctx) }
 func (d *dataParallel) rank() int                                  { return d.comm.Rank() }
 func (d *dataParallel) size() int                                  { return d.comm.Size() }
+
+// agree turns one rank's error into every rank's: each says whether it
+// failed, and all fail, naming the ranks that did, when one did.
+func (d *dataParallel) agree(what string, err error) error {
+	flags := make([]float64, d.comm.Size())
+	if err != nil {
+		flags[d.comm.Rank()] = 1
+	}
+	if cerr := d.comm.AllReduceF64(context.Background(), flags); cerr != nil {
+		return errors.Join(err, fmt.Errorf("train: rank %d: %s: %w", d.comm.Rank(), what, cerr))
+	}
+	if err != nil {
+		return fmt.Errorf("train: rank %d: %s: %w", d.comm.Rank(), what, err)
+	}
+	var failed []string
+	for r, f := range flags {
+		if f != 0 {
+			failed = append(failed, strconv.Itoa(r))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("train: %s failed on rank %s", what, strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// agreeStop makes every rank stop at the same step: when any rank's ctx
+// is done, each gets a cancelled context (the collectives of the last
+// checkpoint then run on a live one); otherwise ctx itself.
+func (d *dataParallel) agreeStop(ctx context.Context) (context.Context, error) {
+	flag := []float64{0}
+	if ctx.Err() != nil {
+		flag[0] = 1
+	}
+	if err := d.comm.AllReduceF64(context.Background(), flag); err != nil {
+		return ctx, fmt.Errorf("rank %d: agreeing whether to stop: %w", d.comm.Rank(), err)
+	}
+	if flag[0] == 0 {
+		return ctx, nil
+	}
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = fmt.Errorf("%w: another data-parallel rank was stopped", context.Canceled)
+	}
+	stopped, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	return stopped, nil
+}
+
+// save writes a checkpoint of the data-parallel run: every rank its ZeRO
+// shards into <tag>/zero (zero.Engine.Save), rank 0 the whole model
+// (gathered at stage 3, so the folder also loads as a model) and the
+// state, into a temporary folder every rank names alike, renamed into
+// place by rank 0 once every rank has written its part.
+func (d *dataParallel) save(root string, m Model, st State, keep int) (string, error) {
+	ctx, rank0 := context.Background(), d.comm.Rank() == 0
+	tag := Tag(st.Step)
+	tmp := filepath.Join(root, "."+tag+".tmp-dp")
+	var err error
+	if rank0 {
+		if err = os.MkdirAll(root, 0o755); err == nil {
+			if err = os.RemoveAll(tmp); err == nil {
+				err = os.Mkdir(tmp, 0o755)
+			}
+		}
+	}
+	if err := d.agree("checkpoint "+tag+": create "+tmp, err); err != nil {
+		return "", err
+	}
+	if err := d.e.Save(ctx, filepath.Join(tmp, ZeroDir)); err != nil {
+		return "", fmt.Errorf("train: rank %d: checkpoint %s: %w", d.comm.Rank(), tag, err)
+	}
+	release, err := d.e.Gather(ctx)
+	if err != nil {
+		return "", fmt.Errorf("train: rank %d: checkpoint %s: %w", d.comm.Rank(), tag, err)
+	}
+	if rank0 {
+		if err = SaveModel(tmp, m); err == nil {
+			err = writeState(tmp, st)
+		}
+		if err == nil {
+			_, err = commitCheckpoint(root, tmp, tag, keep)
+		}
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+		}
+	}
+	release()
+	if err := d.agree("checkpoint "+tag, err); err != nil {
+		return "", err
+	}
+	return filepath.Join(root, tag), nil
+}
+
+// restore loads a data-parallel checkpoint folder on every rank: the
+// state file and this rank's share of the ZeRO shards, re-partitioned
+// when the checkpoint was saved by another number of ranks or stage.
+func (d *dataParallel) restore(dir string) (State, error) {
+	st, err := readState(dir)
+	zdir := filepath.Join(dir, ZeroDir)
+	if err == nil {
+		if _, serr := os.Stat(zdir); serr != nil {
+			err = fmt.Errorf("checkpoint %s was saved by one process without ZeRO sharding (no %s/): resume it in one process with --ds.zero_stage 0", dir, ZeroDir)
+		}
+	}
+	if err := d.agree("resume from "+dir, err); err != nil {
+		return st, err
+	}
+	if err := d.e.Load(context.Background(), zdir); err != nil {
+		return st, fmt.Errorf("train: rank %d: resume from %s: %w", d.comm.Rank(), dir, err)
+	}
+	return st, nil
+}

@@ -162,7 +162,11 @@ func (s *Session) resume() error {
 
 // restore loads one checkpoint folder.
 func (s *Session) restore(dir string) error {
-	st, err := LoadCheckpoint(dir, s.opts.Params, s.opt)
+	load := func() (State, error) { return LoadCheckpoint(dir, s.opts.Params, s.opt) }
+	if s.dp != nil {
+		load = func() (State, error) { return s.dp.restore(dir) }
+	}
+	st, err := load()
 	if err != nil {
 		return err
 	}
@@ -310,6 +314,12 @@ func flatten(values map[string]float64) []any {
 func (s *Session) EndStep(ctx context.Context) error {
 	rule := CheckpointRule{SaveSteps: s.cfg.Ckpt.SaveSteps, StopAtStep: s.cfg.StopAtStep,
 		Dir: s.cfg.CheckpointDir(), Trainer: "train", Unit: "step"}
+	if s.dp != nil {
+		var err error
+		if ctx, err = s.dp.agreeStop(ctx); err != nil {
+			return fmt.Errorf("train: step %d: %w", s.step, err)
+		}
+	}
 	return rule.After(ctx, s.step, s.Checkpoint)
 }
 
@@ -325,7 +335,13 @@ func (s *Session) Checkpoint() error {
 	st := State{Step: s.step, Cursor: s.sampler.Cursor(), RNG: rng, NonFiniteRun: s.guard.Skips.Run,
 		NonFiniteTotal: s.guard.Skips.Total, Config: s.cfgJSON, Extra: s.extra}
 	start := time.Now()
-	dir, err := SaveCheckpoint(s.cfg.CheckpointDir(), s.opts.Model, s.opt, st, s.cfg.Ckpt.MaxNum)
+	save := func() (string, error) {
+		return SaveCheckpoint(s.cfg.CheckpointDir(), s.opts.Model, s.opt, st, s.cfg.Ckpt.MaxNum)
+	}
+	if s.dp != nil {
+		save = func() (string, error) { return s.dp.save(s.cfg.CheckpointDir(), s.opts.Model, st, s.cfg.Ckpt.MaxNum) }
+	}
+	dir, err := save()
 	if err != nil {
 		return err
 	}

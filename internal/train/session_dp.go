@@ -3,6 +3,8 @@ package train
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/gorlhf/gorlhf/internal/collective"
@@ -34,7 +36,7 @@ func (s *Session) openOutputs() error {
 // (over a group of one when no Comm is given).
 func (s *Session) openStepper() error {
 	o := s.opts
-	if o.Comm == nil && s.cfg.ZeroStage == 0 {
+	if o.Comm == nil && s.cfg.ZeroStage == 0 && !s.resumesShards() {
 		var err error
 		if s.opt, err = optim.New(o.Params, s.cfg.Optim.Adam); err != nil {
 			return err
@@ -56,6 +58,21 @@ func (s *Session) openStepper() error {
 	s.Log.Info("data parallel", "rank", comm.Rank(), "ranks", comm.Size(), "zero_stage", s.cfg.ZeroStage,
 		"param_bytes", mem.Params, "grad_bytes", mem.Grads, "optim_bytes", mem.Optim, "scratch_bytes", mem.Scratch)
 	return nil
+}
+
+// resumesShards reports whether this run resumes from a checkpoint a
+// data-parallel run saved (ZeRO shards): one process then loads it
+// through the sharding engine too, as a group of one.
+func (s *Session) resumesShards() bool {
+	if !s.cfg.Ckpt.LoadEnable {
+		return false
+	}
+	dir, err := LatestCheckpoint(s.cfg.CheckpointDir())
+	if err != nil || dir == "" {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, ZeroDir))
+	return err == nil
 }
 
 // ranks is the number of data-parallel ranks (1 in one process).

@@ -2,6 +2,7 @@ package sft
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -112,5 +113,43 @@ func TestDataParallel_RanksMustDivideTheBatch(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(c.Train.Ckpt.OutputDir, "*")); len(left) != 0 {
 		t.Fatalf("a refused run wrote %v", left)
+	}
+}
+
+// TestDataParallel_ResumeOnOtherRanks: a run checkpointed at step 3 on 2
+// ranks at stage 2 resumes on 4 ranks at stage 3, and in one process,
+// and each ends equal to the uninterrupted run of its new shape within
+// 1e-6 (DeepSpeed's "universal checkpoint" problem).
+func TestDataParallel_ResumeOnOtherRanks(t *testing.T) {
+	ds := dataset(t)
+	first := dpConfig(t, ds, 2)
+	first.Train.StopAtStep, first.Train.Ckpt.SaveSteps = 3, 3
+	collectivetest.Ranks(t, 2, func(comm collective.Comm) error {
+		env := testEnv(t)
+		env.Comm = comm
+		tr, err := New(first, env)
+		if err != nil {
+			return err
+		}
+		if err := tr.Run(context.Background()); !errors.Is(err, train.ErrStopped) {
+			return fmt.Errorf("run: %v, want %v", err, train.ErrStopped)
+		}
+		return nil
+	})
+	for _, shape := range []struct{ ranks, stage int }{{4, 3}, {0, 0}} {
+		t.Run(fmt.Sprintf("ranks=%d/stage=%d", shape.ranks, shape.stage), func(t *testing.T) {
+			want, _ := runRanks(t, dpConfig(t, ds, shape.stage), shape.ranks)
+			c := dpConfig(t, ds, shape.stage)
+			c.Train.Ckpt.LoadEnable, c.Train.Ckpt.Path = true, first.Train.Ckpt.Path
+			got, rows := runRanks(t, c, shape.ranks)
+			if len(rows) == 0 || rows[0].Step != 4 {
+				t.Fatalf("resumed run's first logged step: %v", rows)
+			}
+			d := collectivetest.Compare(t, got, want)
+			t.Logf("resumed vs uninterrupted: worst relative difference %.3g (%s)", d.Rel, d.Name)
+			if d.Rel > 1e-6 {
+				t.Errorf("%s differs by %.3g relative", d.Name, d.Rel)
+			}
+		})
 	}
 }

@@ -172,6 +172,7 @@ func registerPPOTrain(b *cfgflag.Binder, c *ppo.Config) {
 	b.Var(&t.MaxNonFinite, "stop after this many consecutive non-finite optimizer steps (each is skipped)")
 	b.Var(&t.StopAtStep, "checkpoint and stop after this iteration, as if interrupted (0 = off)")
 	b.Var(&t.EngineLogProbs, "use the rollout engine's log-probs as π_old instead of recomputing them with the actor")
+	b.Var(&c.DS.PackingSamples, "pack the sequences of each actor, reference and critic pass into shared rows (per-sample attention) instead of padding each to the longest")
 
 	e := &c.Eval
 	b.Var(&e.Dataset, "held-out prompts (same keys as --data.prompt_dataset)")

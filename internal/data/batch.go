@@ -65,25 +65,38 @@ func Pad(samples []Sample, padID int32) *Batch {
 // the longest row. A sample longer than rowLen is a programmer error (the
 // encoder truncates to max_len).
 func Pack(samples []Sample, rowLen int, padID int32) *Batch {
-	var used []int // tokens used per row
+	return PackAligned(samples, rowLen, 1, padID)
+}
+
+// PackAligned is Pack with every sample starting at a multiple of align
+// tokens in its row (padding between samples fills the gap; a sample fits
+// a row when its aligned start plus its length is at most rowLen). Aligned
+// starts line a packed sample up with the vector lanes and blocks of the
+// CPU kernels as the start of a padded row does, so that it rounds the
+// same way (package role/inproc). Pack is PackAligned with align 1.
+func PackAligned(samples []Sample, rowLen, align int, padID int32) *Batch {
+	if align < 1 {
+		panic(fmt.Sprintf("data: PackAligned: alignment %d < 1", align))
+	}
+	var used []int // tokens used per row, up to the end of its last sample
 	spans := make([]Span, len(samples))
 	for i, s := range samples {
 		if s.Len() > rowLen {
 			panic(fmt.Sprintf("data: Pack: sample of %d tokens exceeds the row length %d", s.Len(), rowLen))
 		}
-		row := -1
+		row, start := -1, 0
 		for r, u := range used {
-			if u+s.Len() <= rowLen {
+			if start = roundUp(u, align); start+s.Len() <= rowLen {
 				row = r
 				break
 			}
 		}
 		if row < 0 {
-			row = len(used)
+			row, start = len(used), 0
 			used = append(used, 0)
 		}
-		spans[i] = Span{Row: row, Start: used[row], Len: s.Len()}
-		used[row] += s.Len()
+		spans[i] = Span{Row: row, Start: start, Len: s.Len()}
+		used[row] = start + s.Len()
 	}
 	t := 0
 	for _, u := range used {
@@ -95,6 +108,9 @@ func Pack(samples []Sample, rowLen int, padID int32) *Batch {
 	}
 	return b
 }
+
+// roundUp is n rounded up to a multiple of m.
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
 // newBatch allocates an all-padding batch.
 func newBatch(rows, t int, padID int32, packed bool) *Batch {

@@ -50,6 +50,27 @@ func TestPack(t *testing.T) {
 	}
 }
 
+func TestPackAligned(t *testing.T) {
+	ids := func(n int) Sample { return Sample{IDs: make([]int32, n), Loss: make([]bool, n)} }
+	samples := []Sample{ids(5), ids(12), ids(3), ids(4), ids(2)}
+	bt := PackAligned(samples, 12, 4, 0)
+	// 5 → row 0 [0, 5); 12 → row 1; 3 → row 0 at 8 (aligned up from 5);
+	// 4 → row 0 would start at 12: row 2; 2 → row 2 at 4.
+	want := []Span{{0, 0, 5}, {1, 0, 12}, {0, 8, 3}, {2, 0, 4}, {2, 4, 2}}
+	if bt.B != 3 || bt.T != 12 || !slices.Equal(bt.Spans, want) {
+		t.Fatalf("B=%d T=%d spans %v, want %v", bt.B, bt.T, bt.Spans, want)
+	}
+	if got := bt.Seg[5:8]; !slices.Equal(got, []int32{-1, -1, -1}) {
+		t.Fatalf("the gap before an aligned sample holds segments %v, want padding", got)
+	}
+	for _, rowLen := range []int{12, 15, 30} {
+		a, b := Pack(samples, rowLen, 7), PackAligned(samples, rowLen, 1, 7)
+		if !slices.Equal(a.Spans, b.Spans) || !slices.Equal(a.IDs, b.IDs) || !slices.Equal(a.Seg, b.Seg) || !slices.Equal(a.Pos, b.Pos) {
+			t.Fatalf("row length %d: PackAligned with alignment 1 differs from Pack", rowLen)
+		}
+	}
+}
+
 func TestSampler(t *testing.T) {
 	t.Run("Deterministic", func(t *testing.T) {
 		a, b := NewSampler(10, 7, true), NewSampler(10, 7, true)

@@ -29,6 +29,18 @@
 // advantages) have one entry per response token. Padding is a local
 // concern of whoever builds tensors (see Pad and Mask).
 //
+// # Packing
+//
+// The Pack field of LogProbsRequest, ValuesRequest, ActorStep and
+// CriticStep (--ds.packing_samples) asks a model role to lay the
+// sequences of each forward pass out packed, several to a row, instead of
+// one per row padded to the longest. Packing happens inside one pass (an
+// inference chunk, a micro-batch), never across passes, so it changes
+// neither which sequences form a micro-batch nor how the loss is
+// normalised; each sequence is computed as if alone (positions from 0,
+// attention that never leaves it), so the results equal the padded ones
+// to float rounding. Messages and results stay ragged rows either way.
+//
 // # Co-location
 //
 // A role owns its weights. Two roles may share one copy of a model only

@@ -112,6 +112,7 @@ func (p PerToken) checkRows(what string, s Sequences) error {
 // LogProbsRequest asks for the log-probs of every response token.
 type LogProbsRequest struct {
 	Seqs Sequences
+	Pack bool // packed rows, not padded ones (package doc: Packing)
 }
 
 // LogProbsResult holds log π(token | prefix) per response token.
@@ -122,6 +123,7 @@ type LogProbsResult struct {
 // ValuesRequest asks the critic for the value of every response token.
 type ValuesRequest struct {
 	Seqs Sequences
+	Pack bool // packed rows, not padded ones (package doc: Packing)
 }
 
 // ValuesResult holds V(s_t) per response token.
@@ -164,6 +166,7 @@ type ActorStep struct {
 	Norm    rl.LossNorm
 	LR      float64 // learning rate of this step
 	MaxNorm float64 // global gradient-norm clip; 0 = off
+	Pack    bool    // packed micro-batches (package doc: Packing)
 }
 
 // ActorStepResult describes one actor step. Loss terms are the step's
@@ -205,6 +208,7 @@ type CriticStep struct {
 	Norm         rl.LossNorm // see ActorStep.Norm
 	LR           float64
 	MaxNorm      float64
+	Pack         bool // packed micro-batches (package doc: Packing)
 }
 
 // CriticStepResult describes one critic step.

@@ -39,7 +39,7 @@ func (a *Actor) LogProbs(ctx context.Context, req role.LogProbsRequest) (role.Lo
 	if err := ctx.Err(); err != nil {
 		return role.LogProbsResult{}, err
 	}
-	lp, err := forwardLogProbs(a.m.Module, req.Seqs, a.forwardBatch)
+	lp, err := forwardLogProbs(a.m.Module, req.Seqs, a.forwardBatch, req.Pack)
 	if err != nil {
 		return role.LogProbsResult{}, fmt.Errorf("inproc: actor: %w", err)
 	}
@@ -63,7 +63,7 @@ func (a *Actor) TrainStep(ctx context.Context, req role.ActorStep) (role.ActorSt
 			a.params.ZeroGrad()
 			return res, err
 		}
-		a.microStep(mb, req.Loss, norm, &res, &w)
+		a.microStep(layoutOf(mb.Seqs, req.Pack), mb, req.Loss, norm, &res, &w)
 	}
 	w.finish(&res)
 	res.GradNorm, res.Skipped = applyStep(a.params, a.opt, res.Loss, req.LR, req.MaxNorm)
@@ -89,12 +89,11 @@ func checkActorStep(req role.ActorStep) error {
 	return nil
 }
 
-// microStep runs forward and backward over one micro-batch, adding its
-// gradients to the parameters and its metrics to res and w. The loss is
-// rl.ActorObjective's; the actor only supplies the policy's log-probs and
-// entropy.
-func (a *Actor) microStep(mb role.ActorMicroBatch, lc rl.ActorLossConfig, norm rl.LossNorm, res *role.ActorStepResult, w *weighted) {
-	l := newLayout(mb.Seqs)
+// microStep runs forward and backward over one micro-batch laid out as l,
+// adding its gradients to the parameters and its metrics to res and w.
+// The loss is rl.ActorObjective's; the actor only supplies the policy's
+// log-probs and entropy.
+func (a *Actor) microStep(l layout, mb role.ActorMicroBatch, lc rl.ActorLossConfig, norm rl.LossNorm, res *role.ActorStepResult, w *weighted) {
 	mask := mb.Seqs.Mask()
 	tp := tensor.NewTape()
 	lp, logits := l.logProbs(tp, a.m.Module)

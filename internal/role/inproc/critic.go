@@ -47,7 +47,7 @@ func (c *Critic) Values(ctx context.Context, req role.ValuesRequest) (role.Value
 	}
 	out := make(role.PerToken, 0, req.Seqs.Len())
 	err := chunks(req.Seqs, c.forwardBatch, func(s role.Sequences) error {
-		l := newLayout(s)
+		l := layoutOf(s, req.Pack)
 		out = append(out, role.Unpad(c.values(nil, l), l.lens)...)
 		return nil
 	})
@@ -56,7 +56,7 @@ func (c *Critic) Values(ctx context.Context, req role.ValuesRequest) (role.Value
 
 // values returns V [B, A] at the response positions of l.
 func (c *Critic) values(tp *tensor.Tape, l layout) *tensor.Tensor {
-	return l.actions(tp, c.model.Values(tp, l.ids, l.pos, nil, l.b, l.t))
+	return l.actions(tp, c.model.Values(tp, l.ids, l.pos, l.seg, l.rows, l.t))
 }
 
 // TrainStep implements role.Critic.
@@ -81,17 +81,22 @@ func (c *Critic) TrainStep(ctx context.Context, req role.CriticStep) (role.Criti
 			c.params.ZeroGrad()
 			return res, err
 		}
-		l := newLayout(mb.Seqs)
-		mask := mb.Seqs.Mask()
-		tp := tensor.NewTape()
-		loss, vm := rl.ValueLoss(tp, req.Loss, c.values(tp, l), mb.OldValues.Pad(l.a), mb.Returns.Pad(l.a), mask, norm)
-		tp.Backward(loss)
-		res.Loss += vm.Loss
-		n := maskSum(mask)
-		res.Tokens += int(n)
-		w.add(n, map[string]float64{"clip": vm.ClipFrac, "value": vm.ValueMean})
+		c.microStep(layoutOf(mb.Seqs, req.Pack), mb, req.Loss, norm, &res, &w)
 	}
 	res.ClipFrac, res.ValueMean = w.mean("clip"), w.mean("value")
 	res.GradNorm, res.Skipped = applyStep(c.params, c.opt, res.Loss, req.LR, req.MaxNorm)
 	return res, nil
+}
+
+// microStep runs forward and backward over one micro-batch laid out as l,
+// adding its gradients to the parameters and its metrics to res and w.
+func (c *Critic) microStep(l layout, mb role.CriticMicroBatch, lc rl.ValueLossConfig, norm rl.LossNorm, res *role.CriticStepResult, w *weighted) {
+	mask := mb.Seqs.Mask()
+	tp := tensor.NewTape()
+	loss, vm := rl.ValueLoss(tp, lc, c.values(tp, l), mb.OldValues.Pad(l.a), mb.Returns.Pad(l.a), mask, norm)
+	tp.Backward(loss)
+	res.Loss += vm.Loss
+	n := maskSum(mask)
+	res.Tokens += int(n)
+	w.add(n, map[string]float64{"clip": vm.ClipFrac, "value": vm.ValueMean})
 }

@@ -32,7 +32,7 @@ func (r *Reference) LogProbs(ctx context.Context, req role.LogProbsRequest) (rol
 	if err := ctx.Err(); err != nil {
 		return role.LogProbsResult{}, err
 	}
-	lp, err := forwardLogProbs(r.model, req.Seqs, r.forwardBatch)
+	lp, err := forwardLogProbs(r.model, req.Seqs, r.forwardBatch, req.Pack)
 	if err != nil {
 		return role.LogProbsResult{}, fmt.Errorf("inproc: reference: %w", err)
 	}

@@ -124,6 +124,7 @@ func TestRemote_MatchesInProcess(t *testing.T) {
 	t.Run("Generate", func(t *testing.T) { sameGenerate(t, p, 0) })
 	t.Run("ActorTrainStep", func(t *testing.T) { actorSteps(t, p, seqs) })
 	t.Run("CriticTrainStep", func(t *testing.T) { criticSteps(t, p, seqs) })
+	t.Run("Packed", func(t *testing.T) { packedCalls(t, p) })
 	t.Run("WeightsToRollout", func(t *testing.T) { weightsToRollout(t, p) })
 	t.Run("Checkpoint", func(t *testing.T) { checkpoints(t, p, seqs) })
 }

@@ -30,6 +30,7 @@ type Config struct {
 	Train   TrainConfig        `flag:"train"`
 	Eval    EvalConfig         `flag:"eval"`
 	Agent   AgentConfig        `flag:"agent"`
+	DS      DSConfig           `flag:"ds"`
 	Ckpt    train.CkptConfig   `flag:"ckpt"`
 	Logger  train.LoggerConfig `flag:"logger"`
 }
@@ -222,6 +223,19 @@ type AgentConfig struct {
 
 // Enabled reports whether rollouts are multi-turn episodes.
 func (c AgentConfig) Enabled() bool { return c.Env != "" }
+
+// DSConfig holds the settings OpenRLHF passes to DeepSpeed (--ds.*).
+type DSConfig struct {
+	// PackingSamples lays the sequences of each forward pass of the
+	// actor, reference and critic (log-probs, values, training
+	// micro-batches) out packed, several to a row with per-sample
+	// attention and positions, instead of one per row padded to the
+	// longest (--ds.packing_samples). A row holds as many tokens as the
+	// longest sequence of its pass; sequences fill rows first-fit in
+	// order. Micro-batches and the loss normalisation are unchanged;
+	// results equal the padded run's to float rounding.
+	PackingSamples bool `flag:"packing_samples"`
+}
 
 // DataConfig is the prompt dataset.
 type DataConfig struct {

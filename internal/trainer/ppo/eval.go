@@ -107,7 +107,7 @@ func (t *Trainer) Evaluate(ctx context.Context) (EvalResult, error) {
 		}
 	}
 	if t.roles.Reference != nil {
-		ref, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
+		ref, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs, Pack: t.cfg.DS.PackingSamples})
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("ppo: eval: reference log-probs: %w", err)
 		}

@@ -140,7 +140,7 @@ func (t *Trainer) outputCalls(ctx context.Context, r *rollout, e *experience, m 
 			e.oldLP = r.engineLP
 		} else {
 			done := m.phase("actor_logprobs")
-			res, err := t.roles.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
+			res, err := t.roles.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs, Pack: t.cfg.DS.PackingSamples})
 			done()
 			if err != nil {
 				return fmt.Errorf("ppo: actor log-probs: %w", err)
@@ -152,7 +152,7 @@ func (t *Trainer) outputCalls(ctx context.Context, r *rollout, e *experience, m 
 	if t.roles.Reference != nil {
 		calls = append(calls, func() error {
 			done := m.phase("reference")
-			res, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs})
+			res, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs, Pack: t.cfg.DS.PackingSamples})
 			done()
 			if err != nil {
 				return fmt.Errorf("ppo: reference log-probs: %w", err)
@@ -164,7 +164,7 @@ func (t *Trainer) outputCalls(ctx context.Context, r *rollout, e *experience, m 
 	if t.roles.Critic != nil {
 		calls = append(calls, func() error {
 			done := m.phase("critic_values")
-			res, err := t.roles.Critic.Values(ctx, role.ValuesRequest{Seqs: r.seqs})
+			res, err := t.roles.Critic.Values(ctx, role.ValuesRequest{Seqs: r.seqs, Pack: t.cfg.DS.PackingSamples})
 			done()
 			if err != nil {
 				return fmt.Errorf("ppo: critic values: %w", err)

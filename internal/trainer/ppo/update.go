@@ -57,7 +57,8 @@ func (t *Trainer) actorStep(ctx context.Context, e *experience, r *rollout, micr
 	if klLoss {
 		loss.KLCoef, loss.KLEstimator = t.kl.Coef, t.cfg.Algo.KL.Estimator
 	}
-	req := role.ActorStep{Loss: loss, Norm: norm, LR: t.actor.sched.LR(t.actor.steps), MaxNorm: t.cfg.Actor.Optim.MaxNorm}
+	req := role.ActorStep{Loss: loss, Norm: norm, LR: t.actor.sched.LR(t.actor.steps), MaxNorm: t.cfg.Actor.Optim.MaxNorm,
+		Pack: t.cfg.DS.PackingSamples}
 	for _, idx := range micro {
 		mb := role.ActorMicroBatch{Seqs: r.seqs.Select(idx), OldLogProbs: e.oldLP.Select(idx), Advantages: e.advRows.Select(idx)}
 		if klLoss {
@@ -76,7 +77,8 @@ func (t *Trainer) actorStep(ctx context.Context, e *experience, r *rollout, micr
 
 // criticStep sends one optimizer step to the critic.
 func (t *Trainer) criticStep(ctx context.Context, e *experience, r *rollout, micro [][]int, norm rl.LossNorm, st *updateStats) error {
-	req := role.CriticStep{Loss: t.cfg.Critic.ValueLoss, Norm: norm, LR: t.critic.sched.LR(t.critic.steps), MaxNorm: t.cfg.Critic.Optim.MaxNorm}
+	req := role.CriticStep{Loss: t.cfg.Critic.ValueLoss, Norm: norm, LR: t.critic.sched.LR(t.critic.steps), MaxNorm: t.cfg.Critic.Optim.MaxNorm,
+		Pack: t.cfg.DS.PackingSamples}
 	for _, idx := range micro {
 		req.MicroBatches = append(req.MicroBatches, role.CriticMicroBatch{Seqs: r.seqs.Select(idx),
 			OldValues: e.values.Select(idx), Returns: e.retRows.Select(idx)})

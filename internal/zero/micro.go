@@ -40,7 +40,7 @@ func (e *Engine) EndMicro(ctx context.Context) error {
 	e.ctx = ctx
 	for i, b := range e.buckets {
 		if i >= e.blocks || e.cfg.Stage < 2 {
-			e.reduce(b, b.g, "end of micro-batch")
+			e.reduce(b, b.g, "at the end of the micro-batch")
 			clear(b.g)
 		} else if e.err == nil {
 			for _, s := range b.slots {

@@ -251,6 +251,13 @@ func runOffline(ctx context.Context, trainer string, args []string, f *trainFlag
 		}
 		return run(ctx, env)
 	}
+	if err := tc.Validate(); err != nil {
+		return err
+	}
+	if n := f.dp.size(); tc.Accumulation()%n != 0 {
+		return fmt.Errorf("a step's %d micro-batches (--train.batch_size %d / --train.micro_batch_size %d) do not split evenly over %d data-parallel ranks (--model.num_nodes %d × --model.num_workers_per_node %d)",
+			tc.Accumulation(), tc.BatchSize, tc.MicroBatchSize, n, f.dp.nodes, f.dp.workers)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var claimed *train.RunDir

@@ -62,7 +62,7 @@ func (h *hub) meet(ctx context.Context, rank int, v any) ([]any, error) {
 	for gen == h.gen && !h.closed {
 		h.cond.Wait()
 	}
-	if h.closed {
+	if gen == h.gen { // closed before the meeting completed
 		return nil, ErrClosed
 	}
 	// Every rank must arrive again before the next meeting completes, so

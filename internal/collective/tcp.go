@@ -116,8 +116,12 @@ func newTCPComm(cfg Config, next, prev *link) *tcpComm {
 func (c *tcpComm) Rank() int { return c.rank }
 func (c *tcpComm) Size() int { return c.size }
 
-// watch reads a neighbour's control connection: any message or its end
-// breaks the group (unless this rank is closing).
+// watch reads a neighbour's control connection: an abort message, or its
+// end without a bye, breaks the group (unless this rank is closing). A
+// bye does not: the neighbour closed after its last collective, whose
+// data may still be on its way here (a rank that finishes first must not
+// fail the others' last collective); a later collective that needs the
+// neighbour fails on its closed data connection.
 func (c *tcpComm) watch(l *link) {
 	defer c.watchers.Done()
 	kind, text, err := readCtrl(l.ctrl)
@@ -126,7 +130,7 @@ func (c *tcpComm) watch(l *link) {
 	case err != nil:
 		cause = fmt.Sprintf("rank %d (%s) lost: control connection: %v", l.rank, l.addr, err)
 	case kind == ctrlBye:
-		cause = fmt.Sprintf("rank %d (%s) closed its Comm", l.rank, l.addr)
+		return
 	default:
 		cause = text
 	}

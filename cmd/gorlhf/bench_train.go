@@ -51,6 +51,11 @@ type benchTrainResult struct {
 	// collected).
 	ActivationMB float64 `json:"activation_mb"`
 	FinalLoss    float32 `json:"final_loss"`
+	// UserCPUSec and SysCPUSec are the whole process's CPU time in user
+	// and kernel mode (page faults land in the latter); --rounds fills
+	// them in from each child process.
+	UserCPUSec float64 `json:"user_cpu_s,omitempty"`
+	SysCPUSec  float64 `json:"sys_cpu_s,omitempty"`
 }
 
 // benchShape is the model bench train builds: GPT-2 (the default) or a

@@ -30,6 +30,8 @@ type benchTrainSummary struct {
 	PeakRSSMB    float64 `json:"peak_rss_mb_median"`
 	BaseRSSMB    float64 `json:"base_rss_mb_median"`
 	ActivationMB float64 `json:"activation_mb_median"`
+	UserCPUSec   float64 `json:"user_cpu_s_median"`
+	SysCPUSec    float64 `json:"sys_cpu_s_median"`
 }
 
 // benchTrainCompare runs `bench train` with fs's flags in 2×rounds fresh
@@ -67,8 +69,8 @@ func benchTrainCompare(ctx context.Context, fs *flag.FlagSet, rounds int, asJSON
 				plain = append(plain, res)
 			}
 			if !asJSON {
-				fmt.Printf("round %d, gradient checkpointing %-5v: step %7.1f ms, peak RSS %6.0f MB, training state %6.0f MB, activations %6.0f MB\n",
-					i+1, on, res.StepMsMedian, res.PeakRSSMB, res.BaseRSSMB, res.ActivationMB)
+				fmt.Printf("round %d, gradient checkpointing %-5v: step %7.1f ms, peak RSS %6.0f MB, training state %6.0f MB, activations %6.0f MB; process CPU user %.1f s, sys %.1f s\n",
+					i+1, on, res.StepMsMedian, res.PeakRSSMB, res.BaseRSSMB, res.ActivationMB, res.UserCPUSec, res.SysCPUSec)
 			}
 		}
 	}
@@ -87,8 +89,8 @@ func benchTrainCompare(ctx context.Context, fs *flag.FlagSet, rounds int, asJSON
 		name string
 		s    benchTrainSummary
 	}{{"without", cmp.Plain}, {"with", cmp.Checkpointed}} {
-		fmt.Printf("  %-7s gradient checkpointing: step %7.1f ms, peak RSS %6.0f MB, training state %6.0f MB, activations %6.0f MB\n",
-			c.name, c.s.StepMs, c.s.PeakRSSMB, c.s.BaseRSSMB, c.s.ActivationMB)
+		fmt.Printf("  %-7s gradient checkpointing: step %7.1f ms, peak RSS %6.0f MB, training state %6.0f MB, activations %6.0f MB; process CPU user %.1f s, sys %.1f s\n",
+			c.name, c.s.StepMs, c.s.PeakRSSMB, c.s.BaseRSSMB, c.s.ActivationMB, c.s.UserCPUSec, c.s.SysCPUSec)
 	}
 	fmt.Printf("activation memory %+.1f %%, step time %+.1f %%\n", -100*cmp.ActivationReduction, 100*cmp.StepTimeIncrease)
 	return nil
@@ -106,6 +108,7 @@ func benchTrainChild(ctx context.Context, exe string, args []string) (*benchTrai
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		return nil, fmt.Errorf("reading its result %q: %w", out.String(), err)
 	}
+	res.UserCPUSec, res.SysCPUSec = cmd.ProcessState.UserTime().Seconds(), cmd.ProcessState.SystemTime().Seconds()
 	return &res, nil
 }
 
@@ -122,5 +125,7 @@ func summarize(runs []*benchTrainResult) benchTrainSummary {
 		PeakRSSMB:    pick(func(r *benchTrainResult) float64 { return r.PeakRSSMB }),
 		BaseRSSMB:    pick(func(r *benchTrainResult) float64 { return r.BaseRSSMB }),
 		ActivationMB: pick(func(r *benchTrainResult) float64 { return r.ActivationMB }),
+		UserCPUSec:   pick(func(r *benchTrainResult) float64 { return r.UserCPUSec }),
+		SysCPUSec:    pick(func(r *benchTrainResult) float64 { return r.SysCPUSec }),
 	}
 }

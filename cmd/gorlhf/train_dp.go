@@ -28,6 +28,13 @@ type dpFlags struct {
 	nodes, workers int
 	ident          launch.Flags
 	joinTimeout    time.Duration
+	reportMemory   bool
+}
+
+// offlineTrainer is what sft, rm and dpo's New return.
+type offlineTrainer interface {
+	Run(ctx context.Context) error
+	Session() *train.Session
 }
 
 func (d *dpFlags) register(fs *flag.FlagSet) {
@@ -36,6 +43,7 @@ func (d *dpFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&d.nodes, "model.num_nodes", 1, "nodes the trained model's data-parallel ranks span")
 	fs.IntVar(&d.workers, "model.num_workers_per_node", 1, "data-parallel ranks per node; ranks = num_nodes × num_workers_per_node")
 	fs.DurationVar(&d.joinTimeout, "join_timeout", 2*time.Minute, "how long the ranks wait for each other to connect")
+	fs.BoolVar(&d.reportMemory, "report_memory", false, "at the end, print this rank's memory as one JSON line on stdout: training state bytes and peak RSS since training started (gorlhf bench zero reads it)")
 	d.ident.RegisterFlags(fs)
 }
 
@@ -240,8 +248,21 @@ func newSecret() (string, error) {
 // --launcher local the user's process claims the run folder first, so
 // the other ranks' logs (in <output_dir>/workers) survive
 // --ckpt.overwrite.
-func runOffline(ctx context.Context, trainer string, args []string, f *trainFlags, tc train.Config, setup func(quiet bool) (train.Setup, error), run func(ctx context.Context, env train.Setup) error) error {
+func runOffline(ctx context.Context, trainer string, args []string, f *trainFlags, tc train.Config, setup func(quiet bool) (train.Setup, error), build func(env train.Setup) (offlineTrainer, error)) error {
 	if err := f.dp.validate(); err != nil {
+		return err
+	}
+	run := func(ctx context.Context, env train.Setup) error {
+		t, err := build(env)
+		if err != nil {
+			return err
+		}
+		var m *memoryReport
+		if f.dp.reportMemory {
+			m = startMemoryReport()
+		}
+		err = t.Run(ctx)
+		m.print(os.Stdout, t.Session())
 		return err
 	}
 	if f.dp.size() == 1 && f.dp.launcher == launch.Inproc {

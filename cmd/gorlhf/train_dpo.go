@@ -16,20 +16,16 @@ func runTrainDPO(ctx context.Context, args []string) error {
 		return err
 	}
 	setup := func(quiet bool) (train.Setup, error) { return trainSetup(cfg.Model, cfg.Data, quiet) }
-	return runOffline(ctx, "dpo", args, f, cfg.Train, setup, func(ctx context.Context, env train.Setup) error {
+	return runOffline(ctx, "dpo", args, f, cfg.Train, setup, func(env train.Setup) (offlineTrainer, error) {
 		refName := cfg.Ref
 		if refName == "" {
 			refName = cfg.Model
 		}
 		ref, err := loadModel(refName)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		t, err := dpo.New(cfg, env, ref.Model)
-		if err != nil {
-			return err
-		}
-		return t.Run(ctx)
+		return dpo.New(cfg, env, ref.Model)
 	})
 }
 

@@ -16,12 +16,8 @@ func runTrainRM(ctx context.Context, args []string) error {
 		return err
 	}
 	setup := func(quiet bool) (train.Setup, error) { return trainSetup(cfg.Model, cfg.Data, quiet) }
-	return runOffline(ctx, "rm", args, f, cfg.Train, setup, func(ctx context.Context, env train.Setup) error {
-		t, err := rm.New(cfg, env)
-		if err != nil {
-			return err
-		}
-		return t.Run(ctx)
+	return runOffline(ctx, "rm", args, f, cfg.Train, setup, func(env train.Setup) (offlineTrainer, error) {
+		return rm.New(cfg, env)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/optim"
+	"github.com/gorlhf/gorlhf/internal/zero"
 )
 
 // openOutputs claims the run folder (or takes the one the caller claimed)
@@ -154,3 +155,26 @@ func (s *Session) reduceMetrics(values map[string]float64) error {
 	}
 	return nil
 }
+
+// Memory is this rank's bytes of training state: the engine's accounting
+// when data-parallel (zero.Memory), else the one-process optimizer's
+// (parameters 4Ψ, gradients 4Ψ, AdamW moments 8Ψ for Ψ parameters).
+func (s *Session) Memory() zero.Memory {
+	if s.dp != nil {
+		return s.dp.e.Memory()
+	}
+	n := int64(s.opts.Params.Count())
+	return zero.Memory{Params: 4 * n, Grads: 4 * n, Optim: 8 * n}
+}
+
+// ZeroStage and Ranks place the run: the stage its engine shards by (0
+// in one process without it) and the number of data-parallel ranks.
+func (s *Session) ZeroStage() int {
+	if s.dp == nil {
+		return 0
+	}
+	return s.dp.e.Stage()
+}
+
+// Ranks is the number of data-parallel ranks (1 in one process).
+func (s *Session) Ranks() int { return s.ranks() }

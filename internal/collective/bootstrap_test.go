@@ -66,6 +66,7 @@ func TestConfig_Validate(t *testing.T) {
 // says so to it; it then times out naming the rank it still lacks and
 // the refusal; the rank that did join is told no table came.
 func TestConnect_WrongSecret(t *testing.T) {
+	t.Parallel() // each waits out a bootstrap timeout
 	_, errs := connectAll(t, 3, func(r int, c *Config) {
 		c.Timeout = time.Second
 		if r > 0 {
@@ -81,6 +82,7 @@ func TestConnect_WrongSecret(t *testing.T) {
 }
 
 func TestConnect_WrongSize(t *testing.T) {
+	t.Parallel() // each waits out a bootstrap timeout
 	_, errs := connectAll(t, 2, func(r int, c *Config) {
 		c.Timeout = time.Second
 		if r == 1 {
@@ -92,6 +94,7 @@ func TestConnect_WrongSize(t *testing.T) {
 }
 
 func TestConnect_DuplicateRank(t *testing.T) {
+	t.Parallel() // each waits out a bootstrap timeout
 	_, errs := connectAll(t, 3, func(r int, c *Config) {
 		c.Timeout = time.Second
 		if r == 2 {
@@ -111,6 +114,7 @@ func TestConnect_DuplicateRank(t *testing.T) {
 }
 
 func TestConnect_Timeout(t *testing.T) {
+	t.Parallel() // each waits out a bootstrap timeout
 	_, errs := connectAll(t, 2, func(r int, c *Config) {
 		c.Timeout = 500 * time.Millisecond
 		c.Size = 5

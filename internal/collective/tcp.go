@@ -338,8 +338,7 @@ func collect[T elem](ctx context.Context, c *tcpComm, op opKind, buf, out []T, r
 	if err != nil {
 		return err
 	}
-	var z T
-	h := header{op: op, elem: uint8(len(asBytes([]T{z}))), chunk: uint32(chunk), root: uint32(root), seq: c.seq, n: uint64(len(buf))}
+	h := header{op: op, elem: uint8(elemSize[T]()), chunk: uint32(chunk), root: uint32(root), seq: c.seq, n: uint64(len(buf))}
 	m := &memory[T]{buf: buf, out: out}
 	if op != opAllGather && op != opBroadcast {
 		n := min(chunk, (len(buf)+c.size-1)/c.size)

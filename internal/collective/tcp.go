@@ -73,6 +73,7 @@ type tcpComm struct {
 	chunkBytes int
 	next, prev *link
 	seq        uint64         // collectives run so far (in each header)
+	scratch    []byte         // the memory of memory.pool and memory.tmp, kept from one collective to the next
 	watchers   sync.WaitGroup // the two control readers
 
 	mu      sync.Mutex    // guards cur, broken and closed
@@ -342,8 +343,12 @@ func collect[T elem](ctx context.Context, c *tcpComm, op opKind, buf, out []T, r
 	m := &memory[T]{buf: buf, out: out}
 	if op != opAllGather && op != opBroadcast {
 		n := min(chunk, (len(buf)+c.size-1)/c.size)
-		m.pool = [2][]T{make([]T, n), make([]T, n)}
-		m.tmp = make([]T, n)
+		if nb := 3 * n * elemSize[T](); len(c.scratch) < nb {
+			c.scratch = make([]byte, nb)
+		}
+		s := viewAs[T](c.scratch)
+		m.pool = [2][]T{s[:n:n], s[n : 2*n : 2*n]}
+		m.tmp = s[2*n : 3*n : 3*n]
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { sendAll(c, r, h, p, m) })

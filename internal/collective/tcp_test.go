@@ -380,18 +380,18 @@ func TestTCP_BadArguments(t *testing.T) {
 	}
 }
 
-// BenchmarkTCP_AllReduce: goroutine ranks over loopback, 16 MiB (for
+// BenchmarkTCP_AllReduce: goroutine ranks over loopback, 1–16 MiB (for
 // profiling; `gorlhf bench collective` measures processes).
 func BenchmarkTCP_AllReduce(b *testing.B) {
-	for _, size := range []int{2, 3} {
-		b.Run(fmt.Sprint(size), func(b *testing.B) {
+	for _, c := range []struct{ size, n int }{{2, 256 << 10}, {2, 1 << 20}, {2, 4 << 20}, {3, 4 << 20}} {
+		size, n := c.size, c.n
+		b.Run(fmt.Sprintf("ranks=%d/MiB=%d", size, 4*n>>20), func(b *testing.B) {
 			comms := tcpGroup(b, size, nil)
-			const n = 4 << 20
 			bufs := make([][]float32, size)
 			for k := range bufs {
 				bufs[k] = make([]float32, n)
 			}
-			b.SetBytes(4 * n)
+			b.SetBytes(int64(4 * n))
 			b.ResetTimer()
 			for range b.N {
 				var wg sync.WaitGroup

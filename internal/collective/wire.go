@@ -47,6 +47,15 @@ func asBytes[T elem](v []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*elemSize[T]())
 }
 
+// viewAs views b (8-byte aligned, as every Go allocation of 8 bytes or
+// more is) as values.
+func viewAs[T elem](b []byte) []T {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(b)/elemSize[T]())
+}
+
 // opKind names a collective on the wire and in errors.
 type opKind uint8
 

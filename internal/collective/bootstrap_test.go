@@ -212,3 +212,23 @@ func TestRankList(t *testing.T) {
 		}
 	}
 }
+
+// TestAddresses: a rank listening on every interface reports ":port",
+// and the reader fills in the host it reached that rank at.
+func TestAddresses(t *testing.T) {
+	seen := &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 999}
+	for in, want := range map[string]string{":123": "10.1.2.3:123", "0.0.0.0:5": "10.1.2.3:5", "[::]:6": "10.1.2.3:6", "127.0.0.1:7": "127.0.0.1:7", "[fe80::1]:8": "[fe80::1]:8"} {
+		if got, err := fixHost(in, seen); err != nil || got != want {
+			t.Fatalf("fixHost(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := fixHost("nonsense", seen); err == nil {
+		t.Fatal("fixHost accepted an address without a port")
+	}
+	if got := reportAddr(&net.TCPAddr{IP: net.IPv4zero, Port: 42}); got != ":42" {
+		t.Fatalf("reportAddr(0.0.0.0:42) = %q", got)
+	}
+	if got := reportAddr(&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 42}); got != "127.0.0.1:42" {
+		t.Fatalf("reportAddr(127.0.0.1:42) = %q", got)
+	}
+}

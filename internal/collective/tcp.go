@@ -284,7 +284,7 @@ func (c *tcpComm) end(r *run, disarm func()) error {
 		c.seq++
 		return nil
 	}
-	if !errors.Is(err, ErrAborted) {
+	if !errors.Is(err, ErrAborted) && !ownFault(err) {
 		select {
 		case <-c.aborted:
 		case <-time.After(abortGrace):
@@ -303,6 +303,16 @@ func (c *tcpComm) end(r *run, disarm func()) error {
 	return err
 }
 
+// argError is a collective called with bad arguments.
+type argError struct{ error }
+
+// ownFault reports a failure that this rank caused (bad arguments, its
+// caller's context), which no peer's abort can explain.
+func ownFault(err error) bool {
+	var a argError
+	return errors.As(err, &a) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // refuse fails a collective called with bad arguments. The group breaks
 // too: the other ranks are already in the collective and would wait.
 func (c *tcpComm) refuse(ctx context.Context, op opKind, err error) error {
@@ -310,7 +320,7 @@ func (c *tcpComm) refuse(ctx context.Context, op opKind, err error) error {
 	if berr != nil {
 		return berr
 	}
-	r.fail(&OpError{Op: op.String(), Rank: c.rank, Peer: -1, Err: err})
+	r.fail(&OpError{Op: op.String(), Rank: c.rank, Peer: -1, Err: argError{err}})
 	return c.end(r, disarm)
 }
 

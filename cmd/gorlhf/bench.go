@@ -6,7 +6,7 @@ import (
 )
 
 func runBench(ctx context.Context, args []string) error {
-	const usage = "usage: gorlhf bench <matmul|train|generate|transfer|zero> [flags]  (gorlhf bench <what> --help for flags)"
+	const usage = "usage: gorlhf bench <matmul|train|generate|transfer|collective|zero> [flags]  (gorlhf bench <what> --help for flags)"
 	if len(args) == 0 {
 		return fmt.Errorf("%s", usage)
 	}
@@ -19,6 +19,8 @@ func runBench(ctx context.Context, args []string) error {
 		return runBenchGenerate(ctx, args[1:])
 	case "transfer":
 		return runBenchTransfer(ctx, args[1:])
+	case "collective":
+		return runBenchCollective(ctx, args[1:])
 	case "zero":
 		return runBenchZero(ctx, args[1:])
 	case "-h", "--help", "help":

@@ -401,6 +401,9 @@ func (b *boot) dialHost(ctx context.Context) (net.Conn, error) {
 		}
 		select {
 		case <-ctx.Done():
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, b.errorf("dialing rank 0 at %s: %w (last try: %v)", b.cfg.Addr, ctx.Err(), err)
+			}
 			return nil, b.errorf("rank 0 at %s did not answer within %v: %w", b.cfg.Addr, b.cfg.Timeout, err)
 		case <-time.After(wait):
 		}

@@ -66,6 +66,7 @@ func TestConfig_Validate(t *testing.T) {
 // says so to it; it then times out naming the rank it still lacks and
 // the refusal; the rank that did join is told no table came.
 func TestConnect_WrongSecret(t *testing.T) {
+	t.Parallel() // each waits out a bootstrap timeout
 	_, errs := connectAll(t, 3, func(r int, c *Config) {
 		c.Timeout = time.Second
 		if r > 0 {
@@ -81,6 +82,7 @@ func TestConnect_WrongSecret(t *testing.T) {
 }
 
 func TestConnect_WrongSize(t *testing.T) {
+	t.Parallel() // each waits out a bootstrap timeout
 	_, errs := connectAll(t, 2, func(r int, c *Config) {
 		c.Timeout = time.Second
 		if r == 1 {
@@ -92,6 +94,7 @@ func TestConnect_WrongSize(t *testing.T) {
 }
 
 func TestConnect_DuplicateRank(t *testing.T) {
+	t.Parallel() // each waits out a bootstrap timeout
 	_, errs := connectAll(t, 3, func(r int, c *Config) {
 		c.Timeout = time.Second
 		if r == 2 {
@@ -111,6 +114,7 @@ func TestConnect_DuplicateRank(t *testing.T) {
 }
 
 func TestConnect_Timeout(t *testing.T) {
+	t.Parallel() // each waits out a bootstrap timeout
 	_, errs := connectAll(t, 2, func(r int, c *Config) {
 		c.Timeout = 500 * time.Millisecond
 		c.Size = 5
@@ -206,5 +210,25 @@ func TestRankList(t *testing.T) {
 		if got := rankList(c.in); got != c.want {
 			t.Fatalf("rankList(%v) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// TestAddresses: a rank listening on every interface reports ":port",
+// and the reader fills in the host it reached that rank at.
+func TestAddresses(t *testing.T) {
+	seen := &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 999}
+	for in, want := range map[string]string{":123": "10.1.2.3:123", "0.0.0.0:5": "10.1.2.3:5", "[::]:6": "10.1.2.3:6", "127.0.0.1:7": "127.0.0.1:7", "[fe80::1]:8": "[fe80::1]:8"} {
+		if got, err := fixHost(in, seen); err != nil || got != want {
+			t.Fatalf("fixHost(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := fixHost("nonsense", seen); err == nil {
+		t.Fatal("fixHost accepted an address without a port")
+	}
+	if got := reportAddr(&net.TCPAddr{IP: net.IPv4zero, Port: 42}); got != ":42" {
+		t.Fatalf("reportAddr(0.0.0.0:42) = %q", got)
+	}
+	if got := reportAddr(&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 42}); got != "127.0.0.1:42" {
+		t.Fatalf("reportAddr(127.0.0.1:42) = %q", got)
 	}
 }

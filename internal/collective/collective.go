@@ -8,7 +8,9 @@
 // bit-identical run to run for a fixed number of ranks, and so that an
 // all-reduce equals a reduce-scatter followed by an all-gather bit for
 // bit. Local is the in-process reference twin of that order; transports
-// (TCP here, NCCL on GPUs later) are tested against it.
+// (TCP here, NCCL on GPUs later) are tested against it. Connect joins a
+// group of processes over TCP; docs/COLLECTIVES.md describes the ring,
+// the bootstrap and the errors.
 package collective
 
 import (

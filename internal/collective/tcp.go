@@ -73,6 +73,7 @@ type tcpComm struct {
 	chunkBytes int
 	next, prev *link
 	seq        uint64         // collectives run so far (in each header)
+	scratch    []byte         // the memory of memory.pool and memory.tmp, kept from one collective to the next
 	watchers   sync.WaitGroup // the two control readers
 
 	mu      sync.Mutex    // guards cur, broken and closed
@@ -287,7 +288,7 @@ func (c *tcpComm) end(r *run, disarm func()) error {
 		c.seq++
 		return nil
 	}
-	if !errors.Is(err, ErrAborted) {
+	if !errors.Is(err, ErrAborted) && !ownFault(err) {
 		select {
 		case <-c.aborted:
 		case <-time.After(abortGrace):
@@ -306,6 +307,16 @@ func (c *tcpComm) end(r *run, disarm func()) error {
 	return err
 }
 
+// argError is a collective called with bad arguments.
+type argError struct{ error }
+
+// ownFault reports a failure that this rank caused (bad arguments, its
+// caller's context), which no peer's abort can explain.
+func ownFault(err error) bool {
+	var a argError
+	return errors.As(err, &a) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // refuse fails a collective called with bad arguments. The group breaks
 // too: the other ranks are already in the collective and would wait.
 func (c *tcpComm) refuse(ctx context.Context, op opKind, err error) error {
@@ -313,7 +324,7 @@ func (c *tcpComm) refuse(ctx context.Context, op opKind, err error) error {
 	if berr != nil {
 		return berr
 	}
-	r.fail(&OpError{Op: op.String(), Rank: c.rank, Peer: -1, Err: err})
+	r.fail(&OpError{Op: op.String(), Rank: c.rank, Peer: -1, Err: argError{err}})
 	return c.end(r, disarm)
 }
 
@@ -342,13 +353,16 @@ func collect[T elem](ctx context.Context, c *tcpComm, op opKind, buf, out []T, r
 	if err != nil {
 		return err
 	}
-	var z T
-	h := header{op: op, elem: uint8(len(asBytes([]T{z}))), chunk: uint32(chunk), root: uint32(root), seq: c.seq, n: uint64(len(buf))}
+	h := header{op: op, elem: uint8(elemSize[T]()), chunk: uint32(chunk), root: uint32(root), seq: c.seq, n: uint64(len(buf))}
 	m := &memory[T]{buf: buf, out: out}
 	if op != opAllGather && op != opBroadcast {
 		n := min(chunk, (len(buf)+c.size-1)/c.size)
-		m.pool = [2][]T{make([]T, n), make([]T, n)}
-		m.tmp = make([]T, n)
+		if nb := 3 * n * elemSize[T](); len(c.scratch) < nb {
+			c.scratch = make([]byte, nb)
+		}
+		s := viewAs[T](c.scratch)
+		m.pool = [2][]T{s[:n:n], s[n : 2*n : 2*n]}
+		m.tmp = s[2*n : 3*n : 3*n]
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { sendAll(c, r, h, p, m) })

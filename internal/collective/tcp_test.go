@@ -17,7 +17,7 @@ const testSecret = "test-run-secret"
 
 // tcpGroup connects size goroutine ranks over loopback (rank 0 on a
 // listener at 127.0.0.1:0); mod adjusts each rank's config.
-func tcpGroup(t *testing.T, size int, mod func(rank int, c *Config)) []Comm {
+func tcpGroup(t testing.TB, size int, mod func(rank int, c *Config)) []Comm {
 	t.Helper()
 	comms, errs := connectAll(t, size, mod)
 	for r, err := range errs {
@@ -30,7 +30,7 @@ func tcpGroup(t *testing.T, size int, mod func(rank int, c *Config)) []Comm {
 
 // connectAll runs Connect on every rank and returns what each got; the
 // Comms are closed when the test ends.
-func connectAll(t *testing.T, size int, mod func(rank int, c *Config)) ([]Comm, []error) {
+func connectAll(t testing.TB, size int, mod func(rank int, c *Config)) ([]Comm, []error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -380,37 +380,29 @@ func TestTCP_BadArguments(t *testing.T) {
 	}
 }
 
+// BenchmarkTCP_AllReduce: goroutine ranks over loopback, 1–16 MiB (for
+// profiling; `gorlhf bench collective` measures processes).
 func BenchmarkTCP_AllReduce(b *testing.B) {
-	t := &testing.T{}
-	_ = t
-	for _, size := range []int{2, 3} {
-		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			ln, _ := net.Listen("tcp", "127.0.0.1:0")
-			comms := make([]Comm, size)
-			var wg sync.WaitGroup
-			for r := range size {
-				cfg := Config{Rank: r, Size: size, Addr: ln.Addr().String(), Secret: testSecret}
-				if r == 0 {
-					cfg.Listener = ln
-				}
-				wg.Go(func() { comms[r], _ = Connect(context.Background(), cfg) })
-			}
-			wg.Wait()
-			const n = 4 << 20
+	for _, c := range []struct{ size, n int }{{2, 256 << 10}, {2, 1 << 20}, {2, 4 << 20}, {3, 4 << 20}} {
+		size, n := c.size, c.n
+		b.Run(fmt.Sprintf("ranks=%d/MiB=%d", size, 4*n>>20), func(b *testing.B) {
+			comms := tcpGroup(b, size, nil)
 			bufs := make([][]float32, size)
 			for k := range bufs {
 				bufs[k] = make([]float32, n)
 			}
-			b.SetBytes(4 * n)
+			b.SetBytes(int64(4 * n))
 			b.ResetTimer()
 			for range b.N {
+				var wg sync.WaitGroup
 				for k := range size {
-					wg.Go(func() { comms[k].AllReduce(context.Background(), bufs[k]) })
+					wg.Go(func() {
+						if err := comms[k].AllReduce(context.Background(), bufs[k]); err != nil {
+							b.Error(err)
+						}
+					})
 				}
 				wg.Wait()
-			}
-			for _, c := range comms {
-				c.Close()
 			}
 		})
 	}

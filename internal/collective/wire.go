@@ -32,14 +32,28 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // elem is a value type the collectives move.
 type elem interface{ float32 | float64 }
 
+// elemSize is the bytes of one T.
+func elemSize[T elem]() int {
+	var z T
+	return int(unsafe.Sizeof(z))
+}
+
 // asBytes views v's memory as bytes (every bit pattern is a valid float,
 // so writing through the view is safe).
 func asBytes[T elem](v []T) []byte {
 	if len(v) == 0 {
 		return nil
 	}
-	var z T
-	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*int(unsafe.Sizeof(z)))
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*elemSize[T]())
+}
+
+// viewAs views b (8-byte aligned, as every Go allocation of 8 bytes or
+// more is) as values.
+func viewAs[T elem](b []byte) []T {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(b)/elemSize[T]())
 }
 
 // opKind names a collective on the wire and in errors.

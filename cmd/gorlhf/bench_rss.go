@@ -8,9 +8,13 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -61,19 +65,52 @@ func procStatusKB(name string) (float64, bool) {
 // alone, read from VmHWM after resetting it (Linux /proc/self/clear_refs;
 // elsewhere the training peak is the whole run's).
 type memoryReport struct {
-	setupRSS, setupPeak float64
-	reset               bool
+	setupRSS, setupPeak, trainPeak float64
+	reset                          bool
+	// live is the largest live heap a garbage collection found during
+	// training (runtime/metrics /gc/heap/live:bytes, sampled): what the
+	// run needs, without the collector's slack (GOGC) and the pages it has
+	// not yet returned to the OS, which peak RSS adds.
+	live    atomic.Uint64
+	stop    chan struct{}
+	stopped sync.WaitGroup
 }
 
-// startMemoryReport settles the heap after setup and starts measuring.
-func startMemoryReport() *memoryReport {
+// startMemoryReport settles the heap after setup and starts measuring
+// until s's last step is done (the final save is not training).
+func startMemoryReport(s *train.Session) *memoryReport {
 	runtime.GC()
 	debug.FreeOSMemory()
 	m := &memoryReport{setupPeak: peakRSSMB()}
 	m.setupRSS, _ = procStatusKB("VmRSS")
 	m.setupRSS /= 1024
 	m.reset = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	m.stop = make(chan struct{})
+	m.stopped.Go(m.sampleLive)
+	s.BeforeFinish = func() {
+		m.trainPeak = peakRSSMB()
+		close(m.stop)
+		m.stopped.Wait()
+	}
 	return m
+}
+
+// sampleLive records the live heap every 5 ms until stop is closed.
+func (m *memoryReport) sampleLive() {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		metrics.Read(sample)
+		if v := sample[0].Value; v.Kind() == metrics.KindUint64 && v.Uint64() > m.live.Load() {
+			m.live.Store(v.Uint64())
+		}
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // print writes the report as one JSON line (nothing for a nil report).
@@ -84,6 +121,7 @@ func (m *memoryReport) print(w io.Writer, s *train.Session) {
 	mem := s.Memory()
 	b, _ := json.Marshal(map[string]any{"memory": true, "rank": s.Rank(), "ranks": s.Ranks(), "zero_stage": s.ZeroStage(),
 		"param_bytes": mem.Params, "grad_bytes": mem.Grads, "optim_bytes": mem.Optim, "scratch_bytes": mem.Scratch,
-		"setup_rss_mb": m.setupRSS, "setup_peak_rss_mb": m.setupPeak, "train_peak_rss_mb": peakRSSMB(), "peak_reset": m.reset})
+		"setup_rss_mb": m.setupRSS, "setup_peak_rss_mb": m.setupPeak, "train_peak_rss_mb": m.trainPeak, "peak_rss_mb": peakRSSMB(), "peak_live_heap_mb": float64(m.live.Load()) / (1 << 20),
+		"peak_reset": m.reset})
 	fmt.Fprintln(w, string(b))
 }

@@ -153,6 +153,8 @@ type zeroReport struct {
 	SetupRSS  float64 `json:"setup_rss_mb"`
 	SetupPeak float64 `json:"setup_peak_rss_mb"`
 	TrainPeak float64 `json:"train_peak_rss_mb"`
+	Peak      float64 `json:"peak_rss_mb"`
+	Live      float64 `json:"peak_live_heap_mb"`
 	Reset     bool    `json:"peak_reset"`
 }
 
@@ -251,11 +253,11 @@ func (b benchZero) print(one zeroReport, ranks []zeroReport) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "process\tstate MB\tparams\tgrads\toptim\tscratch\tsetup peak RSS\ttraining peak RSS\tvs one process\t")
+	fmt.Fprintln(tw, "process\tstate MB\tparams\tgrads\toptim\tscratch\tpeak live heap\tvs one process\ttraining peak RSS\tvs one process\tRSS after setup\twhole-run peak RSS\t")
 	row := func(name string, r zeroReport) {
 		mb := func(x int64) string { return fmt.Sprintf("%.0f", float64(x)/(1<<20)) }
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.1f %%\t\n", name, r.stateMB(), mb(r.Params), mb(r.Grads), mb(r.Optim), mb(r.Scratch),
-			r.SetupPeak, r.TrainPeak, 100*r.TrainPeak/one.TrainPeak)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%.1f %%\t%.0f\t%.1f %%\t%.0f\t%.0f\t\n", name, r.stateMB(), mb(r.Params), mb(r.Grads), mb(r.Optim), mb(r.Scratch),
+			r.Live, 100*r.Live/one.Live, r.TrainPeak, 100*r.TrainPeak/one.TrainPeak, r.SetupRSS, r.Peak)
 	}
 	row("one process", one)
 	for _, r := range ranks {

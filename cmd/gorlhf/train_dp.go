@@ -259,7 +259,7 @@ func runOffline(ctx context.Context, trainer string, args []string, f *trainFlag
 		}
 		var m *memoryReport
 		if f.dp.reportMemory {
-			m = startMemoryReport()
+			m = startMemoryReport(t.Session())
 		}
 		err = t.Run(ctx)
 		m.print(os.Stdout, t.Session())

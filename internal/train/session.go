@@ -70,9 +70,13 @@ type Session struct {
 
 	// Log is the run's structured log: JSON lines in <output_dir>/train.log
 	// and text on the console.
-	Log     *slog.Logger
-	out     *Outputs
-	resumed string
+	Log *slog.Logger
+	// BeforeFinish, when set, runs once the last step is done, before the
+	// final checkpoint and model are written (a memory report reads the
+	// training's peak there).
+	BeforeFinish func()
+	out          *Outputs
+	resumed      string
 }
 
 // NewSession validates cfg, builds the optimizer and the data stream,
@@ -354,6 +358,9 @@ func (s *Session) Checkpoint() error {
 // final model in Ckpt.OutputDir (rank 0; every rank takes part in
 // gathering it), the plots, and closed outputs.
 func (s *Session) Finish() error {
+	if s.BeforeFinish != nil {
+		s.BeforeFinish()
+	}
 	s.out.EndProgress()
 	var errs []error
 	if s.cfg.Ckpt.SaveSteps > 0 {

@@ -130,7 +130,7 @@ func (b benchZero) args(modelDir, data, out string, extra ...string) []string {
 	a := []string{"train", "sft", "--quiet", "--report_memory", "--model.model_name_or_path", modelDir,
 		"--data.dataset", data, "--data.output_key", "output", "--data.max_len", strconv.Itoa(b.seq),
 		"--train.batch_size", strconv.Itoa(b.ranks), "--train.micro_batch_size", "1", "--train.max_steps", strconv.Itoa(b.steps),
-		"--sft.samples", "0", "--threads", strconv.Itoa(b.threads), "--ckpt.output_dir", out}
+		"--sft.samples", "0", "--threads", strconv.Itoa(b.threads), "--ckpt.output_dir", out, "--ckpt.overwrite"}
 	if b.gemm != "" {
 		a = append(a, "--gemm", b.gemm)
 	}

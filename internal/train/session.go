@@ -358,9 +358,7 @@ func (s *Session) Checkpoint() error {
 // final model in Ckpt.OutputDir (rank 0; every rank takes part in
 // gathering it), the plots, and closed outputs.
 func (s *Session) Finish() error {
-	if s.BeforeFinish != nil {
-		s.BeforeFinish()
-	}
+	s.Finishing()
 	s.out.EndProgress()
 	var errs []error
 	if s.cfg.Ckpt.SaveSteps > 0 {
@@ -373,6 +371,16 @@ func (s *Session) Finish() error {
 	}
 	errs = append(errs, s.out.Finish(s.opts.Plots, nil))
 	return errors.Join(errs...)
+}
+
+// Finishing marks the end of training, before anything is written at the
+// end of the run: it runs BeforeFinish once. Finish calls it; a trainer
+// whose Finish writes more first (samples) calls it before that.
+func (s *Session) Finishing() {
+	if f := s.BeforeFinish; f != nil {
+		s.BeforeFinish = nil
+		f()
+	}
 }
 
 // saveModel writes the final model from rank 0, the parameters gathered

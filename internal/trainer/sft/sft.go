@@ -81,6 +81,7 @@ func (t *Trainer) Session() *train.Session { return t.s }
 func (t *Trainer) Run(ctx context.Context) error {
 	l := t.s.Loop(t.Step, t.evaluator())
 	l.Finish = func(ctx context.Context) error {
+		t.s.Finishing()
 		err := t.s.Gathered(ctx, func() error {
 			if t.s.Rank() != 0 {
 				return nil

@@ -157,7 +157,9 @@ func TestConnect_RankZeroLate(t *testing.T) {
 
 	start := time.Now()
 	_, err = Connect(context.Background(), Config{Rank: 1, Size: 2, Addr: addr, Secret: testSecret, Timeout: 300 * time.Millisecond})
-	wantErr(t, "no rank 0", err, "rank 1: rank 0 at "+addr+" did not answer within 300ms", "refused")
+	// The last dial's error is "connection refused", or its own timeout
+	// when the bootstrap's 300 ms ran out during it (a loaded machine).
+	wantErr(t, "no rank 0", err, "rank 1: rank 0 at "+addr+" did not answer within 300ms", "dial tcp "+addr)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("gave up after %v", d)
 	}

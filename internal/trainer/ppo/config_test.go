@@ -88,14 +88,16 @@ func TestConfig_RoleSpec(t *testing.T) {
 	c.Algo.Advantage.Estimator, c.Algo.KL.InitCoef = rl.EstimatorGAE, 0.01
 	c.Actor.Optim.Adam.WeightDecay, c.Critic.Optim.Adam.Beta2 = 0.1, 0.99
 	c.Critic.Model, c.Rollout.MicroBatchSize, c.Rollout.KVCacheMB, c.Train.Seed = "critic-dir", 3, 64, 7
-	c.Critic.GradientCheckpointing = true
+	c.Critic.GradientCheckpointing, c.DS.ZeroStage, c.Critic.Optim.MaxNorm = true, 2, 0.5
 	c.Reward.Rule = grade.RuleConfig{Kind: grade.RuleExact}
 	c.Reward.Model, c.Reward.Normalize, c.Reward.BatchSize = "rm-dir", true, 5
 	c.Reward.Mix, c.Reward.ScoreFrom = []reward.Weight{{Name: role.PartModel, Weight: 2}}, role.PartRule
 	want := role.Spec{ForwardBatch: 3, Seed: 7,
-		Actor:     role.ActorSpec{Adam: role.Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}},
+		Actor:     role.ActorSpec{Adam: role.Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, MaxNorm: 1},
 		Reference: true,
-		Critic:    &role.CriticSpec{Model: "critic-dir", Adam: role.Adam{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8}, GradientCheckpointing: true},
+		Critic: &role.CriticSpec{Model: "critic-dir", Adam: role.Adam{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8}, MaxNorm: 0.5,
+			GradientCheckpointing: true},
+		ZeroStage: 2,
 		Reward: &role.RewardSpec{Rule: grade.RuleConfig{Kind: grade.RuleExact}, Model: "rm-dir", Normalize: true, BatchSize: 5,
 			MaxLen: c.Data.MaxLen + 1, Mix: map[string]float64{role.PartModel: 2}, ScoreFrom: role.PartRule},
 		Rollout: role.RolloutSpec{KVCacheMB: 64}}

@@ -86,7 +86,9 @@ func TestStart_RefusesPlans(t *testing.T) {
 	for _, edit := range []func(*launch.Config){
 		func(c *launch.Config) { c.Actor.NumWorkersPerNode = 2 },
 		func(c *launch.Config) { c.Critic.NumNodes = 3 },
-		func(c *launch.Config) { c.Colocate.ActorRef, c.Actor.NumWorkersPerNode, c.Ref.NumWorkersPerNode = true, 2, 2 },
+		func(c *launch.Config) {
+			c.Colocate.ActorRef, c.Actor.NumWorkersPerNode, c.Ref.NumWorkersPerNode = true, 2, 2
+		},
 	} {
 		cfg := launch.DefaultConfig()
 		edit(&cfg)

@@ -136,13 +136,17 @@ func (p *Placed) fanOut(g launch.Group, c *rankClients) error {
 
 // syncWeights moves the actor's weights to the rollout engine: from a
 // data-parallel actor's rank 0 (straight to the engine's worker) while
-// every other rank takes part in gathering them; otherwise as
-// remote.SyncWeights does.
+// every other rank takes part in gathering them (and publishes none);
+// otherwise as remote.SyncWeights does.
 func syncWeights(ctx context.Context, actor role.Actor, rollout role.Rollout, version int64) error {
-	if g, ok := actor.(*group.Actor); ok {
-		return g.OnRank0(ctx, func(ctx context.Context, r0 role.Actor) error {
-			return remote.SyncWeights(ctx, r0, rollout, version)
-		})
+	g, ok := actor.(*group.Actor)
+	if !ok {
+		return remote.SyncWeights(ctx, actor, rollout, version)
 	}
-	return remote.SyncWeights(ctx, actor, rollout, version)
+	return g.Publish(ctx, func(ctx context.Context, rank int, a role.Actor) error {
+		if rank == 0 {
+			return remote.SyncWeights(ctx, a, rollout, version)
+		}
+		return remote.Publish(ctx, a, version)
+	})
 }

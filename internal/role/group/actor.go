@@ -86,27 +86,23 @@ func (a *Actor) merge(res []role.ActorStepResult) (role.ActorStepResult, error) 
 // gathers the weights), rank 0's copy is returned.
 func (a *Actor) Weights(ctx context.Context) (role.Weights, error) {
 	var w role.Weights
-	err := a.OnRank0(ctx, func(ctx context.Context, r0 role.Actor) error {
-		var err error
-		w, err = r0.Weights(ctx)
+	err := a.Publish(ctx, func(ctx context.Context, r int, x role.Actor) error {
+		got, err := x.Weights(ctx)
+		if r == 0 {
+			w = got
+		}
 		return err
 	})
 	return w, err
 }
 
-// OnRank0 runs f with rank 0 while every other rank is asked for its
-// Weights (and its answer dropped): what publishing the weights needs at
-// ZeRO stage 3, where rank 0 can only read them while every rank gathers
-// with it. f may publish rank 0's weights its own way (a remote rank
-// straight to the rollout engine's worker).
-func (a *Actor) OnRank0(ctx context.Context, f func(ctx context.Context, r0 role.Actor) error) error {
-	return a.each(ctx, "weights", func(ctx context.Context, r int) error {
-		if r == 0 {
-			return f(ctx, a.ranks[0])
-		}
-		_, err := a.ranks[r].Weights(ctx)
-		return err
-	})
+// Publish runs f for every rank at once: f must have rank 0 hand its
+// weights on (to the caller, or straight to a rollout engine), while the
+// other ranks only take part in gathering them (ZeRO stage 3: rank 0 can
+// read the whole model only while every rank gathers with it; a
+// data-parallel rank above 0 returns no weights).
+func (a *Actor) Publish(ctx context.Context, f func(ctx context.Context, rank int, r role.Actor) error) error {
+	return a.each(ctx, "weights", func(ctx context.Context, r int) error { return f(ctx, r, a.ranks[r]) })
 }
 
 // weighted is a token-weighted mean of several metrics.

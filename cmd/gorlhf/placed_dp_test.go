@@ -117,4 +117,3 @@ func TestPlaced_DataParallel(t *testing.T) {
 	assertWorkers(t, placed, 6)
 	assertSameRun(t, inproc, placed)
 }
-

@@ -90,6 +90,7 @@ func joinGroup(ctx context.Context, o WorkerOptions, g launch.Group, rk launch.R
 
 // rankClients are the roles of every rank of one placement group.
 type rankClients struct {
+	size       int // the group's ranks
 	actors     []role.Actor
 	critics    []role.Critic
 	references []role.Reference
@@ -106,7 +107,7 @@ func (c *rankClients) add(h remote.Hosted, m cluster.Member) {
 	if h.Reference != nil {
 		c.references = append(c.references, h.Reference)
 	}
-	c.hosts = append(c.hosts, fmt.Sprintf("rank %d of %d (worker rank %d on %s)", len(c.hosts), cap(c.hosts), m.Rank, m.Host))
+	c.hosts = append(c.hosts, fmt.Sprintf("rank %d of %d (worker rank %d on %s)", len(c.hosts), c.size, m.Rank, m.Host))
 }
 
 // fanOut puts the fan-out of package group in front of a data-parallel

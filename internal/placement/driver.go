@@ -249,7 +249,7 @@ func (p *Placed) dial(o Options, members []cluster.Member) error {
 		byRank[m.Rank] = m
 	}
 	for _, g := range o.Plan.Groups[1:] {
-		c := &rankClients{hosts: make([]string, 0, len(g.Ranks))}
+		c := &rankClients{size: len(g.Ranks)}
 		var h remote.Hosted
 		for _, rk := range g.Ranks {
 			m := byRank[rk.Global]

@@ -117,3 +117,21 @@ func TestConfig_RoleSpec(t *testing.T) {
 		t.Fatalf("spec %+v: want no critic, reference or reward", s)
 	}
 }
+
+// TestConfig_CheckRanks: a step's micro-batches must split evenly over a
+// data-parallel actor's and critic's ranks; the error names the flags,
+// the counts and the ranks.
+func TestConfig_CheckRanks(t *testing.T) {
+	c := DefaultConfig() // 16 / 4 = 4 micro-batches a step
+	for _, ok := range [][2]int{{1, 1}, {2, 4}, {4, 2}, {1, 0}} {
+		if err := c.CheckRanks(ok[0], ok[1]); err != nil {
+			t.Errorf("actor %d, critic %d ranks: %v", ok[0], ok[1], err)
+		}
+	}
+	err := c.CheckRanks(3, 8)
+	for _, want := range []string{"4 micro-batches (--train.batch_size 16 / --train.micro_batch_size 4)", "actor's 3 data-parallel ranks (--actor.num_nodes × --actor.num_workers_per_node)", "critic's 8 data-parallel ranks"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("CheckRanks(3, 8) = %v, want it to say %q", err, want)
+		}
+	}
+}

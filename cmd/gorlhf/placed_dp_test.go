@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -115,5 +119,12 @@ func TestPlaced_DataParallel(t *testing.T) {
 	d := runPPOTimed(t, ppoArgs(prompts, placed, append(append(slices.Clone(flags), dpPlaceFlags...), "--launcher", "local")...))
 	t.Logf("--launcher local, 2 ranks each: %v", d.Round(time.Millisecond))
 	assertWorkers(t, placed, 6)
+	for rank, want := range map[int]string{1: "role=actor group_rank=0 group_size=2", 2: "role=actor group_rank=1 group_size=2",
+		4: "role=critic group_rank=0 group_size=2", 5: "role=critic group_rank=1 group_size=2"} {
+		b, _ := os.ReadFile(filepath.Join(placed, "workers", fmt.Sprintf("worker-%d.log", rank)))
+		if !bytes.Contains(b, []byte(`msg="data parallel" rank=`+strconv.Itoa(rank)+" "+want+" param_bytes=")) {
+			t.Fatalf("worker %d's log does not report its data-parallel memory (%s):\n%s", rank, want, b)
+		}
+	}
 	assertSameRun(t, inproc, placed)
 }

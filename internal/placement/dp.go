@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"time"
@@ -13,7 +14,9 @@ import (
 	"github.com/gorlhf/gorlhf/internal/launch"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/role/group"
+	"github.com/gorlhf/gorlhf/internal/role/inproc"
 	"github.com/gorlhf/gorlhf/internal/role/remote"
+	"github.com/gorlhf/gorlhf/internal/train"
 )
 
 // Data-parallel groups: a placement group of N > 1 processes that hosts
@@ -86,6 +89,33 @@ func joinGroup(ctx context.Context, o WorkerOptions, g launch.Group, rk launch.R
 		return nil, fmt.Errorf("placement: worker rank %d (%s rank %d of %d): joining the group: %w", rk.Global, g.Name, idx, len(g.Ranks), err)
 	}
 	return comm, nil
+}
+
+// logMemory reports the training state a data-parallel actor or critic
+// rank holds (zero.Memory: bytes of parameters, gradients, AdamW moments
+// and scratch).
+func logMemory(log *slog.Logger, rank int, roles *inproc.Roles) {
+	for _, r := range []struct {
+		name string
+		opt  *train.Optimizer
+	}{{"actor", optimizerOf(roles.Actor)}, {"critic", optimizerOf(roles.Critic)}} {
+		if r.opt == nil {
+			continue
+		}
+		if m, ok := r.opt.Memory(); ok {
+			log.Info("data parallel", "rank", rank, "role", r.name, "group_rank", r.opt.Rank(), "group_size", r.opt.Size(),
+				"param_bytes", m.Params, "grad_bytes", m.Grads, "optim_bytes", m.Optim, "scratch_bytes", m.Scratch)
+		}
+	}
+}
+
+// optimizerOf is an in-process trainable role's optimizer (nil for
+// anything else).
+func optimizerOf(r any) *train.Optimizer {
+	if t, ok := r.(interface{ Optimizer() *train.Optimizer }); ok {
+		return t.Optimizer()
+	}
+	return nil
 }
 
 // rankClients are the roles of every rank of one placement group.

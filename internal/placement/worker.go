@@ -76,6 +76,7 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 		return fmt.Errorf("placement: worker rank %d (%s): %w", rk.Global, g.Name, err)
 	}
 	defer roles.Close()
+	logMemory(log, rk.Global, roles)
 	publishes := slices.Contains(g.Roles, launch.Actor)
 	fetches := slices.Contains(g.Roles, launch.Rollout)
 	var pl *plane

@@ -86,7 +86,8 @@ type Rendezvous struct {
 	mu       sync.Mutex
 	members  map[int]Member
 	watching map[int]bool
-	complete chan struct{} // closed when every expected rank registered and holds its watch stream
+	board    map[string]string // board.go
+	complete chan struct{}     // closed when every expected rank registered and holds its watch stream
 	lost     chan Lost
 	closed   chan struct{}
 	once     sync.Once
@@ -100,7 +101,7 @@ func NewRendezvous(cfg RendezvousConfig) (*Rendezvous, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Rendezvous{cfg: cfg, expected: map[int]bool{}, members: map[int]Member{}, watching: map[int]bool{},
+	r := &Rendezvous{cfg: cfg, expected: map[int]bool{}, members: map[int]Member{}, watching: map[int]bool{}, board: map[string]string{},
 		complete: make(chan struct{}), lost: make(chan Lost, len(cfg.Ranks)+1), closed: make(chan struct{})}
 	for _, k := range cfg.Ranks {
 		r.expected[k] = true
@@ -111,11 +112,13 @@ func NewRendezvous(cfg RendezvousConfig) (*Rendezvous, error) {
 	return r, nil
 }
 
-// Handler serves the two endpoints.
+// Handler serves the endpoints: registration, watch and the board.
 func (r *Rendezvous) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/register", r.register)
 	mux.HandleFunc("GET /v1/watch", r.watch)
+	mux.HandleFunc("PUT /v1/board/{key}", r.post)
+	mux.HandleFunc("GET /v1/board/{key}", r.read)
 	return r.auth(mux)
 }
 

@@ -124,7 +124,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		cfg  *RoleConfig
 	}{{Actor, &c.Actor}, {Reference, &c.Ref}, {Critic, &c.Critic}, {Reward, &c.Reward}} {
 		fs.IntVar(&r.cfg.NumNodes, string(r.role)+".num_nodes", r.cfg.NumNodes, "nodes the "+string(r.role)+" spans (not with --launcher inproc)")
-		fs.IntVar(&r.cfg.NumWorkersPerNode, string(r.role)+".num_workers_per_node", r.cfg.NumWorkersPerNode, string(r.role)+" worker processes per node (not with --launcher inproc)")
+		usage := string(r.role) + " worker processes per node (not with --launcher inproc)"
+		if r.role == Actor || r.role == Critic {
+			usage += "; several processes train the " + string(r.role) + " data-parallel, sharded by --ds.zero_stage"
+		}
+		fs.IntVar(&r.cfg.NumWorkersPerNode, string(r.role)+".num_workers_per_node", r.cfg.NumWorkersPerNode, usage)
 	}
 	fs.IntVar(&c.RolloutEngines, "rollout.num_engines", c.RolloutEngines, "rollout engine processes (not with --launcher inproc)")
 	fs.BoolVar(&c.Colocate.ActorRef, "train.colocate_actor_ref", c.Colocate.ActorRef, "actor and reference in the same processes (same layout)")

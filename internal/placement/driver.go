@@ -154,19 +154,8 @@ func (p *Placed) startWorkers(o Options) error {
 	if p.local.Reward != nil {
 		p.Set.Reward = p.local.Reward
 	}
-	p.Overlap, p.Sync = true, remote.SyncWeights
+	p.Overlap, p.Sync = true, syncWeights
 	log.Info("roles placed", "plan", o.Plan.String())
-	return nil
-}
-
-// checkPlan refuses what this release cannot run yet: a role on several
-// ranks needs data-parallel training.
-func checkPlan(plan launch.Plan) error {
-	for _, g := range plan.Groups[1:] {
-		if len(g.Ranks) != 1 {
-			return fmt.Errorf("placement: group %s has %d processes: a role on several ranks (data-parallel training, --*.num_nodes/num_workers_per_node > 1, --rollout.num_engines > 1) is not supported yet", g.Name, len(g.Ranks))
-		}
-	}
 	return nil
 }
 
@@ -251,23 +240,36 @@ func (p *Placed) waitMembers(timeout time.Duration) ([]cluster.Member, error) {
 	return ms, nil
 }
 
-// dial connects to every worker and gathers its roles into the Set.
+// dial connects to every worker and gathers its roles into the Set: a
+// group of one process serves its roles as they are, the ranks of a
+// data-parallel group behind the fan-out of package role/group.
 func (p *Placed) dial(o Options, members []cluster.Member) error {
 	byRank := map[int]cluster.Member{}
 	for _, m := range members {
 		byRank[m.Rank] = m
 	}
 	for _, g := range o.Plan.Groups[1:] {
-		m := byRank[g.Ranks[0].Global]
-		cfg := remote.DefaultConfig()
-		cfg.Addr, cfg.Roles, cfg.Secret = m.Addr, remoteRoles(g.Roles), remote.Secret(o.Secret)
-		cfg.Version, cfg.ConfigDigest, cfg.Weights, cfg.Logger = o.Version, o.Digest, p.plane, o.Logger
-		conn, err := remote.Dial(p.ctx, cfg)
-		if err != nil {
-			return fmt.Errorf("placement: group %s (rank %d on %s): %w", g.Name, m.Rank, m.Host, err)
+		c := &rankClients{size: len(g.Ranks)}
+		var h remote.Hosted
+		for _, rk := range g.Ranks {
+			m := byRank[rk.Global]
+			cfg := remote.DefaultConfig()
+			cfg.Addr, cfg.Roles, cfg.Secret = m.Addr, remoteRoles(g.Roles), remote.Secret(o.Secret)
+			cfg.Version, cfg.ConfigDigest, cfg.Weights, cfg.Logger = o.Version, o.Digest, p.plane, o.Logger
+			conn, err := remote.Dial(p.ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("placement: group %s (rank %d on %s): %w", g.Name, m.Rank, m.Host, err)
+			}
+			p.conns = append(p.conns, conn)
+			h = conn.Hosted()
+			c.add(h, m)
 		}
-		p.conns = append(p.conns, conn)
-		h := conn.Hosted()
+		if dataParallel(g) {
+			if err := p.fanOut(g, c); err != nil {
+				return err
+			}
+			continue
+		}
 		for _, r := range g.Roles {
 			switch r {
 			case launch.Actor:

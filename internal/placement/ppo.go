@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -85,6 +86,9 @@ func (p PPO) Train(ctx context.Context, cfg ppo.Config, te train.Setup, open inp
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRanks(cfg, plan); err != nil {
+		return nil, err
+	}
 	dir, err := train.ClaimRunDir(cfg.Claim()) // before the launcher writes workers/ into it
 	if err != nil {
 		return nil, err
@@ -124,6 +128,21 @@ func (p PPO) Train(ctx context.Context, cfg ppo.Config, te train.Setup, open inp
 		return t, placed.Explain(err)
 	}
 	return t, nil
+}
+
+// checkRanks refuses a plan whose data-parallel actor or critic cannot
+// split the optimizer steps evenly, and a placement a release cannot run.
+func checkRanks(cfg ppo.Config, plan launch.Plan) error {
+	if plan.Launcher == launch.Inproc || plan.Launcher == "" {
+		return nil
+	}
+	ranks := func(r launch.Role) int {
+		if g, ok := plan.Host(r); ok {
+			return len(g.Ranks)
+		}
+		return 1
+	}
+	return errors.Join(checkPlan(plan), cfg.CheckRanks(ranks(launch.Actor), ranks(launch.Critic)))
 }
 
 // local prepares the local launcher: the run file, a fresh secret, a

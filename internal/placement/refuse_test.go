@@ -44,27 +44,34 @@ func TestStart_RefusesWorkers(t *testing.T) {
 	}
 }
 
-// TestStart_RefusesPlans: a group on several ranks (data-parallel
-// training) is refused with its name before anything listens; a plan
-// whose world size differs from the worker's identity is refused by the
-// worker; the driver's rank is no worker.
+// TestStart_RefusesPlans: a group on several ranks that is not a
+// data-parallel actor (with its reference) or critic — several rollout
+// engines, a reward model or a lone reference on several ranks — is
+// refused with its name before anything listens, while data-parallel
+// actor, actor-ref and critic groups pass; a plan whose world size
+// differs from the worker's identity is refused by the worker; the
+// driver's rank is no worker.
 func TestStart_RefusesPlans(t *testing.T) {
+	needs := launch.Needs{Critic: true, Reference: true, Reward: true}
 	for _, c := range []struct {
 		name  string
 		edit  func(*launch.Config)
 		group string
 	}{
-		{"actor", func(c *launch.Config) { c.Actor.NumWorkersPerNode = 2 }, "group actor has 2 processes"},
-		{"critic", func(c *launch.Config) { c.Critic.NumNodes = 3 }, "group critic has 3 processes"},
-		{"rollout", func(c *launch.Config) { c.RolloutEngines = 2 }, "group rollout has 2 processes"},
-		{"actor-ref", func(c *launch.Config) {
-			c.Colocate.ActorRef, c.Actor.NumWorkersPerNode, c.Ref.NumWorkersPerNode = true, 2, 2
-		}, "group actor-ref has 2 processes"},
+		{"rollout", func(c *launch.Config) { c.RolloutEngines = 2 }, "group rollout has 2 processes: several rollout engines"},
+		{"reward", func(c *launch.Config) { c.Reward.NumNodes = 2 }, "group reward has 2 processes: a reward model on several ranks"},
+		{"ref", func(c *launch.Config) { c.Ref.NumWorkersPerNode = 2 }, "group ref has 2 processes: a reference model on several ranks is only supported co-located"},
+		{"critic-reward", func(c *launch.Config) {
+			c.Colocate.CriticReward, c.Critic.NumWorkersPerNode, c.Reward.NumWorkersPerNode = true, 2, 2
+		}, "group critic-reward has 2 processes: a reward model"},
+		{"all", func(c *launch.Config) {
+			c.Colocate.All, c.Actor.NumWorkersPerNode, c.Ref.NumWorkersPerNode, c.Critic.NumWorkersPerNode, c.Reward.NumWorkersPerNode, c.RolloutEngines = true, 2, 2, 2, 2, 2
+		}, "group all has 2 processes: several rollout engines"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := launch.DefaultConfig()
 			c.edit(&cfg)
-			plan := slurmPlan(t, cfg, launch.Needs{Critic: true, Reference: true})
+			plan := slurmPlan(t, cfg, needs)
 			if err := checkPlan(plan); err == nil || !strings.Contains(err.Error(), c.group) {
 				t.Fatalf("checkPlan: %v, want %q", err, c.group)
 			}
@@ -75,6 +82,19 @@ func TestStart_RefusesPlans(t *testing.T) {
 				t.Fatalf("Start: %v, want %q and nothing placed", err, c.group)
 			}
 		})
+	}
+	for _, edit := range []func(*launch.Config){
+		func(c *launch.Config) { c.Actor.NumWorkersPerNode = 2 },
+		func(c *launch.Config) { c.Critic.NumNodes = 3 },
+		func(c *launch.Config) {
+			c.Colocate.ActorRef, c.Actor.NumWorkersPerNode, c.Ref.NumWorkersPerNode = true, 2, 2
+		},
+	} {
+		cfg := launch.DefaultConfig()
+		edit(&cfg)
+		if err := checkPlan(slurmPlan(t, cfg, needs)); err != nil {
+			t.Errorf("a data-parallel group is refused: %v", err)
+		}
 	}
 	plan := slurmPlan(t, launch.DefaultConfig(), launch.Needs{})
 	if err := checkPlan(plan); err != nil {

@@ -52,12 +52,31 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 	if host == "" {
 		host = "127.0.0.1"
 	}
+	w := want(g.Roles)
+	if dataParallel(g) {
+		if o.JoinTimeout <= 0 {
+			o.JoinTimeout = 60 * time.Second
+		}
+		comm, err := joinGroup(ctx, o, g, rk, host)
+		if err != nil {
+			return err
+		}
+		defer comm.Close()
+		log.Info("joined the data-parallel group", "rank", rk.Global, "group", g.Name, "group_rank", comm.Rank(), "group_size", comm.Size())
+		if w.Actor {
+			w.ActorComm = comm
+		}
+		if w.Critic {
+			w.CriticComm = comm
+		}
+	}
 	log.Info("building roles", "rank", rk.Global, "group", g.Name, "roles", g.Roles)
-	roles, err := o.Build(want(g.Roles))
+	roles, err := o.Build(w)
 	if err != nil {
 		return fmt.Errorf("placement: worker rank %d (%s): %w", rk.Global, g.Name, err)
 	}
 	defer roles.Close()
+	logMemory(log, rk.Global, roles)
 	publishes := slices.Contains(g.Roles, launch.Actor)
 	fetches := slices.Contains(g.Roles, launch.Rollout)
 	var pl *plane

@@ -35,6 +35,10 @@ type Spec struct {
 	// the rewards).
 	Reward  *RewardSpec
 	Rollout RolloutSpec
+	// ZeroStage is the ZeRO stage (--ds.zero_stage, 0–3) of the actor
+	// and the critic when they train data-parallel over several ranks
+	// (or, above 0, through the sharding engine in one process).
+	ZeroStage int `json:",omitempty"`
 }
 
 // Adam holds AdamW's hyper-parameters; it has optim.Config's fields, in
@@ -49,6 +53,10 @@ type Adam struct {
 // ActorSpec configures the policy being trained.
 type ActorSpec struct {
 	Adam Adam
+	// MaxNorm is the gradient-norm clip every step asks for
+	// (ActorStep.MaxNorm): a data-parallel actor's engine is built with
+	// it and refuses steps that ask for another.
+	MaxNorm float64 `json:",omitempty"`
 	// GradientCheckpointing recomputes the actor's transformer block
 	// activations in its backward pass instead of keeping them (the
 	// reference and the rollout engine never do).
@@ -62,6 +70,8 @@ type CriticSpec struct {
 	// the actor's backbone with a fresh head.
 	Model string
 	Adam  Adam
+	// MaxNorm is the critic's ActorSpec.MaxNorm.
+	MaxNorm float64 `json:",omitempty"`
 	// GradientCheckpointing recomputes the critic's transformer block
 	// activations in its backward pass instead of keeping them.
 	GradientCheckpointing bool
@@ -120,6 +130,9 @@ func (s Spec) Validate() error {
 	var errs []error
 	if s.ForwardBatch < 0 || s.Rollout.KVCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("role: spec: forward batch %d and KV cache %d MB must be ≥ 0", s.ForwardBatch, s.Rollout.KVCacheMB))
+	}
+	if s.ZeroStage < 0 || s.ZeroStage > 3 {
+		errs = append(errs, fmt.Errorf("role: spec: ZeRO stage (--ds.zero_stage) must be 0, 1, 2 or 3, got %d", s.ZeroStage))
 	}
 	if s.Reward != nil {
 		errs = append(errs, s.Reward.validate())

@@ -15,7 +15,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/zero"
 )
 
-// stepper is how a Session runs its optimizer: in this process alone
+// stepper is how an Optimizer runs its steps: in this process alone
 // (single: a StepGuard over AdamW, the default and the demo's path) or
 // data-parallel over the ranks of a Comm (dataParallel: a zero.Engine).
 type stepper interface {

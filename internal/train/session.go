@@ -53,17 +53,17 @@ type Options struct {
 // checkpoints (CheckpointRule). A trainer gives Run its step through
 // Session.Loop. Not safe for concurrent use.
 type Session struct {
-	cfg     Config
-	opts    Options
-	opt     *optim.AdamW // one process alone (nil when data-parallel)
-	guard   StepGuard
-	st      stepper
-	dp      *dataParallel // nil in one process
-	sched   optim.Schedule
-	sampler *data.Sampler
-	rng     *rand.PCG
-	cfgJSON json.RawMessage
-	extra   json.RawMessage
+	cfg       Config
+	opts      Options
+	opt       *optim.AdamW // one process alone (nil when data-parallel)
+	guard     StepGuard    // counts the skipped steps
+	optimizer *Optimizer
+	dp        *dataParallel // nil in one process
+	sched     optim.Schedule
+	sampler   *data.Sampler
+	rng       *rand.PCG
+	cfgJSON   json.RawMessage
+	extra     json.RawMessage
 
 	step, stepsPerEpoch, total int
 	lastSaved                  int
@@ -166,11 +166,8 @@ func (s *Session) resume() error {
 
 // restore loads one checkpoint folder.
 func (s *Session) restore(dir string) error {
-	load := func() (State, error) { return LoadCheckpoint(dir, s.opts.Params, s.opt) }
-	if s.dp != nil {
-		load = func() (State, error) { return s.dp.restore(dir) }
-	}
-	st, err := load()
+	st, err := s.optimizer.Restore(dir)
+	s.opt, s.dp = s.optimizer.adam, s.optimizer.dp // a sharded checkpoint moves one process onto the engine
 	if err != nil {
 		return err
 	}
@@ -247,7 +244,7 @@ func (s *Session) NextBatch() [][]int {
 // normalised by the whole step's count); Update.Loss is the step's loss,
 // summed over the ranks.
 func (s *Session) Update(ctx context.Context, loss float64) (Update, error) {
-	u, err := s.st.apply(ctx, loss, s.sched.LR(s.step))
+	u, err := s.optimizer.Apply(ctx, loss, s.sched.LR(s.step))
 	if err != nil {
 		return u, fmt.Errorf("train: step %d: %w", s.step+1, err)
 	}
@@ -339,13 +336,7 @@ func (s *Session) Checkpoint() error {
 	st := State{Step: s.step, Cursor: s.sampler.Cursor(), RNG: rng, NonFiniteRun: s.guard.Skips.Run,
 		NonFiniteTotal: s.guard.Skips.Total, Config: s.cfgJSON, Extra: s.extra}
 	start := time.Now()
-	save := func() (string, error) {
-		return SaveCheckpoint(s.cfg.CheckpointDir(), s.opts.Model, s.opt, st, s.cfg.Ckpt.MaxNum)
-	}
-	if s.dp != nil {
-		save = func() (string, error) { return s.dp.save(s.cfg.CheckpointDir(), s.opts.Model, st, s.cfg.Ckpt.MaxNum) }
-	}
-	dir, err := save()
+	dir, err := s.optimizer.Save(s.cfg.CheckpointDir(), st, s.cfg.Ckpt.MaxNum)
 	if err != nil {
 		return err
 	}
@@ -386,7 +377,7 @@ func (s *Session) Finishing() {
 // saveModel writes the final model from rank 0, the parameters gathered
 // first (ZeRO stage 3).
 func (s *Session) saveModel() error {
-	release, err := s.st.gather(context.Background())
+	release, err := s.optimizer.Gather(context.Background())
 	if err != nil {
 		return fmt.Errorf("train: rank %d: gathering the final model: %w", s.Rank(), err)
 	}
@@ -400,7 +391,7 @@ func (s *Session) saveModel() error {
 // Gathered runs f with every parameter whole (ZeRO stage 3 all-gathers
 // them around it; every rank must call it): evaluation, samples.
 func (s *Session) Gathered(ctx context.Context, f func() error) error {
-	release, err := s.st.gather(ctx)
+	release, err := s.optimizer.Gather(ctx)
 	if err != nil {
 		return fmt.Errorf("train: rank %d: gathering the parameters: %w", s.Rank(), err)
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/gorlhf/gorlhf/internal/collective"
-	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/zero"
 )
 
@@ -37,26 +36,21 @@ func (s *Session) openOutputs() error {
 // (over a group of one when no Comm is given).
 func (s *Session) openStepper() error {
 	o := s.opts
-	if o.Comm == nil && s.cfg.ZeroStage == 0 && !s.resumesShards() {
-		var err error
-		if s.opt, err = optim.New(o.Params, s.cfg.Optim.Adam); err != nil {
-			return err
-		}
-		s.guard.Params, s.guard.Opt = o.Params, s.opt
-		s.st = single{guard: &s.guard}
-		return nil
-	}
 	comm := o.Comm
-	if comm == nil {
+	if comm == nil && s.resumesShards() {
 		comm = collective.NewLocal(1)[0]
 	}
-	dp, err := newDataParallel(context.Background(), comm, o.Model.Module, s.cfg.ZeroStage, s.cfg.Optim.Adam, s.cfg.Optim.MaxNorm, o.Recompute)
+	oc := OptimizerConfig{Adam: s.cfg.Optim.Adam, MaxNorm: s.cfg.Optim.MaxNorm, ZeroStage: s.cfg.ZeroStage, Recompute: o.Recompute}
+	opt, err := NewOptimizer(context.Background(), comm, o.Model, o.Params, oc)
 	if err != nil {
 		return err
 	}
-	s.dp, s.st = dp, dp
-	mem := dp.e.Memory()
-	s.Log.Info("data parallel", "rank", comm.Rank(), "ranks", comm.Size(), "zero_stage", s.cfg.ZeroStage,
+	s.optimizer, s.opt, s.dp = opt, opt.adam, opt.dp
+	if s.dp == nil {
+		return nil
+	}
+	mem := s.dp.e.Memory()
+	s.Log.Info("data parallel", "rank", s.dp.comm.Rank(), "ranks", s.dp.comm.Size(), "zero_stage", s.cfg.ZeroStage,
 		"param_bytes", mem.Params, "grad_bytes", mem.Grads, "optim_bytes", mem.Optim, "scratch_bytes", mem.Scratch)
 	return nil
 }
@@ -96,7 +90,7 @@ func (s *Session) Rank() int {
 // micro-batch's forward pass (ZeRO stage 3 gathers the parameters that
 // belong to no block).
 func (s *Session) BeginMicro(ctx context.Context) error {
-	if err := s.st.beginMicro(ctx); err != nil {
+	if err := s.optimizer.BeginMicro(ctx); err != nil {
 		return fmt.Errorf("train: step %d: %w", s.step+1, err)
 	}
 	return nil
@@ -105,7 +99,7 @@ func (s *Session) BeginMicro(ctx context.Context) error {
 // EndMicro closes the micro-batch after its backward pass (data-parallel:
 // its gradients are reduce-scattered over the ranks).
 func (s *Session) EndMicro(ctx context.Context) error {
-	if err := s.st.endMicro(ctx); err != nil {
+	if err := s.optimizer.EndMicro(ctx); err != nil {
 		return fmt.Errorf("train: step %d: %w", s.step+1, err)
 	}
 	return nil
@@ -115,7 +109,7 @@ func (s *Session) EndMicro(ctx context.Context) error {
 // e.g. the step's number of loss tokens, which normalises every rank's
 // micro-batch losses.
 func (s *Session) Sum(ctx context.Context, x float64) (float64, error) {
-	v, err := s.st.sum(ctx, x)
+	v, err := s.optimizer.Sum(ctx, x)
 	if err != nil {
 		return 0, fmt.Errorf("train: step %d: rank %d: %w", s.step+1, s.Rank(), err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,7 @@ type Publisher struct {
 	cfg      Config
 	shm      bool // snapshots are files in cfg.ShmDir
 	host     string
+	id       string // this publisher's part of its snapshot file names
 	tokenSum [sha256.Size]byte
 	mux      *http.ServeMux
 
@@ -34,6 +36,10 @@ type Publisher struct {
 	snaps  map[string]*snapshot
 	closed bool
 }
+
+// publishers numbers the publishers of this process, so that two of them
+// (two ranks' roles in one test process) never name a file alike.
+var publishers atomic.Int64
 
 // snapshot is one published payload: a file in ShmDir or bytes in memory.
 type snapshot struct {
@@ -52,7 +58,8 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Publisher{cfg: cfg, shm: cfg.shmUsable(), host: cfg.HostID, snaps: map[string]*snapshot{}}
+	p := &Publisher{cfg: cfg, shm: cfg.shmUsable(), host: cfg.HostID, snaps: map[string]*snapshot{},
+		id: fmt.Sprintf("%d.%d", os.Getpid(), publishers.Add(1))}
 	if p.host == "" {
 		p.host = LocalHostID()
 	}
@@ -122,7 +129,7 @@ func (p *Publisher) encode(ctx context.Context, name string, w Weights) (*snapsh
 		return bw.Flush()
 	}
 	if p.shm {
-		s.path, err = writeShm(p.cfg.ShmDir, shmFileName(os.Getpid(), name, w.Version), fill)
+		s.path, err = writeShm(p.cfg.ShmDir, shmFileName(p.id, name, w.Version), fill)
 	} else {
 		var b bytes.Buffer
 		b.Grow(encodedSizeHint(w.Params))

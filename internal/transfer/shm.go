@@ -22,11 +22,12 @@ import (
 // without it.
 const shmPrefix = "gorlhf-weights-"
 
-// shmFileName is the final name of a snapshot file. The pid keeps two
-// publishers on one host apart; the version makes every file new, so a
-// replaced snapshot never changes under an open reader.
-func shmFileName(pid int, name string, version int64) string {
-	return fmt.Sprintf("%s%d-%s-v%d.safetensors", shmPrefix, pid, name, version)
+// shmFileName is the final name of a snapshot file. The publisher's id
+// (its pid and its number in the process) keeps two publishers on one
+// host apart; the version makes every file new, so a replaced snapshot
+// never changes under an open reader.
+func shmFileName(publisher, name string, version int64) string {
+	return fmt.Sprintf("%s%s-%s-v%d.safetensors", shmPrefix, publisher, name, version)
 }
 
 // LocalHostID identifies this machine for the shortcut: the host name and

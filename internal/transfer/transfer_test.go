@@ -376,7 +376,7 @@ func TestShm_EqualsHTTP(t *testing.T) {
 	}
 	sameBits(t, viaFallback, src)
 	gone := pub
-	gone.Path = filepath.Join(dir, shmFileName(os.Getpid(), "gone", 1))
+	gone.Path = filepath.Join(dir, shmFileName(fmt.Sprint(os.Getpid()), "gone", 1))
 	if _, err := openShm(dir, gone); !errors.Is(err, errNoShortcut) {
 		t.Fatalf("gone file: err = %v", err)
 	}

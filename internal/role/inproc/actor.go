@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gorlhf/gorlhf/internal/nn"
+	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
@@ -13,7 +13,8 @@ import (
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
-// Actor trains a policy in this process. It owns the model it is given:
+// Actor trains a policy in this process, alone or as one rank of a
+// data-parallel group (NewActorRank). It owns the model it is given:
 // pass a Clone when the same weights also serve elsewhere (reference,
 // rollout). Not safe for concurrent use.
 type Actor struct {
@@ -21,52 +22,73 @@ type Actor struct {
 	forwardBatch int
 }
 
-// NewActor returns an actor training m.Module with AdamW. forwardBatch
-// bounds the sequences of one inference pass in LogProbs (≤ 0: all).
+// NewActor returns an actor training m.Module with AdamW in this process.
+// forwardBatch bounds the sequences of one inference pass in LogProbs
+// (≤ 0: all). Each step clips at its own ActorStep.MaxNorm.
 func NewActor(m train.Model, adam optim.Config, forwardBatch int) (*Actor, error) {
-	params := m.Module.Params()
-	opt, err := optim.New(params, adam)
+	return NewActorRank(nil, m, train.OptimizerConfig{Adam: adam}, forwardBatch)
+}
+
+// NewActorRank returns one rank of an actor trained data-parallel over
+// comm (nil: this process alone) with oc (ZeRO stage, AdamW, the clip
+// every step must ask for, gradient checkpointing). Every rank of comm
+// calls it at once with identical weights. The group is driven by
+// package role/group, which calls every rank for every method.
+func NewActorRank(comm collective.Comm, m train.Model, oc train.OptimizerConfig, forwardBatch int) (*Actor, error) {
+	t, err := newTrainable("actor", comm, m, oc)
 	if err != nil {
-		return nil, fmt.Errorf("inproc: actor: %w", err)
+		return nil, err
 	}
-	return &Actor{trainable: trainable{m: m, params: params, opt: opt}, forwardBatch: forwardBatch}, nil
+	return &Actor{trainable: t, forwardBatch: forwardBatch}, nil
 }
 
 var _ role.Actor = (*Actor)(nil)
 
-// LogProbs implements role.LogProber.
+// LogProbs implements role.LogProber. On a data-parallel group each rank
+// is given its share of the sequences; at ZeRO stage 3 the whole model
+// is all-gathered around the pass (every rank must call it, with a share
+// or with none).
 func (a *Actor) LogProbs(ctx context.Context, req role.LogProbsRequest) (role.LogProbsResult, error) {
 	if err := ctx.Err(); err != nil {
 		return role.LogProbsResult{}, err
 	}
-	lp, err := forwardLogProbs(a.m.Module, req.Seqs, a.forwardBatch, req.Pack)
+	var lp role.PerToken
+	err := a.gathered(ctx, func() error {
+		var err error
+		lp, err = forwardLogProbs(a.m.Module, req.Seqs, a.forwardBatch, req.Pack)
+		return err
+	})
 	if err != nil {
 		return role.LogProbsResult{}, fmt.Errorf("inproc: actor: %w", err)
 	}
 	return role.LogProbsResult{LogProbs: lp}, nil
 }
 
-// TrainStep implements role.Actor.
+// TrainStep implements role.Actor. On a data-parallel group each rank
+// runs its share of the step's micro-batches, req.Norm being the whole
+// step's (when unset, the ranks sum theirs); gradients are reduced over
+// the ranks, and the result holds this rank's loss terms and metrics with
+// the group's gradient norm.
 func (a *Actor) TrainStep(ctx context.Context, req role.ActorStep) (role.ActorStepResult, error) {
 	var res role.ActorStepResult
 	if err := checkActorStep(req); err != nil {
 		return res, err
 	}
-	norm := req.Norm
-	if norm == (rl.LossNorm{}) {
-		norm = stepNorm(len(req.MicroBatches), func(i int) role.Sequences { return req.MicroBatches[i].Seqs })
+	seqs := func(i int) role.Sequences { return req.MicroBatches[i].Seqs }
+	norm, err := a.prepareStep(ctx, req.Norm, req.MaxNorm, len(req.MicroBatches), seqs)
+	if err != nil {
+		return res, err
 	}
-	a.params.ZeroGrad()
 	var w weighted
-	for _, mb := range req.MicroBatches {
-		if err := ctx.Err(); err != nil {
-			a.params.ZeroGrad()
-			return res, err
-		}
+	micro := func(i int) {
+		mb := req.MicroBatches[i]
 		a.microStep(layoutOf(mb.Seqs, req.Pack), mb, req.Loss, norm, &res, &w)
 	}
+	res.GradNorm, res.Skipped, err = a.runStep(ctx, len(req.MicroBatches), micro, func() float64 { return res.Loss }, req.LR)
+	if err != nil {
+		return res, err
+	}
 	w.finish(&res)
-	res.GradNorm, res.Skipped = applyStep(a.params, a.opt, res.Loss, req.LR, req.MaxNorm)
 	return res, nil
 }
 
@@ -116,85 +138,6 @@ func (a *Actor) microStep(l layout, mb role.ActorMicroBatch, lc rl.ActorLossConf
 	w.add(m.Tokens, map[string]float64{"entropy": m.Entropy, "clip": pm.ClipFrac, "dual": pm.DualClipFrac,
 		"approx_kl": pm.ApproxKL, "ratio": pm.RatioMean})
 	res.RatioMax = max(res.RatioMax, pm.RatioMax)
-}
-
-// trainable is what the actor and the critic share: the model they
-// train, its parameters and their optimizer, with Weights and the
-// role.Checkpointer methods.
-type trainable struct {
-	m      train.Model
-	params nn.Params
-	opt    *optim.AdamW
-}
-
-// Weights implements role.Actor: copies of every parameter (the critic's
-// are for inspection; the rollout engine never needs them).
-func (t *trainable) Weights(ctx context.Context) (role.Weights, error) {
-	if err := ctx.Err(); err != nil {
-		return role.Weights{}, err
-	}
-	return role.Weights{Params: copyParams(t.params)}, nil
-}
-
-// Save implements role.Checkpointer.
-func (t *trainable) Save(ctx context.Context, req role.SaveRequest) (role.SaveResult, error) {
-	return save(ctx, t.m, t.opt, req)
-}
-
-// Load implements role.Checkpointer.
-func (t *trainable) Load(ctx context.Context, req role.LoadRequest) (role.LoadResult, error) {
-	return restore(ctx, t.params, t.opt, req)
-}
-
-// Export implements role.Checkpointer.
-func (t *trainable) Export(ctx context.Context, req role.ExportRequest) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return train.SaveModel(req.Dir, t.m)
-}
-
-// --- shared by the trainable roles
-
-// applyStep finishes an optimizer step whose gradients are in params
-// (train.StepGuard.Apply: nothing is applied when loss or the gradient
-// norm is not finite; gradients are zeroed either way). The driver counts
-// the skipped steps.
-func applyStep(params nn.Params, opt *optim.AdamW, loss, lr, maxNorm float64) (gradNorm float64, skipped bool) {
-	g := train.StepGuard{Params: params, Opt: opt, MaxNorm: maxNorm}
-	u := g.Apply(loss, lr)
-	return u.GradNorm, u.Skipped
-}
-
-// stepNorm is rl.StepLossNorm over the masks of n micro-batches.
-func stepNorm(n int, seqs func(i int) role.Sequences) rl.LossNorm {
-	masks := make([]*tensor.Tensor, n)
-	for i := range n {
-		masks[i] = seqs(i).Mask()
-	}
-	return rl.StepLossNorm(masks...)
-}
-
-// save writes a checkpoint of m and opt with the driver's state.
-func save(ctx context.Context, m train.Model, opt *optim.AdamW, req role.SaveRequest) (role.SaveResult, error) {
-	if err := ctx.Err(); err != nil {
-		return role.SaveResult{}, err
-	}
-	keep := max(req.Keep, 1)
-	dir, err := train.SaveCheckpoint(req.Root, m, opt, train.State{Step: req.Step, Extra: req.State}, keep)
-	return role.SaveResult{Dir: dir}, err
-}
-
-// restore loads weights and optimizer state from a checkpoint folder.
-func restore(ctx context.Context, params nn.Params, opt *optim.AdamW, req role.LoadRequest) (role.LoadResult, error) {
-	if err := ctx.Err(); err != nil {
-		return role.LoadResult{}, err
-	}
-	st, err := train.LoadCheckpoint(req.Dir, params, opt)
-	if err != nil {
-		return role.LoadResult{}, err
-	}
-	return role.LoadResult{Step: st.Step, State: st.Extra}, nil
 }
 
 // weighted averages per-micro-batch metrics by their token counts.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/head"
@@ -76,6 +77,12 @@ func Build(spec role.Spec, actor train.Setup, open Loader) (*Roles, error) {
 // (Reference, Critic, Reward) is not built even when wanted.
 type Want struct {
 	Actor, Reference, Critic, Reward, Rollout bool
+	// ActorComm and CriticComm make the actor and the critic built here
+	// one rank of a data-parallel group (NewActorRank, NewCriticRank);
+	// nil: each trains in this process alone. Every rank of a group
+	// builds at the same time (the engine checks the replicas agree),
+	// from its own Setup.
+	ActorComm, CriticComm collective.Comm
 }
 
 // AllRoles wants every role the spec asks for.
@@ -87,6 +94,10 @@ func AllRoles() Want {
 // the same weights whichever process builds it (a role built alone loads
 // what Build would have shared or cloned), so a run whose roles are
 // spread over processes computes what the in-process run computes.
+//
+// The actor is built last: without a reference it trains the bundle's
+// model itself, which a ZeRO stage-3 engine releases (every other role
+// copies it first).
 func BuildSome(spec role.Spec, actor train.Setup, open Loader, want Want) (*Roles, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -95,29 +106,9 @@ func BuildSome(spec role.Spec, actor train.Setup, open Loader, want Want) (*Role
 		return nil, errors.New("inproc: the actor must be a causal LM (not a reward model)")
 	}
 	base := actor.Loaded
-	fb := spec.ForwardBatch
 	r := &Roles{}
-	actorModel := base.Model
 	if spec.Reference && want.Reference {
-		r.Reference = NewReference(base.Model, fb)
-		if want.Actor {
-			var err error
-			if actorModel, err = Clone(base.Model); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if want.Actor {
-		if spec.Actor.GradientCheckpointing {
-			if err := model.UseRecompute(actorModel); err != nil {
-				return nil, fmt.Errorf("inproc: actor: %w", err)
-			}
-		}
-		a, err := NewActor(train.Model{Module: actorModel, Config: base.Config, Files: actor.TokenizerFiles}, optim.Config(spec.Actor.Adam), fb)
-		if err != nil {
-			return nil, err
-		}
-		r.Actor = a
+		r.Reference = NewReference(base.Model, spec.ForwardBatch)
 	}
 	var rm *load.Loaded
 	var err error
@@ -132,7 +123,7 @@ func BuildSome(spec role.Spec, actor train.Setup, open Loader, want Want) (*Role
 				return nil, err
 			}
 		}
-		if r.Critic, err = buildCritic(spec, actor, open, rm); err != nil {
+		if r.Critic, err = buildCritic(spec, actor, open, rm, want.CriticComm); err != nil {
 			return nil, err
 		}
 	}
@@ -142,7 +133,33 @@ func BuildSome(spec role.Spec, actor train.Setup, open Loader, want Want) (*Role
 		}
 		r.Rollout = NewRollout(r.engine)
 	}
+	if want.Actor {
+		if r.Actor, err = buildActor(spec, actor, want.Reference, want.ActorComm); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// buildActor makes the actor: it trains a Clone of the bundle's model
+// when the reference reads the model itself, else the model.
+func buildActor(spec role.Spec, actor train.Setup, reference bool, comm collective.Comm) (*Actor, error) {
+	base := actor.Loaded
+	m := base.Model
+	if spec.Reference && reference {
+		var err error
+		if m, err = Clone(base.Model); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Actor.GradientCheckpointing {
+		if err := model.UseRecompute(m); err != nil {
+			return nil, fmt.Errorf("inproc: actor: %w", err)
+		}
+	}
+	oc := train.OptimizerConfig{Adam: optim.Config(spec.Actor.Adam), MaxNorm: spec.Actor.MaxNorm, ZeroStage: spec.ZeroStage,
+		Recompute: spec.Actor.GradientCheckpointing}
+	return NewActorRank(comm, train.Model{Module: m, Config: base.Config, Files: actor.TokenizerFiles}, oc, spec.ForwardBatch)
 }
 
 // newEngine starts a rollout engine over a Clone of m, stopping at the
@@ -257,7 +274,7 @@ func loadRewardModel(ref string, open Loader) (*load.Loaded, error) {
 }
 
 // buildCritic makes the critic (see Build for where it starts from).
-func buildCritic(spec role.Spec, actor train.Setup, open Loader, rm *load.Loaded) (*Critic, error) {
+func buildCritic(spec role.Spec, actor train.Setup, open Loader, rm *load.Loaded, comm collective.Comm) (*Critic, error) {
 	var sm *head.ScoreModel
 	var cfgJSON []byte
 	var files map[string][]byte
@@ -292,7 +309,9 @@ func buildCritic(spec role.Spec, actor train.Setup, open Loader, rm *load.Loaded
 	if spec.Critic.GradientCheckpointing {
 		sm.SetBlockRunner(model.Recompute{})
 	}
-	return NewCritic(sm, cfgJSON, files, optim.Config(spec.Critic.Adam), spec.ForwardBatch)
+	oc := train.OptimizerConfig{Adam: optim.Config(spec.Critic.Adam), MaxNorm: spec.Critic.MaxNorm, ZeroStage: spec.ZeroStage,
+		Recompute: spec.Critic.GradientCheckpointing}
+	return NewCriticRank(comm, sm, cfgJSON, files, oc, spec.ForwardBatch)
 }
 
 // valueModel returns l's score model, or backbone (l's architecture) with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -14,8 +15,9 @@ import (
 )
 
 // Critic trains a value model (a backbone with a scalar head) in this
-// process. It owns its model; pass a Clone of a reward model that also
-// scores rollouts. Not safe for concurrent use.
+// process, alone or as one rank of a data-parallel group
+// (NewCriticRank). It owns its model; pass a Clone of a reward model that
+// also scores rollouts. Not safe for concurrent use.
 type Critic struct {
 	trainable
 	model        *head.ScoreModel
@@ -25,13 +27,16 @@ type Critic struct {
 // NewCritic returns a critic training sm (saved with cfgJSON and files as
 // its model folder) with AdamW; forwardBatch bounds one inference pass.
 func NewCritic(sm *head.ScoreModel, cfgJSON []byte, files map[string][]byte, adam optim.Config, forwardBatch int) (*Critic, error) {
-	params := sm.Params()
-	opt, err := optim.New(params, adam)
+	return NewCriticRank(nil, sm, cfgJSON, files, train.OptimizerConfig{Adam: adam}, forwardBatch)
+}
+
+// NewCriticRank is NewActorRank for the critic.
+func NewCriticRank(comm collective.Comm, sm *head.ScoreModel, cfgJSON []byte, files map[string][]byte, oc train.OptimizerConfig, forwardBatch int) (*Critic, error) {
+	t, err := newTrainable("critic", comm, train.Model{Module: sm, Config: cfgJSON, Files: files}, oc)
 	if err != nil {
-		return nil, fmt.Errorf("inproc: critic: %w", err)
+		return nil, err
 	}
-	return &Critic{trainable: trainable{m: train.Model{Module: sm, Config: cfgJSON, Files: files}, params: params, opt: opt},
-		model: sm, forwardBatch: forwardBatch}, nil
+	return &Critic{trainable: t, model: sm, forwardBatch: forwardBatch}, nil
 }
 
 var _ role.Critic = (*Critic)(nil)
@@ -46,10 +51,12 @@ func (c *Critic) Values(ctx context.Context, req role.ValuesRequest) (role.Value
 		return role.ValuesResult{}, fmt.Errorf("inproc: critic: %w", err)
 	}
 	out := make(role.PerToken, 0, req.Seqs.Len())
-	err := chunks(req.Seqs, c.forwardBatch, func(s role.Sequences) error {
-		l := layoutOf(s, req.Pack)
-		out = append(out, role.Unpad(c.values(nil, l), l.lens)...)
-		return nil
+	err := c.gathered(ctx, func() error {
+		return chunks(req.Seqs, c.forwardBatch, func(s role.Sequences) error {
+			l := layoutOf(s, req.Pack)
+			out = append(out, role.Unpad(c.values(nil, l), l.lens)...)
+			return nil
+		})
 	})
 	return role.ValuesResult{Values: out}, err
 }
@@ -70,21 +77,21 @@ func (c *Critic) TrainStep(ctx context.Context, req role.CriticStep) (role.Criti
 			return res, fmt.Errorf("inproc: critic step: micro-batch %d: %w", i, err)
 		}
 	}
-	norm := req.Norm
-	if norm == (rl.LossNorm{}) {
-		norm = stepNorm(len(req.MicroBatches), func(i int) role.Sequences { return req.MicroBatches[i].Seqs })
+	seqs := func(i int) role.Sequences { return req.MicroBatches[i].Seqs }
+	norm, err := c.prepareStep(ctx, req.Norm, req.MaxNorm, len(req.MicroBatches), seqs)
+	if err != nil {
+		return res, err
 	}
-	c.params.ZeroGrad()
 	var w weighted
-	for _, mb := range req.MicroBatches {
-		if err := ctx.Err(); err != nil {
-			c.params.ZeroGrad()
-			return res, err
-		}
+	micro := func(i int) {
+		mb := req.MicroBatches[i]
 		c.microStep(layoutOf(mb.Seqs, req.Pack), mb, req.Loss, norm, &res, &w)
 	}
+	res.GradNorm, res.Skipped, err = c.runStep(ctx, len(req.MicroBatches), micro, func() float64 { return res.Loss }, req.LR)
+	if err != nil {
+		return res, err
+	}
 	res.ClipFrac, res.ValueMean = w.mean("clip"), w.mean("value")
-	res.GradNorm, res.Skipped = applyStep(c.params, c.opt, res.Loss, req.LR, req.MaxNorm)
 	return res, nil
 }
 

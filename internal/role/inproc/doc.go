@@ -12,4 +12,10 @@
 // sequences and read, for response token j of sequence i, the prediction
 // made at position P_i + j − 1 (the state just before the token): its
 // log-prob under the LM head, or the critic's value there.
+//
+// The actor and the critic step through a train.Optimizer: AdamW in this
+// process, or, built with a collective.Comm (NewActorRank, NewCriticRank,
+// Want.ActorComm and CriticComm), one rank of a data-parallel group whose
+// training state a zero.Engine shards by Spec.ZeroStage. A group's ranks
+// are driven together by package role/group.
 package inproc

@@ -63,6 +63,21 @@ func SyncWeights(ctx context.Context, actor role.Actor, rollout role.Rollout, ve
 	return rollout.LoadWeights(ctx, w)
 }
 
+// Publish has the actor publish its current weights as version without
+// moving them here: on its worker's plane when it is remote (a
+// data-parallel rank above 0 publishes none; it only takes part in
+// gathering them), else by asking for Weights and dropping the copy. The
+// ranks of a data-parallel actor other than the one SyncWeights reads
+// are asked this way.
+func Publish(ctx context.Context, actor role.Actor, version int64) error {
+	if a, ok := actor.(*actorClient); ok {
+		_, err := a.publish(ctx, version)
+		return err
+	}
+	_, err := actor.Weights(ctx)
+	return err
+}
+
 // publishWeights is the server side of Actor.Weights: publish the
 // actor's parameters as req.Version.
 func publishWeights(plane WeightsPlane, a role.Actor) func(context.Context, weightsRequest) (WeightsRef, error) {

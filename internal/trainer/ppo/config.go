@@ -235,6 +235,12 @@ type DSConfig struct {
 	// order. Micro-batches and the loss normalisation are unchanged;
 	// results equal the padded run's to float rounding.
 	PackingSamples bool `flag:"packing_samples"`
+	// ZeroStage is the ZeRO stage of the actor and the critic
+	// (--ds.zero_stage, 0–3): how a role placed on several data-parallel
+	// ranks (--actor.num_workers_per_node, …) shards its training state
+	// (docs/ZERO.md). Every stage trains the same weights bit for bit, so
+	// it is not part of what a resume compares when 0.
+	ZeroStage int `json:",omitempty" flag:"zero_stage"`
 }
 
 // DataConfig is the prompt dataset.
@@ -332,11 +338,13 @@ func (c Config) NeedsReference() bool { return c.Algo.KL.Enabled() }
 // meant for a Config that validates.
 func (c Config) RoleSpec() role.Spec {
 	s := role.Spec{ForwardBatch: c.Rollout.MicroBatchSize, Seed: c.Train.Seed,
-		Actor:     role.ActorSpec{Adam: role.Adam(c.Actor.Optim.Adam), GradientCheckpointing: c.Actor.GradientCheckpointing},
+		Actor: role.ActorSpec{Adam: role.Adam(c.Actor.Optim.Adam), MaxNorm: c.Actor.Optim.MaxNorm,
+			GradientCheckpointing: c.Actor.GradientCheckpointing},
 		Reference: c.NeedsReference(),
-		Rollout:   role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB}}
+		Rollout:   role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB},
+		ZeroStage: c.DS.ZeroStage}
 	if c.NeedsCritic() {
-		s.Critic = &role.CriticSpec{Model: c.Critic.Model, Adam: role.Adam(c.Critic.Optim.Adam),
+		s.Critic = &role.CriticSpec{Model: c.Critic.Model, Adam: role.Adam(c.Critic.Optim.Adam), MaxNorm: c.Critic.Optim.MaxNorm,
 			GradientCheckpointing: c.Critic.GradientCheckpointing}
 	}
 	if c.Reward.sources() > 0 {
@@ -344,6 +352,25 @@ func (c Config) RoleSpec() role.Spec {
 		s.Reward = &rs
 	}
 	return s
+}
+
+// CheckRanks checks that every optimizer step's micro-batches
+// (train.batch_size / train.micro_batch_size) split evenly over the
+// data-parallel ranks of the actor and of the critic (ranks ≤ 1: one
+// process), each rank running an equal share.
+func (c Config) CheckRanks(actor, critic int) error {
+	steps := c.Train.BatchSize / max(c.Train.MicroBatchSize, 1)
+	var errs []error
+	for _, r := range []struct {
+		name  string
+		ranks int
+	}{{"actor", actor}, {"critic", critic}} {
+		if r.ranks > 1 && steps%r.ranks != 0 {
+			errs = append(errs, fmt.Errorf("ppo: a step's %d micro-batches (%s %d / %s %d) do not split evenly over the %s's %d data-parallel ranks (--%s.num_nodes × --%s.num_workers_per_node)",
+				steps, c.flag(&c.Train.BatchSize), c.Train.BatchSize, c.flag(&c.Train.MicroBatchSize), c.Train.MicroBatchSize, r.name, r.ranks, r.name, r.name))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // CheckpointDir is Ckpt.Path, or <OutputDir>/checkpoints.
@@ -450,6 +477,9 @@ func (c Config) validateTrain() error {
 	}
 	if t.MaxNonFinite < 1 {
 		add("%s must be ≥ 1, got %d", c.flag(&c.Train.MaxNonFinite), t.MaxNonFinite)
+	}
+	if c.DS.ZeroStage < 0 || c.DS.ZeroStage > 3 {
+		add("%s must be 0, 1, 2 or 3, got %d", c.flag(&c.DS.ZeroStage), c.DS.ZeroStage)
 	}
 	if c.Ckpt.OutputDir == "" {
 		add("%s must be set", c.flag(&c.Ckpt.OutputDir))

@@ -88,14 +88,16 @@ func TestConfig_RoleSpec(t *testing.T) {
 	c.Algo.Advantage.Estimator, c.Algo.KL.InitCoef = rl.EstimatorGAE, 0.01
 	c.Actor.Optim.Adam.WeightDecay, c.Critic.Optim.Adam.Beta2 = 0.1, 0.99
 	c.Critic.Model, c.Rollout.MicroBatchSize, c.Rollout.KVCacheMB, c.Train.Seed = "critic-dir", 3, 64, 7
-	c.Critic.GradientCheckpointing = true
+	c.Critic.GradientCheckpointing, c.DS.ZeroStage, c.Critic.Optim.MaxNorm = true, 2, 0.5
 	c.Reward.Rule = grade.RuleConfig{Kind: grade.RuleExact}
 	c.Reward.Model, c.Reward.Normalize, c.Reward.BatchSize = "rm-dir", true, 5
 	c.Reward.Mix, c.Reward.ScoreFrom = []reward.Weight{{Name: role.PartModel, Weight: 2}}, role.PartRule
 	want := role.Spec{ForwardBatch: 3, Seed: 7,
-		Actor:     role.ActorSpec{Adam: role.Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}},
+		Actor:     role.ActorSpec{Adam: role.Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, MaxNorm: 1},
 		Reference: true,
-		Critic:    &role.CriticSpec{Model: "critic-dir", Adam: role.Adam{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8}, GradientCheckpointing: true},
+		Critic: &role.CriticSpec{Model: "critic-dir", Adam: role.Adam{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8}, MaxNorm: 0.5,
+			GradientCheckpointing: true},
+		ZeroStage: 2,
 		Reward: &role.RewardSpec{Rule: grade.RuleConfig{Kind: grade.RuleExact}, Model: "rm-dir", Normalize: true, BatchSize: 5,
 			MaxLen: c.Data.MaxLen + 1, Mix: map[string]float64{role.PartModel: 2}, ScoreFrom: role.PartRule},
 		Rollout: role.RolloutSpec{KVCacheMB: 64}}
@@ -113,5 +115,23 @@ func TestConfig_RoleSpec(t *testing.T) {
 	c.Agent = AgentConfig{Env: "chain", MaxTurns: 2}
 	if s := c.RoleSpec(); s.Critic != nil || s.Reference || s.Reward != nil {
 		t.Fatalf("spec %+v: want no critic, reference or reward", s)
+	}
+}
+
+// TestConfig_CheckRanks: a step's micro-batches must split evenly over a
+// data-parallel actor's and critic's ranks; the error names the flags,
+// the counts and the ranks.
+func TestConfig_CheckRanks(t *testing.T) {
+	c := DefaultConfig() // 16 / 4 = 4 micro-batches a step
+	for _, ok := range [][2]int{{1, 1}, {2, 4}, {4, 2}, {1, 0}} {
+		if err := c.CheckRanks(ok[0], ok[1]); err != nil {
+			t.Errorf("actor %d, critic %d ranks: %v", ok[0], ok[1], err)
+		}
+	}
+	err := c.CheckRanks(3, 8)
+	for _, want := range []string{"4 micro-batches (--train.batch_size 16 / --train.micro_batch_size 4)", "actor's 3 data-parallel ranks (--actor.num_nodes × --actor.num_workers_per_node)", "critic's 8 data-parallel ranks"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("CheckRanks(3, 8) = %v, want it to say %q", err, want)
+		}
 	}
 }

@@ -85,7 +85,11 @@ func boardCall(ctx context.Context, cfg JoinConfig, method, key string, body []b
 		if err == nil || errors.Is(err, ErrRefused) {
 			return b, err
 		}
-		last = err
+		// An attempt cut short by the deadline says less than the answer
+		// before it (typically "not set yet"): keep that one.
+		if last == nil || ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded) {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("cluster: %s %q on the driver's board at %s: gave up after %v (%d attempts): %w", what, key, cfg.Driver, cfg.Timeout, attempt, last)

@@ -94,19 +94,12 @@ func RingOrder(s, size int) []int {
 // RingSum is the reference of every reduction: dst[i] = the sum over
 // ranks of bufs[rank][i] for i in shard s of the partition, added one
 // rank at a time in RingOrder(s, len(bufs)), in float32.
-func RingSum(dst []float32, bufs [][]float32, s int, r Range) {
-	order := RingOrder(s, len(bufs))
-	copy(dst[r.Lo:r.Hi], bufs[order[0]][r.Lo:r.Hi])
-	for _, k := range order[1:] {
-		src := bufs[k]
-		for i := r.Lo; i < r.Hi; i++ {
-			dst[i] += src[i]
-		}
-	}
-}
+func RingSum(dst []float32, bufs [][]float32, s int, r Range) { ringSum(dst, bufs, s, r) }
 
 // RingSumF64 is RingSum on float64 values.
-func RingSumF64(dst []float64, bufs [][]float64, s int, r Range) {
+func RingSumF64(dst []float64, bufs [][]float64, s int, r Range) { ringSum(dst, bufs, s, r) }
+
+func ringSum[T float32 | float64](dst []T, bufs [][]T, s int, r Range) {
 	order := RingOrder(s, len(bufs))
 	copy(dst[r.Lo:r.Hi], bufs[order[0]][r.Lo:r.Hi])
 	for _, k := range order[1:] {

@@ -5,6 +5,7 @@
 package collectivetest
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -16,9 +17,16 @@ import (
 
 // Ranks runs f on n goroutine ranks of one collective.NewLocal group and
 // fails t with the first rank's error. A rank whose f fails closes its
-// Comm, so that the others fail instead of waiting for it.
+// Comm, so that the others fail instead of waiting for it. n = 0 runs f
+// once with a nil Comm: one process, no data parallelism.
 func Ranks(t testing.TB, n int, f func(comm collective.Comm) error) {
 	t.Helper()
+	if n == 0 {
+		if err := f(nil); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	comms := collective.NewLocal(n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -89,4 +97,27 @@ func bits(x []float32) []uint32 {
 		out[i] = math.Float32bits(v)
 	}
 	return out
+}
+
+// MatchesOneProcess is issue 13's bar for a data-parallel trainer: for
+// each rank count n, the stage-0 run on n ranks equals the one-process
+// run (run(t, 0, 0)) within tol, relative per tensor, and the stage-3 run
+// equals the stage-0 run bit for bit. run trains and returns the final
+// parameters.
+func MatchesOneProcess(t *testing.T, ranks []int, tol float64, run func(t *testing.T, n, stage int) nn.Params) {
+	t.Helper()
+	want := run(t, 0, 0)
+	for _, n := range ranks {
+		t.Run(fmt.Sprintf("ranks=%d", n), func(t *testing.T) {
+			s0 := run(t, n, 0)
+			d := Compare(t, s0, want)
+			t.Logf("%d ranks vs one process: worst relative difference %.3g (%s, max element %.3g)", n, d.Rel, d.Name, d.MaxAbs)
+			if d.Rel > tol {
+				t.Errorf("%s differs by %.3g relative", d.Name, d.Rel)
+			}
+			if name := FirstDifferent(run(t, n, 3), s0); name != "" {
+				t.Errorf("stage 3: %s differs from stage 0", name)
+			}
+		})
+	}
 }

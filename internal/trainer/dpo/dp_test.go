@@ -2,7 +2,6 @@ package dpo
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/collective"
@@ -16,10 +15,10 @@ import (
 // stage 3 equals stage 0 bit for bit (issue 13's bar for DPO; every rank holds the frozen reference whole).
 func TestDataParallel_MatchesOneProcess(t *testing.T) {
 	ds := dataset(t)
-	run := func(n, stage int) nn.Params {
+	collectivetest.MatchesOneProcess(t, []int{1, 2, 4}, 1e-6, func(t *testing.T, n, stage int) nn.Params {
 		c := testConfig(t, ds)
 		c.Train.MicroBatchSize, c.Train.BatchSize, c.Train.MaxSteps, c.Train.ZeroStage = 1, 4, 5, stage
-		train := func(comm collective.Comm) error {
+		collectivetest.Ranks(t, n, func(comm collective.Comm) error {
 			env := testEnv(t)
 			env.Comm = comm
 			tr, err := New(c, env, loadStories(t).Model)
@@ -27,32 +26,11 @@ func TestDataParallel_MatchesOneProcess(t *testing.T) {
 				return err
 			}
 			return tr.Run(context.Background())
-		}
-		if n == 0 {
-			if err := train(nil); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			collectivetest.Ranks(t, n, train)
-		}
+		})
 		back, err := load.Load(c.Train.Ckpt.OutputDir, load.Options{})
 		if err != nil {
 			t.Fatalf("saved policy: %v", err)
 		}
 		return back.Params()
-	}
-	want := run(0, 0)
-	for _, n := range []int{1, 2, 4} {
-		t.Run(fmt.Sprintf("ranks=%d", n), func(t *testing.T) {
-			s0 := run(n, 0)
-			d := collectivetest.Compare(t, s0, want)
-			t.Logf("%d ranks vs one process: worst relative difference %.3g (%s, max element %.3g)", n, d.Rel, d.Name, d.MaxAbs)
-			if d.Rel > 1e-6 {
-				t.Errorf("%s differs by %.3g relative", d.Name, d.Rel)
-			}
-			if name := collectivetest.FirstDifferent(run(n, 3), s0); name != "" {
-				t.Errorf("stage 3: %s differs from stage 0", name)
-			}
-		})
-	}
+	})
 }

@@ -44,13 +44,7 @@ func runRanks(t *testing.T, c Config, n int) (nn.Params, []train.Row) {
 		}
 		return err
 	}
-	if n == 0 {
-		if err := run(nil); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		collectivetest.Ranks(t, n, run)
-	}
+	collectivetest.Ranks(t, n, run)
 	l, err := load.Load(c.Train.Ckpt.OutputDir, load.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -83,7 +83,9 @@ const PackAlign = 32
 // tokens as the longest sequence, so T is the padded layout's T and the
 // rows are at most as many (the longest sequence fills a row by itself).
 // Positions restart at 0 for every sequence and its segment id is its
-// index, so attention never crosses sequences.
+// index, so attention never crosses sequences. When no two sequences
+// share a row it is the padded layout: segment ids would only cost the
+// attention kernel their checks.
 func newPackedLayout(s role.Sequences) layout {
 	l := layout{b: s.Len(), a: s.Width(), lens: s.ResponseLens()}
 	samples := make([]data.Sample, l.b)
@@ -97,6 +99,9 @@ func newPackedLayout(s role.Sequences) layout {
 		rowLen = max(rowLen, len(toks))
 	}
 	pb := data.PackAligned(samples, rowLen, PackAlign, 0)
+	if pb.B == l.b {
+		return newLayout(s)
+	}
 	l.rows, l.t, l.ids, l.pos, l.seg, l.targets = pb.B, pb.T, pb.IDs, pb.Pos, pb.Seg, pb.Targets
 	l.gather = make([]int, l.b*l.a)
 	for i, sp := range pb.Spans {

@@ -42,8 +42,8 @@ func spread(seed uint64, v int, lens ...[2]int) role.Sequences {
 // packCases are batches whose layouts differ: lengths of 2 (a one-token
 // prompt and a one-token response), a long sequence that fills a row by
 // itself, sequences that share rows (starting at multiples of PackAlign)
-// and fill one exactly, equal lengths (nothing to pack) and a batch of
-// one.
+// and fill one exactly, equal lengths and a batch of one (nothing to
+// pack: the padded layout).
 var packCases = []struct {
 	name string
 	lens [][2]int
@@ -64,6 +64,12 @@ func TestPackedLayout(t *testing.T) {
 			if pk.rows != tc.rows || pk.t != pad.t || pk.b != pad.b || pk.a != pad.a || pad.rows != pad.b {
 				t.Fatalf("packed [%d rows, T %d] B %d A %d; padded [%d, %d] B %d A %d; want %d rows",
 					pk.rows, pk.t, pk.b, pk.a, pad.rows, pad.t, pad.b, pad.a, tc.rows)
+			}
+			if pk.rows == pk.b { // nothing shares a row: the padded layout
+				if pk.seg != nil || !slices.Equal(pk.ids, pad.ids) || !slices.Equal(pk.gather, pad.gather) {
+					t.Fatal("a packed layout without shared rows is not the padded one")
+				}
+				return
 			}
 			if pad.seg != nil || len(pk.seg) != pk.rows*pk.t {
 				t.Fatalf("segment ids: padded %d, packed %d for %d positions", len(pad.seg), len(pk.seg), pk.rows*pk.t)
@@ -109,7 +115,7 @@ func TestPackedLayout(t *testing.T) {
 }
 
 // storiesModel is a fresh copy of the embedded stories260K.
-func storiesModel(t *testing.T) model.CausalLM {
+func storiesModel(t testing.TB) model.CausalLM {
 	t.Helper()
 	l, err := load.Load(load.DefaultModel, load.Options{})
 	if err != nil {

@@ -1,17 +1,22 @@
+//go:build unix
+
 package inproc
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/optim"
+	"github.com/gorlhf/gorlhf/internal/par"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
@@ -75,21 +80,33 @@ func slots(s role.Sequences, size int, pack bool) int {
 
 // BenchmarkPackedPhases times, padded and packed in alternating rounds,
 // the work of the PPO trainer's two model phases for the GSM8K recipe
-// (GRPO with a k3 KL loss) on stories260K: experience = actor and
-// reference log-probs of a rollout batch in one pass each (rollout
-// micro-batch 0); train = one actor optimizer step over micro-batches of
-// 4. The sequences are GSM8K problems with their reference solutions as
-// responses: the length spread a policy that solves GSM8K produces
-// (stories260K's own rollouts all run to max_new_tokens). It reports the
-// medians (ms) and the speed-ups (padded/packed), and the token slots each
-// layout computes. Run it with -benchtime=5x for five rounds.
+// (GRPO with a k3 KL loss) on stories260K, with one kernel thread:
+//
+//   - experience: actor and reference log-probs of a rollout batch of 64
+//     sequences, one pass each (--rollout.micro_batch_size 0, the
+//     recipe's);
+//   - train/micro=N: one actor optimizer step over the same 64 sequences,
+//     shuffled and cut into micro-batches of N (the recipe's 4; 16 for
+//     comparison).
+//
+// The sequences are GSM8K problems with their reference solutions as
+// responses, cut at the recipe's --data.max_len 1280: the length spread
+// of a policy that solves GSM8K (stories260K's own rollouts all run to
+// max_new_tokens). Positions past stories260K's 512 make no sense to the
+// model but cost what they cost: this is a timing. Each sub-benchmark
+// reports the medians (ms) of wall and CPU time (CPU time varies less on
+// a shared machine), the speed-ups padded/packed, and the tokens and the
+// token slots ([rows, T] summed over the passes) of each layout. Run it
+// with -benchtime=5x for five rounds.
 func BenchmarkPackedPhases(b *testing.B) {
-	const batch, micro = 64, 4
+	const batch = 64
+	defer par.SetThreads(par.Threads())
+	par.SetThreads(1) // one kernel thread: CPU time is the work done
 	bundle, err := load.Open(load.DefaultModel, load.OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := gsm8kSequences(b, bundle.Tok, batch, 512)
+	s := gsm8kSequences(b, bundle.Tok, batch, 1280) // the recipe's --data.max_len
 	ctx := context.Background()
 	ref := NewReference(storiesModel(b), 0)
 	actors := map[bool]*Actor{}
@@ -102,60 +119,81 @@ func BenchmarkPackedPhases(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	adv := perToken(3, s, 1)
-	order := rand.New(rand.NewPCG(4, 4)).Perm(batch) // the trainer shuffles before it splits
-	step := role.ActorStep{Loss: rl.ActorLossConfig{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.001, KLEstimator: rl.K3},
-		LR: 1e-6, MaxNorm: 1}
-	for lo := 0; lo < batch; lo += micro {
-		idx := order[lo : lo+micro]
-		mb := role.ActorMicroBatch{Seqs: s.Select(idx), OldLogProbs: old.LogProbs.Select(idx), Advantages: adv.Select(idx),
-			RefLogProbs: old.LogProbs.Select(idx)}
-		step.MicroBatches = append(step.MicroBatches, mb)
-	}
-	times := map[string][]float64{}
-	b.ResetTimer()
-	for range b.N {
-		for _, pack := range []bool{false, true} {
-			name := map[bool]string{false: "padded", true: "packed"}[pack]
-			start := time.Now()
+	b.Run("experience", func(b *testing.B) {
+		alternate(b, []role.Sequences{s}, func(pack bool) {
 			for _, lp := range []role.LogProber{actors[pack], ref} {
 				if _, err := lp.LogProbs(ctx, role.LogProbsRequest{Seqs: s, Pack: pack}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			times[name+"-exp"] = append(times[name+"-exp"], float64(time.Since(start).Milliseconds()))
-			req := step
-			req.Pack = pack
-			start = time.Now()
-			if _, err := actors[pack].TrainStep(ctx, req); err != nil {
-				b.Fatal(err)
-			}
-			times[name+"-train"] = append(times[name+"-train"], float64(time.Since(start).Milliseconds()))
+		})
+	})
+	adv := perToken(3, s, 1)
+	order := rand.New(rand.NewPCG(4, 4)).Perm(batch) // the trainer shuffles before it splits
+	for _, micro := range []int{4, 16} {
+		step := role.ActorStep{Loss: rl.ActorLossConfig{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.001, KLEstimator: rl.K3},
+			LR: 1e-6, MaxNorm: 1}
+		var passes []role.Sequences
+		for lo := 0; lo < batch; lo += micro {
+			idx := order[lo : lo+micro]
+			step.MicroBatches = append(step.MicroBatches, role.ActorMicroBatch{Seqs: s.Select(idx),
+				OldLogProbs: old.LogProbs.Select(idx), Advantages: adv.Select(idx), RefLogProbs: old.LogProbs.Select(idx)})
+			passes = append(passes, s.Select(idx))
+		}
+		b.Run(fmt.Sprintf("train/micro=%d", micro), func(b *testing.B) {
+			alternate(b, passes, func(pack bool) {
+				req := step
+				req.Pack = pack
+				if _, err := actors[pack].TrainStep(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// alternate runs f(false) (padded) and f(true) (packed) in turn b.N times
+// and reports the medians, the speed-ups and the token slots of passes.
+func alternate(b *testing.B, passes []role.Sequences, f func(pack bool)) {
+	wall, cpu := map[bool][]float64{}, map[bool][]float64{}
+	for range b.N {
+		for _, pack := range []bool{false, true} {
+			w0, c0 := time.Now(), cpuTime(b)
+			f(pack)
+			wall[pack] = append(wall[pack], float64(time.Since(w0).Milliseconds()))
+			cpu[pack] = append(cpu[pack], float64((cpuTime(b) - c0).Milliseconds()))
 		}
 	}
-	b.StopTimer()
-	med := func(k string) float64 {
-		x := slices.Clone(times[k])
+	med := func(x []float64) float64 {
+		x = slices.Clone(x)
 		slices.Sort(x)
 		return x[len(x)/2]
 	}
-	for _, k := range []string{"padded-exp", "packed-exp", "padded-train", "packed-train"} {
-		b.ReportMetric(med(k), k+"-ms")
+	tokens, slotsOf := 0, map[bool]int{}
+	for _, p := range passes {
+		for _, t := range p.Tokens {
+			tokens += len(t)
+		}
+		for _, pack := range []bool{false, true} {
+			slotsOf[pack] += slots(p, 0, pack)
+		}
 	}
-	b.ReportMetric(med("padded-exp")/med("packed-exp"), "exp-speedup")
-	b.ReportMetric(med("padded-train")/med("packed-train"), "train-speedup")
-	tokens := 0
-	for _, t := range s.Tokens {
-		tokens += len(t)
+	for pack, name := range map[bool]string{false: "padded", true: "packed"} {
+		b.ReportMetric(med(wall[pack]), name+"-ms")
+		b.ReportMetric(med(cpu[pack]), name+"-cpu-ms")
+		b.ReportMetric(float64(slotsOf[pack]), name+"-slots")
 	}
-	var trainSlots [2]int
-	for _, mb := range step.MicroBatches {
-		trainSlots[0] += slots(mb.Seqs, 0, false)
-		trainSlots[1] += slots(mb.Seqs, 0, true)
-	}
+	b.ReportMetric(med(wall[false])/med(wall[true]), "speedup")
+	b.ReportMetric(med(cpu[false])/med(cpu[true]), "cpu-speedup")
 	b.ReportMetric(float64(tokens), "tokens")
-	b.ReportMetric(float64(slots(s, 0, false)), "padded-exp-slots")
-	b.ReportMetric(float64(slots(s, 0, true)), "packed-exp-slots")
-	b.ReportMetric(float64(trainSlots[0]), "padded-train-slots")
-	b.ReportMetric(float64(trainSlots[1]), "packed-train-slots")
+}
+
+// cpuTime is the CPU time this process has used (user + system): on a
+// machine shared with other work it varies less than the wall time.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -69,12 +69,13 @@ func newLayout(s role.Sequences) layout {
 // 32 tokens, the attention kernel's block of query rows and a multiple of
 // the CPU kernels' vector width (8 or 16 floats). A sequence starting
 // there meets the same lane alignment and query blocks as at the start of
-// a padded row, so it rounds nearly the same way: gradients agree with
-// the padded ones to ~3e-7 relative per tensor, the noise of merely
-// reordering the batch, against ~8e-7 at multiples of 16 and ~3e-6 at
-// any offset, where every attention value differs by an ulp or two and
-// five layers and a backward pass grow it (TestPacked_Gradients). The
-// cost is at most 31 tokens of padding per sequence.
+// a padded row, so it rounds nearly the same way: with each of gorlhf's
+// own GEMM kernels the gradients agree with the padded ones to ~3e-7
+// relative per tensor, the noise of merely reordering the batch, against
+// ~8e-7 at multiples of 16 and ~3e-6 at any offset, where every attention
+// value differs by an ulp or two and five layers and a backward pass grow
+// it (TestPacked_Gradients; a system BLAS blocks its own way: ~1.5e-6
+// with OpenBLAS). The cost is at most 31 tokens of padding per sequence.
 const PackAlign = 32
 
 // newPackedLayout lays s out packed with data.PackAligned: in sequence

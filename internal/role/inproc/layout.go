@@ -69,12 +69,13 @@ func newLayout(s role.Sequences) layout {
 // 32 tokens, the attention kernel's block of query rows and a multiple of
 // the CPU kernels' vector width (8 or 16 floats). A sequence starting
 // there meets the same lane alignment and query blocks as at the start of
-// a padded row, so it rounds nearly the same way: gradients agree with
-// the padded ones to ~3e-7 relative per tensor, the noise of merely
-// reordering the batch, against ~8e-7 at multiples of 16 and ~3e-6 at
-// any offset, where every attention value differs by an ulp or two and
-// five layers and a backward pass grow it (TestPacked_Gradients). The
-// cost is at most 31 tokens of padding per sequence.
+// a padded row, so it rounds nearly the same way: with each of gorlhf's
+// own GEMM kernels the gradients agree with the padded ones to ~3e-7
+// relative per tensor, the noise of merely reordering the batch, against
+// ~8e-7 at multiples of 16 and ~3e-6 at any offset, where every attention
+// value differs by an ulp or two and five layers and a backward pass grow
+// it (TestPacked_Gradients; a system BLAS blocks its own way: ~1.5e-6
+// with OpenBLAS). The cost is at most 31 tokens of padding per sequence.
 const PackAlign = 32
 
 // newPackedLayout lays s out packed with data.PackAligned: in sequence
@@ -83,7 +84,9 @@ const PackAlign = 32
 // tokens as the longest sequence, so T is the padded layout's T and the
 // rows are at most as many (the longest sequence fills a row by itself).
 // Positions restart at 0 for every sequence and its segment id is its
-// index, so attention never crosses sequences.
+// index, so attention never crosses sequences. When no two sequences
+// share a row it is the padded layout: segment ids would only cost the
+// attention kernel their checks.
 func newPackedLayout(s role.Sequences) layout {
 	l := layout{b: s.Len(), a: s.Width(), lens: s.ResponseLens()}
 	samples := make([]data.Sample, l.b)
@@ -97,6 +100,9 @@ func newPackedLayout(s role.Sequences) layout {
 		rowLen = max(rowLen, len(toks))
 	}
 	pb := data.PackAligned(samples, rowLen, PackAlign, 0)
+	if pb.B == l.b {
+		return newLayout(s)
+	}
 	l.rows, l.t, l.ids, l.pos, l.seg, l.targets = pb.B, pb.T, pb.IDs, pb.Pos, pb.Seg, pb.Targets
 	l.gather = make([]int, l.b*l.a)
 	for i, sp := range pb.Spans {

@@ -6,8 +6,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/gorlhf/gorlhf/internal/gemm"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/gpt2"
 	"github.com/gorlhf/gorlhf/internal/model/head"
@@ -16,6 +18,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
+	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -42,8 +45,8 @@ func spread(seed uint64, v int, lens ...[2]int) role.Sequences {
 // packCases are batches whose layouts differ: lengths of 2 (a one-token
 // prompt and a one-token response), a long sequence that fills a row by
 // itself, sequences that share rows (starting at multiples of PackAlign)
-// and fill one exactly, equal lengths (nothing to pack) and a batch of
-// one.
+// and fill one exactly, equal lengths and a batch of one (nothing to
+// pack: the padded layout).
 var packCases = []struct {
 	name string
 	lens [][2]int
@@ -64,6 +67,12 @@ func TestPackedLayout(t *testing.T) {
 			if pk.rows != tc.rows || pk.t != pad.t || pk.b != pad.b || pk.a != pad.a || pad.rows != pad.b {
 				t.Fatalf("packed [%d rows, T %d] B %d A %d; padded [%d, %d] B %d A %d; want %d rows",
 					pk.rows, pk.t, pk.b, pk.a, pad.rows, pad.t, pad.b, pad.a, tc.rows)
+			}
+			if pk.rows == pk.b { // nothing shares a row: the padded layout
+				if pk.seg != nil || !slices.Equal(pk.ids, pad.ids) || !slices.Equal(pk.gather, pad.gather) {
+					t.Fatal("a packed layout without shared rows is not the padded one")
+				}
+				return
 			}
 			if pad.seg != nil || len(pk.seg) != pk.rows*pk.t {
 				t.Fatalf("segment ids: padded %d, packed %d for %d positions", len(pad.seg), len(pk.seg), pk.rows*pk.t)
@@ -109,7 +118,7 @@ func TestPackedLayout(t *testing.T) {
 }
 
 // storiesModel is a fresh copy of the embedded stories260K.
-func storiesModel(t *testing.T) model.CausalLM {
+func storiesModel(t testing.TB) model.CausalLM {
 	t.Helper()
 	l, err := load.Load(load.DefaultModel, load.Options{})
 	if err != nil {
@@ -248,9 +257,28 @@ func packedStep(v int) (role.ActorStep, role.Sequences) {
 	return req, s
 }
 
-func TestPacked_Gradients(t *testing.T) {
-	// One forward/backward per micro-batch, padded and packed, from the
-	// same weights: the loss and every parameter's gradient agree.
+// ownKernels runs f once with each GEMM kernel of this module (not a
+// system BLAS, whose blocking is its own: with OpenBLAS a gradient
+// differs by up to ~1.5e-6).
+func ownKernels(t *testing.T, f func(t *testing.T)) {
+	defer tensor.SetBackend(tensor.Active())
+	for _, k := range gemm.Available() {
+		if strings.HasPrefix(k.Name(), "blas") {
+			continue
+		}
+		t.Run(k.Name(), func(t *testing.T) {
+			tensor.SetBackend(tensor.CPU{Kernel: k})
+			f(t)
+		})
+	}
+}
+
+func TestPacked_Gradients(t *testing.T) { ownKernels(t, packedGradients) }
+
+// packedGradients runs one forward/backward per micro-batch, padded and
+// packed, from the same weights: the loss and every parameter's gradient
+// agree.
+func packedGradients(t *testing.T) {
 	m := storiesModel(t)
 	a, err := NewActor(train.Model{Module: m}, optim.DefaultConfig(), 0)
 	if err != nil {
@@ -298,9 +326,11 @@ func TestPacked_Gradients(t *testing.T) {
 	tensorsClose(t, "critic gradient", grads[1], grads[0])
 }
 
-func TestPacked_TrainStep(t *testing.T) {
-	// Whole optimizer steps (two micro-batches, clipping, AdamW) from the
-	// same weights: results and weights agree.
+func TestPacked_TrainStep(t *testing.T) { ownKernels(t, packedTrainStep) }
+
+// packedTrainStep runs whole optimizer steps (two micro-batches,
+// clipping, AdamW) from the same weights: results and weights agree.
+func packedTrainStep(t *testing.T) {
 	ctx := context.Background()
 	req, _ := packedStep(512)
 	var ws [2]map[string][]float32

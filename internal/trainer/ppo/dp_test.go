@@ -182,9 +182,9 @@ func compareDP(t *testing.T, what string, got, want nn.Params, tol float64) {
 
 // TestDataParallel_MatchesOneProcess is issue 13's bar for the PPO actor
 // and critic: PPO with GAE (actor, critic, reference) and GRPO (k3 KL
-// loss) on stories260K with the actor and the critic on 2 goroutine
-// ranks end with weights within 1e-6 relative per tensor of the
-// one-process run; stage 3 equals stage 0 bit for bit.
+// loss) on stories260K with the actor and the critic on 1, 2 and 4
+// goroutine ranks end with weights within 1e-6 relative per tensor of
+// the one-process run; stage 3 equals stage 0 bit for bit (2 ranks).
 func TestDataParallel_MatchesOneProcess(t *testing.T) {
 	ests := []rl.Estimator{rl.EstimatorGAE, rl.EstimatorGroupNorm}
 	if testing.Short() {
@@ -198,30 +198,30 @@ func TestDataParallel_MatchesOneProcess(t *testing.T) {
 				t.Fatalf("the actor hardly trained: %s moved by %.3g relative", d.Name, d.Rel)
 			}
 			var stage0 dpResult
-			for _, stage := range []int{0, 3} {
+			for _, run := range []struct{ ranks, stage int }{{1, 0}, {4, 0}, {2, 0}, {2, 3}} {
 				c := c
-				c.DS.ZeroStage = stage
-				c.Ckpt.OutputDir = filepath.Join(t.TempDir(), fmt.Sprintf("stage%d", stage))
-				got := dpRun(t, c, 2)
+				c.DS.ZeroStage = run.stage
+				c.Ckpt.OutputDir = filepath.Join(t.TempDir(), fmt.Sprintf("ranks%d-stage%d", run.ranks, run.stage))
+				got := dpRun(t, c, run.ranks)
 				if len(got.metrics) != len(one.metrics) {
 					t.Fatalf("%d iterations, one process %d", len(got.metrics), len(one.metrics))
 				}
 				for i, m := range got.metrics { // the same rollouts: the same rewards
 					if w := one.metrics[i]["reward"]; math.Abs(m["reward"]-w) > 1e-6*math.Max(1, math.Abs(w)) {
-						t.Errorf("iteration %d: reward %v, one process %v", i+1, m["reward"], w)
+						t.Errorf("%d ranks, iteration %d: reward %v, one process %v", run.ranks, i+1, m["reward"], w)
 					}
 				}
-				if stage == 0 {
-					stage0 = got
-					compareDP(t, "actor, 2 ranks vs one process", got.actor, one.actor, 1e-6)
+				if run.stage == 0 {
+					compareDP(t, fmt.Sprintf("actor, %d ranks vs one process", run.ranks), got.actor, one.actor, 1e-6)
 					if one.critic != nil {
-						compareDP(t, "critic, 2 ranks vs one process", got.critic, one.critic, 1e-6)
+						compareDP(t, fmt.Sprintf("critic, %d ranks vs one process", run.ranks), got.critic, one.critic, 1e-6)
 					}
+					stage0 = got
 					continue
 				}
-				compareDP(t, "actor, stage 3 vs stage 0", got.actor, stage0.actor, 0)
+				compareDP(t, "actor, stage 3 vs stage 0 (2 ranks)", got.actor, stage0.actor, 0)
 				if one.critic != nil {
-					compareDP(t, "critic, stage 3 vs stage 0", got.critic, stage0.critic, 0)
+					compareDP(t, "critic, stage 3 vs stage 0 (2 ranks)", got.critic, stage0.critic, 0)
 				}
 			}
 		})

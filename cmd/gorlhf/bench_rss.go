@@ -13,27 +13,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
 // peakRSSMB returns the process's peak resident set size in MB: VmHWM
-// from /proc/self/status (Linux), else getrusage's ru_maxrss (KiB on
-// Linux, bytes on macOS).
+// from /proc/self/status (Linux), else getrusage's ru_maxrss where the
+// system has it (rusage_unix.go), else 0.
 func peakRSSMB() float64 {
 	if kb, ok := procStatusKB("VmHWM"); ok {
 		return kb / 1024
 	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	if runtime.GOOS == "darwin" {
-		return float64(ru.Maxrss) / (1 << 20)
-	}
-	return float64(ru.Maxrss) / 1024
+	return maxRSSMB()
 }
 
 // procStatusKB reads a "Name:   123 kB" line of /proc/self/status.

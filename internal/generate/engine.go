@@ -51,7 +51,22 @@ type Stats struct {
 	KVBlocksUsed    int   // blocks in use after the last step
 	KVBlocksPeak    int   // most blocks in use at once
 	BlockSize       int   // tokens per block
+	// Prefix caching (Config.PrefixCaching): prompt tokens looked up at
+	// admission, those found cached (not prefilled), and idle cached
+	// blocks after the last step.
+	PrefixQueryTokens int
+	PrefixHitTokens   int
+	KVBlocksCached    int
 	WeightVersion   int64 // current policy version
+}
+
+// PrefixHitRate is PrefixHitTokens / PrefixQueryTokens (0 before any
+// query).
+func (s Stats) PrefixHitRate() float64 {
+	if s.PrefixQueryTokens == 0 {
+		return 0
+	}
+	return float64(s.PrefixHitTokens) / float64(s.PrefixQueryTokens)
 }
 
 // New starts an engine on m. dec may be nil (then no stop strings and no
@@ -70,6 +85,9 @@ func New(m model.Decoder, dec TextDecoder, cfg Config) (*Engine, error) {
 	cache, err := NewPagedCache(shape, cfg.BlockSize, nb)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.PrefixCaching {
+		cache.EnablePrefixCaching()
 	}
 	e := &Engine{cfg: cfg, model: m, params: m.Params(), blocks: nb,
 		rules:  stopRules{eos: cfg.EOS, dec: dec, limit: shape.MaxPositions},

@@ -43,21 +43,22 @@ type Engine struct {
 
 // Stats are counters of an engine's work since New.
 type Stats struct {
-	Steps           int   // model steps run
-	PromptTokens    int   // prompt tokens fed through the model (prefill)
-	GeneratedTokens int   // tokens sampled
-	Preemptions     int   // sequences evicted for lack of KV blocks (recomputed later)
-	KVBlocks        int   // total KV blocks
-	KVBlocksUsed    int   // blocks in use after the last step
-	KVBlocksPeak    int   // most blocks in use at once
-	BlockSize       int   // tokens per block
-	// Prefix caching (Config.PrefixCaching): prompt tokens looked up at
-	// admission, those found cached (not prefilled), and idle cached
-	// blocks after the last step.
+	Steps           int // model steps run
+	PromptTokens    int // prompt tokens fed through the model (prefill)
+	GeneratedTokens int // tokens sampled
+	Preemptions     int // sequences evicted for lack of KV blocks (recomputed later)
+	KVBlocks        int // total KV blocks
+	KVBlocksUsed    int // blocks in use after the last step
+	KVBlocksPeak    int // most blocks in use at once
+	BlockSize       int // tokens per block
+	// Prefix caching (Config.PrefixCaching): tokens looked up (prompts at
+	// admission, a preempted sequence's tokens when it resumes), those
+	// found cached (not computed), and idle cached blocks after the last
+	// step.
 	PrefixQueryTokens int
 	PrefixHitTokens   int
 	KVBlocksCached    int
-	WeightVersion   int64 // current policy version
+	WeightVersion     int64 // current policy version
 }
 
 // PrefixHitRate is PrefixHitTokens / PrefixQueryTokens (0 before any

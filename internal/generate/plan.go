@@ -77,9 +77,9 @@ func (s *scheduler) pendingPrefill() int {
 func (s *scheduler) resumePreempted() {
 	for len(s.resume) > 0 {
 		q := s.resume[0]
-		shared := s.sharePrompt(q)
+		shared, adopted := s.sharePrompt(q), 0
 		if shared == 0 {
-			s.adoptCached(q)
+			adopted = s.adoptCached(q)
 		}
 		need := s.cache.Needed(q.id, q.cached, len(q.tokens)-q.cached)
 		if need > s.cache.FreeBlocks()-s.watermark() {
@@ -91,6 +91,10 @@ func (s *scheduler) resumePreempted() {
 		}
 		if err := s.cache.Reserve(q.id, q.cached, len(q.tokens)-q.cached); err != nil {
 			panic("generate: resume reserved blocks it had counted: " + err.Error())
+		}
+		if s.cache.PrefixCaching() && shared == 0 {
+			s.stats.PrefixQueryTokens += len(q.tokens)
+			s.stats.PrefixHitTokens += adopted
 		}
 		s.resume = s.resume[1:]
 		q.evicted = false
@@ -117,12 +121,14 @@ func (s *scheduler) sharePrompt(q *seq) int {
 }
 
 // adoptCached gives a resuming sequence the cached blocks that hold a
-// prefix of its tokens (prefix caching; its own, if not evicted since).
-func (s *scheduler) adoptCached(q *seq) {
+// prefix of its tokens (prefix caching; its own, if not evicted since)
+// and returns how many tokens they hold.
+func (s *scheduler) adoptCached(q *seq) int {
 	if hit, keys := s.cache.Match(q.tokens); len(hit) > 0 {
 		s.cache.Adopt(q.id, hit, keys)
 		q.cached = len(hit) * s.cache.BlockSize()
 	}
+	return q.cached
 }
 
 // olderFirst orders sequences by request age, then sample index.

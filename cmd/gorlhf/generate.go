@@ -271,6 +271,10 @@ func generateAll(ctx context.Context, eng *generate.Engine, reqs []generate.Requ
 			drawProgress(progress, int(done.Load()), len(reqs), eng.Stats().GeneratedTokens-tok0, time.Since(start))
 			if progress != nil {
 				fmt.Fprintln(progress)
+				if st := eng.Stats(); eng.Config().PrefixCaching {
+					fmt.Fprintf(progress, "prefix cache: %d of %d prompt tokens found cached (hit rate %.1f %%)\n",
+						st.PrefixHitTokens, st.PrefixQueryTokens, 100*st.PrefixHitRate())
+				}
 			}
 			if firstErr != nil {
 				return nil, fmt.Errorf("generate: %w", firstErr)

@@ -14,7 +14,8 @@ import (
 // Config.PrefixCaching in alternating rounds (a fresh engine per round and
 // mode) on the bench GPT of `gorlhf bench generate` (4 layers, d 256,
 // vocab 512), and report the medians over rounds of the calls after the
-// first (turns ≥ 2, or GRPO iterations ≥ 2), their ratio and the hit rate
+// first (turns ≥ 2, or GRPO iterations ≥ 2), their ratio, the median of
+// the rounds' own ratios (steadier on a shared machine) and the hit rate
 // of those calls:
 //
 //	go test -run '^$' -bench PrefixCaching -benchtime 5x ./internal/generate/
@@ -72,9 +73,14 @@ func runRounds(b *testing.B, calls int, w workload) {
 		}
 	}
 	mOn, mOff := median(on), median(off)
+	ratios := make([]float64, len(on))
+	for i := range on {
+		ratios[i] = off[i] / on[i]
+	}
 	b.ReportMetric(mOff, "ms/call-off")
 	b.ReportMetric(mOn, "ms/call-on")
 	b.ReportMetric(mOff/mOn, "speedup")
+	b.ReportMetric(median(ratios), "speedup-per-round")
 	b.ReportMetric(float64(hits)/float64(max(queries, 1)), "hit-rate")
 	b.Logf("rounds %d: off %v ms, on %v ms", b.N, off, on)
 }

@@ -230,3 +230,18 @@ func TestEngine_PrefixCaching_LoadWeights(t *testing.T) {
 	}
 	sameResults(t, "after LoadWeights", got, generate(t, newEngine(t, tinyGPT2(t, 33), nil, Config{BlockSize: 4}), req), 1e-5)
 }
+
+// TestEngine_PrefixCaching_WithinCall: requests of one call that are
+// admitted in later steps (the step budget holds a few prompts at a time)
+// find the shared head the first ones computed.
+func TestEngine_PrefixCaching_WithinCall(t *testing.T) {
+	head := randomPrompt(7, 80, 64)
+	var reqs []Request
+	for i := 0; i < 8; i++ {
+		reqs = append(reqs, sampledReq(slices.Concat(head, randomPrompt(uint64(100+i), 5, 64)), 4, uint64(i), 5))
+	}
+	e := cachedPair(t, Config{MaxBatchTokens: 128}, [][]Request{reqs})
+	if st := e.Stats(); st.PrefixHitTokens == 0 || st.PromptTokens >= 8*85 {
+		t.Fatalf("one call: hit %d tokens, prefilled %d of %d: later requests should find the head", st.PrefixHitTokens, st.PromptTokens, 8*85)
+	}
+}

@@ -28,6 +28,9 @@ var ErrCacheFull = errors.New("generate: KV cache full")
 // handed out, and the free list hands out the most recently freed block
 // first, so memory follows the blocks in use, not the budget.
 //
+// With EnablePrefixCaching, full blocks also outlive their sequences,
+// found by the prefix they hold (prefixcache.go).
+//
 // Not safe for concurrent use: the engine's scheduler owns it.
 type PagedCache struct {
 	shape     model.KVShape
@@ -152,7 +155,8 @@ func (c *PagedCache) Share(src, dst, nBlocks int) {
 }
 
 // Release drops sequence id's references; blocks no one references go
-// back to the free list.
+// back to the free list (with prefix caching, keyed blocks go to the idle
+// list instead, where a later prompt can find them).
 func (c *PagedCache) Release(id int) {
 	t := c.table(id)
 	for i := len(t) - 1; i >= 0; i-- {

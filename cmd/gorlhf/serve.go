@@ -70,7 +70,7 @@ func runServe(ctx context.Context, args []string) error {
 		onShutdown: srv.Drain, banner: func(addr string) {
 			logger.Info("serving", "summary", rm.Summary, "model", modelName, "url", "http://"+addr+"/v1",
 				"auth", authLine(keyFrom), "chat", chat, "kv_blocks", eng.Stats().KVBlocks,
-				"context", eng.MaxPositions(), "max_tokens_limit", *maxTokens)
+				"prefix_caching", eng.Config().PrefixCaching, "context", eng.MaxPositions(), "max_tokens_limit", *maxTokens)
 		}})
 }
 

@@ -32,6 +32,15 @@ type Config struct {
 	// (prefilled n times); false (the default) prefills a prompt once and
 	// lets its n samples share the blocks, copy-on-write.
 	NoPrefixSharing bool
+	// PrefixCaching keeps full KV blocks after their request ends, found
+	// by a chain hash of the tokens they end (vLLM's automatic prefix
+	// caching, OpenRLHF's --vllm.enable_prefix_caching): a later request
+	// whose prompt starts with a cached prefix skips prefilling it. Idle
+	// cached blocks are evicted least-recently-used when blocks run out,
+	// and all are forgotten on LoadWeights. Tokens match the engine without
+	// it; log-probs move by float rounding only (a prefix computed in
+	// another batch). false (the default) keeps every request's prefill.
+	PrefixCaching bool
 	// EOS are token ids that end every sample unless a request sets
 	// IgnoreEOS; nil means none.
 	EOS []int32

@@ -12,6 +12,13 @@
 //     table per sequence, reference counts and copy-on-write. The n
 //     samples of a prompt (GRPO/RLOO groups) share its prefilled blocks,
 //     so the prompt is computed and stored once.
+//   - Prefix caching (Config.PrefixCaching, off by default): full blocks
+//     stay in the cache after their request, keyed by a chain hash of the
+//     tokens up to their end (vLLM's automatic prefix caching); a later
+//     prompt adopts the blocks of its longest cached prefix and prefills
+//     only the rest (always the last token). Idle cached blocks count as
+//     free: allocation evicts them least-recently-used before preempting
+//     anything. LoadWeights forgets them all.
 //   - Scheduler: one goroutine owns the model and the cache. Each step
 //     feeds one token per decoding sequence plus prompt chunks up to a
 //     token budget, as a single ragged model.Batch: every projection and

@@ -43,15 +43,31 @@ type Engine struct {
 
 // Stats are counters of an engine's work since New.
 type Stats struct {
-	Steps           int   // model steps run
-	PromptTokens    int   // prompt tokens fed through the model (prefill)
-	GeneratedTokens int   // tokens sampled
-	Preemptions     int   // sequences evicted for lack of KV blocks (recomputed later)
-	KVBlocks        int   // total KV blocks
-	KVBlocksUsed    int   // blocks in use after the last step
-	KVBlocksPeak    int   // most blocks in use at once
-	BlockSize       int   // tokens per block
-	WeightVersion   int64 // current policy version
+	Steps           int // model steps run
+	PromptTokens    int // prompt tokens fed through the model (prefill)
+	GeneratedTokens int // tokens sampled
+	Preemptions     int // sequences evicted for lack of KV blocks (recomputed later)
+	KVBlocks        int // total KV blocks
+	KVBlocksUsed    int // blocks in use after the last step
+	KVBlocksPeak    int // most blocks in use at once
+	BlockSize       int // tokens per block
+	// Prefix caching (Config.PrefixCaching): tokens looked up (prompts at
+	// admission, a preempted sequence's tokens when it resumes), those
+	// found cached (not computed), and idle cached blocks after the last
+	// step.
+	PrefixQueryTokens int
+	PrefixHitTokens   int
+	KVBlocksCached    int
+	WeightVersion     int64 // current policy version
+}
+
+// PrefixHitRate is PrefixHitTokens / PrefixQueryTokens (0 before any
+// query).
+func (s Stats) PrefixHitRate() float64 {
+	if s.PrefixQueryTokens == 0 {
+		return 0
+	}
+	return float64(s.PrefixHitTokens) / float64(s.PrefixQueryTokens)
 }
 
 // New starts an engine on m. dec may be nil (then no stop strings and no
@@ -70,6 +86,9 @@ func New(m model.Decoder, dec TextDecoder, cfg Config) (*Engine, error) {
 	cache, err := NewPagedCache(shape, cfg.BlockSize, nb)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.PrefixCaching {
+		cache.EnablePrefixCaching()
 	}
 	e := &Engine{cfg: cfg, model: m, params: m.Params(), blocks: nb,
 		rules:  stopRules{eos: cfg.EOS, dec: dec, limit: shape.MaxPositions},

@@ -187,12 +187,13 @@ func naiveResults(t testing.TB, m model.Decoder, dec TextDecoder, eos []int32, r
 // have different row counts); measured worst 1.5–2e-5.
 func TestEngine_MatchesNaive(t *testing.T) {
 	configs := map[string]Config{
-		"default":     {},
-		"no_sharing":  {NoPrefixSharing: true},
-		"block1":      {BlockSize: 1},
-		"chunked":     {MaxBatchTokens: 4, BlockSize: 4},
-		"prefill_cap": {MaxBatchTokens: 16, MaxPrefillChunk: 3},
-		"few_seqs":    {MaxSeqs: 4},
+		"default":        {},
+		"no_sharing":     {NoPrefixSharing: true},
+		"block1":         {BlockSize: 1},
+		"chunked":        {MaxBatchTokens: 4, BlockSize: 4},
+		"prefill_cap":    {MaxBatchTokens: 16, MaxPrefillChunk: 3},
+		"few_seqs":       {MaxSeqs: 4},
+		"prefix_caching": {PrefixCaching: true, BlockSize: 4},
 	}
 	stm, tok := stories(t)
 	models := map[string]struct {

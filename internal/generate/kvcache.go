@@ -28,6 +28,9 @@ var ErrCacheFull = errors.New("generate: KV cache full")
 // handed out, and the free list hands out the most recently freed block
 // first, so memory follows the blocks in use, not the budget.
 //
+// With EnablePrefixCaching, full blocks also outlive their sequences,
+// found by the prefix they hold (prefixcache.go).
+//
 // Not safe for concurrent use: the engine's scheduler owns it.
 type PagedCache struct {
 	shape     model.KVShape
@@ -40,6 +43,7 @@ type PagedCache struct {
 	peakUsed  int
 	rowsOf    *model.Batch // the batch rowsMemo describes (set by Store of layer 0)
 	rowsMemo  []attnRow
+	prefix    *prefixIndex // nil unless prefix caching is on (prefixcache.go)
 }
 
 // NewPagedCache returns a cache of numBlocks blocks of blockSize tokens.
@@ -70,11 +74,12 @@ func (c *PagedCache) BlockSize() int { return c.blockSize }
 // NumBlocks is the total number of blocks.
 func (c *PagedCache) NumBlocks() int { return c.numBlocks }
 
-// FreeBlocks is the number of blocks on the free list.
-func (c *PagedCache) FreeBlocks() int { return len(c.free) }
+// FreeBlocks is the number of blocks an allocation can take: the free
+// list plus, with prefix caching, the idle cached blocks it may evict.
+func (c *PagedCache) FreeBlocks() int { return len(c.free) + c.CachedBlocks() }
 
 // UsedBlocks is the number of blocks referenced by at least one sequence.
-func (c *PagedCache) UsedBlocks() int { return c.numBlocks - len(c.free) }
+func (c *PagedCache) UsedBlocks() int { return c.numBlocks - c.FreeBlocks() }
 
 // PeakUsedBlocks is the most blocks ever in use at once.
 func (c *PagedCache) PeakUsedBlocks() int { return c.peakUsed }
@@ -115,8 +120,8 @@ func (c *PagedCache) Needed(id, start, n int) int {
 // with private copies. It takes nothing and returns ErrCacheFull when
 // there are not enough free blocks.
 func (c *PagedCache) Reserve(id, start, n int) error {
-	if need := c.Needed(id, start, n); need > len(c.free) {
-		return fmt.Errorf("%w: sequence %d needs %d blocks, %d free", ErrCacheFull, id, need, len(c.free))
+	if need := c.Needed(id, start, n); need > c.FreeBlocks() {
+		return fmt.Errorf("%w: sequence %d needs %d blocks, %d free", ErrCacheFull, id, need, c.FreeBlocks())
 	}
 	t := c.table(id)
 	for bi := start / c.blockSize; bi < c.blocksFor(start+n); bi++ {
@@ -146,26 +151,34 @@ func (c *PagedCache) Share(src, dst, nBlocks int) {
 		c.refs[b]++
 	}
 	c.setTable(dst, append(make([]int32, 0, len(st)+4), st...))
+	c.shareKeys(src, dst, nBlocks)
 }
 
 // Release drops sequence id's references; blocks no one references go
-// back to the free list.
+// back to the free list (with prefix caching, keyed blocks go to the idle
+// list instead, where a later prompt can find them).
 func (c *PagedCache) Release(id int) {
 	t := c.table(id)
 	for i := len(t) - 1; i >= 0; i-- {
 		b := t[i]
 		if c.refs[b]--; c.refs[b] == 0 {
-			c.free = append(c.free, b)
+			c.releaseBlock(b)
 		}
 	}
 	if id < len(c.tables) {
 		c.tables[id] = t[:0]
 	}
+	c.clearSeqKeys(id)
 }
 
 func (c *PagedCache) pop() int32 {
-	b := c.free[len(c.free)-1]
-	c.free = c.free[:len(c.free)-1]
+	var b int32
+	if len(c.free) == 0 {
+		b = c.evict()
+	} else {
+		b = c.free[len(c.free)-1]
+		c.free = c.free[:len(c.free)-1]
+	}
 	c.refs[b] = 1
 	c.peakUsed = max(c.peakUsed, c.UsedBlocks())
 	for l := range c.k {

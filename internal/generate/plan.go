@@ -22,9 +22,16 @@ func (s *scheduler) admit() {
 		if share {
 			copies = 1
 		}
-		need := copies * s.cache.blocksFor(len(g.req.Prompt))
+		// with prefix caching, the prompt's cached blocks are adopted, not
+		// allocated (idle ones still leave the free capacity)
+		hit, keys := s.cache.Match(g.req.Prompt)
+		need := copies*(s.cache.blocksFor(len(g.req.Prompt))-len(hit)) + s.cache.IdleAmong(hit)
 		if need > s.cache.FreeBlocks()-s.watermark() {
 			return
+		}
+		if s.cache.PrefixCaching() {
+			s.stats.PrefixQueryTokens += copies * len(g.req.Prompt)
+			s.stats.PrefixHitTokens += copies * len(hit) * s.cache.BlockSize()
 		}
 		s.waiting = s.waiting[1:]
 		g.admitted, g.order, g.version, g.live = true, s.order, s.version, n
@@ -37,7 +44,11 @@ func (s *scheduler) admit() {
 			if share {
 				q.sample = -1
 			}
-			if err := s.cache.Reserve(q.id, 0, len(q.tokens)); err != nil {
+			if len(hit) > 0 {
+				s.cache.Adopt(q.id, hit, keys)
+				q.cached = len(hit) * s.cache.BlockSize()
+			}
+			if err := s.cache.Reserve(q.id, q.cached, len(q.tokens)-q.cached); err != nil {
 				panic("generate: admission reserved blocks it had counted: " + err.Error())
 			}
 			s.running = append(s.running, q)
@@ -66,10 +77,13 @@ func (s *scheduler) pendingPrefill() int {
 func (s *scheduler) resumePreempted() {
 	for len(s.resume) > 0 {
 		q := s.resume[0]
-		shared := s.sharePrompt(q)
+		shared, adopted := s.sharePrompt(q), 0
+		if shared == 0 {
+			adopted = s.adoptCached(q)
+		}
 		need := s.cache.Needed(q.id, q.cached, len(q.tokens)-q.cached)
 		if need > s.cache.FreeBlocks()-s.watermark() {
-			if shared > 0 {
+			if q.cached > 0 {
 				s.cache.Release(q.id)
 				q.cached = 0
 			}
@@ -77,6 +91,10 @@ func (s *scheduler) resumePreempted() {
 		}
 		if err := s.cache.Reserve(q.id, q.cached, len(q.tokens)-q.cached); err != nil {
 			panic("generate: resume reserved blocks it had counted: " + err.Error())
+		}
+		if s.cache.PrefixCaching() && shared == 0 {
+			s.stats.PrefixQueryTokens += len(q.tokens)
+			s.stats.PrefixHitTokens += adopted
 		}
 		s.resume = s.resume[1:]
 		q.evicted = false
@@ -100,6 +118,17 @@ func (s *scheduler) sharePrompt(q *seq) int {
 		}
 	}
 	return 0
+}
+
+// adoptCached gives a resuming sequence the cached blocks that hold a
+// prefix of its tokens (prefix caching; its own, if not evicted since)
+// and returns how many tokens they hold.
+func (s *scheduler) adoptCached(q *seq) int {
+	if hit, keys := s.cache.Match(q.tokens); len(hit) > 0 {
+		s.cache.Adopt(q.id, hit, keys)
+		q.cached = len(hit) * s.cache.BlockSize()
+	}
+	return q.cached
 }
 
 // olderFirst orders sequences by request age, then sample index.
@@ -236,6 +265,7 @@ func (s *scheduler) afterStep(plan []plannedSeq, logits []float32, vocab int) {
 		q := p.q
 		s.stats.PromptTokens += max(0, min(q.cached+p.n, len(q.g.req.Prompt))-q.cached)
 		q.cached += p.n
+		s.cache.Commit(q.id, q.tokens, q.cached)
 		if p.logits < 0 {
 			continue
 		}

@@ -199,6 +199,7 @@ func (s *scheduler) applyUpdates() {
 	}
 	for _, u := range s.updates {
 		copyWeights(s.e.params, u.w.Params)
+		s.cache.Invalidate() // cached KV came from the old weights
 		s.version++
 		if u.w.Version != 0 {
 			s.version = u.w.Version
@@ -234,6 +235,7 @@ func (s *scheduler) watermark() int {
 func (s *scheduler) publish() {
 	s.stats.KVBlocksUsed = s.cache.UsedBlocks()
 	s.stats.KVBlocksPeak = s.cache.PeakUsedBlocks()
+	s.stats.KVBlocksCached = s.cache.CachedBlocks()
 	s.e.mu.Lock()
 	s.e.stats = s.stats
 	s.e.mu.Unlock()

@@ -72,6 +72,20 @@ type GenerateRequest struct {
 // GenerateResult holds one Generation per prompt, in request order.
 type GenerateResult struct {
 	Results []Generation
+	// PrefixCache is what the engine's prefix caching did for this call
+	// (zero when it is off).
+	PrefixCache PrefixCacheUse
+}
+
+// PrefixCacheUse counts the tokens a rollout engine looked up in its
+// prefix cache and those it found there (and so did not prefill).
+type PrefixCacheUse struct {
+	QueryTokens, HitTokens int
+}
+
+// Add returns the sum of u and o.
+func (u PrefixCacheUse) Add(o PrefixCacheUse) PrefixCacheUse {
+	return PrefixCacheUse{QueryTokens: u.QueryTokens + o.QueryTokens, HitTokens: u.HitTokens + o.HitTokens}
 }
 
 // Param is one named parameter as plain data: its Hugging Face name, its

@@ -123,6 +123,9 @@ func (r RewardSpec) Parts() []string {
 // RolloutSpec configures the rollout engine.
 type RolloutSpec struct {
 	KVCacheMB int // the engine's KV-cache budget; 0 = its default
+	// PrefixCaching turns on the engine's prefix caching across calls
+	// (generate.Config.PrefixCaching).
+	PrefixCaching bool
 }
 
 // Validate checks what can be checked without building anything.

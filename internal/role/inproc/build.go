@@ -177,6 +177,7 @@ func newEngine(rs role.RolloutSpec, m model.CausalLM, b *load.Bundle) (*generate
 	if rs.KVCacheMB > 0 {
 		gc.KVCacheMB = rs.KVCacheMB
 	}
+	gc.PrefixCaching = rs.PrefixCaching
 	gc.EOS = b.StopIDs
 	return generate.New(dec, b.Tok, gc)
 }

@@ -77,11 +77,16 @@ var _ role.Rollout = (*Rollout)(nil)
 
 // Generate implements role.Rollout.
 func (r *Rollout) Generate(ctx context.Context, req role.GenerateRequest) (role.GenerateResult, error) {
+	before := r.engine.Stats()
 	res, err := r.engine.Generate(ctx, engineRequests(req.Prompts))
 	if err != nil {
 		return role.GenerateResult{}, fmt.Errorf("inproc: rollout: %w", err)
 	}
-	return role.GenerateResult{Results: generations(res)}, nil
+	// the counters' growth during the call (calls that overlap share it)
+	after := r.engine.Stats()
+	use := role.PrefixCacheUse{QueryTokens: after.PrefixQueryTokens - before.PrefixQueryTokens,
+		HitTokens: after.PrefixHitTokens - before.PrefixHitTokens}
+	return role.GenerateResult{Results: generations(res), PrefixCache: use}, nil
 }
 
 // LoadWeights implements role.Rollout. The engine copies the parameters

@@ -111,14 +111,17 @@ func (t *Trainer) sampleEpisodes(ctx context.Context, prompts []Prompt, p role.S
 	if err := forEach(ctx, allOf(eps), func(i int) error { return t.reset(ctx, eps[i]) }); err != nil {
 		return nil, err
 	}
+	var prefix role.PrefixCacheUse
 	for turn := 0; ; turn++ {
 		active := running(eps)
 		if len(active) == 0 {
 			break
 		}
-		if err := t.act(ctx, eps, active, p, base, turn); err != nil {
+		use, err := t.act(ctx, eps, active, p, base, turn)
+		if err != nil {
 			return nil, err
 		}
+		prefix = prefix.Add(use)
 		if err := forEach(ctx, active, func(i int) error { return t.step(ctx, eps[i]) }); err != nil {
 			return nil, err
 		}
@@ -126,7 +129,9 @@ func (t *Trainer) sampleEpisodes(ctx context.Context, prompts []Prompt, p role.S
 			t.advance(eps[i])
 		}
 	}
-	return t.episodeRollout(eps, g), nil
+	r := t.episodeRollout(eps, g)
+	r.prefix = prefix
+	return r, nil
 }
 
 // reset starts an episode: its first observation becomes the prompt row
@@ -160,8 +165,10 @@ func (t *Trainer) encodeOpts() tokenizer.EncodeOptions {
 	return tokenizer.EncodeOptions{ParseSpecial: t.cfg.Data.ApplyChatTemplate && t.rt.Template != nil}
 }
 
-// act generates the next action of every running episode in one call.
-func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p role.SamplingParams, base uint64, turn int) error {
+// act generates the next action of every running episode in one call and
+// returns what the rollout engine's prefix cache saved (each turn's
+// prompt extends the last one's).
+func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p role.SamplingParams, base uint64, turn int) (role.PrefixCacheUse, error) {
 	reqs := make([]role.Prompt, len(active))
 	budget := t.tokenBudget()
 	for k, i := range active {
@@ -178,15 +185,15 @@ func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p role.
 	}
 	res, err := t.roles.Rollout.Generate(ctx, role.GenerateRequest{Prompts: reqs})
 	if err != nil {
-		return fmt.Errorf("ppo: generate (turn %d): %w", turn+1, err)
+		return role.PrefixCacheUse{}, fmt.Errorf("ppo: generate (turn %d): %w", turn+1, err)
 	}
 	if len(res.Results) != len(active) {
-		return fmt.Errorf("ppo: generate (turn %d): %d results for %d episodes", turn+1, len(res.Results), len(active))
+		return role.PrefixCacheUse{}, fmt.Errorf("ppo: generate (turn %d): %d results for %d episodes", turn+1, len(res.Results), len(active))
 	}
 	for k, i := range active {
 		cs := res.Results[k].Completions
 		if len(cs) != 1 || len(cs[0].Tokens) == 0 || len(cs[0].RawLogProbs) != len(cs[0].Tokens) {
-			return fmt.Errorf("ppo: generate (turn %d): episode %d got %d completions (want 1 with tokens and log-probs)", turn+1, i, len(cs))
+			return role.PrefixCacheUse{}, fmt.Errorf("ppo: generate (turn %d): episode %d got %d completions (want 1 with tokens and log-probs)", turn+1, i, len(cs))
 		}
 		c, e := cs[0], eps[i]
 		e.toks = append(e.toks, c.Tokens...)
@@ -198,7 +205,7 @@ func (t *Trainer) act(ctx context.Context, eps []*episode, active []int, p role.
 		e.posLimit = c.FinishReason == role.FinishLength && len(c.Tokens) < reqs[k].Params.MaxNewTokens
 		e.text.WriteString(e.action)
 	}
-	return nil
+	return res.PrefixCache, nil
 }
 
 // step gives the environment the episode's latest action.

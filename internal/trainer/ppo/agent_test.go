@@ -418,3 +418,36 @@ func TestTrainer_Run_ResumeAgent(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainer_Step_AgentPrefixCaching: with --rollout.enable_prefix_caching
+// a multi-turn step samples the same episodes (same rewards and lengths:
+// tokens do not change) and reports the engine's hit rate; without it the
+// metric is absent.
+func TestTrainer_Step_AgentPrefixCaching(t *testing.T) {
+	ctx := context.Background()
+	e := tinyEnv(t)
+	steps := map[bool]map[string]float64{}
+	for _, cache := range []bool{false, true} {
+		c := agentConfig(t, "steps=3,max=9", 4)
+		c.Rollout.EnablePrefixCaching = cache
+		tr, _ := newAgentTrainer(t, c, e, nil)
+		m, err := tr.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps[cache] = m
+	}
+	off, on := steps[false], steps[true]
+	if _, ok := off["prefix_cache_hit_rate"]; ok {
+		t.Fatal("prefix_cache_hit_rate reported with prefix caching off")
+	}
+	if h := on["prefix_cache_hit_rate"]; !(h > 0 && h < 1) {
+		t.Fatalf("prefix_cache_hit_rate %g, want in (0, 1): later turns extend the earlier ones", h)
+	}
+	for _, k := range []string{"reward", "response_length", "agent_turns", "action_tokens"} {
+		if on[k] != off[k] {
+			t.Fatalf("%s: %g with prefix caching, %g without", k, on[k], off[k])
+		}
+	}
+	t.Logf("hit rate %.3f over %g turns", on["prefix_cache_hit_rate"], on["agent_turns"])
+}

@@ -145,6 +145,11 @@ type RolloutConfig struct {
 	// actor, critic and reference (--rollout.micro_batch_size); 0 = all.
 	MicroBatchSize int `flag:"micro_batch_size"`
 	KVCacheMB      int `flag:"kv_cache_mb"` // the engine's KV-cache budget; 0 = 1024
+	// EnablePrefixCaching keeps full KV blocks across generate calls and
+	// reuses them for prompts with the same prefix (OpenRLHF's
+	// --vllm.enable_prefix_caching): multi-turn episodes and long shared
+	// prompts skip most of their prefill. Off keeps today's prefill.
+	EnablePrefixCaching bool `flag:"enable_prefix_caching"`
 	// Stop strings end a response (besides EOS) as soon as its text
 	// contains one (--rollout.stop); the token that completed it stays in
 	// the response, as an EOS does. In multi-turn episodes it is how an
@@ -341,7 +346,7 @@ func (c Config) RoleSpec() role.Spec {
 		Actor: role.ActorSpec{Adam: role.Adam(c.Actor.Optim.Adam), MaxNorm: c.Actor.Optim.MaxNorm,
 			GradientCheckpointing: c.Actor.GradientCheckpointing},
 		Reference: c.NeedsReference(),
-		Rollout:   role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB},
+		Rollout:   role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB, PrefixCaching: c.Rollout.EnablePrefixCaching},
 		ZeroStage: c.DS.ZeroStage}
 	if c.NeedsCritic() {
 		s.Critic = &role.CriticSpec{Model: c.Critic.Model, Adam: role.Adam(c.Critic.Optim.Adam), MaxNorm: c.Critic.Optim.MaxNorm,

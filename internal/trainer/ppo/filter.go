@@ -94,7 +94,7 @@ func (r *rollout) selectGroups(groups []int) *rollout {
 			rows = append(rows, g*r.g+j)
 		}
 	}
-	out := &rollout{g: r.g, seqs: r.seqs.Select(rows), engineLP: r.engineLP.Select(rows)}
+	out := &rollout{g: r.g, seqs: r.seqs.Select(rows), engineLP: r.engineLP.Select(rows), prefix: r.prefix}
 	for _, i := range rows {
 		out.prompts = append(out.prompts, r.prompts[i])
 		out.texts = append(out.texts, r.texts[i])
@@ -120,6 +120,7 @@ func (r *rollout) append(o *rollout) {
 	r.engineLP = append(r.engineLP, o.engineLP...)
 	r.versions = append(r.versions, o.versions...)
 	r.results = append(r.results, o.results...)
+	r.prefix = r.prefix.Add(o.prefix)
 }
 
 // seq is 0…n−1.

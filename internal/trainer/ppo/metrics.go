@@ -32,6 +32,9 @@ func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *
 	m["truncated_frac"] = truncated / float64(max(len(lens), 1))
 	m["overlong_penalized"], m["stop_penalized"] = float64(e.overlong), float64(e.stopCut)
 	agentMetrics(m, r, e.results)
+	if r.prefix.QueryTokens > 0 { // the rollout engine caches prefixes
+		m["prefix_cache_hit_rate"] = float64(r.prefix.HitTokens) / float64(r.prefix.QueryTokens)
+	}
 	extraMetrics(m, e.results)
 	if e.kl != nil {
 		m["kl"] = e.klMean

@@ -18,8 +18,9 @@ type rollout struct {
 	seqs     role.Sequences
 	texts    []string // decoded responses, EOS left out
 	finish   []role.FinishReason
-	engineLP role.PerToken // log π under the raw model, from the engine
-	versions []int64       // the weight version behind each sample
+	engineLP role.PerToken       // log π under the raw model, from the engine
+	versions []int64             // the weight version behind each sample
+	prefix   role.PrefixCacheUse // the rollout engine's prefix caching for these samples
 	// results are the rewards, when the rollout was scored while it was
 	// collected (dynamic filtering, an environment's episodes); nil means
 	// makeExperience scores it.
@@ -73,7 +74,12 @@ func (t *Trainer) sample(ctx context.Context, prompts []Prompt, p role.SamplingP
 	if len(res.Results) != len(prompts) {
 		return nil, fmt.Errorf("ppo: generate: %d results for %d prompts", len(res.Results), len(prompts))
 	}
-	return t.collect(prompts, res.Results, max(p.N, 1))
+	r, err := t.collect(prompts, res.Results, max(p.N, 1))
+	if err != nil {
+		return nil, err
+	}
+	r.prefix = res.PrefixCache
+	return r, nil
 }
 
 // collect lays the completions out as prompt+response sequences.

@@ -55,6 +55,12 @@ type Kernel interface {
 	SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 }
 
+// The arm64 kernels are generated on any host (the directive sits in this
+// portable file so that it runs without GOARCH=arm64; the amd64 kernels'
+// one is in simd_amd64.go).
+//
+//go:generate go run gen_neon.go
+
 var (
 	availableOnce sync.Once
 	availableList []Kernel

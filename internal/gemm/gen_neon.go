@@ -5,7 +5,7 @@
 // kernel per tile height, 1 to 8 rows of an 8×12 tile, so ragged bottom
 // edges and small m (as in decoding) waste no FMAs.
 //
-// Run with: GOARCH=arm64 go generate ./internal/gemm
+// Run with: go generate ./internal/gemm (on any host)
 package main
 
 import (

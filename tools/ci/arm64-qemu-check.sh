@@ -9,6 +9,7 @@
 #
 # Steps (wall time on the 2-core CI machine, warm module cache; a cold
 # build cache adds ~1 min for the arm64 standard library):
+#   0. kern_neon_arm64.{s,go} are what gen_neon.go writes          ~2 s
 #   1. go vet for GOARCH=arm64 of internal/gemm: asmdecl checks the
 #      assembly's argument frame against its Go declaration      ~5 s
 #   2. the gemm package tests (-short, the kernel tests: every shape,
@@ -40,6 +41,18 @@ fi
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
+
+# 0. The generated kernel files match their generator.
+mkdir "$W/gen"
+cp internal/gemm/gen_neon.go "$W/gen/"
+(cd "$W/gen" && go run gen_neon.go)
+for f in kern_neon_arm64.s kern_neon_arm64.go; do
+  cmp -s "$W/gen/$f" "internal/gemm/$f" || {
+    echo "arm64-qemu-check: internal/gemm/$f is stale: run go generate ./internal/gemm" >&2
+    exit 1
+  }
+done
+
 export CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 BUILD=(-tags noblas)
 

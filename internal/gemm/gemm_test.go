@@ -116,7 +116,7 @@ func (p *problem) compare(t *testing.T, name string, got, want []float32) {
 // testKernels is every available kernel plus each one Get can force.
 func testKernels(t *testing.T) []Kernel {
 	ks := Available()
-	for _, name := range []string{"go", "avx2", "avx512", "blas"} {
+	for _, name := range []string{"go", "avx2", "avx512", "neon", "blas"} {
 		if k, err := Get(name); err == nil {
 			if k.Name() != name && name != "blas" {
 				t.Errorf("Get(%q).Name() = %q", name, k.Name())
@@ -145,7 +145,8 @@ func smallBlockKernels() []Kernel {
 			ks = append(ks, &v)
 		}
 	}
-	// The 4×4 pure Go tile is what arm64 runs; test it here too.
+	// The 4×4 pure Go tile is what the other 64-bit targets (and arm64
+	// with --gemm go) run; test it here too.
 	return append(ks, &blocked{name: "go4x4/kc19", mr: goMR, nr: goNR, kc: 19, nc: 8, micro: wholeTiles(microGo, goMR, goNR)})
 }
 
@@ -311,7 +312,7 @@ func TestGet(t *testing.T) {
 // needs no system library, and every name Get accepts is normalised.
 func TestDefault(t *testing.T) {
 	want := "go"
-	for _, name := range []string{"avx2", "avx512"} {
+	for _, name := range []string{"neon", "avx2", "avx512"} {
 		if _, err := Get(name); err == nil {
 			want = name
 		}

@@ -22,7 +22,7 @@ type engineFlags struct {
 
 func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.threads, "threads", 0, "worker threads for kernels (0 = all cores)")
-	fs.StringVar(&e.gemm, "gemm", "", "GEMM kernel: auto, blas, avx512, avx2, go or ref (default: $GORLHF_GEMM, else auto: the fastest in a short timed probe)")
+	fs.StringVar(&e.gemm, "gemm", "", "GEMM kernel: auto, blas, avx512, avx2 (amd64), neon (arm64), go or ref (default: $GORLHF_GEMM, else auto: the fastest in a short timed probe)")
 }
 
 // apply sets threads and the GEMM kernel, then prints the engine line (and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +29,9 @@ func runConvertGGUF(ctx context.Context, ref, out, dtypeName, tokPath string) er
 		return fmt.Errorf("convert: --out %s exists; not overwritten", out)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("convert: --out %s: %w", out, err)
+	}
+	if err := ggufArchitecture(ref); err != nil {
+		return err
 	}
 	start := time.Now()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -61,6 +65,29 @@ func runConvertGGUF(ctx context.Context, ref, out, dtypeName, tokPath string) er
 	fmt.Printf("wrote %s: GGUF v%d, llama, %d tensors (%s), %.1f MB in %v\n", out, gguf.Version, len(tensors),
 		dtype, float64(info.Size())/1e6, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// ggufArchitecture refuses, before anything is loaded, a model folder whose
+// config.json names an architecture the GGUF export does not write (the
+// export checks the loaded model again).
+func ggufArchitecture(ref string) error {
+	data, err := os.ReadFile(filepath.Join(ref, "config.json"))
+	if err != nil {
+		return nil // not a folder: a llama2.c file, a Hub id or stories260K
+	}
+	var c struct {
+		ModelType string `json:"model_type"`
+	}
+	if json.Unmarshal(data, &c) != nil {
+		return nil // the loader will say what is wrong
+	}
+	switch c.ModelType {
+	case "llama", "mistral", "":
+		return nil
+	case "gpt2":
+		return fmt.Errorf("convert: --to gguf: %s is a GPT-2 model; only the Llama family (llama, mistral) is exported to GGUF so far (GPT-2 may come later)", ref)
+	}
+	return fmt.Errorf("convert: --to gguf: %s is a %s model; only the Llama family (llama, mistral) is exported to GGUF so far", ref, c.ModelType)
 }
 
 func parseGGUFDType(s string) (gguf.TensorType, error) {

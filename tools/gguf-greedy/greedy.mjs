@@ -32,9 +32,12 @@ if (!modelPath || prompt === undefined) {
 }
 const n = Number(nArg ?? 32);
 
-const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
+// One thread: llama.cpp's worker threads spin while they wait, which on a
+// busy machine with few cores can stall a run for minutes; stories260K
+// needs no more.
+const llama = await getLlama({gpu: false, build: "never", logLevel: "error", maxThreads: 1});
 const model = await llama.loadModel({modelPath});
-const context = await model.createContext({contextSize: Math.min(model.trainContextSize, 512), sequences: 1});
+const context = await model.createContext({contextSize: Math.min(model.trainContextSize, 512), sequences: 1, threads: 1});
 const sequence = context.getSequence();
 
 let promptIds = model.tokenize(prompt, false);

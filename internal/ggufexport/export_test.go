@@ -2,6 +2,8 @@ package ggufexport
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -252,3 +254,42 @@ func TestHFVocab(t *testing.T) {
 }
 
 func parseTok512() (*tokenizer.Llama2C, error) { return tokenizer.ParseLlama2C(assets.Tok512()) }
+
+// TestHFVocabGPT2 exports GPT-2's byte-level tokenizer.json: model "gpt2",
+// every token as our tokenizer spells it, the merges in order, the
+// end-of-text token a control token.
+func TestHFVocabGPT2(t *testing.T) {
+	path := filepath.Join("..", "tokenizer", "testdata", "gpt2", "tokenizer.json.gz")
+	zf, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zf.Close()
+	zr, err := gzip.NewReader(zf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := hfVocab(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.model != "gpt2" || len(v.tokens) != tok.VocabSize() || len(v.merges) != 50000 {
+		t.Fatalf("model %s, %d tokens (want %d), %d merges (want 50000)", v.model, len(v.tokens), tok.VocabSize(), len(v.merges))
+	}
+	for id, s := range v.tokens {
+		if s != tok.Token(id) {
+			t.Fatalf("token %d = %q, ours %q", id, s, tok.Token(id))
+		}
+	}
+	if v.merges[0] != "Ġ t" || v.types[50256] != tokControl || v.types[100] != tokNormal {
+		t.Errorf("first merge %q, types %d/%d", v.merges[0], v.types[50256], v.types[100])
+	}
+}

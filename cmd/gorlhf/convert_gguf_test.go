@@ -74,8 +74,9 @@ func TestConvertGGUF_Stories(t *testing.T) {
 }
 
 // TestGGUFLlamaCpp: llama.cpp's greedy text for our GGUF of stories260K
-// (f32 and f16; from the embedded model and from its converted HF folder,
-// whose vocabulary comes from tokenizer.json) equals gorlhf generate's,
+// (f32 and f16; from the embedded model, from its converted HF folder,
+// whose vocabulary comes from tokenizer.json, and from a run folder after
+// two SFT steps) equals gorlhf generate's,
 // token for token, prompt ids included. It needs node and a node_modules
 // folder holding node-llama-cpp@3.22.1 (prebuilt llama.cpp), named by
 // GORLHF_NODE_LLAMA_CPP; see tools/gguf-greedy.
@@ -98,9 +99,14 @@ func TestGGUFLlamaCpp(t *testing.T) {
 	if err := run(ctx, []string{"convert", "--out", hf}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
+	runDir := filepath.Join(dir, "sft")
+	train := append(sftArgs(storiesData(t), runDir), "--train.max_steps", "2", "--ckpt.save_steps", "-1")
+	if err := runTrain(ctx, train); err != nil {
+		t.Fatal(err)
+	}
 	prompts := []string{"Once upon a time", "Lily saw a big red ball", "The"}
 	const n = 32
-	for _, model := range []string{load.DefaultModel, hf} {
+	for _, model := range []string{load.DefaultModel, hf, runDir} {
 		want := ignoreEOSGreedy(t, model, prompts, n)
 		b, err := load.Open(model, load.OpenOptions{})
 		if err != nil {

@@ -24,12 +24,16 @@ import (
 // runConvert writes a model as a Hugging Face folder: config.json,
 // model.safetensors (F32 or BF16) and, when one is known, the tokenizer.
 // It turns llama2.c checkpoints (such as the embedded stories260K) into
-// folders transformers and vLLM load, and changes the stored dtype.
+// folders transformers and vLLM load, and changes the stored dtype. With
+// --to gguf it writes one GGUF file for llama.cpp and ollama instead
+// (runConvertGGUF).
 func runConvert(ctx context.Context, args []string) error {
-	flags := newFlagSet("convert", "convert --model M --out DIR [--dtype f32|bf16] [--tokenizer PATH]")
+	flags := newFlagSet("convert", "convert --model M --out DIR [--dtype f32|bf16] [--tokenizer PATH]\n"+
+		"       convert --model M --to gguf --out FILE.gguf [--dtype f32|f16] [--tokenizer PATH]")
 	ref := flags.String("model", load.DefaultModel, "model: HF folder, llama2.c file, Hub id in the local HF cache, or "+load.DefaultModel+" (embedded)")
 	out := flags.String("out", "", "output folder; must not exist or be empty (required)")
-	dtypeName := flags.String("dtype", "f32", "weight type to write: f32 or bf16")
+	dtypeName := flags.String("dtype", "f32", "weight type to write: f32 or bf16 (hf), f32 or f16 (gguf)")
+	to := flags.String("to", "hf", "output format: hf (a Hugging Face folder) or gguf (one llama.cpp/ollama file; Llama family)")
 	tokPath := flags.String("tokenizer", "", "tokenizer to write with the model: tokenizer.json, a folder holding one, or a llama2.c .bin "+
 		"(default: the model folder's own files, or the embedded tok512 for a llama2.c model with 512 tokens)")
 	if err := flags.Parse(args); err != nil {
@@ -40,6 +44,13 @@ func runConvert(ctx context.Context, args []string) error {
 		return fmt.Errorf("convert: unexpected arguments %q", flags.Args())
 	case *out == "":
 		return errors.New("convert: --out is required")
+	}
+	switch *to {
+	case "gguf":
+		return runConvertGGUF(ctx, *ref, *out, *dtypeName, *tokPath)
+	case "hf":
+	default:
+		return fmt.Errorf("convert: --to %q: want hf or gguf", *to)
 	}
 	dtype, err := parseDType(*dtypeName)
 	if err != nil {

@@ -125,6 +125,13 @@ func (o *Optimizer) Sum(ctx context.Context, x float64) (float64, error) { retur
 // other stages and one process do nothing).
 func (o *Optimizer) Gather(ctx context.Context) (release func(), err error) { return o.st.gather(ctx) }
 
+// GatherOn is Gather for rank root alone (the one that writes what it
+// reads): the other ranks take part in the all-gathers and keep nothing.
+// Every rank must call it with the same root.
+func (o *Optimizer) GatherOn(ctx context.Context, root int) (release func(), err error) {
+	return o.st.gatherOn(ctx, root)
+}
+
 // Rank is this process's data-parallel rank (0 in one process).
 func (o *Optimizer) Rank() int { return o.st.rank() }
 

@@ -31,6 +31,9 @@ type stepper interface {
 	// gather makes every parameter whole until release is called (every
 	// rank must call it: ZeRO stage 3 all-gathers).
 	gather(ctx context.Context) (release func(), err error)
+	// gatherOn is gather for root alone: the others take part and keep
+	// nothing (every rank must call it with the same root).
+	gatherOn(ctx context.Context, root int) (release func(), err error)
 	// rank and size place this process in the group.
 	rank() int
 	size() int
@@ -53,8 +56,11 @@ func (s single) apply(_ context.Context, loss, lr float64) (Update, error) {
 func (single) sum(_ context.Context, x float64) (float64, error) { return x, nil }
 
 func (single) gather(context.Context) (func(), error) { return func() {}, nil }
-func (single) rank() int                              { return 0 }
-func (single) size() int                              { return 1 }
+func (single) gatherOn(context.Context, int) (func(), error) {
+	return func() {}, nil
+}
+func (single) rank() int { return 0 }
+func (single) size() int { return 1 }
 
 // dataParallel steps a model whose training state a zero.Engine shards
 // over the ranks of comm.
@@ -93,8 +99,11 @@ func (d *dataParallel) sum(ctx context.Context, x float64) (float64, error) {
 }
 
 func (d *dataParallel) gather(ctx context.Context) (func(), error) { return d.e.Gather(ctx) }
-func (d *dataParallel) rank() int                                  { return d.comm.Rank() }
-func (d *dataParallel) size() int                                  { return d.comm.Size() }
+func (d *dataParallel) gatherOn(ctx context.Context, root int) (func(), error) {
+	return d.e.GatherOn(ctx, root)
+}
+func (d *dataParallel) rank() int { return d.comm.Rank() }
+func (d *dataParallel) size() int { return d.comm.Size() }
 
 // agree turns one rank's error into every rank's: each says whether it
 // failed, and all fail, naming the ranks that did, when one did.
@@ -167,7 +176,7 @@ func (d *dataParallel) save(root string, m Model, st State, keep int) (string, e
 	if err := d.e.Save(ctx, filepath.Join(tmp, ZeroDir)); err != nil {
 		return "", fmt.Errorf("train: rank %d: checkpoint %s: %w", d.comm.Rank(), tag, err)
 	}
-	release, err := d.e.Gather(ctx)
+	release, err := d.e.GatherOn(ctx, 0)
 	if err != nil {
 		return "", fmt.Errorf("train: rank %d: checkpoint %s: %w", d.comm.Rank(), tag, err)
 	}

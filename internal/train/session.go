@@ -375,9 +375,9 @@ func (s *Session) Finishing() {
 }
 
 // saveModel writes the final model from rank 0, the parameters gathered
-// first (ZeRO stage 3).
+// there first (ZeRO stage 3; the other ranks take part and keep nothing).
 func (s *Session) saveModel() error {
-	release, err := s.optimizer.Gather(context.Background())
+	release, err := s.optimizer.GatherOn(context.Background(), 0)
 	if err != nil {
 		return fmt.Errorf("train: rank %d: gathering the final model: %w", s.Rank(), err)
 	}
@@ -389,13 +389,28 @@ func (s *Session) saveModel() error {
 }
 
 // Gathered runs f with every parameter whole (ZeRO stage 3 all-gathers
-// them around it; every rank must call it): evaluation, samples.
+// them around it; every rank must call it): evaluation.
 func (s *Session) Gathered(ctx context.Context, f func() error) error {
 	release, err := s.optimizer.Gather(ctx)
 	if err != nil {
 		return fmt.Errorf("train: rank %d: gathering the parameters: %w", s.Rank(), err)
 	}
 	defer release()
+	return f()
+}
+
+// GatheredOnRank0 runs f on rank 0 with every parameter whole there (the
+// other ranks take part in ZeRO stage 3's all-gathers and skip f):
+// what rank 0 alone writes, such as samples.
+func (s *Session) GatheredOnRank0(ctx context.Context, f func() error) error {
+	release, err := s.optimizer.GatherOn(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("train: rank %d: gathering the parameters: %w", s.Rank(), err)
+	}
+	defer release()
+	if s.Rank() != 0 {
+		return nil
+	}
 	return f()
 }
 

@@ -94,3 +94,37 @@ func (e *Engine) Memory() Memory {
 }
 
 func f32Bytes(x []float32) int64 { return 4 * int64(len(x)) }
+
+// GatherOn is Gather for one reader: root gets every parameter whole
+// until release, as with Gather, while the other ranks take part in the
+// same all-gathers through their reused block scratch and keep nothing
+// (their parameters stay released). It is how rank 0 alone writes the
+// final model or a checkpoint's model file without every rank holding
+// 4 bytes a parameter more. Every rank must call it with the same root.
+func (e *Engine) GatherOn(ctx context.Context, root int) (release func(), err error) {
+	if root < 0 || root >= e.size {
+		return nil, e.errorf("gather on rank %d of %d", root, e.size)
+	}
+	if e.rank == root || e.cfg.Stage < 3 {
+		return e.Gather(ctx)
+	}
+	switch {
+	case e.err != nil:
+		return nil, e.err
+	case e.inMicro:
+		return nil, e.errorf("gather: a micro-batch is open")
+	case e.gathered != nil:
+		return nil, e.errorf("gather: the parameters are gathered already")
+	}
+	for i, b := range e.buckets {
+		scratch := e.blockW
+		if i >= e.blocks {
+			scratch = e.restW
+		}
+		if err := e.comm.AllGather(ctx, b.wShard, scratch[:b.n]); err != nil {
+			e.fail(fmt.Errorf("gather %s for rank %d: %w", b.name, root, err))
+			return nil, e.err
+		}
+	}
+	return func() {}, nil
+}

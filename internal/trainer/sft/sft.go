@@ -82,12 +82,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 	l := t.s.Loop(t.Step, t.evaluator())
 	l.Finish = func(ctx context.Context) error {
 		t.s.Finishing()
-		err := t.s.Gathered(ctx, func() error {
-			if t.s.Rank() != 0 {
-				return nil
-			}
-			return t.writeSamples()
-		})
+		err := t.s.GatheredOnRank0(ctx, t.writeSamples)
 		if err != nil {
 			t.s.Log.Warn("samples not written", "err", err)
 		}

@@ -109,3 +109,25 @@ func ringSum[T float32 | float64](dst []T, bufs [][]T, s int, r Range) {
 		}
 	}
 }
+
+// Agree tells every rank of c which ranks failed: each passes its own
+// outcome (err, nil when it succeeded) and gets back the ranks whose err
+// was not nil, in rank order, the same list on every rank; an error is
+// the all-reduce's own failure. Ranks use it to fail (or go on) together,
+// e.g. before committing a checkpoint every rank wrote part of.
+func Agree(ctx context.Context, c Comm, err error) ([]int, error) {
+	flags := make([]float64, c.Size())
+	if err != nil {
+		flags[c.Rank()] = 1
+	}
+	if cerr := c.AllReduceF64(ctx, flags); cerr != nil {
+		return nil, cerr
+	}
+	var failed []int
+	for r, f := range flags {
+		if f != 0 {
+			failed = append(failed, r)
+		}
+	}
+	return failed, nil
+}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/model"
@@ -108,24 +106,14 @@ func (d *dataParallel) size() int { return d.comm.Size() }
 // agree turns one rank's error into every rank's: each says whether it
 // failed, and all fail, naming the ranks that did, when one did.
 func (d *dataParallel) agree(what string, err error) error {
-	flags := make([]float64, d.comm.Size())
-	if err != nil {
-		flags[d.comm.Rank()] = 1
-	}
-	if cerr := d.comm.AllReduceF64(context.Background(), flags); cerr != nil {
+	failed, cerr := collective.Agree(context.Background(), d.comm, err)
+	switch {
+	case cerr != nil:
 		return errors.Join(err, fmt.Errorf("train: rank %d: %s: %w", d.comm.Rank(), what, cerr))
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("train: rank %d: %s: %w", d.comm.Rank(), what, err)
-	}
-	var failed []string
-	for r, f := range flags {
-		if f != 0 {
-			failed = append(failed, strconv.Itoa(r))
-		}
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("train: %s failed on rank %s", what, strings.Join(failed, ", "))
+	case len(failed) > 0:
+		return fmt.Errorf("train: %s failed on rank(s) %v", what, failed)
 	}
 	return nil
 }

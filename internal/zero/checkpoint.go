@@ -210,23 +210,13 @@ func syncDir(dir string) {
 // rank's err (wrapped with what), an error naming the failed ranks when
 // another rank failed, or the collective's own failure.
 func (e *Engine) agree(ctx context.Context, what string, err error) error {
-	flags := make([]float64, e.size)
-	if err != nil {
-		flags[e.rank] = 1
-	}
-	if cerr := e.comm.AllReduceF64(ctx, flags); cerr != nil {
+	failed, cerr := collective.Agree(ctx, e.comm, err)
+	switch {
+	case cerr != nil:
 		return e.wrap(fmt.Errorf("%s: %w", what, errors.Join(err, cerr)))
-	}
-	if err != nil {
+	case err != nil:
 		return e.wrap(fmt.Errorf("%s: %w", what, err))
-	}
-	var failed []int
-	for r, f := range flags {
-		if f != 0 {
-			failed = append(failed, r)
-		}
-	}
-	if len(failed) > 0 {
+	case len(failed) > 0:
 		return e.wrap(fmt.Errorf("%s: failed on rank(s) %v", what, failed))
 	}
 	return nil

@@ -138,27 +138,13 @@ func (t *Trainer) outputCalls(ctx context.Context, r *rollout, e *experience, m 
 	calls := []func() error{func() error {
 		if t.cfg.Train.EngineLogProbs {
 			e.oldLP = r.engineLP
-		} else {
-			done := m.phase("actor_logprobs")
-			res, err := t.roles.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs, Pack: t.cfg.DS.PackingSamples})
-			done()
-			if err != nil {
-				return fmt.Errorf("ppo: actor log-probs: %w", err)
-			}
-			e.oldLP = res.LogProbs
+			return checkRows("actor log-probs", e.oldLP, lens)
 		}
-		return checkRows("actor log-probs", e.oldLP, lens)
+		return t.logProbs(ctx, m, t.roles.Actor, "actor_logprobs", "actor log-probs", r, lens, &e.oldLP)
 	}}
 	if t.roles.Reference != nil {
 		calls = append(calls, func() error {
-			done := m.phase("reference")
-			res, err := t.roles.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs, Pack: t.cfg.DS.PackingSamples})
-			done()
-			if err != nil {
-				return fmt.Errorf("ppo: reference log-probs: %w", err)
-			}
-			e.refLP = res.LogProbs
-			return checkRows("reference log-probs", e.refLP, lens)
+			return t.logProbs(ctx, m, t.roles.Reference, "reference", "reference log-probs", r, lens, &e.refLP)
 		})
 	}
 	if t.roles.Critic != nil {
@@ -174,6 +160,19 @@ func (t *Trainer) outputCalls(ctx context.Context, r *rollout, e *experience, m 
 		})
 	}
 	return calls
+}
+
+// logProbs fills dst with p's log-probs of the rollout's sequences, timed
+// as phase and checked against the response lengths lens.
+func (t *Trainer) logProbs(ctx context.Context, m *phaseTimer, p role.LogProber, phase, what string, r *rollout, lens []int, dst *role.PerToken) error {
+	done := m.phase(phase)
+	res, err := p.LogProbs(ctx, role.LogProbsRequest{Seqs: r.seqs, Pack: t.cfg.DS.PackingSamples})
+	done()
+	if err != nil {
+		return fmt.Errorf("ppo: %s: %w", what, err)
+	}
+	*dst = res.LogProbs
+	return checkRows(what, *dst, lens)
 }
 
 // advantages applies the length penalties and rl.ComputeAdvantages: group

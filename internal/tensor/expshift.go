@@ -1,5 +1,7 @@
 package tensor
 
+//go:generate go run gen_neon.go
+
 // expShift writes y[i] = e^(x[i] − shift) (skipped when y is nil) and
 // returns Σ_i e^(x[i] − shift): SIMD for the bulk, Expf for the tail. The
 // summation order is fixed, so results are deterministic.

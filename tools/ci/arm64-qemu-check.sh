@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The arm64 build under qemu user-mode emulation: correctness of the NEON
-# GEMM kernel (internal/gemm's "neon") and of a model that runs on it.
+# GEMM kernel (internal/gemm's "neon"), of the NEON exp and GELU kernels
+# (internal/tensor) and of a model that runs on them.
 # qemu translates every instruction, so nothing here says anything about
 # arm64 speed (docs/BENCHMARKS.md gives the expected speed on paper).
 #
@@ -9,12 +10,15 @@
 #
 # Steps (wall time on the 2-core CI machine, warm module cache; a cold
 # build cache adds ~1 min for the arm64 standard library):
-#   0. kern_neon_arm64.{s,go} are what gen_neon.go writes          ~2 s
+#   0. the generated NEON files are what their gen_neon.go writes   ~3 s
 #   1. go vet for GOARCH=arm64 of internal/gemm: asmdecl checks the
 #      assembly's argument frame against its Go declaration      ~5 s
 #   2. the gemm package tests (-short, the kernel tests: every shape,
 #      transpose, alpha/beta and edge tile against the ref twin, thread
 #      determinism, Default = neon)                               ~30-60 s
+#   2b. the tensor package tests: the exp (softmax, log-sum-exp) and
+#      GELU kernels against their scalar twins and float64, and every
+#      op's finite-difference gradient check, on the NEON kernels    ~2 s
 #   3. internal/generate's stories260K greedy test: llama2.c's 200 greedy
 #      tokens through the engine, whose default kernel on arm64 is neon ~5 s
 #   4. the command itself: `gorlhf generate --gemm neon` and `--gemm go`,
@@ -43,25 +47,29 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
 # 0. The generated kernel files match their generator.
-mkdir "$W/gen"
-cp internal/gemm/gen_neon.go "$W/gen/"
-(cd "$W/gen" && go run gen_neon.go)
-for f in kern_neon_arm64.s kern_neon_arm64.go; do
-  cmp -s "$W/gen/$f" "internal/gemm/$f" || {
-    echo "arm64-qemu-check: internal/gemm/$f is stale: run go generate ./internal/gemm" >&2
-    exit 1
-  }
+for pkg in gemm:kern_neon_arm64 tensor:simd_neon_arm64; do
+  dir=${pkg%%:*} base=${pkg#*:}
+  mkdir "$W/gen-$dir"
+  cp "internal/$dir/gen_neon.go" "$W/gen-$dir/"
+  (cd "$W/gen-$dir" && go run gen_neon.go)
+  for f in "$base.s" "$base.go"; do
+    cmp -s "$W/gen-$dir/$f" "internal/$dir/$f" || {
+      echo "arm64-qemu-check: internal/$dir/$f is stale: run go generate ./internal/$dir" >&2
+      exit 1
+    }
+  done
 done
 
 export CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 BUILD=(-tags noblas)
 
 t0=$SECONDS
-go vet "${BUILD[@]}" ./internal/gemm
+go vet "${BUILD[@]}" ./internal/gemm ./internal/tensor
 echo "arm64-qemu-check: go vet (arm64) took $((SECONDS - t0)) s"
 
 t0=$SECONDS
 go test "${BUILD[@]}" -c -o "$W/gemm.test" ./internal/gemm
+go test "${BUILD[@]}" -c -o "$W/tensor.test" ./internal/tensor
 go test "${BUILD[@]}" -c -o "$W/generate.test" ./internal/generate
 go build "${BUILD[@]}" -o "$W/gorlhf" ./cmd/gorlhf
 echo "arm64-qemu-check: arm64 builds took $((SECONDS - t0)) s"
@@ -81,6 +89,20 @@ grep -q -- '--- PASS: TestKernel_Sgemm/neon ' "$W/gemm.log" || {
   exit 1
 }
 echo "arm64-qemu-check: gemm tests took $((SECONDS - t0)) s"
+
+t0=$SECONDS
+(cd internal/tensor && "$QEMU" "$W/tensor.test" -test.short -test.v) >"$W/tensor.log" 2>&1 || {
+  cat "$W/tensor.log"
+  echo "arm64-qemu-check: tensor tests failed under $QEMU" >&2
+  exit 1
+}
+for k in TestGELU_SIMDTwin TestExpShift_SIMDTwin; do
+  grep -q -- "--- PASS: $k " "$W/tensor.log" || {
+    echo "arm64-qemu-check: $k did not pass under $QEMU" >&2
+    exit 1
+  }
+done
+echo "arm64-qemu-check: tensor tests (NEON exp and GELU kernels) passed in $((SECONDS - t0)) s"
 
 t0=$SECONDS
 (cd internal/generate && "$QEMU" "$W/generate.test" -test.v -test.run 'TestEngine_Greedy_Stories260K$')

@@ -1,6 +1,7 @@
 package ppo
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -81,16 +82,22 @@ func (o offPolicy) metrics(m map[string]float64, c rl.ISCorrectionConfig) {
 	}
 }
 
-// validateISCorrection checks the correction and refuses it where it
-// would do nothing: with --train.engine_logprobs π_old is the engine's.
+// validateISCorrection checks the correction, naming the flag at fault,
+// and refuses it where it would do nothing: with --train.engine_logprobs
+// π_old is the engine's.
 func (c Config) validateISCorrection() error {
 	ic := &c.Algo.ISCorrection
-	if err := ic.Validate(); err != nil {
-		return fmt.Errorf("ppo: %s / %s: %w", c.flag(&ic.Type), c.flag(&ic.Threshold), err)
+	typeOnly := *ic
+	typeOnly.Enable = false // Validate reads the threshold only when enabled
+	var errs []error
+	if err := typeOnly.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ppo: %s: %w", c.flag(&ic.Type), err))
+	} else if err := ic.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ppo: %s: %w", c.flag(&ic.Threshold), err))
 	}
 	if ic.Enable && c.Train.EngineLogProbs {
-		return fmt.Errorf("ppo: %s corrects the actor's π_old towards the rollout engine's log-probs, but %s makes π_old the engine's own (every weight would be 1): drop one",
-			c.flag(&ic.Enable), c.flag(&c.Train.EngineLogProbs))
+		errs = append(errs, fmt.Errorf("ppo: %s corrects the actor's π_old towards the rollout engine's log-probs, but %s makes π_old the engine's own (every weight would be 1): drop one",
+			c.flag(&ic.Enable), c.flag(&c.Train.EngineLogProbs)))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -29,8 +29,12 @@ func TestConfig_ISCorrection(t *testing.T) {
 	}
 	c.Train.EngineLogProbs = false
 	ic.Threshold = rl.Range{Lo: 2, Hi: 1}
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--algo.advantage.is_correction_threshold") {
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ppo: --algo.advantage.is_correction_threshold: rl: IS correction threshold") {
 		t.Fatalf("got %v, want the threshold flag named", err)
+	}
+	ic.Threshold, ic.Type = rl.Range{Lo: 0.5, Hi: 5}, "token"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ppo: --algo.advantage.is_correction_type: rl: unknown IS correction type") {
+		t.Fatalf("got %v, want the type flag named", err)
 	}
 }
 

@@ -142,6 +142,10 @@ func registerPPO(fs *flag.FlagSet, c *ppo.Config) {
 	b.Var(&df.Enable, "DAPO dynamic sampling: drop prompts whose samples all score the same (or whose mean score is outside the range) and sample more prompts to fill the batch")
 	b.Value(&df.Range, floatPair{&df.Range.Low, &df.Range.High}, `dynamic filtering keeps a group whose mean score is inside the open interval "lo,hi"`)
 	b.Var(&df.MaxRounds, "dynamic filtering: generation rounds per iteration at most; a batch still not full trains on the groups kept")
+	ic := &c.Algo.ISCorrection
+	b.Var(&ic.Enable, "off-policy correction: weight each token's policy loss by π_old/π_rollout, the actor's log-prob over the rollout engine's, bounded (truncated importance sampling; not with --train.engine_logprobs)")
+	b.Var(&ic.Type, "tis (token clamp), icepop (token filter), seq-mask-tis (filter on the sequence's geometric mean), or <level>-<mode> with level token, seq, geo and mode mask, clip, trunc")
+	b.Value(&ic.Threshold, floatPair{&ic.Threshold.Lo, &ic.Threshold.Hi}, `IS correction bounds "lo,hi" (trunc reads only hi)`)
 
 	ag := &c.Agent
 	b.Var(&ag.Env, "multi-turn rollouts with a built-in environment that gives the rewards (no --reward.*): "+strings.Join(env.Names(), "; "))

@@ -37,4 +37,8 @@
 // values; Aggregate reduces their per-token terms to a scalar.
 // ActorObjective composes the actor's whole loss (surrogate, KL term,
 // entropy bonus) so that every actor implementation optimises the same one.
+// ISWeights and LogProbMismatch (offpolicy.go) compare the trainer's
+// π_old with the rollout engine's log-probs: the truncated importance
+// weights that correct an off-policy rollout in PolicyLoss, and the
+// mismatch metrics (tools/tis_golden.py → testdata/tis_golden.json).
 package rl

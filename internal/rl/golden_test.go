@@ -237,7 +237,7 @@ func TestGolden_PolicyLoss(t *testing.T) {
 			lp := g.ba("log_probs")
 			lp.RequiresGrad = true
 			tp := tensor.NewTape()
-			loss, m := PolicyLoss(tp, cfg, lp, g.ba("old_log_probs"), g.ba("advantages"), g.ba("loss_mask"),
+			loss, m := PolicyLoss(tp, cfg, lp, g.ba("old_log_probs"), g.ba("advantages"), nil, g.ba("loss_mask"),
 				LossNorm{Tokens: c.NormTokens, Sequences: c.NormSequences})
 			tp.Backward(loss)
 			nearScalar(t, "loss", float64(loss.Item()), c.Loss)

@@ -28,7 +28,7 @@ func newPolicyBatch() policyBatch {
 func (p policyBatch) run(cfg PolicyLossConfig, norm LossNorm) (float32, PolicyMetrics, []float32) {
 	lp := param(p.lp)
 	tp := tensor.NewTape()
-	loss, m := PolicyLoss(tp, cfg, lp, p.old, p.adv, p.mask, norm)
+	loss, m := PolicyLoss(tp, cfg, lp, p.old, p.adv, nil, p.mask, norm)
 	tp.Backward(loss)
 	return loss.Item(), m, lp.Grad
 }
@@ -51,7 +51,7 @@ func TestPolicyLoss(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				lp := param(p.lp)
 				f := func(tp *tensor.Tape) *tensor.Tensor {
-					loss, _ := PolicyLoss(tp, cfg, lp, p.old, p.adv, p.mask, LossNorm{})
+					loss, _ := PolicyLoss(tp, cfg, lp, p.old, p.adv, nil, p.mask, LossNorm{})
 					return loss
 				}
 				if err := tt.GradCheck(f, []*tensor.Tensor{lp}, 1e-3, 2e-2); err != nil {

@@ -61,7 +61,7 @@ type ActorMetrics struct {
 
 // ActorObjective is the loss one actor micro-batch back-propagates:
 //
-//	loss = PolicyLoss(log π, log π_old, Â)
+//	loss = PolicyLoss(log π, log π_old, Â, w)      (w: off-policy weights, ISWeights)
 //	     + β·KLLoss(log π, log π_ref)              (β = KLCoef > 0)
 //	     − c·Aggregate(H)                           (c = EntropyCoef ≠ 0, EntropyBonus)
 //
@@ -70,14 +70,16 @@ type ActorMetrics struct {
 // to the step's loss. logProbs [B, A] are the policy's log-probs and
 // entropy [B, A] its per-token entropy, both recorded on tp (entropy only
 // when cfg.TrainsEntropy; it is otherwise just measured); oldLogProbs,
-// advantages, refLogProbs (only read with a KL term; may be nil without)
-// and mask [B, A] are constants from the experience. Every actor
-// implementation computes its loss with this function, so a remote actor
-// optimises the same objective as the in-process one.
-func ActorObjective(tp *tensor.Tape, cfg ActorLossConfig, logProbs, entropy, oldLogProbs, advantages, refLogProbs, mask *tensor.Tensor, norm LossNorm) (*tensor.Tensor, ActorMetrics) {
+// advantages, refLogProbs (only read with a KL term; may be nil without),
+// isWeights (the off-policy correction's weights of the policy term only,
+// as OpenRLHF; nil = none) and mask [B, A] are constants from the
+// experience. Every actor implementation computes its loss with this
+// function, so a remote actor optimises the same objective as the
+// in-process one.
+func ActorObjective(tp *tensor.Tape, cfg ActorLossConfig, logProbs, entropy, oldLogProbs, advantages, refLogProbs, isWeights, mask *tensor.Tensor, norm LossNorm) (*tensor.Tensor, ActorMetrics) {
 	mustBA("ActorObjective", mask, logProbs, entropy)
 	var m ActorMetrics
-	loss, pm := PolicyLoss(tp, cfg.Policy, logProbs, oldLogProbs, advantages, mask, norm)
+	loss, pm := PolicyLoss(tp, cfg.Policy, logProbs, oldLogProbs, advantages, isWeights, mask, norm)
 	m.Policy = pm
 	agg := cfg.Aggregation()
 	if cfg.KLCoef > 0 {

@@ -33,7 +33,7 @@ func (o objectiveBatch) run(cfg ActorLossConfig, norm LossNorm) (float32, ActorM
 	lp, ent := param(o.lp), o.ent.Clone()
 	ent.RequiresGrad = cfg.TrainsEntropy()
 	tp := tensor.NewTape()
-	loss, m := ActorObjective(tp, cfg, lp, ent, o.old, o.adv, o.ref, o.mask, norm)
+	loss, m := ActorObjective(tp, cfg, lp, ent, o.old, o.adv, o.ref, nil, o.mask, norm)
 	tp.Backward(loss)
 	return loss.Item(), m, lp.Grad, ent.Grad
 }
@@ -59,7 +59,7 @@ func TestActorObjective(t *testing.T) {
 				if cfg.Policy.Type == PolicyGSPO {
 					agg = SeqMeanTokenMean
 				}
-				pl, pm := PolicyLoss(nil, cfg.Policy, o.lp, o.old, o.adv, o.mask, LossNorm{})
+				pl, pm := PolicyLoss(nil, cfg.Policy, o.lp, o.old, o.adv, nil, o.mask, LossNorm{})
 				want := float64(pl.Item())
 				var kl float64
 				if cfg.KLCoef > 0 {
@@ -113,7 +113,7 @@ func TestActorObjective(t *testing.T) {
 					in = append(in, ent)
 				}
 				f := func(tp *tensor.Tape) *tensor.Tensor {
-					loss, _ := ActorObjective(tp, cfg, lp, ent, o.old, o.adv, o.ref, o.mask, LossNorm{})
+					loss, _ := ActorObjective(tp, cfg, lp, ent, o.old, o.adv, o.ref, nil, o.mask, LossNorm{})
 					return loss
 				}
 				if err := tt.GradCheck(f, in, 1e-3, 2e-2); err != nil {
@@ -128,7 +128,7 @@ func TestActorObjective(t *testing.T) {
 		cfg := ActorLossConfig{Policy: DefaultPolicyLossConfig()}
 		ent := param(o.ent)
 		tp := tensor.NewTape()
-		loss, m := ActorObjective(tp, cfg, param(o.lp), ent, o.old, o.adv, nil, o.mask, LossNorm{})
+		loss, m := ActorObjective(tp, cfg, param(o.lp), ent, o.old, o.adv, nil, nil, o.mask, LossNorm{})
 		tp.Backward(loss)
 		if m.KL != 0 || ent.Grad != nil {
 			t.Fatalf("KL %v, entropy gradient %v: want neither", m.KL, ent.Grad)

@@ -73,13 +73,18 @@ type PolicyMetrics struct {
 //	ρ_t = exp(Σ_t (log π_t − log π_old,t)·m_t / max(n, 1))      (gspo: one ρ per sequence)
 //	J_t = min(ρ_t·Â_t, clip(ρ_t, 1−ε_low, 1+ε_high)·Â_t)
 //	J_t ← max(J_t, c·Â_t)  where Â_t < 0                        (dual clip)
-//	loss = Aggregate(−J, mask)
+//	loss = Aggregate(−J·w, mask)
 //
 // logProbs [B, A] are the current policy's (requiring grad); oldLogProbs,
-// advantages and mask [B, A] are constants from the experience. The
-// gradient reaches logProbs through the tape.
-func PolicyLoss(tp *tensor.Tape, cfg PolicyLossConfig, logProbs, oldLogProbs, advantages, mask *tensor.Tensor, norm LossNorm) (*tensor.Tensor, PolicyMetrics) {
+// advantages and mask [B, A] are constants from the experience. isWeights
+// [B, A] are the off-policy correction's constant per-token weights w
+// (ISWeights, PolicyInputs); nil means none (w = 1, and no multiplication
+// at all). The gradient reaches logProbs through the tape.
+func PolicyLoss(tp *tensor.Tape, cfg PolicyLossConfig, logProbs, oldLogProbs, advantages, isWeights, mask *tensor.Tensor, norm LossNorm) (*tensor.Tensor, PolicyMetrics) {
 	_, a := mustBA("PolicyLoss", mask, logProbs, oldLogProbs, advantages)
+	if isWeights != nil {
+		mustBA("PolicyLoss", mask, isWeights)
+	}
 	var ratio *tensor.Tensor
 	agg := cfg.Aggregation
 	switch cfg.Type {
@@ -99,7 +104,11 @@ func PolicyLoss(tp *tensor.Tape, cfg PolicyLossConfig, logProbs, oldLogProbs, ad
 	if cfg.DualClip > 0 {
 		obj, floor = dualClip(tp, obj, advantages, cfg.DualClip)
 	}
-	loss := Aggregate(tp, tensor.Scale(tp, obj, -1), mask, agg, norm)
+	perToken := tensor.Scale(tp, obj, -1)
+	if isWeights != nil {
+		perToken = tensor.Mul(tp, perToken, isWeights)
+	}
+	loss := Aggregate(tp, perToken, mask, agg, norm)
 	return loss, policyMetrics(loss, ratio, s1, s2, floor, logProbs, oldLogProbs, advantages, mask)
 }
 

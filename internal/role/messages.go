@@ -137,6 +137,10 @@ type ActorMicroBatch struct {
 	OldLogProbs PerToken // log π_old at rollout
 	Advantages  PerToken // Â
 	RefLogProbs PerToken // log π_ref; only for a KL loss term, else nil
+	// ISWeights are the off-policy correction's constant weights of each
+	// token's policy loss (rl.ISWeights: π_old against the rollout
+	// engine's log-probs); nil = none.
+	ISWeights PerToken
 }
 
 // Validate checks every per-token field against the sequences.
@@ -148,6 +152,9 @@ func (m ActorMicroBatch) Validate() error {
 	errs = append(errs, m.OldLogProbs.checkRows("old log-probs", m.Seqs), m.Advantages.checkRows("advantages", m.Seqs))
 	if m.RefLogProbs != nil {
 		errs = append(errs, m.RefLogProbs.checkRows("reference log-probs", m.Seqs))
+	}
+	if m.ISWeights != nil {
+		errs = append(errs, m.ISWeights.checkRows("importance weights", m.Seqs))
 	}
 	return errors.Join(errs...)
 }

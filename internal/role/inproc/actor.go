@@ -128,7 +128,11 @@ func (a *Actor) microStep(l layout, mb role.ActorMicroBatch, lc rl.ActorLossConf
 	if lc.KLCoef > 0 {
 		ref = mb.RefLogProbs.Pad(l.a)
 	}
-	loss, m := rl.ActorObjective(tp, lc, lp, ent, mb.OldLogProbs.Pad(l.a), mb.Advantages.Pad(l.a), ref, mask, norm)
+	var isWeights *tensor.Tensor
+	if mb.ISWeights != nil {
+		isWeights = mb.ISWeights.Pad(l.a)
+	}
+	loss, m := rl.ActorObjective(tp, lc, lp, ent, mb.OldLogProbs.Pad(l.a), mb.Advantages.Pad(l.a), ref, isWeights, mask, norm)
 	tp.Backward(loss)
 	pm := m.Policy
 	res.Loss += m.Loss

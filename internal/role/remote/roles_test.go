@@ -169,10 +169,14 @@ func actorSteps(t *testing.T, p pair, seqs role.Sequences) {
 	old := must(p.local.Actor.LogProbs(ctx, role.LogProbsRequest{Seqs: seqs}))(t).LogProbs
 	ref := must(p.local.Reference.LogProbs(ctx, role.LogProbsRequest{Seqs: seqs}))(t).LogProbs
 	adv := perToken(3, seqs, 1)
+	isw := perToken(5, seqs, 0.3) // off-policy weights, in the first micro-batch only
 	var step role.ActorStep
-	for _, idx := range [][]int{{0, 1, 2}, {3, 4, 5}} {
-		step.MicroBatches = append(step.MicroBatches, role.ActorMicroBatch{Seqs: seqs.Select(idx),
-			OldLogProbs: old.Select(idx), Advantages: adv.Select(idx), RefLogProbs: ref.Select(idx)})
+	for k, idx := range [][]int{{0, 1, 2}, {3, 4, 5}} {
+		mb := role.ActorMicroBatch{Seqs: seqs.Select(idx), OldLogProbs: old.Select(idx), Advantages: adv.Select(idx), RefLogProbs: ref.Select(idx)}
+		if k == 0 {
+			mb.ISWeights = isw.Select(idx)
+		}
+		step.MicroBatches = append(step.MicroBatches, mb)
 	}
 	step.Loss = rl.ActorLossConfig{Policy: rl.DefaultPolicyLossConfig(), KLCoef: 0.05, KLEstimator: rl.K3, EntropyCoef: 0.01}
 	step.LR, step.MaxNorm = 1e-3, 1

@@ -168,6 +168,14 @@ type AlgoConfig struct {
 	// DynamicFilter is DAPO's dynamic sampling
 	// (--algo.dynamic_filtering_enable, _range, _max_rounds).
 	DynamicFilter DynamicFilterConfig
+	// ISCorrection reweights the policy loss by the importance ratio of
+	// the trainer's π_old to the rollout engine's log-probs (truncated
+	// importance sampling; --algo.advantage.is_correction_enable, _type,
+	// _threshold; offpolicy.go). The engine's log-probs are always
+	// collected, so nothing else needs turning on; it refuses
+	// --train.engine_logprobs, under which π_old is the engine's and every
+	// weight would be 1.
+	ISCorrection rl.ISCorrectionConfig
 }
 
 // DynamicFilterConfig is DAPO's dynamic sampling (Yu et al. 2025,
@@ -317,7 +325,8 @@ func DefaultConfig() Config {
 		Reward:  RewardConfig{Rule: grade.RuleConfig{Length: grade.DefaultRuleConfig().Length}, Length: rl.LengthPenalty{OverlongFactor: 1}},
 		Rollout: RolloutConfig{BatchSize: 16, MaxNewTokens: 64, Temperature: 1, TopP: 1},
 		Algo: AlgoConfig{Advantage: rl.DefaultAdvantageConfig(), KL: rl.DefaultKLConfig(),
-			DynamicFilter: DynamicFilterConfig{Range: rl.DefaultDynamicFilter(), MaxRounds: 4}},
+			DynamicFilter: DynamicFilterConfig{Range: rl.DefaultDynamicFilter(), MaxRounds: 4},
+			ISCorrection:  rl.DefaultISCorrectionConfig()},
 		Data: DataConfig{InputKey: "input", MaxLen: 2048},
 		Train: TrainConfig{BatchSize: 16, MicroBatchSize: 4, MaxEpochs: 1, NumEpisodes: 1, Seed: 42,
 			MaxNonFinite: 5},
@@ -439,7 +448,7 @@ func (c Config) Validate() error {
 	if !finiteNonNeg(c.Actor.EntropyCoef) {
 		add("%s must be a finite number ≥ 0, got %g", c.flag(&c.Actor.EntropyCoef), c.Actor.EntropyCoef)
 	}
-	errs = append(errs, c.validateRollout(), c.validateTrain(), c.validateData())
+	errs = append(errs, c.validateRollout(), c.validateTrain(), c.validateData(), c.validateISCorrection())
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

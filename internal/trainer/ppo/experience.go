@@ -30,6 +30,9 @@ type experience struct {
 	overlong int // samples the overlong penalty touched
 	stopCut  int // truncated samples the stop-properly penalty touched
 	tokens   int // prompt+response tokens of the batch
+
+	// off is π_old against the rollout engine's log-probs (offpolicy.go).
+	off offPolicy
 }
 
 // makeExperience scores the rollout, gathers log-probs and values from the
@@ -65,6 +68,7 @@ func (t *Trainer) makeExperience(ctx context.Context, r *rollout, m *phaseTimer)
 	} else if err := t.overlapped(ctx, r, e, m, score); err != nil {
 		return nil, err
 	}
+	t.offPolicy(r, e)
 	// 5) length penalties, KL shaping, advantages and returns
 	return e, t.advantages(r, e)
 }

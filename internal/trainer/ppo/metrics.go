@@ -40,6 +40,7 @@ func (t *Trainer) iterationMetrics(r *rollout, e *experience, u updateStats, p *
 		m["kl"] = e.klMean
 	}
 	m["kl_coef"] = t.kl.Coef
+	e.off.metrics(m, t.cfg.Algo.ISCorrection)
 	m["advantage_mean"], m["advantage_std"] = maskedMeanStd(e.adv.Advantages.Data, e.mask.Data)
 	actorMetrics(m, u)
 	criticMetrics(m, u)

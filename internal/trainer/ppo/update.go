@@ -60,7 +60,8 @@ func (t *Trainer) actorStep(ctx context.Context, e *experience, r *rollout, micr
 	req := role.ActorStep{Loss: loss, Norm: norm, LR: t.actor.sched.LR(t.actor.steps), MaxNorm: t.cfg.Actor.Optim.MaxNorm,
 		Pack: t.cfg.DS.PackingSamples}
 	for _, idx := range micro {
-		mb := role.ActorMicroBatch{Seqs: r.seqs.Select(idx), OldLogProbs: e.oldLP.Select(idx), Advantages: e.advRows.Select(idx)}
+		mb := role.ActorMicroBatch{Seqs: r.seqs.Select(idx), Advantages: e.advRows.Select(idx)}
+		e.off.actorInputs(&mb, idx)
 		if klLoss {
 			mb.RefLogProbs = e.refLP.Select(idx)
 		}

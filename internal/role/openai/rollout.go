@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type Rollout struct {
 	synced  string // the snapshot the engines last loaded (removed after the next sync)
 	inited  bool   // vLLM weight transfer initialised
 	last    SyncStats
+	retired []bool // engines lost at a weight sync, never asked again
 }
 
 var _ role.Rollout = (*Rollout)(nil)
@@ -68,7 +70,8 @@ func New(cfg Config, log *slog.Logger) (*Rollout, error) {
 	for i, u := range cfg.URLs {
 		urls[i] = strings.TrimRight(u, "/")
 	}
-	return &Rollout{cfg: cfg, gen: gen, ctl: ctl, hc: hc, log: log, bal: newBalancer(len(urls), cfg.MaxInflight), urls: urls}, nil
+	return &Rollout{cfg: cfg, gen: gen, ctl: ctl, hc: hc, log: log, bal: newBalancer(len(urls), cfg.MaxInflight), urls: urls,
+		retired: make([]bool, len(urls))}, nil
 }
 
 // Close closes idle connections.
@@ -89,7 +92,7 @@ func (r *Rollout) Version() int64 {
 // and seed), spread over the engines by least outstanding requests. A
 // prompt whose engine fails transiently (no connection, timeout, 5xx
 // after its retries) goes to another engine, and that engine is left out
-// for the rest of the call; an answer that breaks the protocol fails the
+// for the rest of the call (engines retired by LoadWeights for good); an answer that breaks the protocol fails the
 // call. Results do not depend on which engine served which prompt: a
 // sample depends only on the prompt, its seed and the weights.
 func (r *Rollout) Generate(ctx context.Context, req role.GenerateRequest) (role.GenerateResult, error) {
@@ -98,7 +101,7 @@ func (r *Rollout) Generate(ctx context.Context, req role.GenerateRequest) (role.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	out := make([]role.Generation, len(req.Prompts))
-	down := newDownSet(len(r.urls))
+	down := newDownSet(r.retired)
 	var wg sync.WaitGroup
 	for i, p := range req.Prompts {
 		wg.Go(func() {
@@ -162,7 +165,7 @@ type downSet struct {
 	down []bool
 }
 
-func newDownSet(n int) *downSet { return &downSet{down: make([]bool, n)} }
+func newDownSet(retired []bool) *downSet { return &downSet{down: slices.Clone(retired)} }
 
 // add marks e down and reports whether it was up.
 func (d *downSet) add(e int) bool {

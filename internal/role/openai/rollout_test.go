@@ -310,3 +310,33 @@ func TestRollout_MismatchedWeights(t *testing.T) {
 		t.Fatal("version 0 pushed")
 	}
 }
+
+// TestRollout_EngineLostAtSync: an engine unreachable at a weight push is
+// retired (it may hold older weights) and the others go on; with none
+// left the push fails.
+func TestRollout_EngineLostAtSync(t *testing.T) {
+	a, b := newServer(t, nil), newServer(t, nil)
+	r, err := New(testConfig(t, a.URL, b.URL), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b.CloseClientConnections()
+	b.Listener.Close()
+	w := policy(t, 1, 2)
+	if err := r.LoadWeights(context.Background(), w); err != nil {
+		t.Fatalf("push with one engine lost: %v", err)
+	}
+	eng, _ := newEngine(t)
+	ref := inproc.NewRollout(eng)
+	if err := ref.LoadWeights(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	req := prompts(4, 2)
+	sameGenerations(t, "after retiring an engine", mustGenerate(t, r, req), mustGenerate(t, ref, req))
+	a.CloseClientConnections()
+	a.Listener.Close()
+	if err := r.LoadWeights(context.Background(), policy(t, 2, 1)); err == nil || !strings.Contains(err.Error(), "no engine left") {
+		t.Fatalf("push with no engine: %v", err)
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/httpjson"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/safetensors"
 )
@@ -38,10 +40,11 @@ const versionKey = "gorlhf.weights.version"
 // flight, writes w as a safetensors snapshot (F32, tensors sorted by
 // name) to Config.SyncDir atomically, then has every engine load it
 // (between /pause?mode=wait and /resume) by Config.WeightSync's protocol.
-// Every engine must load it: one that fails makes the call fail (an
-// engine left on older weights would answer with a stale version, which
-// Generate refuses). The previous snapshot is removed once all engines
-// hold the new one.
+// An engine that cannot be reached (httpjson.Transient) is retired: it is
+// never asked again, since it may hold older weights; any other failure
+// (the engine refuses the snapshot) fails the call, as does having no
+// engine left. The previous snapshot is removed once the engines hold the
+// new one.
 func (r *Rollout) LoadWeights(ctx context.Context, w role.Weights) error {
 	if w.Version < 1 {
 		return fmt.Errorf("openai: rollout: weight version %d must be ≥ 1 (0 is the initial policy)", w.Version)
@@ -57,10 +60,12 @@ func (r *Rollout) LoadWeights(ctx context.Context, w role.Weights) error {
 	errs := make([]error, len(r.urls))
 	var wg sync.WaitGroup
 	for e := range r.urls {
-		wg.Go(func() { errs[e] = r.syncEngine(ctx, e, path, w) })
+		if !r.retired[e] {
+			wg.Go(func() { errs[e] = r.syncEngine(ctx, e, path, w) })
+		}
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := r.retire(errs); err != nil {
 		return fmt.Errorf("openai: rollout: weight version %d: %w", w.Version, err)
 	}
 	r.inited = true
@@ -191,4 +196,27 @@ func (r *Rollout) control(ctx context.Context, url string, body, out any) error 
 		}
 		return json.Unmarshal(ans, out)
 	})
+}
+
+// retire retires the engines whose sync failed transiently and returns
+// the other failures, or an error when no engine is left.
+func (r *Rollout) retire(errs []error) error {
+	var hard []error
+	for e, err := range errs {
+		switch {
+		case err == nil:
+		case httpjson.Transient(err):
+			r.retired[e] = true
+			r.log.Warn("openai: rollout engine unreachable at a weight sync; it is left out from now on", "engine", r.urls[e], "err", err)
+		default:
+			hard = append(hard, err)
+		}
+	}
+	if err := errors.Join(hard...); err != nil {
+		return err
+	}
+	if !slices.Contains(r.retired, false) {
+		return fmt.Errorf("no engine left: %w", errors.Join(errs...))
+	}
+	return nil
 }

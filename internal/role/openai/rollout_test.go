@@ -26,7 +26,7 @@ import (
 )
 
 // newEngine starts a generate engine on stories260K.
-func newEngine(t *testing.T) (*generate.Engine, tokenizer.Tokenizer) {
+func newEngine(t testing.TB) (*generate.Engine, tokenizer.Tokenizer) {
 	t.Helper()
 	l, err := load.Load(load.DefaultModel, load.Options{})
 	if err != nil {

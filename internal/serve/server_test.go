@@ -299,6 +299,9 @@ func TestServer_Chat(t *testing.T) {
 	if msg["role"] != "assistant" || msg["content"] == "" {
 		t.Fatalf("message %v", msg)
 	}
+	if out["weight_version"] != 0.0 {
+		t.Fatalf("weight_version %v", out["weight_version"])
+	}
 	lp := c["logprobs"].(map[string]any)["content"].([]any)
 	if len(lp) == 0 || len(lp[0].(map[string]any)["top_logprobs"].([]any)) != 2 {
 		t.Fatalf("logprobs %v", lp)

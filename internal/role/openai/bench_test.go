@@ -1,3 +1,5 @@
+//go:build unix
+
 package openai
 
 import (
@@ -7,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,10 +37,28 @@ func rolloutWorkload() role.GenerateRequest {
 	return req
 }
 
+// cpuTime is this process's user + system CPU time so far: on a shared
+// machine it moves far less with the other processes' load than the wall
+// time does.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU adds cpu-ms/op since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cpuTime()-start).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+}
+
 func benchRollout(b *testing.B, r role.Rollout) {
 	req := rolloutWorkload()
 	tokens := 0
 	b.ResetTimer()
+	cpu := cpuTime()
+	defer func() { reportCPU(b, cpu) }()
 	for b.Loop() {
 		res, err := r.Generate(context.Background(), req)
 		if err != nil {
@@ -131,6 +152,7 @@ func BenchmarkWeightSync_Disk(b *testing.B) {
 			r.version = w.Version // the engine's
 			var write, load time.Duration
 			var bytes int64
+			cpu := cpuTime()
 			for b.Loop() {
 				w.Version++
 				if err := r.LoadWeights(context.Background(), w); err != nil {
@@ -139,6 +161,7 @@ func BenchmarkWeightSync_Disk(b *testing.B) {
 				st := r.LastSync()
 				write, load, bytes = write+st.Write, load+st.Load, st.Bytes
 			}
+			reportCPU(b, cpu)
 			b.SetBytes(bytes)
 			b.ReportMetric(float64(write.Milliseconds())/float64(b.N), "write-ms/op")
 			b.ReportMetric(float64(load.Milliseconds())/float64(b.N), "load-ms/op")
@@ -157,6 +180,8 @@ func BenchmarkWeightSync_InProcess(b *testing.B) {
 	defer eng.Close()
 	r := inproc.NewRollout(eng)
 	b.ResetTimer()
+	cpu := cpuTime()
+	defer func() { reportCPU(b, cpu) }()
 	for b.Loop() {
 		w.Version++
 		if err := r.LoadWeights(context.Background(), w); err != nil {

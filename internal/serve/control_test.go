@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -256,8 +257,14 @@ func TestServer_UpdateWeightsFromDisk(t *testing.T) {
 	if still, v := f.greedy(t); v != 7 || !slices.Equal(still, changed) {
 		t.Fatalf("a refused update changed the model: version %d", v)
 	}
-	// back to the original weights (version + 1 when none is given)
-	if st, out := f.post(t, "/update_weights_from_disk", map[string]any{"model_path": orig}); st != 200 || out["weight_version"].(float64) != 8 {
+	// back to the original weights (version + 1 when none is given), from
+	// a model folder this time
+	folder := filepath.Join(dir, "folder")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	snapshot(t, folder, safetensors.SingleName, nil)
+	if st, out := f.post(t, "/update_weights_from_disk", map[string]any{"model_path": folder}); st != 200 || out["weight_version"].(float64) != 8 {
 		t.Fatalf("restore: %d %v", st, out)
 	}
 	if again, v := f.greedy(t); v != 8 || !slices.Equal(again, before) {

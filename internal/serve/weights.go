@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,22 +146,84 @@ func readSnapshot(path string, names []string, shapes [][]int) (nn.Params, error
 	if shapes != nil && len(shapes) != len(names) {
 		return nil, fmt.Errorf("%d shapes for %d names", len(shapes), len(names))
 	}
-	f, err := safetensors.Open(path)
+	var ps nn.Params
+	var err error
+	if st, serr := os.Stat(path); serr == nil && st.Mode().IsRegular() && !strings.HasSuffix(path, ".json") {
+		ps, err = readFile(path, st.Size(), names)
+	} else {
+		ps, err = readMapped(path, names)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("model_path %s: %w", path, err)
+	}
+	for i := range shapes {
+		if !slices.Equal(shapes[i], ps[i].Tensor.Shape) {
+			return nil, fmt.Errorf("model_path %s: tensor %s has shape %v, update_info says %v", path, names[i], ps[i].Tensor.Shape, shapes[i])
+		}
+	}
+	return ps, nil
+}
+
+// readFile reads one safetensors file front to back with read calls (no
+// mapping: its pages would each fault in), F32 data straight into the
+// tensors. The tensors come in names' order, or the file's when names is
+// nil.
+func readFile(path string, size int64, names []string) (nn.Params, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sr, err := safetensors.NewReader(f, size)
+	if err != nil {
+		return nil, err
+	}
+	order := sr.Names()
+	want := map[string]int{}
+	for i, n := range names {
+		want[n] = i
+	}
+	out := make(nn.Params, len(names))
+	if names == nil {
+		out = make(nn.Params, len(order))
+	}
+	for k, name := range order {
+		info, _ := sr.Info(name)
+		i, ok := want[name]
+		if names == nil {
+			i, ok = k, true
+		}
+		data := make([]float32, info.NumElements())
+		if err := sr.ReadFloat32(name, data); err != nil {
+			return nil, err
+		}
+		if ok {
+			out[i] = nn.Param{Name: name, Tensor: &tensor.Tensor{Shape: info.Shape, Data: data}}
+		}
+	}
+	for i, p := range out {
+		if p.Tensor == nil {
+			return nil, fmt.Errorf("no tensor %q", names[i])
+		}
+	}
+	return out, nil
+}
+
+// readMapped reads a folder (or an index) through safetensors.Open.
+func readMapped(path string, names []string) (nn.Params, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	if names == nil {
 		names = f.Names()
 	}
 	ps := make(nn.Params, 0, len(names))
-	for i, name := range names {
+	for _, name := range names {
 		data, shape, err := f.Float32(name)
 		if err != nil {
-			return nil, fmt.Errorf("model_path %s: tensor %s: %w", path, name, err)
-		}
-		if shapes != nil && !slices.Equal(shapes[i], shape) {
-			return nil, fmt.Errorf("model_path %s: tensor %s has shape %v, update_info says %v", path, name, shape, shapes[i])
+			return nil, fmt.Errorf("tensor %s: %w", name, err)
 		}
 		ps = append(ps, nn.Param{Name: name, Tensor: &tensor.Tensor{Shape: shape, Data: data}})
 	}

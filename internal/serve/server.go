@@ -103,7 +103,8 @@ type Server struct {
 
 	gate   *gate        // /pause, /resume
 	update weightUpdate // vLLM-style weight transfer in progress
-	loadMu sync.Mutex   // one weight load at a time
+	loadMu sync.Mutex   // one weight load at a time; guards spare
+	spare  map[string][]float32
 }
 
 // New returns a server for e; tok decodes and encodes text.

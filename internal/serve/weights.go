@@ -84,7 +84,9 @@ func (s *Server) updateFromDisk(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, err)
 		return
 	}
-	ps, err := readSnapshot(req.ModelPath, nil, nil)
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	ps, err := s.readSnapshot(req.ModelPath, nil, nil)
 	if err != nil {
 		fail(http.StatusBadRequest, err)
 		return
@@ -103,11 +105,11 @@ func (s *Server) updateFromDisk(w http.ResponseWriter, r *http.Request) {
 		"message": fmt.Sprintf("loaded %d tensors from %s as weight version %d", len(ps), req.ModelPath, version)})
 }
 
-// load swaps the engine's weights for ps as version; the status says who
-// is at fault when it fails.
+// load swaps the engine's weights for ps as version (loadMu held); the
+// status says who is at fault when it fails. ps's buffers are kept for
+// the next snapshot read (the engine copies them).
 func (s *Server) load(ctx context.Context, ps nn.Params, version int64) (int, error) {
-	s.loadMu.Lock()
-	defer s.loadMu.Unlock()
+	defer s.keep(ps)
 	if err := s.eng.LoadWeights(ctx, generate.Weights{Params: ps, Version: version}); err != nil {
 		if errors.Is(err, generate.ErrClosed) || ctx.Err() != nil {
 			return http.StatusServiceUnavailable, fmt.Errorf("serve: load weight version %d: %w", version, err)
@@ -136,10 +138,31 @@ func (s *Server) nextVersion(raw json.RawMessage) (int64, error) {
 	return v, nil
 }
 
+// keep files ps's buffers for the next read (loadMu held): reading into
+// memory already faulted in costs a fraction of fresh allocations.
+func (s *Server) keep(ps nn.Params) {
+	if s.spare == nil {
+		s.spare = map[string][]float32{}
+	}
+	for _, p := range ps {
+		s.spare[p.Name] = p.Tensor.Data
+	}
+}
+
+// buffer returns a buffer of n floats for tensor name: the one kept from
+// the last load when it fits, else a fresh one (loadMu held).
+func (s *Server) buffer(name string, n int) []float32 {
+	if b := s.spare[name]; len(b) == n {
+		delete(s.spare, name)
+		return b
+	}
+	return make([]float32, n)
+}
+
 // readSnapshot reads the tensors of a safetensors file or folder (a
-// sharded one with its index) into fresh float32 tensors: all of them, or
-// those named (with shapes, when given, checked).
-func readSnapshot(path string, names []string, shapes [][]int) (nn.Params, error) {
+// sharded one with its index) into float32 tensors: all of them, or
+// those named (with shapes, when given, checked). loadMu is held.
+func (s *Server) readSnapshot(path string, names []string, shapes [][]int) (nn.Params, error) {
 	if path == "" {
 		return nil, errors.New("model_path is required")
 	}
@@ -149,7 +172,7 @@ func readSnapshot(path string, names []string, shapes [][]int) (nn.Params, error
 	var ps nn.Params
 	var err error
 	if st, serr := os.Stat(path); serr == nil && st.Mode().IsRegular() && !strings.HasSuffix(path, ".json") {
-		ps, err = readFile(path, st.Size(), names)
+		ps, err = s.readFile(path, st.Size(), names)
 	} else {
 		ps, err = readMapped(path, names)
 	}
@@ -168,7 +191,7 @@ func readSnapshot(path string, names []string, shapes [][]int) (nn.Params, error
 // mapping: its pages would each fault in), F32 data straight into the
 // tensors. The tensors come in names' order, or the file's when names is
 // nil.
-func readFile(path string, size int64, names []string) (nn.Params, error) {
+func (s *Server) readFile(path string, size int64, names []string) (nn.Params, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -193,7 +216,7 @@ func readFile(path string, size int64, names []string) (nn.Params, error) {
 		if names == nil {
 			i, ok = k, true
 		}
-		data := make([]float32, info.NumElements())
+		data := s.buffer(name, info.NumElements())
 		if err := sr.ReadFloat32(name, data); err != nil {
 			return nil, err
 		}
@@ -330,7 +353,9 @@ func (s *Server) updateWeights(w http.ResponseWriter, r *http.Request) {
 		}
 		u.version = &v
 	}
-	ps, err := readSnapshot(info.ModelPath, info.Names, info.Shapes)
+	s.loadMu.Lock()
+	ps, err := s.readSnapshot(info.ModelPath, info.Names, info.Shapes)
+	s.loadMu.Unlock()
 	if err != nil {
 		badRequest(w, "update_info", err)
 		return
@@ -373,7 +398,10 @@ func (s *Server) finishWeightUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.SortFunc(ps, func(a, b nn.Param) int { return strings.Compare(a.Name, b.Name) })
 	u.open, u.staged, u.version = false, nil, nil
-	if status, err := s.load(r.Context(), ps, version); err != nil {
+	s.loadMu.Lock()
+	status, err := s.load(r.Context(), ps, version)
+	s.loadMu.Unlock()
+	if err != nil {
 		writeError(w, status, "invalid_request_error", err.Error(), "")
 		return
 	}

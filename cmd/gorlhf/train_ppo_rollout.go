@@ -36,6 +36,7 @@ func openaiRollout(cfg ppo.Config, m model.CausalLM, logOut *os.File) (*openai.R
 	r := cfg.Rollout
 	oc := openai.DefaultConfig()
 	oc.URLs, oc.Model, oc.WeightSync = r.URLs, r.ModelName, r.WeightSync
+	oc.Unversioned = r.WeightSync == openai.SyncVLLM // vLLM reports no weight version
 	oc.SyncDir = r.SyncDir
 	if oc.SyncDir == "" {
 		oc.SyncDir = filepath.Join(cfg.Ckpt.OutputDir, "rollout_sync")

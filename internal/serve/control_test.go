@@ -336,6 +336,17 @@ func TestServer_WeightTransfer(t *testing.T) {
 	if st, out := f.post(t, "/finish_weight_update", nil); st != 400 || !strings.Contains(out["error"].(map[string]any)["message"].(string), "missing") {
 		t.Fatalf("partial finish: %d %v", st, out)
 	}
+	// garbage and malformed bodies are 400s naming the problem
+	for path, body := range map[string]string{
+		"/update_weights_from_disk":    `{"model_path": `,
+		"/init_weight_transfer_engine": `{"init_info": {"backend": "disk", "nonsense": 1}}`,
+		"/update_weights":              `{}`,
+		"/finish_weight_update":        `[1, 2]`,
+	} {
+		if st, out := f.post(t, path, body); st != 400 {
+			t.Fatalf("%s %s: %d %v", path, body, st, out)
+		}
+	}
 	resp := f.do(t, http.MethodGet, "/get_world_size", nil)
 	var ws map[string]int
 	json.NewDecoder(resp.Body).Decode(&ws)

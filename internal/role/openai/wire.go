@@ -60,19 +60,22 @@ func (r *Rollout) request(p role.Prompt) completionRequest {
 // completionAnswer is the part of the answer the rollout reads.
 type completionAnswer struct {
 	Choices []struct {
-		Index          *int    `json:"index"`
-		PromptTokenIDs []int32 `json:"prompt_token_ids"`
-		TokenIDs       []int32 `json:"token_ids"`
-		FinishReason   *string `json:"finish_reason"`
-		Logprobs       *struct {
-			TokenLogprobs []*float32 `json:"token_logprobs"`
-		} `json:"logprobs"`
+		Index          *int            `json:"index"`
+		PromptTokenIDs []int32         `json:"prompt_token_ids"`
+		TokenIDs       []int32         `json:"token_ids"`
+		FinishReason   *string         `json:"finish_reason"`
+		Logprobs       *choiceLogprobs `json:"logprobs"`
 	} `json:"choices"`
 	Usage *struct {
 		PromptTokens     int `json:"prompt_tokens"`
 		CompletionTokens int `json:"completion_tokens"`
 	} `json:"usage"`
 	WeightVersion json.RawMessage `json:"weight_version"`
+}
+
+// choiceLogprobs is a choice's legacy logprobs; null entries are refused.
+type choiceLogprobs struct {
+	TokenLogprobs []*float32 `json:"token_logprobs"`
 }
 
 // parseVersion reads a weight_version given as a number or a string of
@@ -99,8 +102,7 @@ var errStale = errors.New("stale weights")
 // passed on.
 func (r *Rollout) generation(p role.Prompt, q *completionRequest, data []byte, want int64) (role.Generation, error) {
 	var a completionAnswer
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	if err := dec.Decode(&a); err != nil {
+	if err := json.Unmarshal(data, &a); err != nil {
 		return role.Generation{}, fmt.Errorf("answer is not a completion: %w", err)
 	}
 	if len(a.WeightVersion) > 0 && string(a.WeightVersion) != "null" {
@@ -142,9 +144,7 @@ func (r *Rollout) generation(p role.Prompt, q *completionRequest, data []byte, w
 
 // completion checks one choice: the prompt echoed, 1…max_tokens tokens,
 // one finite log-prob ≤ 0 per token, and a finish reason RL knows.
-func completion(q *completionRequest, i int, prompt, tokens []int32, finish *string, lp *struct {
-	TokenLogprobs []*float32 `json:"token_logprobs"`
-}) (role.Completion, error) {
+func completion(q *completionRequest, i int, prompt, tokens []int32, finish *string, lp *choiceLogprobs) (role.Completion, error) {
 	if !slices.Equal(prompt, q.Prompt) {
 		return role.Completion{}, fmt.Errorf("prompt_token_ids has %d ids, not the %d sent", len(prompt), len(q.Prompt))
 	}

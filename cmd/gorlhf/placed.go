@@ -106,6 +106,9 @@ func runPlaced(ctx context.Context, c *ppoCommand) error {
 	if err := c.cfg.Validate(); err != nil {
 		return err
 	}
+	if c.cfg.Rollout.Backend == ppo.BackendOpenAI {
+		return fmt.Errorf("--rollout.backend openai runs with --launcher inproc (the external engines are the separate rollout processes), not --launcher %s", c.place.Launcher)
+	}
 	plan, err := c.plan()
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role/inproc"
+	"github.com/gorlhf/gorlhf/internal/role/openai"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 )
@@ -42,13 +43,20 @@ func runPPO(ctx context.Context, cfg ppo.Config, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	roles, err := ppoBuilder(cfg, te)(inproc.AllRoles())
+	want := inproc.AllRoles()
+	want.Rollout = cfg.Rollout.Backend != ppo.BackendOpenAI // else the engines of --rollout.urls
+	roles, err := ppoBuilder(cfg, te)(want)
 	if err != nil {
 		return err
 	}
 	defer roles.Close()
 	rt := ppoRuntime(cfg, te)
 	rt.MaxPositions = roles.MaxPositions()
+	closeRollout, err := withOpenAIRollout(cfg, te, func(r *openai.Rollout, limit int) { roles.Rollout, rt.MaxPositions = r, limit })
+	if err != nil {
+		return err
+	}
+	defer closeRollout()
 	if rt.Agent, err = remoteAgent(cfg); err != nil {
 		return err
 	}
@@ -126,6 +134,7 @@ func registerPPO(fs *flag.FlagSet, c *ppo.Config) {
 	b.Value(&c.Rollout.Stop, stopList{&c.Rollout.Stop}, `stop strings besides EOS: a JSON list such as '["\n", "</answer>"]', or one string (\n and \t escapes understood)`)
 	b.Var(&c.Rollout.KVCacheMB, "rollout engine KV-cache budget in MiB (0 = 1024)")
 	b.Var(&c.Rollout.EnablePrefixCaching, "keep KV blocks across rollout calls and reuse them for prompts with the same prefix (multi-turn episodes, shared prompts; OpenRLHF's --vllm.enable_prefix_caching)")
+	registerRolloutBackend(b, &c.Rollout)
 
 	a := &c.Algo.Advantage
 	b.Var(&a.Estimator, "gae, reinforce, reinforce_baseline, rloo, group_norm (GRPO) or dr_grpo")

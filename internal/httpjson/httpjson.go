@@ -222,3 +222,12 @@ func Snippet(b []byte, n int) string {
 	}
 	return strconv.Quote(string(b))
 }
+
+// Transient reports whether err, as Post returns it, ended on a failure
+// that another server (or a later try) may not have: no connection, a
+// timeout, 5xx, 408 or 429. An answer that breaks the protocol, another
+// 4xx refusal, or a cancelled context is not transient.
+func Transient(err error) bool {
+	var ae attemptsError
+	return errors.As(err, &ae) && ae.retried
+}

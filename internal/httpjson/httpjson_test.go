@@ -79,14 +79,21 @@ func TestPost(t *testing.T) {
 			if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
+			if transient := err != nil && strings.Contains(err.Error(), "gave up"); Transient(err) != transient {
+				t.Fatalf("Transient(%v) = %v", err, Transient(err))
+			}
 		})
 	}
 	// a cancelled context ends Post with its error
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c, _ := New(fast())
-	if err := c.Post(ctx, "http://127.0.0.1:1", nil, nil); !errors.Is(err, context.Canceled) {
+	if err := c.Post(ctx, "http://127.0.0.1:1", nil, nil); !errors.Is(err, context.Canceled) || Transient(err) {
 		t.Fatalf("cancelled: %v", err)
+	}
+	// no server at all is transient
+	if err := c.Post(context.Background(), "http://127.0.0.1:1", nil, nil); !Transient(err) {
+		t.Fatalf("connection refused: %v is not transient", err)
 	}
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("the zero Config was accepted")

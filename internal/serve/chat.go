@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +65,8 @@ type chatResponse struct {
 	Model   string       `json:"model"`
 	Choices []chatChoice `json:"choices"`
 	Usage   *usage       `json:"usage,omitempty"`
+	// WeightVersion produced every choice (as in completions).
+	WeightVersion int64 `json:"weight_version"`
 }
 
 type chatChoice struct {
@@ -112,8 +115,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	rs := res[0]
 	out := chatResponse{ID: id, Object: "chat.completion", Created: time.Now().Unix(), Model: s.opt.ModelName,
-		Usage: &usage{PromptTokens: rs.PromptTokens}}
+		Usage: &usage{PromptTokens: rs.PromptTokens}, WeightVersion: s.eng.Stats().WeightVersion}
 	for _, c := range rs.Completions {
+		out.WeightVersion = c.WeightVersion
 		text := c.Text
 		ch := chatChoice{Index: c.Index, Message: &chatMessage{Role: "assistant", Content: &text}, FinishReason: finish(c.FinishReason)}
 		if req.Logprobs {
@@ -123,6 +127,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		out.Usage.CompletionTokens += len(c.Tokens)
 	}
 	out.Usage.TotalTokens = out.Usage.PromptTokens + out.Usage.CompletionTokens
+	w.Header().Set(WeightVersionHeader, strconv.FormatInt(out.WeightVersion, 10))
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/generate"
@@ -20,6 +21,9 @@ type completionRequest struct {
 	Echo      bool            `json:"echo"`
 	Suffix    *string         `json:"suffix"`
 	BestOf    *int            `json:"best_of"`
+	// ReturnTokenIDs adds prompt_token_ids and token_ids to every choice
+	// (vLLM's extension).
+	ReturnTokenIDs bool `json:"return_token_ids"`
 }
 
 type completionResponse struct {
@@ -29,6 +33,9 @@ type completionResponse struct {
 	Model   string             `json:"model"`
 	Choices []completionChoice `json:"choices"`
 	Usage   *usage             `json:"usage,omitempty"`
+	// WeightVersion produced every choice (the engine loads weights only
+	// between requests).
+	WeightVersion int64 `json:"weight_version"`
 }
 
 type completionChoice struct {
@@ -36,6 +43,9 @@ type completionChoice struct {
 	Text         string          `json:"text"`
 	Logprobs     *legacyLogprobs `json:"logprobs"`
 	FinishReason *string         `json:"finish_reason"`
+	// with return_token_ids
+	PromptTokenIDs []int32 `json:"prompt_token_ids,omitempty"`
+	TokenIDs       []int32 `json:"token_ids,omitempty"`
 }
 
 // legacyLogprobs is the completions API's log-prob layout.
@@ -72,7 +82,8 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	out := completionResponse{ID: id, Object: "text_completion", Created: time.Now().Unix(), Model: s.opt.ModelName, Usage: &usage{}}
+	out := completionResponse{ID: id, Object: "text_completion", Created: time.Now().Unix(), Model: s.opt.ModelName, Usage: &usage{},
+		WeightVersion: s.eng.Stats().WeightVersion}
 	for i, rs := range res {
 		out.Usage.PromptTokens += rs.PromptTokens
 		for _, c := range rs.Completions {
@@ -80,12 +91,25 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 			if req.Logprobs != nil {
 				ch.Logprobs = s.legacyLogprobs(s.tokenTexts(reqs[i].Prompt), &c)
 			}
+			if req.ReturnTokenIDs {
+				ch.PromptTokenIDs, ch.TokenIDs = reqs[i].Prompt, nonNil(c.Tokens)
+			}
+			out.WeightVersion = c.WeightVersion
 			out.Choices = append(out.Choices, ch)
 			out.Usage.CompletionTokens += len(c.Tokens)
 		}
 	}
 	out.Usage.TotalTokens = out.Usage.PromptTokens + out.Usage.CompletionTokens
+	w.Header().Set(WeightVersionHeader, strconv.FormatInt(out.WeightVersion, 10))
 	writeJSON(w, http.StatusOK, out)
+}
+
+// nonNil keeps an empty id list a JSON list.
+func nonNil(ids []int32) []int32 {
+	if ids == nil {
+		return []int32{}
+	}
+	return ids
 }
 
 // completionRequests validates the body and builds one engine request per

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 
 	"github.com/gorlhf/gorlhf/internal/generate"
 )
@@ -18,7 +19,7 @@ type samplingFields struct {
 	N           *int            `json:"n"`
 	Stream      bool            `json:"stream"`
 	Stop        json.RawMessage `json:"stop"` // a string or a list of strings
-	Seed        *int64          `json:"seed"`
+	Seed        *seed           `json:"seed"`
 	// Rejected when set to anything but their defaults.
 	PresencePenalty  *float64       `json:"presence_penalty"`
 	FrequencyPenalty *float64       `json:"frequency_penalty"`
@@ -31,6 +32,25 @@ type samplingFields struct {
 	MinP         *float64 `json:"min_p"`
 	StopTokenIDs []int32  `json:"stop_token_ids"`
 	IgnoreEOS    bool     `json:"ignore_eos"`
+}
+
+// seed is a request's seed: any JSON integer in [−2⁶³, 2⁶⁴), a negative
+// one standing for its two's-complement uint64 (so the in-process engine's
+// full uint64 seeds travel unchanged).
+type seed uint64
+
+func (s *seed) UnmarshalJSON(b []byte) error {
+	text := string(b)
+	if u, err := strconv.ParseUint(text, 10, 64); err == nil {
+		*s = seed(u)
+		return nil
+	}
+	i, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		return fmt.Errorf("seed: want an integer in [-2^63, 2^64), got %s", text)
+	}
+	*s = seed(uint64(i))
+	return nil
 }
 
 // paramError is a 400 that names the request field at fault.

@@ -15,8 +15,20 @@
 // lowered to what fits; Options.MaxTokensLimit caps what one request may
 // ask for.
 //
-// Extensions (as vLLM accepts them): top_k, min_p, stop_token_ids and
-// ignore_eos. Not supported (rejected with 400 when set to a non-default):
+// Extensions (as vLLM accepts them): top_k, min_p, stop_token_ids,
+// ignore_eos and return_token_ids (each completion choice then carries
+// prompt_token_ids and token_ids; a final stop token is in token_ids, as
+// the engine generated it); completions report the weight version that
+// produced them ("weight_version", and the X-Weight-Version header, which
+// every answer carries). A seed is any integer in [−2⁶³, 2⁶⁴): the
+// request's sample i draws exactly as the in-process engine does for
+// (seed, i). Logprobs are the raw model's (temperature 1, no filter), as
+// vLLM's default logprobs mode.
+//
+// RL control (control.go, weights.go): POST /pause, /resume, GET
+// /is_paused (vLLM), POST /update_weights_from_disk and GET
+// /get_weight_version (SGLang), and vLLM's weight-transfer routes with a
+// "disk" backend. Not supported (rejected with 400 when set to a non-default):
 // echo, suffix, best_of ≠ n, penalties, logit_bias, tools.
 package serve
 
@@ -27,6 +39,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,7 +59,8 @@ type Options struct {
 	// served).
 	ModelName string
 	// APIKey, when set, is required as "Authorization: Bearer <key>" (the
-	// scheme in any case) on /v1/ routes (/health stays open).
+	// scheme in any case) on /v1/ routes and the control and weight
+	// routes (/health stays open).
 	APIKey string
 	// Template is the chat template; nil makes /v1/chat/completions answer
 	// 400, or 500 naming TemplateError when that is set and is not
@@ -86,6 +100,11 @@ type Server struct {
 
 	draining context.Context // ends when Drain is called
 	drain    context.CancelFunc
+
+	gate   *gate        // /pause, /resume
+	update weightUpdate // vLLM-style weight transfer in progress
+	loadMu sync.Mutex   // one weight load at a time; guards spare
+	spare  map[string][]float32
 }
 
 // New returns a server for e; tok decodes and encodes text.
@@ -103,7 +122,7 @@ func New(e *generate.Engine, tok tokenizer.Tokenizer, o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	enc := &data.PromptEncoder{Tok: tok, Template: o.Template, BOS: int32(o.BOS)}
-	s := &Server{eng: e, tok: tok, enc: enc, opt: o, created: time.Now().Unix()}
+	s := &Server{eng: e, tok: tok, enc: enc, opt: o, created: time.Now().Unix(), gate: newGate()}
 	s.draining, s.drain = context.WithCancel(context.Background())
 	return s
 }
@@ -120,12 +139,21 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", s.health)
 	mux.Handle("/v1/models", s.auth(http.HandlerFunc(s.models)))
-	mux.Handle("/v1/completions", s.auth(http.HandlerFunc(s.completions)))
-	mux.Handle("/v1/chat/completions", s.auth(http.HandlerFunc(s.chat)))
+	mux.Handle("/v1/completions", s.auth(s.generation(s.completions)))
+	mux.Handle("/v1/chat/completions", s.auth(s.generation(s.chat)))
+	// control (control.go) and weight updates (weights.go)
+	for path, h := range map[string]http.HandlerFunc{
+		"/pause": s.pause, "/resume": s.resume, "/is_paused": s.isPaused, "/get_weight_version": s.weightVersion,
+		"/update_weights_from_disk": s.updateFromDisk, "/init_weight_transfer_engine": s.initWeightTransfer,
+		"/start_weight_update": s.startWeightUpdate, "/update_weights": s.updateWeights,
+		"/finish_weight_update": s.finishWeightUpdate, "/get_world_size": s.worldSize,
+	} {
+		mux.Handle(path, s.auth(h))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), "")
 	})
-	return mux
+	return s.versioned(mux)
 }
 
 // auth checks the bearer token when an API key is configured.

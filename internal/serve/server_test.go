@@ -26,6 +26,7 @@ const testTemplate = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{%
 // fixture is a real server on loopback serving stories260K.
 type fixture struct {
 	srv    *httptest.Server
+	s      *Server
 	eng    *generate.Engine
 	tok    tokenizer.Tokenizer
 	client *http.Client
@@ -51,12 +52,13 @@ func newFixture(t *testing.T, o Options) *fixture {
 		}
 	}
 	o.BOS = 1
-	srv := httptest.NewServer(New(eng, tok, o).Handler())
+	s := New(eng, tok, o)
+	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		eng.Close()
 	})
-	return &fixture{srv: srv, eng: eng, tok: tok, client: srv.Client()}
+	return &fixture{srv: srv, s: s, eng: eng, tok: tok, client: srv.Client()}
 }
 
 // post sends a JSON body and decodes the JSON answer.
@@ -296,6 +298,9 @@ func TestServer_Chat(t *testing.T) {
 	msg := c["message"].(map[string]any)
 	if msg["role"] != "assistant" || msg["content"] == "" {
 		t.Fatalf("message %v", msg)
+	}
+	if out["weight_version"] != 0.0 {
+		t.Fatalf("weight_version %v", out["weight_version"])
 	}
 	lp := c["logprobs"].(map[string]any)["content"].([]any)
 	if len(lp) == 0 || len(lp[0].(map[string]any)["top_logprobs"].([]any)) != 2 {

@@ -155,7 +155,27 @@ type RolloutConfig struct {
 	// the response, as an EOS does. In multi-turn episodes it is how an
 	// action ends without an EOS in mid-conversation.
 	Stop []string `flag:"stop"`
+	// External engines (role/openai, docs/ROLLOUT.md): Backend "gorlhf"
+	// generates in process, "openai" through the OpenAI-compatible
+	// servers at URLs (gorlhf serve, vLLM, SGLang), each request retried
+	// MaxRetries times and bounded by RequestTimeout seconds per attempt;
+	// weights reach them by WeightSync ("disk": SGLang's
+	// /update_weights_from_disk; "vllm": vLLM's weight-transfer routes)
+	// through snapshots in SyncDir ("" = <output_dir>/rollout_sync).
+	Backend        string   `flag:"backend"`
+	URLs           []string `flag:"urls"`
+	WeightSync     string   `flag:"weight_sync"`
+	SyncDir        string   `flag:"sync_dir"`
+	RequestTimeout float64  `flag:"request_timeout"`
+	MaxRetries     int      `flag:"max_retries"`
+	ModelName      string   `flag:"model_name"`
 }
+
+// Rollout backends (RolloutConfig.Backend).
+const (
+	BackendGorlhf = "gorlhf"
+	BackendOpenAI = "openai"
+)
 
 // AlgoConfig is the RL math.
 type AlgoConfig struct {
@@ -323,7 +343,7 @@ func DefaultConfig() Config {
 		Actor:   ActorConfig{Model: "stories260K", Optim: actor, PolicyLoss: rl.DefaultPolicyLossConfig()},
 		Critic:  CriticConfig{Optim: critic, ValueLoss: rl.DefaultValueLossConfig()},
 		Reward:  RewardConfig{Rule: grade.RuleConfig{Length: grade.DefaultRuleConfig().Length}, Length: rl.LengthPenalty{OverlongFactor: 1}},
-		Rollout: RolloutConfig{BatchSize: 16, MaxNewTokens: 64, Temperature: 1, TopP: 1},
+		Rollout: RolloutConfig{BatchSize: 16, MaxNewTokens: 64, Temperature: 1, TopP: 1, Backend: BackendGorlhf, WeightSync: "disk", RequestTimeout: 600, MaxRetries: 3},
 		Algo: AlgoConfig{Advantage: rl.DefaultAdvantageConfig(), KL: rl.DefaultKLConfig(),
 			DynamicFilter: DynamicFilterConfig{Range: rl.DefaultDynamicFilter(), MaxRounds: 4},
 			ISCorrection:  rl.DefaultISCorrectionConfig()},
@@ -470,6 +490,36 @@ func (c Config) validateRollout() error {
 	if !(r.Temperature >= 0) || !(r.TopP > 0 && r.TopP <= 1) || r.TopK < 0 || r.MicroBatchSize < 0 || r.KVCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("ppo: bad rollout sampling: temperature %g (≥ 0), top_p %g (in (0, 1]), top_k %d, micro_batch_size %d, kv_cache_mb %d (≥ 0)",
 			r.Temperature, r.TopP, r.TopK, r.MicroBatchSize, r.KVCacheMB))
+	}
+	return errors.Join(append(errs, c.validateBackend())...)
+}
+
+// validateBackend checks the external-engine flags.
+func (c Config) validateBackend() error {
+	r := c.Rollout
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
+	switch r.Backend {
+	case BackendGorlhf:
+		if len(r.URLs) > 0 {
+			add("%s needs %s %s", c.flag(&c.Rollout.URLs), c.flag(&c.Rollout.Backend), BackendOpenAI)
+		}
+	case BackendOpenAI:
+		if len(r.URLs) == 0 {
+			add("%s %s needs %s (the engines' base URLs, comma-separated)", c.flag(&c.Rollout.Backend), BackendOpenAI, c.flag(&c.Rollout.URLs))
+		}
+		if r.EnablePrefixCaching || r.KVCacheMB != 0 {
+			add("%s and %s configure the in-process engine; with %s %s set them on the servers", c.flag(&c.Rollout.EnablePrefixCaching),
+				c.flag(&c.Rollout.KVCacheMB), c.flag(&c.Rollout.Backend), BackendOpenAI)
+		}
+	default:
+		add("%s %q: want %s or %s", c.flag(&c.Rollout.Backend), r.Backend, BackendGorlhf, BackendOpenAI)
+	}
+	if r.WeightSync != "disk" && r.WeightSync != "vllm" {
+		add("%s %q: want disk or vllm", c.flag(&c.Rollout.WeightSync), r.WeightSync)
+	}
+	if !(r.RequestTimeout > 0) || r.MaxRetries < 0 {
+		add("%s %g must be > 0 and %s %d ≥ 0", c.flag(&c.Rollout.RequestTimeout), r.RequestTimeout, c.flag(&c.Rollout.MaxRetries), r.MaxRetries)
 	}
 	return errors.Join(errs...)
 }

@@ -39,6 +39,14 @@ func TestConfig_ValidateNamesFlags(t *testing.T) {
 		{"Entropy", "ppo: --actor.entropy_coef must be a finite number ≥ 0", func(c *Config) { c.Actor.EntropyCoef = -1 }},
 		{"Rollout", "ppo: --rollout.batch_size (0) and --rollout.max_new_tokens (64) must be ≥ 1", func(c *Config) { c.Rollout.BatchSize = 0 }},
 		{"Stop", "ppo: --rollout.stop: a stop string must not be empty", func(c *Config) { c.Rollout.Stop = []string{""} }},
+		{"Backend", `ppo: --rollout.backend "vllm": want gorlhf or openai`, func(c *Config) { c.Rollout.Backend = "vllm" }},
+		{"NoURLs", "ppo: --rollout.backend openai needs --rollout.urls", func(c *Config) { c.Rollout.Backend = "openai" }},
+		{"URLsInProcess", "ppo: --rollout.urls needs --rollout.backend openai", func(c *Config) { c.Rollout.URLs = []string{"http://127.0.0.1:8000"} }},
+		{"ExternalCache", "ppo: --rollout.enable_prefix_caching and --rollout.kv_cache_mb configure the in-process engine", func(c *Config) {
+			c.Rollout.Backend, c.Rollout.URLs, c.Rollout.KVCacheMB = "openai", []string{"http://127.0.0.1:8000"}, 64
+		}},
+		{"WeightSync", `ppo: --rollout.weight_sync "nccl": want disk or vllm`, func(c *Config) { c.Rollout.WeightSync = "nccl" }},
+		{"RequestTimeout", "ppo: --rollout.request_timeout 0 must be > 0 and --rollout.max_retries 3 ≥ 0", func(c *Config) { c.Rollout.RequestTimeout = 0 }},
 		{"Batch", "ppo: --train.batch_size (16) must be a positive multiple of --train.micro_batch_size (3)", func(c *Config) { c.Train.MicroBatchSize = 3 }},
 		{"RolloutMultiple", "ppo: rollout.batch_size × rollout.n_samples_per_prompt = 16 samples must be a multiple of --train.batch_size 12",
 			func(c *Config) { c.Train.BatchSize, c.Train.MicroBatchSize = 12, 4 }},

@@ -54,10 +54,6 @@ func (c Config) validateAsync() error {
 	if !a.Enable {
 		return errors.Join(errs...)
 	}
-	if c.Algo.DynamicFilter.Enable {
-		add("%s does not combine with %s yet (its extra generation rounds would draw prompts out of the fixed schedule)",
-			c.flag(&c.Train.Async.Enable), c.flag(&c.Algo.DynamicFilter.Enable))
-	}
 	if c.Agent.Enabled() {
 		add("%s does not combine with multi-turn environments (%s) yet", c.flag(&c.Train.Async.Enable), c.flag(&c.Agent.Env))
 	}
@@ -179,12 +175,17 @@ func (s *asyncStats) metrics(m map[string]float64, total int) {
 // staleness bound with the current policy, then queues the batch
 // QueueSize iterations ahead, which the producer generates with the
 // current policy while this one trains.
-func (t *Trainer) collectAsync(ctx context.Context) (*rollout, *asyncStats, error) {
+//
+// With dynamic filtering the queued batch is the first round: it is
+// scored and filtered here, and any further rounds are generated now,
+// with the current policy, by this goroutine (the engine is idle), so the
+// prompts and seeds they draw keep their place in the run's streams.
+func (t *Trainer) collectAsync(ctx context.Context, m *phaseTimer) (*rollout, *filterStats, *asyncStats, error) {
 	st := &asyncStats{}
 	a := t.async
 	t.fill(ctx, t.iter+1) // the first iteration (or after a resume without a queue)
 	if len(a.queue) == 0 || a.queue[0].batch != t.iter {
-		return nil, st, fmt.Errorf("ppo: async: iteration %d has no queued batch", t.iter+1)
+		return nil, nil, st, fmt.Errorf("ppo: async: iteration %d has no queued batch", t.iter+1)
 	}
 	j := a.queue[0]
 	t0 := time.Now()
@@ -193,18 +194,24 @@ func (t *Trainer) collectAsync(ctx context.Context) (*rollout, *asyncStats, erro
 	st.depth = len(a.queue) // every later job was drained at the last publish
 	a.queue = a.queue[1:]
 	if j.err != nil {
-		return nil, st, j.err
+		return nil, nil, st, j.err
 	}
 	st.genSecs = j.secs
 	r, n, err := t.freshen(ctx, j)
 	if err != nil {
-		return nil, st, err
+		return nil, nil, st, err
 	}
 	st.regenerated = n
 	a.regenerated += n
+	var filter *filterStats
+	if t.cfg.Algo.DynamicFilter.Enable {
+		if r, filter, err = t.filterRounds(ctx, m, r); err != nil {
+			return nil, nil, st, err
+		}
+	}
 	st.stalenessMean, st.stalenessMax = t.staleness(r)
 	t.fill(ctx, t.iter+1+t.cfg.Train.Async.QueueSize)
-	return r, st, nil
+	return r, filter, st, nil
 }
 
 // ready reports whether the job's generation has finished.

@@ -310,7 +310,7 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 		err    error
 	)
 	if t.async != nil {
-		roll, async, err = t.collectAsync(ctx)
+		roll, filter, async, err = t.collectAsync(ctx, m)
 	} else {
 		roll, filter, err = t.collectBatch(ctx, m)
 	}
@@ -318,6 +318,9 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 		return nil, err
 	}
 	if roll.seqs.Len() == 0 {
+		if _, err := t.drain(); err != nil { // async: an idle engine for eval and checkpoint
+			return nil, err
+		}
 		return t.skipIteration(filter, m)
 	}
 	// 3–5) rewards, log-probs, values, KL shaping, advantages

@@ -61,6 +61,9 @@ type Options struct {
 	// Placement puts each RL run's roles in processes (--launcher local);
 	// the zero value keeps them in this one.
 	Placement placement.PPO
+	// Async runs the RL with generation overlapped (--train.async_*);
+	// the zero value is synchronous.
+	Async ppo.AsyncConfig
 }
 
 // RMResult describes the reward model the demo trained.

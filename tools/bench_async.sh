@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Async vs sync PPO on the two demos, roles in worker processes
+# (--launcher local), alternating sync/async for each seed.
+# usage: tools/bench_async.sh BIN OUTDIR "SEEDS" SENTIMENT_ITERS ARITH_ITERS
+# Tabulate with: python3 tools/bench_async.py OUTDIR
+set -u
+bin=$1 out=$2 seeds=${3:-"1 2 3"} sit=${4:-40} ait=${5:-60}
+mkdir -p "$out"
+for seed in $seeds; do
+  for task in sentiment arithmetic; do
+    it=$sit; [ "$task" = arithmetic ] && it=$ait
+    for mode in sync async; do
+      dir="$out/$task-$mode-$seed"
+      rm -rf "$dir"
+      flags=()
+      [ "$mode" = async ] && flags=(--train.async_enable)
+      start=$(date +%s.%N)
+      "$bin" demo --quiet --task "$task" --seed "$seed" --iterations "$it" --launcher local \
+        --output_dir "$dir" "${flags[@]}" > "$dir.log" 2>&1
+      rc=$?
+      end=$(date +%s.%N)
+      echo "$task $mode seed=$seed rc=$rc wall=$(echo "$end - $start" | bc) load=$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/runs.txt"
+    done
+  done
+done

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Async vs sync PPO on the two demos, roles in worker processes
 # (--launcher local), alternating sync/async for each seed.
-# usage: tools/bench_async.sh BIN OUTDIR "SEEDS" SENTIMENT_ITERS ARITH_ITERS
-# Tabulate with: python3 tools/bench_async.py OUTDIR
+# usage: tools/bench_async.sh BIN OUTDIR RM "SEEDS" SENTIMENT_ITERS ARITH_ITERS
+# RM is a reward model folder an earlier `gorlhf demo` trained
+# (<output_dir>/reward_model): every sentiment run uses it instead of
+# training its own. Tabulate with: python3 tools/bench_async.py OUTDIR
 set -u
-bin=$1 out=$2 seeds=${3:-"1 2 3"} sit=${4:-40} ait=${5:-60}
+bin=$1 out=$2 rm=$3 seeds=${4:-"1 2 3"} sit=${5:-40} ait=${6:-60}
 mkdir -p "$out"
-for seed in $seeds; do
-  for task in sentiment arithmetic; do
+for task in sentiment arithmetic; do
+  for seed in $seeds; do
     it=$sit; [ "$task" = arithmetic ] && it=$ait
     for mode in sync async; do
       dir="$out/$task-$mode-$seed"
       rm -rf "$dir"
       flags=()
       [ "$mode" = async ] && flags=(--train.async_enable)
+      [ "$task" = sentiment ] && flags+=(--reward_model "$rm")
       start=$(date +%s.%N)
       "$bin" demo --quiet --task "$task" --seed "$seed" --iterations "$it" --launcher local \
         --output_dir "$dir" "${flags[@]}" > "$dir.log" 2>&1

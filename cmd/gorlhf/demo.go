@@ -36,6 +36,7 @@ func runDemo(ctx context.Context, args []string) error {
 	launcher := launch.Inproc
 	fs.Var(&launcher, "launcher", "where the RL runs' roles go: inproc (this process) or local (actor, reference, critic, reward model and rollout engine each in a worker process of its own)")
 	registerDemoAsync(fs, &o.Async)
+	fs.StringVar(&o.RewardModel, "reward_model", "", "sentiment task: use this reward model folder (an earlier demo's <output_dir>/reward_model) instead of training one")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

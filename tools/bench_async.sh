@@ -4,11 +4,12 @@
 # usage: tools/bench_async.sh BIN OUTDIR RM "SEEDS" SENTIMENT_ITERS ARITH_ITERS
 # RM is a reward model folder an earlier `gorlhf demo` trained
 # (<output_dir>/reward_model): every sentiment run uses it instead of
-# training its own. Tabulate with: python3 tools/bench_async.py OUTDIR
+# training its own. TASKS="sentiment" or "arithmetic" runs one task only.
+# Tabulate with: python3 tools/bench_async.py OUTDIR
 set -u
 bin=$1 out=$2 rm=$3 seeds=${4:-"1 2 3"} sit=${5:-40} ait=${6:-60}
 mkdir -p "$out"
-for task in sentiment arithmetic; do
+for task in ${TASKS:-sentiment arithmetic}; do
   for seed in $seeds; do
     it=$sit; [ "$task" = arithmetic ] && it=$ait
     for mode in sync async; do

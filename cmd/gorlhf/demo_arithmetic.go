@@ -37,6 +37,9 @@ func runArithmeticDemo(ctx context.Context, f arithmeticFlags) error {
 	if f.set["algo"] {
 		return fmt.Errorf("demo: --algo applies to the sentiment task; the arithmetic task runs GRPO")
 	}
+	if f.set["reward_model"] {
+		return fmt.Errorf("demo: --reward_model applies to the sentiment task; the arithmetic task grades answers exactly")
+	}
 	d := recipe.DefaultArithmeticDemo()
 	if f.set["seed"] {
 		d.Seed = f.seed

@@ -35,6 +35,8 @@ func runDemo(ctx context.Context, args []string) error {
 	fs.BoolVar(&eng.quiet, "quiet", false, "print only the summary")
 	launcher := launch.Inproc
 	fs.Var(&launcher, "launcher", "where the RL runs' roles go: inproc (this process) or local (actor, reference, critic, reward model and rollout engine each in a worker process of its own)")
+	registerDemoAsync(fs, &o.Async)
+	fs.StringVar(&o.RewardModel, "reward_model", "", "sentiment task: use this reward model folder (an earlier demo's <output_dir>/reward_model) instead of training one")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +67,7 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	if o.Task == taskArithmetic {
 		return runArithmeticDemo(ctx, arithmeticFlags{outputDir: o.OutputDir, seed: o.Seed, iterations: o.Iterations,
-			turns: *turns, set: set, console: o.Console, tty: o.TTY, placement: o.Placement})
+			turns: *turns, set: set, console: o.Console, tty: o.TTY, placement: o.Placement, async: o.Async})
 	}
 	if set["turns"] {
 		return fmt.Errorf("demo: --turns applies to the arithmetic task")

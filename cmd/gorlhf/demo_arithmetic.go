@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/placement"
 	"github.com/gorlhf/gorlhf/internal/recipe"
+	"github.com/gorlhf/gorlhf/internal/trainer/ppo"
 )
 
 // taskArithmetic is the RLVR recipe of `gorlhf demo --task arithmetic`.
@@ -26,6 +27,7 @@ type arithmeticFlags struct {
 	console    io.Writer
 	tty        bool
 	placement  placement.PPO
+	async      ppo.AsyncConfig
 }
 
 // runArithmeticDemo is `gorlhf demo --task arithmetic`: SFT stories260K
@@ -34,6 +36,9 @@ type arithmeticFlags struct {
 func runArithmeticDemo(ctx context.Context, f arithmeticFlags) error {
 	if f.set["algo"] {
 		return fmt.Errorf("demo: --algo applies to the sentiment task; the arithmetic task runs GRPO")
+	}
+	if f.set["reward_model"] {
+		return fmt.Errorf("demo: --reward_model applies to the sentiment task; the arithmetic task grades answers exactly")
 	}
 	d := recipe.DefaultArithmeticDemo()
 	if f.set["seed"] {
@@ -48,7 +53,7 @@ func runArithmeticDemo(ctx context.Context, f arithmeticFlags) error {
 	if f.set["turns"] {
 		d.Turns = f.turns
 	}
-	d.Console, d.TTY, d.Placement = f.console, f.tty, f.placement
+	d.Console, d.TTY, d.Placement, d.Async = f.console, f.tty, f.placement, f.async
 	start := time.Now()
 	sum, err := recipe.RunArithmeticDemo(ctx, d)
 	if err != nil {

@@ -71,6 +71,9 @@ type ArithmeticDemo struct {
 	// Placement puts the GRPO run's roles in processes (--launcher
 	// local); the zero value keeps them in this one.
 	Placement placement.PPO `json:"-"`
+	// Async overlaps GRPO's generation with its training
+	// (--train.async_*); the zero value is synchronous.
+	Async ppo.AsyncConfig `json:"-"`
 }
 
 // DefaultArithmeticDemo is the recipe as shipped. Its numbers were chosen
@@ -378,6 +381,9 @@ func (d ArithmeticDemo) GRPOConfig(actor, prompts, heldOut string) ppo.Config {
 		c.Rollout.Stop = []string{"\n"}
 	}
 	c.Eval = ppo.EvalConfig{Dataset: heldOut, Steps: d.EvalEvery, NSamples: 1, Temperature: 0}
+	if d.Async.Enable {
+		c.Train.Async = d.Async
+	}
 	c.Ckpt.OutputDir = filepath.Join(d.OutputDir, "grpo")
 	c.Ckpt.Overwrite = true // the demo owns its folder: a re-run replaces its runs
 	return c

@@ -319,6 +319,8 @@ type TrainConfig struct {
 	// rounding (the engine's incremental KV-cache path sums in another
 	// order), so the first PPO ratio is 1 ± 1e-6 instead of exactly 1.
 	EngineLogProbs bool `flag:"engine_logprobs"`
+	// Async overlaps generation with training (--train.async_*; async.go).
+	Async AsyncConfig
 }
 
 // EvalConfig measures the policy on held-out prompts.
@@ -349,7 +351,7 @@ func DefaultConfig() Config {
 			ISCorrection:  rl.DefaultISCorrectionConfig()},
 		Data: DataConfig{InputKey: "input", MaxLen: 2048},
 		Train: TrainConfig{BatchSize: 16, MicroBatchSize: 4, MaxEpochs: 1, NumEpisodes: 1, Seed: 42,
-			MaxNonFinite: 5},
+			MaxNonFinite: 5, Async: AsyncConfig{QueueSize: 1}},
 		Eval:   EvalConfig{NSamples: 1, Temperature: 1},
 		Agent:  AgentConfig{MaxTurns: 16},
 		Ckpt:   train.CkptConfig{OutputDir: "./ckpt/ppo", SaveSteps: -1, MaxNum: 3},
@@ -557,6 +559,7 @@ func (c Config) validateTrain() error {
 	if c.Logger.LoggingSteps < 1 {
 		add("%s must be ≥ 1", c.flag(&c.Logger.LoggingSteps))
 	}
+	errs = append(errs, c.validateAsync())
 	return errors.Join(errs...)
 }
 

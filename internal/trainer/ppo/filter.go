@@ -42,11 +42,20 @@ func (t *Trainer) collectBatch(ctx context.Context, m *phaseTimer) (*rollout, *f
 // MaxRounds rounds have run. Accepted groups beyond the batch size are
 // left out (counted as unused), so the batch never grows.
 func (t *Trainer) filtered(ctx context.Context, m *phaseTimer) (*rollout, *filterStats, error) {
+	return t.filterRounds(ctx, m, nil)
+}
+
+// filterRounds is filtered with first, when not nil, as the first
+// round's samples (an async run's queued batch).
+func (t *Trainer) filterRounds(ctx context.Context, m *phaseTimer, first *rollout) (*rollout, *filterStats, error) {
 	f, want := t.cfg.Algo.DynamicFilter, t.cfg.Rollout.BatchSize
 	st := &filterStats{}
 	kept := &rollout{g: t.cfg.Algo.Advantage.SamplesPerPrompt}
 	for st.rounds < f.MaxRounds && kept.groups() < want {
-		r, err := t.generate(ctx, t.nextPrompts(), t.samplingParams(), m)
+		r, err := first, error(nil)
+		if first = nil; r == nil {
+			r, err = t.generate(ctx, t.nextPrompts(), t.samplingParams(), m)
+		}
 		if err != nil {
 			return nil, nil, err
 		}

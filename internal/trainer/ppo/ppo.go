@@ -114,6 +114,7 @@ type Trainer struct {
 	firstRun []sampleRow // the first iteration's samples, for the report
 	lastRun  []sampleRow
 	evals    []EvalResult // the first and the latest evaluation
+	async    *asyncRun    // the generation queue; nil = synchronous
 }
 
 // schedule is one trainable role's learning-rate schedule, step count
@@ -152,6 +153,9 @@ func New(ctx context.Context, cfg Config, roles role.Set, rt Runtime) (*Trainer,
 		return nil, err
 	}
 	t.plan()
+	if cfg.Train.Async.Enable {
+		t.async = &asyncRun{}
+	}
 	dir := rt.RunDir
 	if dir == nil {
 		if dir, err = train.ClaimRunDir(cfg.Claim()); err != nil {
@@ -265,7 +269,13 @@ func (t *Trainer) KLCoef() float64 { return t.kl.Coef }
 
 // Close closes the run's outputs without writing the final models; Run
 // does it itself, so call it only for a trainer that never runs to the end.
-func (t *Trainer) Close() error { return t.out.Close() }
+func (t *Trainer) Close() error { return t.close() }
+
+// close stops the async producer, if any, and closes the outputs.
+func (t *Trainer) close() error {
+	t.stopProducer()
+	return t.out.Close()
+}
 
 // Metrics returns every row logged so far.
 func (t *Trainer) Metrics() []train.Row { return t.out.Rows() }
@@ -282,7 +292,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		EvalDue: func() bool { return t.cfg.Eval.Steps > 0 && t.iter%t.cfg.Eval.Steps == 0 && t.iter < t.total },
 		End:     t.endIteration,
 		Finish:  t.finish,
-		Close:   t.out.Close,
+		Close:   t.close,
 	})
 }
 
@@ -291,12 +301,26 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	m := newPhaseTimer()
 	// 1–2) this iteration's prompts, n samples each from the published
 	//      policy (with dynamic filtering: scored, uniform groups dropped,
-	//      more prompts sampled until the batch is full)
-	roll, filter, err := t.collectBatch(ctx, m)
+	//      more prompts sampled until the batch is full); async: the
+	//      queued batch, generated while the iterations before trained
+	var (
+		roll   *rollout
+		filter *filterStats
+		async  *asyncStats
+		err    error
+	)
+	if t.async != nil {
+		roll, filter, async, err = t.collectAsync(ctx, m)
+	} else {
+		roll, filter, err = t.collectBatch(ctx, m)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if roll.seqs.Len() == 0 {
+		if _, err := t.drain(); err != nil { // async: an idle engine for eval and checkpoint
+			return nil, err
+		}
 		return t.skipIteration(filter, m)
 	}
 	// 3–5) rewards, log-probs, values, KL shaping, advantages
@@ -309,7 +333,13 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	// 7) publish the new policy to the rollout engine
+	// 7) publish the new policy to the rollout engine (async: once the
+	//    batches being generated with the current one are done)
+	if async != nil {
+		if async.waitPublish, err = t.drain(); err != nil {
+			return nil, err
+		}
+	}
 	if upd.actorUpdated {
 		if err := t.publish(ctx, m); err != nil {
 			return nil, err
@@ -321,6 +351,9 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	metrics := t.iterationMetrics(roll, exp, upd, m)
 	if filter != nil {
 		filter.metrics(metrics)
+	}
+	if async != nil {
+		async.metrics(metrics, t.async.regenerated)
 	}
 	t.keepSamples(roll, exp)
 	t.out.Progress(t.iter, exp.tokens, headline(metrics))
@@ -379,6 +412,7 @@ func (t *Trainer) endIteration(ctx context.Context) error {
 
 // finish evaluates the final policy and writes models, plots and report.
 func (t *Trainer) finish(ctx context.Context) error {
+	t.stopProducer()
 	var errs []error
 	errs = append(errs, t.evaluate(ctx))
 	if t.cfg.Ckpt.SaveSteps > 0 {

@@ -61,10 +61,39 @@ func (t *Trainer) sample(ctx context.Context, prompts []Prompt, p role.SamplingP
 	if t.agent != nil {
 		return t.sampleEpisodes(ctx, prompts, p, base)
 	}
+	seeds := make([]uint64, len(prompts))
+	for i := range prompts {
+		seeds[i] = base + uint64(i)
+	}
+	return t.sampleWith(ctx, prompts, p, seeds)
+}
+
+// sampleIdx samples the dataset prompts idx with the rollout's sampling
+// settings, prompt i with seed base+i (as sample does).
+func (t *Trainer) sampleIdx(ctx context.Context, idx []int, base uint64) (*rollout, error) {
+	seeds := make([]uint64, len(idx))
+	for i := range idx {
+		seeds[i] = base + uint64(i)
+	}
+	return t.sampleSeeds(ctx, idx, seeds)
+}
+
+// sampleSeeds samples the dataset prompts idx, prompt i with seeds[i].
+func (t *Trainer) sampleSeeds(ctx context.Context, idx []int, seeds []uint64) (*rollout, error) {
+	prompts := make([]Prompt, len(idx))
+	for i, j := range idx {
+		prompts[i] = t.prompts[j]
+	}
+	return t.sampleWith(ctx, prompts, t.samplingParams(), seeds)
+}
+
+// sampleWith asks the rollout role for p.N completions of every prompt,
+// prompt i with seeds[i] (single-turn).
+func (t *Trainer) sampleWith(ctx context.Context, prompts []Prompt, p role.SamplingParams, seeds []uint64) (*rollout, error) {
 	reqs := make([]role.Prompt, len(prompts))
 	for i, pr := range prompts {
 		q := p
-		q.Seed = base + uint64(i)
+		q.Seed = seeds[i]
 		reqs[i] = role.Prompt{ID: fmt.Sprint(i), Tokens: pr.IDs, Params: q}
 	}
 	res, err := t.roles.Rollout.Generate(ctx, role.GenerateRequest{Prompts: reqs})

@@ -33,6 +33,8 @@ type runState struct {
 	ActorNonFinite  int             `json:"actor_nonfinite_run"`
 	CriticNonFinite int             `json:"critic_nonfinite_run"`
 	Config          json.RawMessage `json:"config"`
+	// Async is the generation queue of an async run (absent otherwise).
+	Async *asyncState `json:"async,omitempty"`
 }
 
 // criticDir is where the final critic goes.
@@ -52,6 +54,9 @@ func (t *Trainer) checkpoint(ctx context.Context) error {
 	st := runState{Iteration: t.iter, Cursor: t.sampler.Cursor(), RNG: rng, KL: t.kl, Version: t.version,
 		ActorSteps: t.actor.steps, CriticSteps: t.critic.steps, ActorNonFinite: t.actor.skips.Run,
 		CriticNonFinite: t.critic.skips.Run, Config: cfg}
+	if st.Async, err = t.saveAsync(); err != nil {
+		return fmt.Errorf("ppo: checkpoint: %w", err)
+	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("ppo: checkpoint: %w", err)
@@ -144,6 +149,9 @@ func (t *Trainer) restore(st runState) error {
 	t.iter, t.kl, t.version = st.Iteration, st.KL, st.Version
 	t.actor.steps, t.critic.steps = st.ActorSteps, st.CriticSteps
 	t.actor.skips.Run, t.critic.skips.Run = st.ActorNonFinite, st.CriticNonFinite
+	if err := t.restoreAsync(st.Async); err != nil {
+		return fmt.Errorf("async: %w", err)
+	}
 	if cfg, err := json.Marshal(t.cfg); err == nil && !bytes.Equal(cfg, st.Config) {
 		t.log.Warn("resuming with a different configuration than the checkpoint's")
 	}

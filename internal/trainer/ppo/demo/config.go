@@ -40,6 +40,9 @@ func rlConfig(o Options, d dataFiles, algo rl.Estimator, rmDir string) ppo.Confi
 	case rl.EstimatorReinforceBaseline:
 		c.Algo.KL = rl.KLConfig{InitCoef: 0.2, Estimator: rl.K2, UseLoss: true, Horizon: 10000}
 	}
+	if o.Async.Enable {
+		c.Train.Async = o.Async
+	}
 	c.Ckpt.OutputDir = filepath.Join(o.OutputDir, "rl_"+string(algo))
 	c.Ckpt.Overwrite = true // the demo owns its folder: a re-run replaces its runs
 	if o.Small {

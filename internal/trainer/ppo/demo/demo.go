@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -61,6 +62,13 @@ type Options struct {
 	// Placement puts each RL run's roles in processes (--launcher local);
 	// the zero value keeps them in this one.
 	Placement placement.PPO
+	// Async runs the RL with generation overlapped (--train.async_*);
+	// the zero value is synchronous.
+	Async ppo.AsyncConfig
+	// RewardModel is a reward model folder an earlier demo trained, used
+	// instead of training one (benchmarks that repeat the RL runs); "" =
+	// train it.
+	RewardModel string
 }
 
 // RMResult describes the reward model the demo trained.
@@ -103,7 +111,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	if sum.RM, err = trainRewardModel(ctx, o, d); err != nil {
+	if o.RewardModel != "" {
+		sum.RM = RMResult{Dir: o.RewardModel, EvalAcc: math.NaN(), StartAcc: math.NaN()}
+	} else if sum.RM, err = trainRewardModel(ctx, o, d); err != nil {
 		return sum, err
 	}
 	for _, algo := range o.Algos {

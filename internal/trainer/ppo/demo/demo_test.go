@@ -59,6 +59,45 @@ func TestRun_Small(t *testing.T) {
 	}
 }
 
+func TestRun_SmallAsyncWithRewardModel(t *testing.T) {
+	// A second demo reuses the first one's reward model (Options.RewardModel,
+	// --reward_model) and runs PPO asynchronously: no reward model is
+	// trained, the RL run reports the async metrics, and it trains other
+	// weights than the synchronous run on the same reward model.
+	if testing.Short() {
+		t.Skip("trains a reward model and three RL runs")
+	}
+	dir := t.TempDir()
+	first, err := Run(context.Background(), Options{OutputDir: filepath.Join(dir, "first"), Small: true, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, async bool) Summary {
+		o := Options{OutputDir: filepath.Join(dir, name), Small: true, Seed: 3, RewardModel: first.RM.Dir}
+		o.Async.Enable, o.Async.QueueSize = async, 1
+		sum, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.RM.Dir != first.RM.Dir || !math.IsNaN(sum.RM.EvalAcc) {
+			t.Fatalf("%s: reward model %+v, want the first demo's (not measured again)", name, sum.RM)
+		}
+		if _, err := os.Stat(filepath.Join(o.OutputDir, "reward_model")); !os.IsNotExist(err) {
+			t.Fatalf("%s: a reward model was trained (%v)", name, err)
+		}
+		return sum
+	}
+	sync, async := run("sync", false), run("async", true)
+	if _, ok := async.Runs[0].PhaseSeconds["async_wait"]; !ok {
+		t.Fatalf("async run phases %v lack async_wait", async.Runs[0].PhaseSeconds)
+	}
+	a, _ := os.ReadFile(filepath.Join(sync.Runs[0].Dir, "model.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(async.Runs[0].Dir, "model.safetensors"))
+	if len(a) == 0 || slices.Equal(a, b) {
+		t.Fatal("the async demo trained the same weights as the synchronous one")
+	}
+}
+
 func TestStoryPrompts(t *testing.T) {
 	train, eval := storyPrompts(288, 32)
 	if len(train) != 288 || len(eval) != 32 {

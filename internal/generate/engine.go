@@ -108,10 +108,11 @@ func New(m model.Decoder, dec TextDecoder, cfg Config) (*Engine, error) {
 }
 
 // convertWeights makes the model's 16-bit weight copies for Step from its
-// current parameters (Config.DType); nothing for F32.
+// current parameters (Config.DType); for F32 it drops copies an earlier
+// engine may have left on the model.
 func (e *Engine) convertWeights() {
-	if e.cfg.DType != half.F32 {
-		e.model.(model.StepDTyper).SetStepDType(e.cfg.DType)
+	if sd, ok := e.model.(model.StepDTyper); ok && (e.cfg.DType != half.F32 || sd.StepDType() != half.F32) {
+		sd.SetStepDType(e.cfg.DType)
 	}
 }
 

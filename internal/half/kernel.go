@@ -18,13 +18,14 @@ type kernelSet struct {
 // portable has no kernels: everything runs in mulGo.
 var portable = kernelSet{panel: 128}
 
-// call runs k on the tile whose top-left output is y[r][j].
+// call runs k on the tile whose top-left output is y[r][j] (the tile
+// lies within one panel of W).
 func (ks *kernelSet) call(k kernel, y, x []float32, m *Matrix, r, j int) {
 	var w unsafe.Pointer
-	if m.DType == F32 {
-		w = unsafe.Pointer(&m.f[j])
+	if k0 := m.index(0, j); m.DType == F32 {
+		w = unsafe.Pointer(&m.f[k0])
 	} else {
-		w = unsafe.Pointer(&m.h[j])
+		w = unsafe.Pointer(&m.h[k0])
 	}
-	k(&y[r*m.Out+j], m.Out, &x[r*m.In], m.In, w, m.Out, m.In)
+	k(&y[r*m.Out+j], m.Out, &x[r*m.In], m.In, w, m.width(j/m.panel), m.In)
 }

@@ -9,16 +9,39 @@ import (
 // Matrix is a weight matrix [In, Out] kept in DType: 16-bit numbers in
 // h for BF16 and F16, f32 in f for F32 (the same kernels over unconverted
 // weights, for comparisons).
+//
+// Storage is panel-major: the columns are cut into panels of panel
+// columns (the last one narrower), and each panel is stored whole,
+// [In, width] row-major, one after the other. A thread computing a panel
+// of y then reads one contiguous stretch of memory, as a dot-product
+// kernel over [Out, In] rows would.
 type Matrix struct {
 	DType   DType
 	In, Out int
-	h       []uint16  // [In, Out] (BF16, F16)
-	f       []float32 // [In, Out] (F32)
+	panel   int
+	h       []uint16  // BF16, F16
+	f       []float32 // F32
 }
+
+// panelWidth is the panel of a new matrix: the kernels' on this CPU.
+func panelWidth() int { return defaultPanel }
+
+// defaultPanel is the panel width of new matrices (benchmarks vary it).
+var defaultPanel = 128
+
+// index is where W[i][j] is stored.
+func (m *Matrix) index(i, j int) int {
+	p := j / m.panel
+	base := p * m.panel * m.In
+	return base + i*m.width(p) + j - p*m.panel
+}
+
+// width is the number of columns of panel p.
+func (m *Matrix) width(p int) int { return min(m.panel, m.Out-p*m.panel) }
 
 // NewMatrix returns an empty matrix [in, out] of dt.
 func NewMatrix(dt DType, in, out int) *Matrix {
-	m := &Matrix{DType: dt, In: in, Out: out}
+	m := &Matrix{DType: dt, In: in, Out: out, panel: panelWidth()}
 	if dt == F32 {
 		m.f = make([]float32, in*out)
 	} else {
@@ -47,10 +70,10 @@ func FromInOut(dt DType, w []float32, in, out int) *Matrix {
 // (after a weight update).
 func (m *Matrix) SetOutIn(w []float32) {
 	m.checkLen(len(w))
-	par.For(m.In, 64, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			for j := 0; j < m.Out; j++ {
-				m.set(i*m.Out+j, w[j*m.In+i])
+	par.For(m.Out, 64, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			for i, v := range w[j*m.In : (j+1)*m.In] {
+				m.set(m.index(i, j), v)
 			}
 		}
 	})
@@ -60,8 +83,10 @@ func (m *Matrix) SetOutIn(w []float32) {
 func (m *Matrix) SetInOut(w []float32) {
 	m.checkLen(len(w))
 	par.For(m.In, 64, func(lo, hi int) {
-		for i := lo * m.Out; i < hi*m.Out; i++ {
-			m.set(i, w[i])
+		for i := lo; i < hi; i++ {
+			for j, v := range w[i*m.Out : (i+1)*m.Out] {
+				m.set(m.index(i, j), v)
+			}
 		}
 	})
 }
@@ -85,7 +110,7 @@ func (m *Matrix) set(i int, v float32) {
 
 // At returns W[i][j] widened to f32.
 func (m *Matrix) At(i, j int) float32 {
-	k := i*m.Out + j
+	k := m.index(i, j)
 	if m.DType == F32 {
 		return m.f[k]
 	}

@@ -8,9 +8,10 @@ import (
 )
 
 // Mul sets y [n, Out] = x [n, In] · W, widening W's numbers to f32: one
-// FMA chain per output over In in increasing order, from zero. Column
-// panels of W go to the threads; within a panel, rows go to the kernel
-// four at a time, so W is read from memory once per call whatever n.
+// FMA chain per output over In in increasing order, from zero. W's
+// panels go to the threads; within a panel, rows go to the kernel four
+// at a time, so W is read from memory once per call whatever n, in one
+// sequential stretch per panel.
 func Mul(y, x []float32, n int, m *Matrix) {
 	if len(y) < n*m.Out || len(x) < n*m.In {
 		panic(fmt.Sprintf("half: Mul: y has %d floats, x %d, for %d rows of [%d, %d]", len(y), len(x), n, m.In, m.Out))
@@ -23,7 +24,7 @@ func Mul(y, x []float32, n int, m *Matrix) {
 		return
 	}
 	ks := kernelsFor(m.DType)
-	pw := ks.panel
+	pw := m.panel
 	panels := (m.Out + pw - 1) / pw
 	par.For(panels, 1, func(lo, hi int) {
 		var scratch []float32
@@ -98,7 +99,7 @@ func mulGo(y, x []float32, r0, r1 int, m *Matrix, j0, j1 int, scratch []float32)
 
 // widenRow writes W[i][j0 : j0+len(s)] into s as f32.
 func widenRow(s []float32, m *Matrix, i, j0 int) {
-	k := i*m.Out + j0
+	k := m.index(i, j0)
 	switch m.DType {
 	case F32:
 		copy(s, m.f[k:k+len(s)])

@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--node-path", default="/tmp/gguf-node/node_modules")
     ap.add_argument("--no-llama-cpp", action="store_true")
     ap.add_argument("--gorlhf", default="")
+    ap.add_argument("--llama-timeout", type=int, default=180, help="seconds before a llama.cpp round counts as stalled")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     binary = a.gorlhf or "/tmp/gorlhf-decode-bench"
@@ -61,7 +62,14 @@ def main():
     print(f"load average before: {load()}")
     for r in range(a.rounds):
         if not a.no_llama_cpp:
-            for line in run_json_lines(l_cmd, env):
+            try:
+                lines = run_json_lines(l_cmd, env, timeout=a.llama_timeout)
+            except subprocess.TimeoutExpired:
+                # llama.cpp's workers spin-wait for each other; on an
+                # oversubscribed machine a round can stall for minutes
+                print(f"round {r + 1}: llama.cpp stalled past {a.llama_timeout} s (not counted)", flush=True)
+                lines = []
+            for line in lines:
                 tps.setdefault("llama.cpp f32", []).append(line["tokens_per_sec_median"])
                 tpc.setdefault("llama.cpp f32", []).append(line["tokens_per_cpu_sec_median"])
         for line in run_json_lines(g_cmd):

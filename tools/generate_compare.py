@@ -7,8 +7,14 @@ ratios and the machine load.
 Defaults are the issue's bars: 64 prompts × n=8, generate 64, prompt 64
 (gorlhf vs PyTorch) and prompt 256 (prefix sharing vs none).
 
+PyTorch runs with its best OpenBLAS kernel for this CPU: before the rounds,
+each OPENBLAS_CORETYPE of --coretypes (and OpenBLAS's own choice, "default")
+times the first workload in alternating probe rounds; the fastest median is
+printed and used for every PyTorch round.
+
 Run: /usr/bin/python3 tools/generate_compare.py [--rounds 3] [--threads 2]
        [--gorlhf /path/to/gorlhf] [--gemm avx512] [--prompt-lens 64,256]
+       [--dtypes bf16] [--coretypes Haswell,SkylakeX,Zen] [--probe-rounds 2]
 """
 import argparse
 import json
@@ -43,6 +49,9 @@ def main():
     ap.add_argument("--gen-len", type=int, default=64)
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch (e.g. where it is not installed)")
     ap.add_argument("--torch-share-prefill", action="store_true", help="also time PyTorch with one prefill per prompt")
+    ap.add_argument("--dtypes", default="", help="also time gorlhf with these --dtype weight formats (e.g. bf16,f16)")
+    ap.add_argument("--coretypes", default="Haswell,SkylakeX,Zen", help="OPENBLAS_CORETYPE values to probe for PyTorch")
+    ap.add_argument("--probe-rounds", type=int, default=2, help="alternating probe rounds per core type")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     binary = a.gorlhf
@@ -56,6 +65,9 @@ def main():
         genv["OPENBLAS_NUM_THREADS"] = "1"
     common = ["--prompts", str(a.prompts), "--n", str(a.n), "--gen-len", str(a.gen_len)]
     print(f"before: {uptime()}", flush=True)
+    tenv = dict(os.environ)
+    if not a.no_torch:
+        tenv = pick_coretype(a, root)
     rows = {}
     for plen in [int(x) for x in a.prompt_lens.split(",")]:
         size = common + ["--prompt-len", str(plen)]
@@ -63,6 +75,8 @@ def main():
             "gorlhf": [binary, "bench", "generate", "--json", "--threads", str(a.threads)] + size,
             "gorlhf-no-sharing": [binary, "bench", "generate", "--json", "--no-prefix-sharing", "--threads", str(a.threads)] + size,
         }
+        for dt in filter(None, a.dtypes.split(",")):
+            contenders[f"gorlhf-{dt}"] = [binary, "bench", "generate", "--json", "--dtype", dt, "--threads", str(a.threads)] + size
         if a.gemm:
             for c in contenders.values():
                 c += ["--gemm", a.gemm]
@@ -73,7 +87,7 @@ def main():
                 contenders["torch-share-prefill"] = torch + ["--share-prefill"]
         for r in range(a.rounds):
             for name, cmd in contenders.items():
-                res = run_json(cmd, None if name.startswith("torch") else genv)
+                res = run_json(cmd, tenv if name.startswith("torch") else genv)
                 rows.setdefault((plen, name), []).append(res)
                 print(f"  round {r + 1} prompt {plen} {name}: {res['tokens_per_sec']:.0f} tok/s", flush=True)
     print(f"after: {uptime()}\n")
@@ -86,10 +100,38 @@ def main():
             rss = max(r["peak_rss_mb"] for r in rs)
             kv = rs[0].get("kv_blocks_peak", "")
             vs = f"{tps / med['torch']:.2f}x" if "torch" in med else ""
+            if name.startswith("torch"):
+                name += f" ({tenv.get('OPENBLAS_CORETYPE', 'default')})"
             print(f"{plen:>6} {name:<20} {tps:>8.0f} {ttft:>8.0f} {rss:>7.0f} {kv!s:>10} {vs:>9}")
         if "gorlhf-no-sharing" in med:
             print(f"{plen:>6} prefix sharing speed-up: {med['gorlhf'] / med['gorlhf-no-sharing']:.2f}x")
     print(f"(medians of {a.rounds} alternating rounds, {a.threads} threads; engine {rows[next(iter(rows))][0]['engine']})")
+
+
+def pick_coretype(a, root):
+    """Times PyTorch on the first workload under each OPENBLAS_CORETYPE
+    (alternating probe rounds) and returns the environment of the fastest."""
+    plen = a.prompt_lens.split(",")[0]
+    cmd = [sys.executable, os.path.join(root, "tools", "generate_bench.py"), "--json", "--threads", str(a.threads),
+           "--prompts", str(a.prompts), "--n", str(a.n), "--gen-len", str(a.gen_len), "--prompt-len", plen]
+    types = ["default"] + [t for t in a.coretypes.split(",") if t]
+    got = {}
+    for r in range(a.probe_rounds):
+        for t in types:
+            env = dict(os.environ)
+            env.pop("OPENBLAS_CORETYPE", None)
+            if t != "default":
+                env["OPENBLAS_CORETYPE"] = t
+            got.setdefault(t, []).append(run_json(cmd, env)["tokens_per_sec"])
+    med = {t: statistics.median(v) for t, v in got.items()}
+    best = max(med, key=med.get)
+    print("PyTorch OPENBLAS_CORETYPE probe (tok/s, median of %d): %s → using %s" % (
+        a.probe_rounds, ", ".join(f"{t} {v:.0f}" for t, v in med.items()), best), flush=True)
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)
+    if best != "default":
+        env["OPENBLAS_CORETYPE"] = best
+    return env
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import (
 )
 
 func runBench(ctx context.Context, args []string) error {
-	const usage = "usage: gorlhf bench <matmul|train|generate|transfer|collective|zero> [flags]  (gorlhf bench <what> --help for flags)"
+	const usage = "usage: gorlhf bench <matmul|train|generate|decode|transfer|collective|zero> [flags]  (gorlhf bench <what> --help for flags)"
 	if len(args) == 0 {
 		return fmt.Errorf("%s", usage)
 	}
@@ -17,6 +17,8 @@ func runBench(ctx context.Context, args []string) error {
 		return runBenchTrain(ctx, args[1:])
 	case "generate":
 		return runBenchGenerate(ctx, args[1:])
+	case "decode":
+		return runBenchDecode(ctx, args[1:])
 	case "transfer":
 		return runBenchTransfer(ctx, args[1:])
 	case "collective":

@@ -20,7 +20,8 @@ import (
 type benchGenerateResult struct {
 	Engine          string  `json:"engine"`
 	Threads         int     `json:"threads"`
-	Mode            string  `json:"mode"` // "engine", "engine-no-sharing" or "naive"
+	Mode            string  `json:"mode"`  // "engine", "engine-no-sharing" or "naive"
+	DType           string  `json:"dtype"` // weight format the engine decodes with
 	Params          int     `json:"params"`
 	Layers          int     `json:"layers"`
 	Dim             int     `json:"dim"`
@@ -80,6 +81,7 @@ func runBenchGenerate(ctx context.Context, args []string) error {
 	fs.IntVar(&c.engine.BlockSize, "block-size", c.engine.BlockSize, "tokens per KV block")
 	fs.IntVar(&c.engine.MaxSeqs, "max-seqs", 0, "most sequences per step (0: prompts × n)")
 	fs.IntVar(&c.engine.MaxBatchTokens, "max-batch-tokens", c.engine.MaxBatchTokens, "most new tokens per step")
+	registerDType(fs, &c.engine.DType)
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the timed run to this file")
 	if err := fs.Parse(args); err != nil {
@@ -131,8 +133,8 @@ func (c *benchGenerateConfig) validate() error {
 func printBenchGenerate(r *benchGenerateResult) {
 	fmt.Printf("bench GPT (GPT-2 arch): %d layers, d=%d, %d heads, vocab %d: %.2f M params; engine %s, %d threads\n",
 		r.Layers, r.Dim, r.Heads, r.Vocab, float64(r.Params)/1e6, r.Engine, r.Threads)
-	fmt.Printf("%s: %d prompts × n=%d, prompt %d, generate %d: %d tokens in %.2f s → %.0f tokens/s\n",
-		r.Mode, r.Prompts, r.N, r.PromptLen, r.GenLen, r.GeneratedTokens, r.WallS, r.TokensPerSec)
+	fmt.Printf("%s (%s weights): %d prompts × n=%d, prompt %d, generate %d: %d tokens in %.2f s → %.0f tokens/s\n",
+		r.Mode, r.DType, r.Prompts, r.N, r.PromptLen, r.GenLen, r.GeneratedTokens, r.WallS, r.TokensPerSec)
 	fmt.Printf("time to first token: median %.0f ms, p90 %.0f ms; prompt tokens computed %d; %d steps, %d preemptions\n",
 		r.TTFTMsMedian, r.TTFTMsP90, r.PromptTokens, r.Steps, r.Preemptions)
 	fmt.Printf("KV cache: peak %d of %d blocks of %d tokens (%.0f MB); peak RSS %.0f MB\n",
@@ -157,7 +159,7 @@ func benchGenerate(ctx context.Context, c benchGenerateConfig) (*benchGenerateRe
 		reqs[i] = generate.Request{Prompt: prompt, Params: generate.SamplingParams{N: c.n, MaxNewTokens: c.genLen,
 			Temperature: float32(c.temperature), Seed: uint64(i), IgnoreEOS: true}}
 	}
-	res := &benchGenerateResult{Engine: tensor.Active().Name(), Threads: par.Threads(), Mode: "engine", Params: m.Params().Count(),
+	res := &benchGenerateResult{Engine: tensor.Active().Name(), Threads: par.Threads(), Mode: "engine", DType: c.engine.DType.String(), Params: m.Params().Count(),
 		Layers: c.model.Layers, Dim: c.model.Hidden, Heads: c.model.Heads, Vocab: c.model.VocabSize,
 		Prompts: c.prompts, N: c.n, PromptLen: c.promptLen, GenLen: c.genLen}
 	var results []generate.Result

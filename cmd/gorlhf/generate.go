@@ -371,6 +371,7 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.engine.MaxBatchTokens, "max-batch-tokens", d.MaxBatchTokens, "most new tokens per model step (prompts are fed in chunks)")
 	fs.IntVar(&f.engine.MaxPrefillChunk, "max-prefill-chunk", 0, "most prompt tokens one request feeds per step before the other prompts waiting have had theirs, so a long prompt does not hold them back (0: max-batch-tokens/4)")
 	fs.BoolVar(&f.engine.NoPrefixSharing, "no-prefix-sharing", false, "prefill the prompt once per sample instead of sharing its KV blocks")
+	registerDType(fs, &f.engine.DType)
 	fs.BoolVar(&f.engine.PrefixCaching, "enable-prefix-caching", false, "keep full KV blocks after a request and reuse them for later prompts with the same prefix (vLLM's automatic prefix caching; evicted least-recently-used, dropped on new weights)")
 }
 

@@ -19,3 +19,13 @@ func maxRSSMB() float64 {
 	}
 	return float64(ru.Maxrss) / 1024
 }
+
+// cpuSeconds is the process's user + system CPU time so far; 0 when the
+// call fails.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}

@@ -133,6 +133,7 @@ func registerPPO(fs *flag.FlagSet, c *ppo.Config) {
 	b.Var(&c.Rollout.MicroBatchSize, "sequences per inference pass of actor, reference and critic (0 = all)")
 	b.Value(&c.Rollout.Stop, stopList{&c.Rollout.Stop}, `stop strings besides EOS: a JSON list such as '["\n", "</answer>"]', or one string (\n and \t escapes understood)`)
 	b.Var(&c.Rollout.KVCacheMB, "rollout engine KV-cache budget in MiB (0 = 1024)")
+	b.Var(&c.Rollout.DType, "rollout engine weight format: f32, bf16 or f16 (16-bit copies of the actor's weights for decoding; training stays f32)")
 	b.Var(&c.Rollout.EnablePrefixCaching, "keep KV blocks across rollout calls and reuse them for prompts with the same prefix (multi-turn episodes, shared prompts; OpenRLHF's --vllm.enable_prefix_caching)")
 	registerRolloutBackend(b, &c.Rollout)
 

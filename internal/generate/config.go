@@ -3,6 +3,7 @@ package generate
 import (
 	"fmt"
 
+	"github.com/gorlhf/gorlhf/internal/half"
 	"github.com/gorlhf/gorlhf/internal/model"
 )
 
@@ -44,6 +45,12 @@ type Config struct {
 	// EOS are token ids that end every sample unless a request sets
 	// IgnoreEOS; nil means none.
 	EOS []int32
+	// DType is the format the model's weight matrices are read in while
+	// decoding (vLLM's --dtype): F32 (the default) reads the parameters;
+	// BF16 or F16 keep a 16-bit copy, converted at New and after every
+	// LoadWeights, and widen it to f32 inside the kernels (package half).
+	// The parameters stay f32. The model must be a model.StepDTyper.
+	DType half.DType
 }
 
 // DefaultConfig returns the defaults spelled out (MaxPrefillChunk stays 0:
@@ -87,6 +94,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("generate: MaxBatchTokens must be ≥ 1, got %d", c.MaxBatchTokens)
 	case c.MaxPrefillChunk < 0:
 		return fmt.Errorf("generate: MaxPrefillChunk must be ≥ 1, got %d", c.MaxPrefillChunk)
+	case c.DType > half.F16:
+		return fmt.Errorf("generate: DType must be f32, bf16 or f16, got %v", c.DType)
 	}
 	return nil
 }

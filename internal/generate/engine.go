@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorlhf/gorlhf/internal/half"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/nn"
 )
@@ -83,6 +84,11 @@ func New(m model.Decoder, dec TextDecoder, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("generate: a KV cache of %d MiB holds no block of %d tokens (%d bytes each)",
 			cfg.KVCacheMB, cfg.BlockSize, BlockBytes(shape, cfg.BlockSize))
 	}
+	if cfg.DType != half.F32 {
+		if _, ok := m.(model.StepDTyper); !ok {
+			return nil, fmt.Errorf("generate: dtype %v: model %T cannot decode from 16-bit weights", cfg.DType, m)
+		}
+	}
 	cache, err := NewPagedCache(shape, cfg.BlockSize, nb)
 	if err != nil {
 		return nil, err
@@ -95,9 +101,19 @@ func New(m model.Decoder, dec TextDecoder, cfg Config) (*Engine, error) {
 		submit: make(chan []*group), weights: make(chan *weightUpdate),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	e.stats.KVBlocks, e.stats.BlockSize = nb, cfg.BlockSize
+	e.convertWeights()
 	s := newScheduler(e, cache)
 	go s.loop()
 	return e, nil
+}
+
+// convertWeights makes the model's 16-bit weight copies for Step from its
+// current parameters (Config.DType); for F32 it drops copies an earlier
+// engine may have left on the model.
+func (e *Engine) convertWeights() {
+	if sd, ok := e.model.(model.StepDTyper); ok && (e.cfg.DType != half.F32 || sd.StepDType() != half.F32) {
+		sd.SetStepDType(e.cfg.DType)
+	}
 }
 
 // Config returns the engine's configuration (defaults filled in).

@@ -204,6 +204,9 @@ func (s *scheduler) applyUpdates() {
 		if u.w.Version != 0 {
 			s.version = u.w.Version
 		}
+	}
+	s.e.convertWeights() // the 16-bit copies Step reads, once for all updates
+	for _, u := range s.updates {
 		u.reply <- nil
 	}
 	s.updates = s.updates[:0]

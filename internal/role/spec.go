@@ -126,6 +126,9 @@ type RolloutSpec struct {
 	// PrefixCaching turns on the engine's prefix caching across calls
 	// (generate.Config.PrefixCaching).
 	PrefixCaching bool
+	// DType is the format the engine reads weight matrices in
+	// (generate.Config.DType): "" or "f32", "bf16", "f16".
+	DType string
 }
 
 // Validate checks what can be checked without building anything.

@@ -1,6 +1,7 @@
 package gpt2
 
 import (
+	"github.com/gorlhf/gorlhf/internal/half"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
@@ -21,23 +22,40 @@ func (m *Model) Step(b *model.Batch, kv model.KVCache) *tensor.Tensor {
 	c := m.Config
 	x := tensor.Add(nil, tensor.Embedding(nil, m.WTE, b.Tokens), tensor.Embedding(nil, m.WPE, b.Positions()))
 	for l, blk := range m.Blocks {
-		x = blk.step(x, c, l, b, kv)
+		x = blk.step(x, c, l, b, kv, &m.step)
 	}
 	x = m.LNF.Forward(nil, tensor.GatherRows(nil, x, b.Logits))
-	return tensor.Linear(nil, x, m.WTE, nil)
+	return m.step.Linear(x, m.WTE, nil)
 }
 
-func (blk *Block) step(x *tensor.Tensor, c Config, layer int, b *model.Batch, kv model.KVCache) *tensor.Tensor {
+func (blk *Block) step(x *tensor.Tensor, c Config, layer int, b *model.Batch, kv model.KVCache, w *model.StepWeights) *tensor.Tensor {
 	C := c.Hidden
 	h := blk.LN1.Forward(nil, x)
-	qkv := tensor.SplitLastDim(nil, tensor.Conv1D(nil, h, blk.AttnW, blk.AttnB), C, C, C)
+	qkv := tensor.SplitLastDim(nil, w.Conv1D(h, blk.AttnW, blk.AttnB), C, C, C)
 	kv.Store(layer, b, qkv[1].Data, qkv[2].Data)
 	a := tensor.New(qkv[0].Shape...)
 	kv.Attend(layer, b, qkv[0].Data, a.Data)
-	x = tensor.Add(nil, x, tensor.Conv1D(nil, a, blk.AttnProjW, blk.AttnProjB))
+	x = tensor.Add(nil, x, w.Conv1D(a, blk.AttnProjW, blk.AttnProjB))
 	h = blk.LN2.Forward(nil, x)
-	h = tensor.GELU(nil, tensor.Conv1D(nil, h, blk.FcW, blk.FcB))
-	return tensor.Add(nil, x, tensor.Conv1D(nil, h, blk.MLPProjW, blk.MLPProjB))
+	h = tensor.GELU(nil, w.Conv1D(h, blk.FcW, blk.FcB))
+	return tensor.Add(nil, x, w.Conv1D(h, blk.MLPProjW, blk.MLPProjB))
 }
 
-var _ model.Decoder = (*Model)(nil)
+// SetStepDType implements model.StepDTyper: the attention, projection
+// and MLP weights and the tied LM head get a dt copy that Step reads; the
+// embedding lookups stay f32.
+func (m *Model) SetStepDType(dt half.DType) {
+	var ms []model.StepMatrix
+	for _, blk := range m.Blocks {
+		for _, w := range []*tensor.Tensor{blk.AttnW, blk.AttnProjW, blk.FcW, blk.MLPProjW} {
+			ms = append(ms, model.StepMatrix{W: w})
+		}
+	}
+	ms = append(ms, model.StepMatrix{W: m.WTE, OutIn: true})
+	m.step.Set(dt, ms)
+}
+
+// StepDType implements model.StepDTyper.
+func (m *Model) StepDType() half.DType { return m.step.DType() }
+
+var _ model.StepDTyper = (*Model)(nil)

@@ -65,6 +65,7 @@ type Model struct {
 	Blocks []*Block
 	LNF    *nn.LayerNorm
 	runner model.BlockRunner
+	step   model.StepWeights // 16-bit copies Step reads (SetStepDType)
 }
 
 // New returns a model with zero weights (unit LayerNorm weights).

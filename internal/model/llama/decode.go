@@ -1,7 +1,9 @@
 package llama
 
 import (
+	"github.com/gorlhf/gorlhf/internal/half"
 	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
@@ -23,13 +25,14 @@ func (m *Model) Step(b *model.Batch, kv model.KVCache) *tensor.Tensor {
 		x = blk.step(x, m, l, b, pos, kv)
 	}
 	x = m.Norm.Forward(nil, tensor.GatherRows(nil, x, b.Logits))
-	return tensor.Linear(nil, x, m.LMHead, nil)
+	return m.step.Linear(x, m.LMHead, nil)
 }
 
 func (blk *Block) step(x *tensor.Tensor, m *Model, layer int, b *model.Batch, pos []int32, kv model.KVCache) *tensor.Tensor {
 	c := m.Config
 	h := blk.InputNorm.Forward(nil, x)
-	q, k, v := blk.Q.Forward(nil, h), blk.K.Forward(nil, h), blk.V.Forward(nil, h)
+	w := &m.step
+	q, k, v := w.Linear(h, blk.Q.Weight, blk.Q.Bias), w.Linear(h, blk.K.Weight, blk.K.Bias), w.Linear(h, blk.V.Weight, blk.V.Bias)
 	if blk.QNorm != nil { // per-head RMSNorm: view as [N·H, D]
 		q = tensor.Reshape(nil, blk.QNorm.Forward(nil, tensor.Reshape(nil, q, len(q.Data)/c.HeadDim, c.HeadDim)), q.Shape...)
 		k = tensor.Reshape(nil, blk.KNorm.Forward(nil, tensor.Reshape(nil, k, len(k.Data)/c.HeadDim, c.HeadDim)), k.Shape...)
@@ -38,9 +41,26 @@ func (blk *Block) step(x *tensor.Tensor, m *Model, layer int, b *model.Batch, po
 	kv.Store(layer, b, k.Data, v.Data)
 	a := tensor.New(q.Shape...)
 	kv.Attend(layer, b, q.Data, a.Data)
-	x = tensor.Add(nil, x, blk.O.Forward(nil, a))
+	x = tensor.Add(nil, x, w.Linear(a, blk.O.Weight, nil))
 	h = blk.PostAttnNorm.Forward(nil, x)
-	return tensor.Add(nil, x, blk.Down.Forward(nil, tensor.SwiGLU(nil, blk.Gate.Forward(nil, h), blk.Up.Forward(nil, h))))
+	return tensor.Add(nil, x, w.Linear(tensor.SwiGLU(nil, w.Linear(h, blk.Gate.Weight, nil), w.Linear(h, blk.Up.Weight, nil)), blk.Down.Weight, nil))
 }
 
-var _ model.Decoder = (*Model)(nil)
+// SetStepDType implements model.StepDTyper: every projection, MLP and
+// the LM head (the embedding, when tied) get a dt copy that Step reads;
+// the embedding lookup stays f32.
+func (m *Model) SetStepDType(dt half.DType) {
+	var ms []model.StepMatrix
+	for _, blk := range m.Blocks {
+		for _, l := range []*nn.Linear{blk.Q, blk.K, blk.V, blk.O, blk.Gate, blk.Up, blk.Down} {
+			ms = append(ms, model.StepMatrix{W: l.Weight, OutIn: true})
+		}
+	}
+	ms = append(ms, model.StepMatrix{W: m.LMHead, OutIn: true})
+	m.step.Set(dt, ms)
+}
+
+// StepDType implements model.StepDTyper.
+func (m *Model) StepDType() half.DType { return m.step.DType() }
+
+var _ model.StepDTyper = (*Model)(nil)

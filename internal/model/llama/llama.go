@@ -105,6 +105,7 @@ type Model struct {
 	LMHead *tensor.Tensor // [V, C]; the same tensor as Embed when tied
 	rope   *tensor.RoPE
 	runner model.BlockRunner
+	step   model.StepWeights // 16-bit copies Step reads (SetStepDType)
 }
 
 // New returns a model with zero weights (unit norms).

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/half"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/load"
@@ -178,6 +179,9 @@ func newEngine(rs role.RolloutSpec, m model.CausalLM, b *load.Bundle) (*generate
 		gc.KVCacheMB = rs.KVCacheMB
 	}
 	gc.PrefixCaching = rs.PrefixCaching
+	if gc.DType, err = half.ParseDType(rs.DType); err != nil {
+		return nil, fmt.Errorf("inproc: rollout: %w", err)
+	}
 	gc.EOS = b.StopIDs
 	return generate.New(dec, b.Tok, gc)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
+	"github.com/gorlhf/gorlhf/internal/half"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -169,6 +170,11 @@ type RolloutConfig struct {
 	RequestTimeout float64  `flag:"request_timeout"`
 	MaxRetries     int      `flag:"max_retries"`
 	ModelName      string   `flag:"model_name"`
+	// DType is the format the rollout engine reads the policy's weight
+	// matrices in (--rollout.dtype, vLLM's --dtype): f32 (the default),
+	// bf16 or f16, converted from the actor's f32 weights at every sync;
+	// training keeps f32.
+	DType string `flag:"dtype"`
 }
 
 // Rollout backends (RolloutConfig.Backend).
@@ -377,7 +383,7 @@ func (c Config) RoleSpec() role.Spec {
 		Actor: role.ActorSpec{Adam: role.Adam(c.Actor.Optim.Adam), MaxNorm: c.Actor.Optim.MaxNorm,
 			GradientCheckpointing: c.Actor.GradientCheckpointing},
 		Reference: c.NeedsReference(),
-		Rollout:   role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB, PrefixCaching: c.Rollout.EnablePrefixCaching},
+		Rollout:   role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB, PrefixCaching: c.Rollout.EnablePrefixCaching, DType: c.Rollout.DType},
 		ZeroStage: c.DS.ZeroStage}
 	if c.NeedsCritic() {
 		s.Critic = &role.CriticSpec{Model: c.Critic.Model, Adam: role.Adam(c.Critic.Optim.Adam), MaxNorm: c.Critic.Optim.MaxNorm,
@@ -485,6 +491,9 @@ func (c Config) validateRollout() error {
 	var errs []error
 	if r.BatchSize < 1 || r.MaxNewTokens < 1 {
 		errs = append(errs, fmt.Errorf("ppo: %s (%d) and %s (%d) must be ≥ 1", c.flag(&c.Rollout.BatchSize), r.BatchSize, c.flag(&c.Rollout.MaxNewTokens), r.MaxNewTokens))
+	}
+	if _, err := half.ParseDType(r.DType); err != nil {
+		errs = append(errs, fmt.Errorf("ppo: %s: %w", c.flag(&c.Rollout.DType), err))
 	}
 	if slices.Contains(r.Stop, "") {
 		errs = append(errs, fmt.Errorf("ppo: %s: a stop string must not be empty", c.flag(&c.Rollout.Stop)))

@@ -31,6 +31,7 @@ func TestConfig_Validate(t *testing.T) {
 		edit       func(*Config)
 	}{
 		{"NoReward", "set a reward source", func(c *Config) { c.Reward.Rule.Kind = "" }},
+		{"RolloutDType", `--rollout.dtype: half: unknown dtype "int8"`, func(c *Config) { c.Rollout.DType = "int8" }},
 		{"MixUnknownPart", `--reward.mix: "remote" is not a reward source that is set (set: rule, model)`, func(c *Config) {
 			c.Reward.Model, c.Reward.Mix = "rm", []reward.Weight{{Name: "model", Weight: 1}, {Name: "remote", Weight: 2}}
 		}},
@@ -88,6 +89,7 @@ func TestConfig_RoleSpec(t *testing.T) {
 	c.Algo.Advantage.Estimator, c.Algo.KL.InitCoef = rl.EstimatorGAE, 0.01
 	c.Actor.Optim.Adam.WeightDecay, c.Critic.Optim.Adam.Beta2 = 0.1, 0.99
 	c.Critic.Model, c.Rollout.MicroBatchSize, c.Rollout.KVCacheMB, c.Train.Seed = "critic-dir", 3, 64, 7
+	c.Rollout.DType = "bf16"
 	c.Critic.GradientCheckpointing, c.DS.ZeroStage, c.Critic.Optim.MaxNorm = true, 2, 0.5
 	c.Reward.Rule = grade.RuleConfig{Kind: grade.RuleExact}
 	c.Reward.Model, c.Reward.Normalize, c.Reward.BatchSize = "rm-dir", true, 5
@@ -100,7 +102,7 @@ func TestConfig_RoleSpec(t *testing.T) {
 		ZeroStage: 2,
 		Reward: &role.RewardSpec{Rule: grade.RuleConfig{Kind: grade.RuleExact}, Model: "rm-dir", Normalize: true, BatchSize: 5,
 			MaxLen: c.Data.MaxLen + 1, Mix: map[string]float64{role.PartModel: 2}, ScoreFrom: role.PartRule},
-		Rollout: role.RolloutSpec{KVCacheMB: 64}}
+		Rollout: role.RolloutSpec{KVCacheMB: 64, DType: "bf16"}}
 	got := c.RoleSpec()
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("spec\n%+v\n%+v %+v\nwant\n%+v\n%+v %+v", got, got.Critic, got.Reward, want, want.Critic, want.Reward)

@@ -30,14 +30,14 @@ func (m *Model) Step(b *model.Batch, kv model.KVCache) *tensor.Tensor {
 func (blk *Block) step(x *tensor.Tensor, c Config, layer int, b *model.Batch, kv model.KVCache) *tensor.Tensor {
 	C := c.Hidden
 	h := blk.LN1.Forward(nil, x)
-	qkv := tensor.SplitLastDim(nil, tensor.Conv1D(nil, h, blk.AttnW, blk.AttnB), C, C, C)
+	qkv := tensor.SplitLastDim(nil, conv(nil, h, blk.AttnW, blk.AttnB, blk.AttnLoRA), C, C, C)
 	kv.Store(layer, b, qkv[1].Data, qkv[2].Data)
 	a := tensor.New(qkv[0].Shape...)
 	kv.Attend(layer, b, qkv[0].Data, a.Data)
-	x = tensor.Add(nil, x, tensor.Conv1D(nil, a, blk.AttnProjW, blk.AttnProjB))
+	x = tensor.Add(nil, x, conv(nil, a, blk.AttnProjW, blk.AttnProjB, blk.AttnProjLoRA))
 	h = blk.LN2.Forward(nil, x)
-	h = tensor.GELU(nil, tensor.Conv1D(nil, h, blk.FcW, blk.FcB))
-	return tensor.Add(nil, x, tensor.Conv1D(nil, h, blk.MLPProjW, blk.MLPProjB))
+	h = tensor.GELU(nil, conv(nil, h, blk.FcW, blk.FcB, blk.FcLoRA))
+	return tensor.Add(nil, x, conv(nil, h, blk.MLPProjW, blk.MLPProjB, blk.MLPProjLoRA))
 }
 
 var _ model.Decoder = (*Model)(nil)

@@ -246,19 +246,60 @@ func (f *File) Bytes() int64 {
 // module m lacks, or whose shapes do not fit its base weight, is an error
 // naming the tensor and both shapes, and m is left unchanged.
 func (f *File) Merge(m model.CausalLM) error {
-	type job struct {
-		t nn.LoRATarget
-		a *nn.LoRA
-	}
-	targets, err := Select(m, []string{AllLinear})
+	jobs, err := f.check(m)
 	if err != nil {
 		return err
+	}
+	for _, j := range jobs {
+		j.a.DeltaInto(j.t.Weight.Data, j.t.FanInFanOut)
+	}
+	f.copySaved(m.Params())
+	return nil
+}
+
+// Attach puts f's adapters on m unmerged (as PEFT's PeftModel runs
+// them: base output plus the adapter's), with copies of f's weights, and
+// copies the saved modules' tensors over m's; checked as Merge is. The
+// adapters are for inference: the base is not frozen and there is no
+// dropout.
+func (f *File) Attach(m model.CausalLM) (*Adapters, error) {
+	jobs, err := f.check(m)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		if *j.t.Slot != nil {
+			return nil, fmt.Errorf("lora: %s already has an adapter", j.t.Module)
+		}
+	}
+	a := &Adapters{Config: Config{Rank: f.Config.R, Alpha: f.Config.LoraAlpha, TargetModules: strings.Join(f.Config.TargetModules, ",")},
+		TaskType: f.Config.TaskType, SavedModules: f.Config.ModulesToSave}
+	for _, j := range jobs {
+		j.a.A, j.a.B = j.a.A.Clone(), j.a.B.Clone()
+		*j.t.Slot = j.a
+		a.Targets = append(a.Targets, j.t)
+	}
+	f.copySaved(m.Params())
+	return a, nil
+}
+
+type mergeJob struct {
+	t nn.LoRATarget
+	a *nn.LoRA
+}
+
+// check matches f's adapters and saved tensors with m's maps and
+// parameters.
+func (f *File) check(m model.CausalLM) ([]mergeJob, error) {
+	targets, err := Select(m, []string{AllLinear})
+	if err != nil {
+		return nil, err
 	}
 	byModule := make(map[string]nn.LoRATarget, len(targets))
 	for _, t := range targets {
 		byModule[t.Module] = t
 	}
-	var jobs []job
+	var jobs []mergeJob
 	var errs []error
 	for _, mod := range f.Modules {
 		a, b := f.A[mod], f.B[mod]
@@ -279,7 +320,7 @@ func (f *File) Merge(m model.CausalLM) error {
 			continue
 		}
 		ad := &nn.LoRA{A: tensor.FromSlice(a.Data, a.Shape...), B: tensor.FromSlice(b.Data, b.Shape...), Scale: f.Config.Scale()}
-		jobs = append(jobs, job{t, ad})
+		jobs = append(jobs, mergeJob{t, ad})
 	}
 	params := m.Params()
 	for name, t := range f.Saved {
@@ -291,14 +332,11 @@ func (f *File) Merge(m model.CausalLM) error {
 			errs = append(errs, fmt.Errorf("lora: %s: %s has shape %v, the base model's %s %v", f.Dir, t.Name, t.Shape, name, p.Shape))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for _, j := range jobs {
-		j.a.DeltaInto(j.t.Weight.Data, j.t.FanInFanOut)
-	}
+	return jobs, errors.Join(errs...)
+}
+
+func (f *File) copySaved(params nn.Params) {
 	for name, t := range f.Saved {
 		copy(params.Find(name).Data, t.Data)
 	}
-	return nil
 }

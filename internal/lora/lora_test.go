@@ -317,3 +317,48 @@ func TestRead_Refuses(t *testing.T) {
 		t.Fatal("empty folder read")
 	}
 }
+
+// TestMerged_SyncPayload: the adapters alone, merged into a separate
+// copy of the base, give the adapted model's logits, and the base copy
+// is not changed by the merge.
+func TestMerged_SyncPayload(t *testing.T) {
+	for _, name := range []string{"llama", "gpt2"} {
+		t.Run(name, func(t *testing.T) {
+			var m, base model.CausalLM
+			if name == "llama" {
+				m, base = tinyLlama(t, 3), tinyLlama(t, 3)
+			} else {
+				m, base = tinyGPT2(t, 3), tinyGPT2(t, 3)
+			}
+			a, err := Attach(m, Config{Rank: 2, Alpha: 5, TargetModules: AllLinear}, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			randomB(a, 9)
+			before := base.Params()[3].Tensor.Clone()
+			ps, err := Merged(base, a.Params(), 2.5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(before.Data, base.Params()[3].Tensor.Data) {
+				t.Fatal("Merged changed the base")
+			}
+			for i, p := range base.Params() {
+				copy(p.Tensor.Data, ps[i].Tensor.Data)
+			}
+			ids, pos := input(2, 5, m.Dims().Vocab)
+			want, got := m.Forward(nil, ids, pos, nil, 2, 5), base.Forward(nil, ids, pos, nil, 2, 5)
+			if e := tt.MaxRelErr(got.Data, want.Data, 1e-6); e > 1e-5 {
+				t.Fatalf("logits max relative error %.3g", e)
+			}
+			if !IsAdapterPayload([]string{a.Params()[0].Name}) || IsAdapterPayload([]string{"model.norm.weight"}) {
+				t.Fatal("IsAdapterPayload")
+			}
+			bad := append(nn.Params{}, a.Params()...)
+			bad[0] = nn.Param{Name: bad[0].Name, Tensor: tensor.New(2, 3)}
+			if _, err := Merged(base, bad, 2.5); err == nil || !strings.Contains(err.Error(), "do not fit") {
+				t.Fatalf("bad payload: %v", err)
+			}
+		})
+	}
+}

@@ -130,11 +130,24 @@ func (t LoRATarget) InOut() (in, out int) {
 	return t.Weight.Shape[1], t.Weight.Shape[0]
 }
 
-// Adapt returns y plus the adapter's Δy for input x when a is set (y
-// unchanged, the same tensor, otherwise).
-func Adapt(tp *tensor.Tape, a *LoRA, x, y *tensor.Tensor) *tensor.Tensor {
-	if a == nil {
-		return y
+// Apply returns x·op(W) + b plus the adapter's Δy for x [..., in]: W is
+// [out, in] when outIn, else GPT-2's Conv1D [in, out]. It is one fused op
+// (tensor.LoRALinear), except in training with dropout, which composes
+// the base map and Delta (the fused op's twin, see applyTwin).
+func (l *LoRA) Apply(tp *tensor.Tape, x, w, b *tensor.Tensor, outIn bool) *tensor.Tensor {
+	if tp != nil && l.Dropout > 0 {
+		return l.applyTwin(tp, x, w, b, outIn)
 	}
-	return tensor.Add(tp, y, a.Delta(tp, x))
+	return tensor.LoRALinear(tp, x, w, b, l.A, l.B, l.Scale, outIn)
+}
+
+// applyTwin is Apply as separate ops: the base map, plus Delta.
+func (l *LoRA) applyTwin(tp *tensor.Tape, x, w, b *tensor.Tensor, outIn bool) *tensor.Tensor {
+	var y *tensor.Tensor
+	if outIn {
+		y = tensor.Linear(tp, x, w, b)
+	} else {
+		y = tensor.Conv1D(tp, x, w, b)
+	}
+	return tensor.Add(tp, y, l.Delta(tp, x))
 }

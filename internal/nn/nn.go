@@ -84,7 +84,10 @@ func NewLinear(in, out int, bias bool) *Linear {
 
 // Forward maps x [..., in] to [..., out].
 func (l *Linear) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-	return Adapt(tp, l.LoRA, x, tensor.Linear(tp, x, l.Weight, l.Bias))
+	if l.LoRA != nil {
+		return l.LoRA.Apply(tp, x, l.Weight, l.Bias, true)
+	}
+	return tensor.Linear(tp, x, l.Weight, l.Bias)
 }
 
 // Target describes the layer as a LoRA target called module.

@@ -181,7 +181,10 @@ func (m *Model) LoRATargets() []nn.LoRATarget {
 
 // conv is Conv1D x·W + b plus the adapter a's Δy when a is set.
 func conv(tp *tensor.Tape, x, w, b *tensor.Tensor, a *nn.LoRA) *tensor.Tensor {
-	return nn.Adapt(tp, a, x, tensor.Conv1D(tp, x, w, b))
+	if a != nil {
+		return a.Apply(tp, x, w, b, false)
+	}
+	return tensor.Conv1D(tp, x, w, b)
 }
 
 // SetBlockRunner implements model.Blocked.

@@ -87,3 +87,26 @@ func TestConvert_MergeLoRA(t *testing.T) {
 		t.Fatal("a refused merge wrote its output folder")
 	}
 }
+
+// TestTrain_LoRARefusesRanks: LoRA on data-parallel ranks or at a ZeRO
+// stage is refused before anything starts, naming the flags.
+func TestTrain_LoRARefusesRanks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--launcher", "local", "--model.num_workers_per_node", "2"}, "--launcher inproc"},
+		{[]string{"--ds.zero_stage", "1"}, "--ds.zero_stage 1"},
+	} {
+		args := append(sftArgs(storiesData(t), filepath.Join(dir, "run")), append([]string{"--ds.lora.rank", "4"}, c.flags...)...)
+		err := runTrain(ctx, args)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "--ds.lora.rank 4") {
+			t.Fatalf("%v: %v", c.flags, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "run", "train.log")); err == nil {
+			t.Fatal("a refused run started")
+		}
+	}
+}

@@ -338,7 +338,11 @@ func buildCritic(spec role.Spec, actor train.Setup, open Loader, rm *load.Loaded
 	oc := train.OptimizerConfig{Adam: optim.Config(spec.Critic.Adam), MaxNorm: spec.Critic.MaxNorm, ZeroStage: spec.ZeroStage,
 		Recompute: spec.Critic.GradientCheckpointing}
 	tm := train.Model{Module: sm, Config: cfgJSON, Files: files}
-	if err := adapt(&tm, spec, spec.Critic.Model, "score"); err != nil {
+	baseRef := spec.Critic.Model
+	if baseRef == "" {
+		baseRef = actor.Loaded.Path
+	}
+	if err := adapt(&tm, spec, baseRef, "score"); err != nil {
 		return nil, fmt.Errorf("inproc: critic: %w", err)
 	}
 	return newCritic(comm, tm, oc, spec.ForwardBatch)

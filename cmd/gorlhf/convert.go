@@ -29,17 +29,21 @@ import (
 // (runConvertGGUF).
 func runConvert(ctx context.Context, args []string) error {
 	flags := newFlagSet("convert", "convert --model M --out DIR [--dtype f32|bf16] [--tokenizer PATH]\n"+
-		"       convert --model M --to gguf --out FILE.gguf [--dtype f32|f16] [--tokenizer PATH]")
+		"       convert --model M --to gguf --out FILE.gguf [--dtype f32|f16] [--tokenizer PATH]\n"+
+		"       convert --model BASE --merge-lora ADAPTER --out DIR   (a PEFT LoRA adapter merged into its base)")
 	ref := flags.String("model", load.DefaultModel, "model: HF folder, llama2.c file, Hub id in the local HF cache, or "+load.DefaultModel+" (embedded)")
 	out := flags.String("out", "", "output folder; must not exist or be empty (required)")
 	dtypeName := flags.String("dtype", "f32", "weight type to write: f32 or bf16 (hf), f32 or f16 (gguf)")
 	to := flags.String("to", "hf", "output format: hf (a Hugging Face folder) or gguf (one llama.cpp/ollama file; Llama family)")
 	tokPath := flags.String("tokenizer", "", "tokenizer to write with the model: tokenizer.json, a folder holding one, or a llama2.c .bin "+
 		"(default: the model folder's own files, or the embedded tok512 for a llama2.c model with 512 tokens)")
+	mergeDir := flags.String("merge-lora", "", "PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to merge into --model before writing (hf only)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	switch {
+	case *mergeDir != "" && *to != "hf":
+		return fmt.Errorf("convert: --merge-lora writes an HF folder (--to hf); convert the merged folder to %s after", *to)
 	case flags.NArg() > 0:
 		return fmt.Errorf("convert: unexpected arguments %q", flags.Args())
 	case *out == "":
@@ -66,6 +70,11 @@ func runConvert(ctx context.Context, args []string) error {
 		return fmt.Errorf("convert: %w", err)
 	}
 	fmt.Fprintln(os.Stderr, l.Summary)
+	if *mergeDir != "" {
+		if err := mergeLoRA(l, *mergeDir); err != nil {
+			return fmt.Errorf("convert: --merge-lora: %w", err)
+		}
+	}
 	toks, note, err := tokenizerFiles(*tokPath, l)
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)

@@ -252,6 +252,9 @@ func runOffline(ctx context.Context, trainer string, args []string, f *trainFlag
 	if err := f.dp.validate(); err != nil {
 		return err
 	}
+	if tc.LoRA.Enabled() && (f.dp.size() > 1 || f.dp.launcher != launch.Inproc) {
+		return fmt.Errorf("--ds.lora.rank %d trains in this process alone (--launcher inproc, one rank): the adapters and their AdamW state are small, and data-parallel LoRA is not supported yet (docs/LORA.md)", tc.LoRA.Rank)
+	}
 	run := func(ctx context.Context, env train.Setup) error {
 		t, err := build(env)
 		if err != nil {

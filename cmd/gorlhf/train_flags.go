@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/lora"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
 
@@ -94,6 +95,8 @@ func registerTrain(b *cfgflag.Binder, c *train.Config) {
 	b.Var(&c.Packing, "pack samples into shared rows with per-sample attention instead of padding")
 	b.Var(&c.ZeroStage, "ZeRO stage of the data-parallel ranks: 0 replicates the training state, 1 shards the AdamW moments, 2 also the gradients, 3 also the parameters (docs/ZERO.md)")
 
+	registerLoRA(b, &c.LoRA)
+
 	o := &c.Optim
 	b.Var(&o.LR, "peak learning rate")
 	b.Under(&o.Adam, "adam.betas", betas{&o.Adam.Beta1, &o.Adam.Beta2}, "AdamW betas, as \"0.9,0.95\"")
@@ -116,6 +119,15 @@ func registerTrain(b *cfgflag.Binder, c *train.Config) {
 
 	b.Var(&c.Logger.LoggingSteps, "write train metrics every N steps")
 	b.Var(&c.Logger.TensorboardDir, "TensorBoard event folder (default <output_dir>/tensorboard)")
+}
+
+// registerLoRA binds the --ds.lora.* flags (names from lora.Config's
+// tags, under the group the config puts them in).
+func registerLoRA(b *cfgflag.Binder, c *lora.Config) {
+	b.Var(&c.Rank, "LoRA rank r: train low-rank adapters on a frozen base instead of every weight (0 = off; docs/LORA.md)")
+	b.Var(&c.Alpha, "LoRA alpha: the adapters' output is scaled by alpha/r")
+	b.Var(&c.Dropout, "dropout on the LoRA adapters' input while training")
+	b.Var(&c.TargetModules, "modules that get adapters, comma-separated (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj; GPT-2: c_attn,c_proj,c_fc) or all-linear")
 }
 
 // registerTrainAliases adds the PPO-style spellings of the optimizer

@@ -190,6 +190,7 @@ func registerPPOTrain(b *cfgflag.Binder, c *ppo.Config) {
 	registerPPOAsync(b, &t.Async)
 	b.Var(&c.DS.PackingSamples, "pack the sequences of each actor, reference and critic pass into shared rows (per-sample attention) instead of padding each to the longest")
 	b.Var(&c.DS.ZeroStage, "ZeRO stage of the actor and critic on several data-parallel ranks (--actor./--critic.num_workers_per_node): 0 replicates everything, 1 shards the AdamW moments, 2 also the gradients, 3 also the weights (same results at every stage)")
+	registerLoRA(b, &c.DS.LoRA)
 
 	e := &c.Eval
 	b.Var(&e.Dataset, "held-out prompts (same keys as --data.prompt_dataset)")

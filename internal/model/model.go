@@ -137,6 +137,14 @@ func RunBlock(r BlockRunner, tp *tensor.Tape, layer int, x *tensor.Tensor, f Blo
 	return r.RunBlock(tp, layer, x, f)
 }
 
+// Adaptable is a model whose linear maps can carry LoRA adapters (package
+// lora attaches them). Every architecture of this module implements it.
+type Adaptable interface {
+	// LoRATargets lists every linear map of the transformer blocks (not
+	// the embeddings or the LM head), in Params order.
+	LoRATargets() []nn.LoRATarget
+}
+
 // UseRecompute makes m run its transformer blocks through Recompute
 // (gradient checkpointing) from its next forward pass on. Every
 // architecture of this module can; another model is an error.

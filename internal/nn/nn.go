@@ -69,6 +69,8 @@ func (ps Params) Validate() error {
 type Linear struct {
 	Weight *tensor.Tensor // [out, in]
 	Bias   *tensor.Tensor // [out] or nil
+	// LoRA is an optional low-rank adapter added to the output (nil: none).
+	LoRA *LoRA
 }
 
 // NewLinear returns a zero Linear layer.
@@ -82,10 +84,19 @@ func NewLinear(in, out int, bias bool) *Linear {
 
 // Forward maps x [..., in] to [..., out].
 func (l *Linear) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+	if l.LoRA != nil {
+		return l.LoRA.Apply(tp, x, l.Weight, l.Bias, true)
+	}
 	return tensor.Linear(tp, x, l.Weight, l.Bias)
 }
 
-// Params names the weight prefix+"weight" and the bias prefix+"bias".
+// Target describes the layer as a LoRA target called module.
+func (l *Linear) Target(module string) LoRATarget {
+	return LoRATarget{Module: module, Weight: l.Weight, Slot: &l.LoRA}
+}
+
+// Params names the weight prefix+"weight" and the bias prefix+"bias" (an
+// adapter's parameters are listed apart, see package lora).
 func (l *Linear) Params(prefix string) Params {
 	ps := Params{{prefix + "weight", l.Weight}}
 	if l.Bias != nil {

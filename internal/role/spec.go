@@ -39,6 +39,19 @@ type Spec struct {
 	// and the critic when they train data-parallel over several ranks
 	// (or, above 0, through the sharding engine in one process).
 	ZeroStage int `json:",omitempty"`
+	// LoRA, when set, trains the actor and the critic through low-rank
+	// adapters on a frozen base (--ds.lora.*, package lora); the actor's
+	// weights then reach the rollout as the adapters alone, which the
+	// rollout merges into its base. nil: full fine-tuning.
+	LoRA *LoRASpec `json:",omitempty"`
+}
+
+// LoRASpec is lora.Config as plain data (this package knows no model).
+type LoRASpec struct {
+	Rank          int
+	Alpha         float64
+	Dropout       float64
+	TargetModules string
 }
 
 // Adam holds AdamW's hyper-parameters; it has optim.Config's fields, in

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/lora"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/load"
 	"github.com/gorlhf/gorlhf/internal/nn"
@@ -60,12 +61,23 @@ type Model struct {
 	Module model.CausalLM
 	Config []byte            // its config.json (see load.Save)
 	Files  map[string][]byte // extra files written verbatim, e.g. the tokenizer
+	// Adapters, when set, are LoRA adapters on the frozen Module: the
+	// model is then saved as a PEFT adapter folder (as OpenRLHF's
+	// save_model does for a PeftModel), trained on the model Base names.
+	Adapters *lora.Adapters
+	Base     string
 }
 
 // SaveModel writes m, with its files, as a Hugging Face folder dir
 // (weights in F32). A model dir already holds stays whole and loadable
-// until the new one is complete on disk (load.SaveWith).
+// until the new one is complete on disk (load.SaveWith). A model with
+// adapters is written as a PEFT adapter folder instead
+// (adapter_config.json, adapter_model.safetensors and the files; no
+// config.json, which would make the folder look like a whole model).
 func SaveModel(dir string, m Model) error {
+	if m.Adapters != nil {
+		return m.Adapters.Save(dir, m.Base, m.Files)
+	}
 	return load.SaveWith(dir, m.Module, m.Config, safetensors.F32, m.Files)
 }
 
@@ -281,7 +293,7 @@ func LoadCheckpoint(dir string, params nn.Params, opt *optim.AdamW) (State, erro
 	if _, err := os.Stat(filepath.Join(dir, ZeroDir)); err == nil {
 		return st, fmt.Errorf("checkpoint: %s holds ZeRO shards (%s/), saved by a data-parallel run: it resumes through the sharding engine (--ds.zero_stage ≥ 1, or the same --launcher)", dir, ZeroDir)
 	}
-	if err := loadWeights(filepath.Join(dir, safetensors.SingleName), params); err != nil {
+	if err := loadWeights(dir, params); err != nil {
 		return st, err
 	}
 	if err := loadOptimizer(filepath.Join(dir, OptimizerFile), params, opt); err != nil {
@@ -306,15 +318,21 @@ func readState(dir string) (State, error) {
 	return st, nil
 }
 
-// loadWeights copies every parameter from a safetensors file.
-func loadWeights(path string, params nn.Params) error {
+// loadWeights copies every parameter from the checkpoint's weights: the
+// model file, or in a LoRA checkpoint the adapter file (PEFT's names,
+// lora.Prefix before the parameter's).
+func loadWeights(dir string, params nn.Params) error {
+	path, prefix := filepath.Join(dir, safetensors.SingleName), ""
+	if _, err := os.Stat(filepath.Join(dir, lora.WeightsFile)); err == nil {
+		path, prefix = filepath.Join(dir, lora.WeightsFile), lora.Prefix
+	}
 	f, err := safetensors.Open(path)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	defer f.Close()
 	for _, p := range params {
-		if err := readInto(f, p.Name, p.Tensor.Data); err != nil {
+		if err := readInto(f, prefix+p.Name, p.Tensor.Data); err != nil {
 			return fmt.Errorf("checkpoint: %s: %w", path, err)
 		}
 	}

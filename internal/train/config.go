@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
+	"github.com/gorlhf/gorlhf/internal/lora"
 	"github.com/gorlhf/gorlhf/internal/optim"
 )
 
@@ -51,6 +52,11 @@ type Config struct {
 	// StopAtStep checkpoints and stops after this optimizer step, as if
 	// interrupted (0: off). It is not part of what a resume compares.
 	StopAtStep int `json:"-" flag:"train.stop_at_step"`
+
+	// LoRA trains low-rank adapters on a frozen base instead of every
+	// weight (--ds.lora.*; rank 0 = off). One process only: ZeRO stages
+	// above 0 and data-parallel ranks are refused.
+	LoRA lora.Config `flag:"ds.lora"`
 
 	Optim  OptimConfig
 	Eval   EvalConfig   `flag:"eval"`
@@ -149,6 +155,7 @@ func DefaultConfig() Config {
 		Eval:   EvalConfig{Steps: -1},
 		Ckpt:   CkptConfig{OutputDir: "./ckpt", SaveSteps: -1, MaxNum: 3},
 		Logger: LoggerConfig{LoggingSteps: 1},
+		LoRA:   lora.DefaultConfig(),
 	}
 }
 
@@ -204,6 +211,12 @@ func (c Config) Validate() error {
 	}
 	if c.Logger.LoggingSteps < 1 {
 		add("logger.logging_steps must be ≥ 1")
+	}
+	if err := c.LoRA.Validate("ds.lora"); err != nil {
+		errs = append(errs, fmt.Errorf("train: %w", err))
+	}
+	if c.LoRA.Enabled() && c.ZeroStage > 0 {
+		add("--ds.lora.rank %d with --ds.zero_stage %d: LoRA trains in one process at stage 0 (the adapters and their AdamW state are a few MB; ZeRO would shard the frozen base)", c.LoRA.Rank, c.ZeroStage)
 	}
 	return errors.Join(errs...)
 }

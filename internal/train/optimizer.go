@@ -54,6 +54,13 @@ type Optimizer struct {
 // of identical weights (the engine checks them).
 func NewOptimizer(ctx context.Context, comm collective.Comm, m Model, params nn.Params, cfg OptimizerConfig) (*Optimizer, error) {
 	o := &Optimizer{model: m, params: params, cfg: cfg}
+	if m.Adapters != nil && (comm != nil || cfg.ZeroStage > 0) {
+		ranks := 1
+		if comm != nil {
+			ranks = comm.Size()
+		}
+		return nil, fmt.Errorf("train: LoRA (--ds.lora.rank) trains in one process at --ds.zero_stage 0; this run asks for %d rank(s) at stage %d", ranks, cfg.ZeroStage)
+	}
 	if comm == nil && cfg.ZeroStage == 0 {
 		adam, err := optim.New(params, cfg.Adam)
 		if err != nil {
@@ -169,7 +176,7 @@ func (o *Optimizer) Save(root string, st State, keep int) (string, error) {
 // through the sharding engine (as a group of one): from then on it trains
 // through the engine.
 func (o *Optimizer) Restore(dir string) (State, error) {
-	if o.dp == nil && Sharded(dir) {
+	if o.dp == nil && Sharded(dir) && o.model.Adapters == nil {
 		if err := o.shard(context.Background(), nil); err != nil {
 			return State{}, fmt.Errorf("checkpoint %s: %w", dir, err)
 		}

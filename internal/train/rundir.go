@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gorlhf/gorlhf/internal/lora"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -192,6 +193,7 @@ var runOutputNames = []string{
 	"train.log", MetricsFile, MetricsFile + ".tmp", "report.html", "samples.txt",
 	"config.json", "model.safetensors", "model.safetensors.index.json",
 	"tensorboard", "checkpoints", "critic", WorkersDir,
+	lora.ConfigFile, lora.WeightsFile, // a LoRA run's final model (PEFT's adapter folder)
 }
 
 // runOutput reports whether e is something a run writes into its folder.

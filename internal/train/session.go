@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/collective"
@@ -106,6 +107,10 @@ func NewSession(cfg Config, o Options) (*Session, error) {
 	if err := s.openStepper(); err != nil {
 		s.out.Close()
 		return nil, err
+	}
+	if a := o.Model.Adapters; a != nil {
+		s.Log.Info("lora", "rank", a.Config.Rank, "alpha", a.Config.Alpha, "modules", strings.Join(a.Modules(), ","),
+			"adapted_maps", len(a.Targets), "trainable", o.Params.Count(), "of", o.Model.Module.Params().Count()+o.Params.Count()-a.Saved.Count())
 	}
 	if cfg.Ckpt.LoadEnable {
 		if err := s.resume(); err != nil {

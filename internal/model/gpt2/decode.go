@@ -3,6 +3,7 @@ package gpt2
 import (
 	"github.com/gorlhf/gorlhf/internal/half"
 	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/nn"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 )
 
@@ -31,14 +32,14 @@ func (m *Model) Step(b *model.Batch, kv model.KVCache) *tensor.Tensor {
 func (blk *Block) step(x *tensor.Tensor, c Config, layer int, b *model.Batch, kv model.KVCache, w *model.StepWeights) *tensor.Tensor {
 	C := c.Hidden
 	h := blk.LN1.Forward(nil, x)
-	qkv := tensor.SplitLastDim(nil, w.Conv1D(h, blk.AttnW, blk.AttnB), C, C, C)
+	qkv := tensor.SplitLastDim(nil, stepConv(w, h, blk.AttnW, blk.AttnB, blk.AttnLoRA), C, C, C)
 	kv.Store(layer, b, qkv[1].Data, qkv[2].Data)
 	a := tensor.New(qkv[0].Shape...)
 	kv.Attend(layer, b, qkv[0].Data, a.Data)
-	x = tensor.Add(nil, x, w.Conv1D(a, blk.AttnProjW, blk.AttnProjB))
+	x = tensor.Add(nil, x, stepConv(w, a, blk.AttnProjW, blk.AttnProjB, blk.AttnProjLoRA))
 	h = blk.LN2.Forward(nil, x)
-	h = tensor.GELU(nil, w.Conv1D(h, blk.FcW, blk.FcB))
-	return tensor.Add(nil, x, w.Conv1D(h, blk.MLPProjW, blk.MLPProjB))
+	h = tensor.GELU(nil, stepConv(w, h, blk.FcW, blk.FcB, blk.FcLoRA))
+	return tensor.Add(nil, x, stepConv(w, h, blk.MLPProjW, blk.MLPProjB, blk.MLPProjLoRA))
 }
 
 // SetStepDType implements model.StepDTyper: the attention, projection
@@ -59,3 +60,13 @@ func (m *Model) SetStepDType(dt half.DType) {
 func (m *Model) StepDType() half.DType { return m.step.DType() }
 
 var _ model.StepDTyper = (*Model)(nil)
+
+// stepConv is one Conv1D of a decode step: the LoRA path when the matrix
+// has an adapter (f32 base plus adapter), else w's 16-bit copy of the
+// matrix when there is one.
+func stepConv(w *model.StepWeights, x, wt, b *tensor.Tensor, a *nn.LoRA) *tensor.Tensor {
+	if a != nil {
+		return conv(nil, x, wt, b, a)
+	}
+	return w.Conv1D(x, wt, b)
+}

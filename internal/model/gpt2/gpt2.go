@@ -51,6 +51,9 @@ type Block struct {
 	AttnProjW, AttnProjB *tensor.Tensor // c_proj: [C, C], [C]
 	FcW, FcB             *tensor.Tensor // mlp.c_fc: [C, 4C], [4C]
 	MLPProjW, MLPProjB   *tensor.Tensor // mlp.c_proj: [4C, C], [C]
+	// Optional LoRA adapters of c_attn, attn.c_proj, c_fc and mlp.c_proj
+	// (nil: none).
+	AttnLoRA, AttnProjLoRA, FcLoRA, MLPProjLoRA *nn.LoRA
 }
 
 // EmbedName is the token embedding's parameter name; GPT-2's LM head is
@@ -162,6 +165,29 @@ func (m *Model) BlockParams(layer int) nn.Params {
 	return ps
 }
 
+// LoRATargets implements model.Adaptable: each block's c_attn,
+// attn.c_proj, c_fc and mlp.c_proj (Conv1D weights: fan_in_fan_out).
+func (m *Model) LoRATargets() []nn.LoRATarget {
+	var ts []nn.LoRATarget
+	for i, b := range m.Blocks {
+		p := fmt.Sprintf("transformer.h.%d.", i)
+		ts = append(ts,
+			nn.LoRATarget{Module: p + "attn.c_attn", Weight: b.AttnW, FanInFanOut: true, Slot: &b.AttnLoRA},
+			nn.LoRATarget{Module: p + "attn.c_proj", Weight: b.AttnProjW, FanInFanOut: true, Slot: &b.AttnProjLoRA},
+			nn.LoRATarget{Module: p + "mlp.c_fc", Weight: b.FcW, FanInFanOut: true, Slot: &b.FcLoRA},
+			nn.LoRATarget{Module: p + "mlp.c_proj", Weight: b.MLPProjW, FanInFanOut: true, Slot: &b.MLPProjLoRA})
+	}
+	return ts
+}
+
+// conv is Conv1D x·W + b plus the adapter a's Δy when a is set.
+func conv(tp *tensor.Tape, x, w, b *tensor.Tensor, a *nn.LoRA) *tensor.Tensor {
+	if a != nil {
+		return a.Apply(tp, x, w, b, false)
+	}
+	return tensor.Conv1D(tp, x, w, b)
+}
+
 // SetBlockRunner implements model.Blocked.
 func (m *Model) SetBlockRunner(r model.BlockRunner) { m.runner = r }
 
@@ -199,15 +225,16 @@ func (m *Model) Forward(tp *tensor.Tape, ids, pos, seg []int32, b, t int) *tenso
 func (blk *Block) forward(tp *tensor.Tape, x *tensor.Tensor, c Config, seg []int32) *tensor.Tensor {
 	C := c.Hidden
 	h := blk.LN1.Forward(tp, x)
-	qkv := tensor.SplitLastDim(tp, tensor.Conv1D(tp, h, blk.AttnW, blk.AttnB), C, C, C)
+	qkv := tensor.SplitLastDim(tp, conv(tp, h, blk.AttnW, blk.AttnB, blk.AttnLoRA), C, C, C)
 	a := tensor.Attention(tp, qkv[0], qkv[1], qkv[2], c.Heads, c.Heads, seg)
-	x = tensor.Add(tp, x, tensor.Conv1D(tp, a, blk.AttnProjW, blk.AttnProjB))
+	x = tensor.Add(tp, x, conv(tp, a, blk.AttnProjW, blk.AttnProjB, blk.AttnProjLoRA))
 	h = blk.LN2.Forward(tp, x)
-	h = tensor.GELU(tp, tensor.Conv1D(tp, h, blk.FcW, blk.FcB))
-	return tensor.Add(tp, x, tensor.Conv1D(tp, h, blk.MLPProjW, blk.MLPProjB))
+	h = tensor.GELU(tp, conv(tp, h, blk.FcW, blk.FcB, blk.FcLoRA))
+	return tensor.Add(tp, x, conv(tp, h, blk.MLPProjW, blk.MLPProjB, blk.MLPProjLoRA))
 }
 
 var (
-	_ model.CausalLM = (*Model)(nil)
-	_ model.Blocked  = (*Model)(nil)
+	_ model.CausalLM  = (*Model)(nil)
+	_ model.Blocked   = (*Model)(nil)
+	_ model.Adaptable = (*Model)(nil)
 )

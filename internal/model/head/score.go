@@ -134,6 +134,15 @@ func (s *ScoreModel) SetBlockRunner(r model.BlockRunner) { s.blocked().SetBlockR
 // BlockParams implements model.Blocked through the backbone.
 func (s *ScoreModel) BlockParams(layer int) nn.Params { return s.blocked().BlockParams(layer) }
 
+// LoRATargets implements model.Adaptable through the backbone (nil for
+// a backbone that is not adaptable).
+func (s *ScoreModel) LoRATargets() []nn.LoRATarget {
+	if a, ok := s.Backbone.(model.Adaptable); ok {
+		return a.LoRATargets()
+	}
+	return nil
+}
+
 func (s *ScoreModel) blocked() model.Blocked {
 	b, ok := s.Backbone.(model.Blocked)
 	if !ok {

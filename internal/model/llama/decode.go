@@ -32,7 +32,7 @@ func (blk *Block) step(x *tensor.Tensor, m *Model, layer int, b *model.Batch, po
 	c := m.Config
 	h := blk.InputNorm.Forward(nil, x)
 	w := &m.step
-	q, k, v := w.Linear(h, blk.Q.Weight, blk.Q.Bias), w.Linear(h, blk.K.Weight, blk.K.Bias), w.Linear(h, blk.V.Weight, blk.V.Bias)
+	q, k, v := stepLinear(w, blk.Q, h), stepLinear(w, blk.K, h), stepLinear(w, blk.V, h)
 	if blk.QNorm != nil { // per-head RMSNorm: view as [N·H, D]
 		q = tensor.Reshape(nil, blk.QNorm.Forward(nil, tensor.Reshape(nil, q, len(q.Data)/c.HeadDim, c.HeadDim)), q.Shape...)
 		k = tensor.Reshape(nil, blk.KNorm.Forward(nil, tensor.Reshape(nil, k, len(k.Data)/c.HeadDim, c.HeadDim)), k.Shape...)
@@ -41,9 +41,9 @@ func (blk *Block) step(x *tensor.Tensor, m *Model, layer int, b *model.Batch, po
 	kv.Store(layer, b, k.Data, v.Data)
 	a := tensor.New(q.Shape...)
 	kv.Attend(layer, b, q.Data, a.Data)
-	x = tensor.Add(nil, x, w.Linear(a, blk.O.Weight, nil))
+	x = tensor.Add(nil, x, stepLinear(w, blk.O, a))
 	h = blk.PostAttnNorm.Forward(nil, x)
-	return tensor.Add(nil, x, w.Linear(tensor.SwiGLU(nil, w.Linear(h, blk.Gate.Weight, nil), w.Linear(h, blk.Up.Weight, nil)), blk.Down.Weight, nil))
+	return tensor.Add(nil, x, stepLinear(w, blk.Down, tensor.SwiGLU(nil, stepLinear(w, blk.Gate, h), stepLinear(w, blk.Up, h))))
 }
 
 // SetStepDType implements model.StepDTyper: every projection, MLP and
@@ -64,3 +64,13 @@ func (m *Model) SetStepDType(dt half.DType) {
 func (m *Model) StepDType() half.DType { return m.step.DType() }
 
 var _ model.StepDTyper = (*Model)(nil)
+
+// stepLinear is one projection of a decode step: the layer itself when it
+// carries a LoRA adapter (f32 base plus adapter), else w's 16-bit copy of
+// its weight when there is one.
+func stepLinear(w *model.StepWeights, l *nn.Linear, x *tensor.Tensor) *tensor.Tensor {
+	if l.LoRA != nil {
+		return l.Forward(nil, x)
+	}
+	return w.Linear(x, l.Weight, l.Bias)
+}

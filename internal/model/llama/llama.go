@@ -232,6 +232,19 @@ func (m *Model) BlockParams(layer int) nn.Params {
 	return ps
 }
 
+// LoRATargets implements model.Adaptable: each block's q/k/v/o and
+// gate/up/down projections.
+func (m *Model) LoRATargets() []nn.LoRATarget {
+	var ts []nn.LoRATarget
+	for i, b := range m.Blocks {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		ts = append(ts, b.Q.Target(p+"self_attn.q_proj"), b.K.Target(p+"self_attn.k_proj"),
+			b.V.Target(p+"self_attn.v_proj"), b.O.Target(p+"self_attn.o_proj"),
+			b.Gate.Target(p+"mlp.gate_proj"), b.Up.Target(p+"mlp.up_proj"), b.Down.Target(p+"mlp.down_proj"))
+	}
+	return ts
+}
+
 // SetBlockRunner implements model.Blocked.
 func (m *Model) SetBlockRunner(r model.BlockRunner) { m.runner = r }
 
@@ -281,6 +294,7 @@ func (blk *Block) forward(tp *tensor.Tape, x *tensor.Tensor, m *Model, pos, seg 
 }
 
 var (
-	_ model.CausalLM = (*Model)(nil)
-	_ model.Blocked  = (*Model)(nil)
+	_ model.CausalLM  = (*Model)(nil)
+	_ model.Blocked   = (*Model)(nil)
+	_ model.Adaptable = (*Model)(nil)
 )

@@ -9,6 +9,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/collective"
 	"github.com/gorlhf/gorlhf/internal/generate"
 	"github.com/gorlhf/gorlhf/internal/half"
+	"github.com/gorlhf/gorlhf/internal/lora"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/model/head"
 	"github.com/gorlhf/gorlhf/internal/model/load"
@@ -132,7 +133,11 @@ func BuildSome(spec role.Spec, actor train.Setup, open Loader, want Want) (*Role
 		if r.engine, err = newEngine(spec.Rollout, base.Model, actor.Bundle); err != nil {
 			return nil, err
 		}
-		r.Rollout = NewRollout(r.engine)
+		rollout := NewRollout(r.engine)
+		if l := spec.LoRA; l != nil { // the actor syncs adapters; merge them into the base it started from
+			rollout.base, rollout.scale = base.Model, float32(l.Alpha/float64(l.Rank))
+		}
+		r.Rollout = rollout
 	}
 	if want.Actor {
 		if r.Actor, err = buildActor(spec, actor, want.Reference, want.ActorComm); err != nil {
@@ -160,7 +165,27 @@ func buildActor(spec role.Spec, actor train.Setup, reference bool, comm collecti
 	}
 	oc := train.OptimizerConfig{Adam: optim.Config(spec.Actor.Adam), MaxNorm: spec.Actor.MaxNorm, ZeroStage: spec.ZeroStage,
 		Recompute: spec.Actor.GradientCheckpointing}
-	return NewActorRank(comm, train.Model{Module: m, Config: base.Config, Files: actor.TokenizerFiles}, oc, spec.ForwardBatch)
+	tm := train.Model{Module: m, Config: base.Config, Files: actor.TokenizerFiles}
+	if err := adapt(&tm, spec, base.Path); err != nil {
+		return nil, fmt.Errorf("inproc: actor: %w", err)
+	}
+	return NewActorRank(comm, tm, oc, spec.ForwardBatch)
+}
+
+// adapt attaches spec's LoRA adapters (when it asks for them) to m's
+// module, seeded by spec.Seed, with the modules in save trained whole;
+// the model is then saved as a PEFT adapter folder naming baseRef.
+func adapt(m *train.Model, spec role.Spec, baseRef string, save ...string) error {
+	l := spec.LoRA
+	if l == nil {
+		return nil
+	}
+	a, err := lora.Attach(m.Module, lora.Config{Rank: l.Rank, Alpha: l.Alpha, Dropout: l.Dropout, TargetModules: l.TargetModules}, spec.Seed, save...)
+	if err != nil {
+		return err
+	}
+	m.Adapters, m.Base = a, baseRef
+	return nil
 }
 
 // newEngine starts a rollout engine over a Clone of m, stopping at the
@@ -316,7 +341,15 @@ func buildCritic(spec role.Spec, actor train.Setup, open Loader, rm *load.Loaded
 	}
 	oc := train.OptimizerConfig{Adam: optim.Config(spec.Critic.Adam), MaxNorm: spec.Critic.MaxNorm, ZeroStage: spec.ZeroStage,
 		Recompute: spec.Critic.GradientCheckpointing}
-	return NewCriticRank(comm, sm, cfgJSON, files, oc, spec.ForwardBatch)
+	tm := train.Model{Module: sm, Config: cfgJSON, Files: files}
+	baseRef := spec.Critic.Model
+	if baseRef == "" {
+		baseRef = actor.Loaded.Path
+	}
+	if err := adapt(&tm, spec, baseRef, "score"); err != nil {
+		return nil, fmt.Errorf("inproc: critic: %w", err)
+	}
+	return newCritic(comm, tm, oc, spec.ForwardBatch)
 }
 
 // valueModel returns l's score model, or backbone (l's architecture) with

@@ -32,7 +32,17 @@ func NewCritic(sm *head.ScoreModel, cfgJSON []byte, files map[string][]byte, ada
 
 // NewCriticRank is NewActorRank for the critic.
 func NewCriticRank(comm collective.Comm, sm *head.ScoreModel, cfgJSON []byte, files map[string][]byte, oc train.OptimizerConfig, forwardBatch int) (*Critic, error) {
-	t, err := newTrainable("critic", comm, train.Model{Module: sm, Config: cfgJSON, Files: files}, oc)
+	return newCritic(comm, train.Model{Module: sm, Config: cfgJSON, Files: files}, oc, forwardBatch)
+}
+
+// newCritic is NewCriticRank for m, whose Module is a *head.ScoreModel
+// (with LoRA adapters when m.Adapters is set).
+func newCritic(comm collective.Comm, m train.Model, oc train.OptimizerConfig, forwardBatch int) (*Critic, error) {
+	sm, ok := m.Module.(*head.ScoreModel)
+	if !ok {
+		return nil, fmt.Errorf("inproc: critic: %T is not a score model", m.Module)
+	}
+	t, err := newTrainable("critic", comm, m, oc)
 	if err != nil {
 		return nil, err
 	}

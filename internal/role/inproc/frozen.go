@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gorlhf/gorlhf/internal/generate"
+	"github.com/gorlhf/gorlhf/internal/lora"
 	"github.com/gorlhf/gorlhf/internal/model"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/role"
@@ -68,6 +69,11 @@ func (r *Reward) Score(ctx context.Context, req role.ScoreRequest) (role.ScoreRe
 // use.
 type Rollout struct {
 	engine *generate.Engine
+	// base, when set, is the model the engine started from, kept
+	// unmerged: a weight sync that carries LoRA adapters alone is merged
+	// into it (adapter output scale: scale) before the engine loads it.
+	base  model.CausalLM
+	scale float32
 }
 
 // NewRollout returns the role over e (the caller closes e).
@@ -95,8 +101,23 @@ func (r *Rollout) LoadWeights(ctx context.Context, w role.Weights) error {
 	if w.Version < 1 {
 		return fmt.Errorf("inproc: rollout: weight version %d must be ≥ 1 (0 is the initial policy)", w.Version)
 	}
-	if err := r.engine.LoadWeights(ctx, generate.Weights{Params: ModelParams(w.Params), Version: w.Version}); err != nil {
+	ps := ModelParams(w.Params)
+	if r.base != nil && lora.IsAdapterPayload(paramNames(w.Params)) {
+		var err error
+		if ps, err = lora.Merged(r.base, ps, r.scale); err != nil {
+			return fmt.Errorf("inproc: rollout: weight version %d: %w", w.Version, err)
+		}
+	}
+	if err := r.engine.LoadWeights(ctx, generate.Weights{Params: ps, Version: w.Version}); err != nil {
 		return fmt.Errorf("inproc: rollout: %w", err)
 	}
 	return nil
+}
+
+func paramNames(ps []role.Param) []string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return names
 }

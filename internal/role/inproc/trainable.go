@@ -34,6 +34,9 @@ type trainable struct {
 // data-parallel group; nil: this process alone) with oc.
 func newTrainable(name string, comm collective.Comm, m train.Model, oc train.OptimizerConfig) (trainable, error) {
 	params := m.Module.Params()
+	if m.Adapters != nil { // LoRA: the adapters (and a score head) train, the base is frozen
+		params = m.Adapters.Params()
+	}
 	opt, err := train.NewOptimizer(context.Background(), comm, m, params, oc)
 	if err != nil {
 		return trainable{}, fmt.Errorf("inproc: %s: %w", name, err)
@@ -63,7 +66,8 @@ func (t *trainable) gathered(ctx context.Context, f func() error) error {
 }
 
 // Weights implements role.Actor: copies of every parameter (the critic's
-// are for inspection; the rollout engine never needs them). On a
+// are for inspection; the rollout engine never needs them); with LoRA
+// the adapters alone, which the rollout merges into its base. On a
 // data-parallel group only rank 0 returns them; the other ranks take
 // part in the gather (stage 3) and return none.
 func (t *trainable) Weights(ctx context.Context) (role.Weights, error) {

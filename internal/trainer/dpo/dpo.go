@@ -40,10 +40,15 @@ func New(cfg Config, env train.Setup, ref model.CausalLM) (*Trainer, error) {
 	if env.Score != nil {
 		return nil, errors.New("dpo: the policy must be a causal LM, not a reward model")
 	}
-	t := &Trainer{cfg: cfg, env: env, policy: env.Model, ref: ref, params: env.Model.Params()}
-	if shared(t.params, ref.Params()) {
+	t := &Trainer{cfg: cfg, env: env, policy: env.Model, ref: ref}
+	if shared(env.Model.Params(), ref.Params()) {
 		return nil, errors.New("dpo: the reference model shares weights with the policy")
 	}
+	params, adapters, err := cfg.Train.Adapt(t.policy)
+	if err != nil {
+		return nil, fmt.Errorf("dpo: %w", err)
+	}
+	t.params = params
 	if cfg.GradientCheckpointing {
 		if err := model.UseRecompute(t.policy); err != nil {
 			return nil, fmt.Errorf("dpo: %w", err)
@@ -67,7 +72,8 @@ func New(cfg Config, env train.Setup, ref model.CausalLM) (*Trainer, error) {
 	}
 	t.s, err = train.NewSession(cfg.Train, train.Options{
 		Name: "dpo", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
-		Model:   train.Model{Module: t.policy, Config: env.Config, Files: env.TokenizerFiles},
+		Model: train.Model{Module: t.policy, Config: env.Config, Files: env.TokenizerFiles,
+			Adapters: adapters, Base: cfg.Model},
 		Console: env.Console, TTY: env.TTY, Plots: []string{"loss", "acc"},
 		Comm: env.Comm, Claimed: env.Claimed, Recompute: cfg.GradientCheckpointing,
 	})

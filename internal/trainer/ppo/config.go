@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
 	"github.com/gorlhf/gorlhf/internal/half"
+	"github.com/gorlhf/gorlhf/internal/lora"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
@@ -280,6 +281,12 @@ type DSConfig struct {
 	// (docs/ZERO.md). Every stage trains the same weights bit for bit, so
 	// it is not part of what a resume compares when 0.
 	ZeroStage int `json:",omitempty" flag:"zero_stage"`
+	// LoRA trains the actor and the critic through low-rank adapters on a
+	// frozen base (--ds.lora.*; rank 0 = off, the default). The actor's
+	// weight sync then carries the adapters alone, merged into the base on
+	// the rollout side (docs/LORA.md). One process per role at ZeRO stage
+	// 0 only.
+	LoRA lora.Config `flag:"lora"`
 }
 
 // DataConfig is the prompt dataset.
@@ -362,6 +369,7 @@ func DefaultConfig() Config {
 		Agent:  AgentConfig{MaxTurns: 16},
 		Ckpt:   train.CkptConfig{OutputDir: "./ckpt/ppo", SaveSteps: -1, MaxNum: 3},
 		Logger: train.LoggerConfig{LoggingSteps: 1},
+		DS:     DSConfig{LoRA: lora.DefaultConfig()},
 	}
 }
 
@@ -385,6 +393,9 @@ func (c Config) RoleSpec() role.Spec {
 		Reference: c.NeedsReference(),
 		Rollout:   role.RolloutSpec{KVCacheMB: c.Rollout.KVCacheMB, PrefixCaching: c.Rollout.EnablePrefixCaching, DType: c.Rollout.DType},
 		ZeroStage: c.DS.ZeroStage}
+	if l := c.DS.LoRA; l.Enabled() {
+		s.LoRA = &role.LoRASpec{Rank: l.Rank, Alpha: l.Alpha, Dropout: l.Dropout, TargetModules: l.TargetModules}
+	}
 	if c.NeedsCritic() {
 		s.Critic = &role.CriticSpec{Model: c.Critic.Model, Adam: role.Adam(c.Critic.Optim.Adam), MaxNorm: c.Critic.Optim.MaxNorm,
 			GradientCheckpointing: c.Critic.GradientCheckpointing}
@@ -555,6 +566,12 @@ func (c Config) validateTrain() error {
 	}
 	if c.DS.ZeroStage < 0 || c.DS.ZeroStage > 3 {
 		add("%s must be 0, 1, 2 or 3, got %d", c.flag(&c.DS.ZeroStage), c.DS.ZeroStage)
+	}
+	if err := c.DS.LoRA.Validate("ds.lora"); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DS.LoRA.Enabled() && c.DS.ZeroStage > 0 {
+		add("%s %d with %s %d: LoRA trains the actor and the critic at ZeRO stage 0", c.flag(&c.DS.LoRA.Rank), c.DS.LoRA.Rank, c.flag(&c.DS.ZeroStage), c.DS.ZeroStage)
 	}
 	if c.Ckpt.OutputDir == "" {
 		add("%s must be set", c.flag(&c.Ckpt.OutputDir))

@@ -38,7 +38,12 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{cfg: cfg, env: env, model: sm, params: sm.Params()}
+	t := &Trainer{cfg: cfg, env: env, model: sm}
+	params, adapters, err := cfg.Train.Adapt(sm, "score")
+	if err != nil {
+		return nil, fmt.Errorf("rm: %w", err)
+	}
+	t.params = params
 	if cfg.GradientCheckpointing {
 		if err := model.UseRecompute(sm); err != nil {
 			return nil, fmt.Errorf("rm: %w", err)
@@ -60,7 +65,8 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 	}
 	t.s, err = train.NewSession(cfg.Train, train.Options{
 		Name: "rm", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
-		Model:   train.Model{Module: sm, Config: modelCfg, Files: env.TokenizerFiles},
+		Model: train.Model{Module: sm, Config: modelCfg, Files: env.TokenizerFiles,
+			Adapters: adapters, Base: cfg.Model},
 		Console: env.Console, TTY: env.TTY, Plots: []string{"loss", "acc"},
 		Comm: env.Comm, Claimed: env.Claimed, Recompute: cfg.GradientCheckpointing,
 	})

@@ -31,7 +31,12 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Trainer{cfg: cfg, env: env, model: env.Model, params: env.Model.Params()}
+	t := &Trainer{cfg: cfg, env: env, model: env.Model}
+	params, adapters, err := cfg.Train.Adapt(t.model)
+	if err != nil {
+		return nil, fmt.Errorf("sft: %w", err)
+	}
+	t.params = params
 	if cfg.GradientCheckpointing {
 		if err := model.UseRecompute(t.model); err != nil {
 			return nil, fmt.Errorf("sft: %w", err)
@@ -52,7 +57,8 @@ func New(cfg Config, env train.Setup) (*Trainer, error) {
 	}
 	t.s, err = train.NewSession(cfg.Train, train.Options{
 		Name: "sft", Params: t.params, NumSamples: len(t.train), TrainerConfig: cfg,
-		Model:   train.Model{Module: t.model, Config: env.Config, Files: env.TokenizerFiles},
+		Model: train.Model{Module: t.model, Config: env.Config, Files: env.TokenizerFiles,
+			Adapters: adapters, Base: cfg.Model},
 		Console: env.Console, TTY: env.TTY, Plots: []string{"loss"},
 		Comm: env.Comm, Claimed: env.Claimed, Recompute: cfg.GradientCheckpointing,
 	})

@@ -7,8 +7,8 @@ import (
 // LossConfig holds KTO's loss settings (OpenRLHF's --beta,
 // --desirable_loss_weight, --undesirable_loss_weight).
 type LossConfig struct {
-	Beta              float64 `flag:"model.beta"`              // β: strength of the implicit KL to the reference
-	DesirableWeight   float64 `flag:"model.desirable_loss_weight"` // λ_D, the weight of a desirable sample's loss
+	Beta              float64 `flag:"model.beta"`                    // β: strength of the implicit KL to the reference
+	DesirableWeight   float64 `flag:"model.desirable_loss_weight"`   // λ_D, the weight of a desirable sample's loss
 	UndesirableWeight float64 `flag:"model.undesirable_loss_weight"` // λ_U, the weight of an undesirable sample's loss
 }
 

@@ -18,6 +18,9 @@ func runTrainKD(ctx context.Context, args []string) error {
 	}
 	setup := func(quiet bool) (train.Setup, error) { return trainSetup(cfg.Model, cfg.Data, quiet) }
 	return runOffline(ctx, "kd", args, f, cfg.Train, setup, func(env train.Setup) (offlineTrainer, error) {
+		if err := cfg.Validate(); err != nil {
+			return nil, err // before loading the teacher
+		}
 		teacher, err := load.Open(cfg.Teacher, load.OpenOptions{Load: loadOptions()})
 		if err != nil {
 			return nil, err

@@ -7,7 +7,10 @@ Each pair gives two unpaired samples with a prompt naming its source
 (true), the rejected (negative) one undesirable (false). The samples are
 shuffled with a fixed seed, so a micro-batch mixes classes and sources and
 KTO's mismatched pairs (prompt i, response i+1) really are mismatched.
-Held-out pairs stay held out (eval.jsonl comes from sentiment/eval.jsonl).
+Held-out pairs stay held out (eval.jsonl comes from sentiment/eval.jsonl);
+eval_pairs.jsonl holds the same held-out pairs with the same prompts as
+preference pairs, to measure the held-out preference accuracy of a policy's
+implicit reward (docs/ALGORITHMS.md).
 
 Run from the repository root:  /usr/bin/python3 tools/kto_make_data.py
 """
@@ -30,6 +33,13 @@ def main():
                 prompt = NAMES[p["source"]]
                 rows.append({"input": prompt, "output": " " + p["chosen"], "label": True})
                 rows.append({"input": prompt, "output": " " + p["rejected"], "label": False})
+        if name == "eval":
+            with open(f"{SRC}/{name}.jsonl", encoding="utf-8") as f, \
+                    open(f"{OUT}/eval_pairs.jsonl", "w", encoding="utf-8") as out:
+                for line in f:
+                    p = json.loads(line)
+                    out.write(json.dumps({"prompt": NAMES[p["source"]], "chosen": " " + p["chosen"],
+                                          "rejected": " " + p["rejected"]}, ensure_ascii=False) + "\n")
         random.Random(f"gorlhf-kto-{name}").shuffle(rows)
         with open(f"{OUT}/{name}.jsonl", "w", encoding="utf-8") as f:
             for r in rows:

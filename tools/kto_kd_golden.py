@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Golden values of the KTO and knowledge-distillation losses (PyTorch 1.13).
+"""Golden values of the KTO and knowledge-distillation losses (PyTorch 1.13),
+and of conditional SFT's prompt rewriting.
 
 Each loss is written here the way OpenRLHF v0.8.11 writes it
 (openrlhf/models/loss.py KTOLoss and KDLoss, trainer/kto_trainer.py,
@@ -136,6 +137,23 @@ def kd_cases(g):
     return {"cases": cases}
 
 
+def csft_cases():
+    """OpenRLHF v0.8.11 conditional_sft_processor (utils/processor.py) on
+    fixed records: reward_normalization with torch.std, then the template."""
+    template = "{input} <rm_score>: {reward} "
+    inputs = ["A Yelp restaurant review:", "An IMDb movie review:", "x {reward} y", "An Amazon phone review:", "Hi"]
+    rewards = [3.25, -1.5, 0.004999, 7.0, -0.125]
+    cases = []
+    for name, normalize in [("Raw", False), ("Normalized", True)]:
+        r = torch.tensor(rewards, dtype=torch.float64)
+        if normalize:
+            r = (r - r.mean()) / r.std()
+        want = [template.replace("{reward}", "{:.2f}".format(float(v))).replace("{input}", i) for i, v in zip(inputs, r.tolist())]
+        cases.append({"name": name, "template": template, "normalize": normalize, "inputs": inputs,
+                      "rewards": rewards, "want": want})
+    return {"cases": cases}
+
+
 def main():
     torch.set_default_dtype(torch.float64)
     g = torch.Generator().manual_seed(20261206)
@@ -144,6 +162,9 @@ def main():
         obj = fn(g)
         obj["meta"] = meta
         write(f"internal/trainer/{pkg}/testdata/loss_golden.json", obj)
+    obj = csft_cases()
+    obj["meta"] = meta
+    write("internal/data/testdata/csft_golden.json", obj)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ Python drives them): the numbers in docs/ALGORITHMS.md come from it.
    "{input} <rm_score>: {reward} ") and --data.normalize_reward, from the
    base stories260K;
 3. sample N completions per source prompt conditioned on a high and on a
-   low reward (the training rewards are z-scores: +2.00 and -2.00), and
-   unconditioned prompts as in training without a score (the base
-   prompt), with `gorlhf generate` (fixed seeds);
+   low reward and levels between (the training rewards are z-scores:
+   +2.00, +1.00, 0.00, -1.00, -2.00), with `gorlhf generate` (fixed
+   seeds);
 4. score the completions with the same reward model and print the mean
    reward per condition, its standard error, and the high - low gap.
 
@@ -20,7 +20,7 @@ internal/data/testdata/sentiment (docs/TRAINING.md). Every server this
 script starts is stopped by its PID; ports are on 127.0.0.1.
 
 Usage (repository root):
-  /usr/bin/python3 tools/csft_run.py GORLHF RM_DIR WORK_DIR [--n 32] [--port 5077] [--epochs 2]
+  /usr/bin/python3 tools/csft_run.py GORLHF RM_DIR WORK_DIR [--n 32] [--port 5077] [--epochs 2] [--skip-train]
 """
 import argparse
 import json
@@ -78,11 +78,39 @@ def main():
     ap.add_argument("--n", type=int, default=32)
     ap.add_argument("--port", type=int, default=5077)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--temperature", default="1")
+    ap.add_argument("--from-model", default="stories260K", help="model to start the SFT from")
+    ap.add_argument("--lr", default="1e-3")
+    ap.add_argument("--out", default="csft", help="folder of the trained model, in WORK_DIR")
+    ap.add_argument("--skip-train", action="store_true", help="reuse WORK_DIR/csft (steps 3-4 only)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     data = os.path.join(a.work, "csft_train.jsonl")
 
-    # 1) score the training reviews
+    model = os.path.join(a.work, a.out)
+    if not a.skip_train:
+        train(a, data, model)
+    evaluate(a, model)
+
+
+def train(a, data, model):
+    # 1) score the training reviews (once per WORK_DIR)
+    if not os.path.exists(data):
+        score_data(a, data)
+    # 2) conditional SFT
+    t0 = time.time()
+    subprocess.run([a.gorlhf, "train", "sft", "--model.model_name_or_path", a.from_model,
+                    "--data.dataset", data, "--data.input_key", "input",
+                    "--data.output_key", "output", "--data.input_template", "",
+                    "--data.reward_template", "{input} <rm_score>: {reward} ", "--data.normalize_reward",
+                    "--data.max_len", "128", "--train.micro_batch_size", "16", "--train.batch_size", "32",
+                    "--train.max_epochs", str(a.epochs), "--adam.lr", a.lr, "--lr_warmup_ratio", "0.05",
+                    "--sft.samples", "0", "--ckpt.output_dir", model, "--ckpt.overwrite", "--threads", "2", "--quiet"],
+                   check=True)
+    print(f"conditional SFT: {time.time() - t0:.0f} s")
+
+
+def score_data(a, data):
     rows = [json.loads(l) for l in open("internal/data/testdata/kto/train.jsonl", encoding="utf-8")]
     srv = RewardServer(a.gorlhf, a.rm, a.port)
     try:
@@ -96,20 +124,13 @@ def main():
     neg = [s for r, s in zip(rows, rewards) if not r["label"]]
     print(f"scored {len(rows)} reviews: positive mean {sum(pos)/len(pos):.3f}, negative mean {sum(neg)/len(neg):.3f}")
 
-    # 2) conditional SFT
-    model = os.path.join(a.work, "csft")
-    t0 = time.time()
-    subprocess.run([a.gorlhf, "train", "sft", "--data.dataset", data, "--data.input_key", "input",
-                    "--data.output_key", "output", "--data.input_template", "",
-                    "--data.reward_template", "{input} <rm_score>: {reward} ", "--data.normalize_reward",
-                    "--data.max_len", "128", "--train.micro_batch_size", "16", "--train.batch_size", "32",
-                    "--train.max_epochs", str(a.epochs), "--adam.lr", "1e-3", "--lr_warmup_ratio", "0.05",
-                    "--sft.samples", "0", "--ckpt.output_dir", model, "--ckpt.overwrite", "--threads", "2", "--quiet"],
-                   check=True)
-    print(f"conditional SFT: {time.time() - t0:.0f} s")
 
-    # 3) generate under each condition
-    conds = {"high (+2.00)": "{} <rm_score>: 2.00 ", "low (-2.00)": "{} <rm_score>: -2.00 ", "none (prompt only)": "{} "}
+def evaluate(a, model):
+    # 3) generate under each condition: the reward written into the prompt
+    # (the template's trailing space is left out: in training it merges into
+    # the response's first token, "▁Great", so a prompt ending in a lone
+    # space token would be one the model never saw)
+    conds = {f"{r:+.2f}": "{} <rm_score>: " + f"{r:.2f}" for r in (2, 1, 0, -1, -2)}
     prompts = os.path.join(a.work, "prompts.jsonl")
     keys = []
     with open(prompts, "w", encoding="utf-8") as f:
@@ -119,7 +140,7 @@ def main():
                 keys.append(c)
     gen = os.path.join(a.work, "generated.jsonl")
     subprocess.run([a.gorlhf, "generate", "--model", model, "--input", prompts, "--n", str(a.n), "--seed", "7",
-                    "--temperature", "1", "--max-new-tokens", "48", "--output", gen, "--threads", "2"],
+                    "--temperature", a.temperature, "--max-new-tokens", "48", "--output", gen, "--threads", "2"],
                    check=True, stdout=subprocess.DEVNULL)
     texts, conds_of = [], []
     for line, c in zip(open(gen, encoding="utf-8"), keys):
@@ -137,8 +158,8 @@ def main():
     for c in conds:
         m, se = mean_se([s for s, k in zip(scores, conds_of) if k == c])
         res[c] = m
-        print(f"{c:20s} mean reward {m:+.3f} ± {se:.3f} (n = {conds_of.count(c)})")
-    print(f"high - low: {res['high (+2.00)'] - res['low (-2.00)']:+.3f}")
+        print(f"reward {c} in the prompt: mean RM score {m:+.3f} ± {se:.3f} (n = {conds_of.count(c)})")
+    print(f"high - low (+2.00 vs -2.00): {res['+2.00'] - res['-2.00']:+.3f}")
     with open(os.path.join(a.work, "samples.txt"), "w", encoding="utf-8") as f:
         for t, c, s in list(zip(texts, conds_of, scores))[:: max(1, a.n // 4)]:
             f.write(f"[{c}] {s:+.2f} {t}\n")

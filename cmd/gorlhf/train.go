@@ -18,6 +18,8 @@ var trainCommands = []struct {
 	{"sft", "supervised fine-tuning on prompt/response records or chats (OpenRLHF train_sft)", runTrainSFT},
 	{"rm", "reward model on preference pairs, Bradley–Terry loss (OpenRLHF train_rm)", runTrainRM},
 	{"dpo", "DPO / IPO / cDPO on preference pairs against a frozen reference (OpenRLHF train_dpo)", runTrainDPO},
+	{"kto", "KTO on unpaired desirable/undesirable samples against a frozen reference (OpenRLHF v0.8 train_kto)", runTrainKTO},
+	{"kd", "knowledge distillation from a teacher's token distributions, mixed with SFT (OpenRLHF v0.8 train_kd)", runTrainKD},
 	{"ppo", "RL: PPO / REINFORCE++ / RLOO / GRPO / Dr.GRPO with actor, critic, reward, reference (OpenRLHF train_ppo_ray)", runTrainPPO},
 }
 

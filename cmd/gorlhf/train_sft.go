@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
+	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/sft"
 )
@@ -31,6 +32,9 @@ func sftFlags(cfg *sft.Config) *trainFlags {
 	b.Var(&cfg.PretrainMode, "loss on every token of "+cfgflag.Flag(cfg, &cfg.Data.InputKey)+" (continued pre-training)")
 	b.Var(&cfg.Samples, "greedy completions of this many eval prompts at the end (samples.txt)")
 	b.Var(&cfg.SampleTokens, "max new tokens per sample")
+	b.Var(&cfg.Reward.Template, "conditional SFT: rewrite each prompt with its score through this template, \"{input}\" and \"{reward}\" (two decimals) its fields (OpenRLHF's default: \""+data.DefaultRewardTemplate+"\"; empty: off)")
+	b.Var(&cfg.Reward.RewardKey, "conditional SFT: numeric field holding each record's score")
+	b.Var(&cfg.Reward.Normalize, "conditional SFT: z-normalise the scores over the dataset first")
 	registerData(b, &cfg.Data, true)
 	registerTrain(b, &cfg.Train)
 	registerTrainAliases(f)

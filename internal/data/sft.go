@@ -20,6 +20,9 @@ type SFTKeys struct {
 	// PretrainMode trains on every token of InputKey (continued
 	// pre-training): no prompt, no template, no masking.
 	PretrainMode bool
+	// Reward conditions each record's input on its score (conditional
+	// SFT); the zero value is off.
+	Reward RewardConditioning
 }
 
 // Validate checks that the keys make sense with or without a chat template.
@@ -32,8 +35,10 @@ func (k SFTKeys) Validate(chat bool) error {
 	case !k.PretrainMode && !chat && k.OutputKey == "":
 		var c Config
 		return fmt.Errorf("data: SFT without a chat template needs %s (or --model.pretrain_mode_enable)", cfgflag.Flag(&c, &c.OutputKey))
+	case k.PretrainMode && k.Reward.Enabled():
+		return fmt.Errorf("data: %s conditions prompts, and pretrain mode has none", cfgflag.Flag(&k.Reward, &k.Reward.Template))
 	}
-	return nil
+	return k.Reward.Validate()
 }
 
 // ReadSFT reads dataset files (see ReadFiles) and turns their records
@@ -42,6 +47,9 @@ func (e *Encoder) ReadSFT(spec string, maxSamples int, k SFTKeys) ([]Sample, *Re
 	recs, rep, err := ReadFiles(spec, maxSamples)
 	if err != nil {
 		return nil, nil, err
+	}
+	if recs, err = k.Reward.Apply(recs, k.InputKey, rep); err != nil {
+		return nil, rep, err
 	}
 	samples, encRep, err := e.SFTSamples(spec, recs, k)
 	if encRep != nil {

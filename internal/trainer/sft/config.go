@@ -29,8 +29,11 @@ type Config struct {
 	// and samples.txt at the end (0: none); SampleTokens caps their length.
 	Samples      int `flag:"sft.samples"`
 	SampleTokens int `flag:"sft.sample_tokens"`
-	Data         data.Config
-	Train        train.Config
+	// Reward is conditional SFT: each record's prompt rewritten with its
+	// score through a template (--data.reward_template, off when empty).
+	Reward data.RewardConditioning
+	Data   data.Config
+	Train  train.Config
 }
 
 // DefaultConfig returns OpenRLHF's train_sft defaults on the embedded model.
@@ -39,8 +42,9 @@ func DefaultConfig() Config {
 	return Config{
 		Model:   "stories260K",
 		Samples: 3, SampleTokens: 128,
-		Data:  data.Config{MaxLen: 2048, InputKey: "input", InputTemplate: "User: {}\nAssistant: "},
-		Train: tc,
+		Reward: data.RewardConditioning{RewardKey: "reward"},
+		Data:   data.Config{MaxLen: 2048, InputKey: "input", InputTemplate: "User: {}\nAssistant: "},
+		Train:  tc,
 	}
 }
 
@@ -65,5 +69,5 @@ func (c Config) Validate() error {
 
 // keys returns how records are read.
 func (c Config) keys() data.SFTKeys {
-	return data.SFTKeys{InputKey: c.Data.InputKey, OutputKey: c.Data.OutputKey, Multiturn: c.Data.Multiturn, PretrainMode: c.PretrainMode}
+	return data.SFTKeys{InputKey: c.Data.InputKey, OutputKey: c.Data.OutputKey, Multiturn: c.Data.Multiturn, PretrainMode: c.PretrainMode, Reward: c.Reward}
 }

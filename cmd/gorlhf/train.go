@@ -18,6 +18,7 @@ var trainCommands = []struct {
 	{"sft", "supervised fine-tuning on prompt/response records or chats (OpenRLHF train_sft)", runTrainSFT},
 	{"rm", "reward model on preference pairs, Bradley–Terry loss (OpenRLHF train_rm)", runTrainRM},
 	{"dpo", "DPO / IPO / cDPO on preference pairs against a frozen reference (OpenRLHF train_dpo)", runTrainDPO},
+	{"prm", "process reward model on step-tagged solutions: reward-token labels at each step tag (OpenRLHF train_prm)", runTrainPRM},
 	{"ppo", "RL: PPO / REINFORCE++ / RLOO / GRPO / Dr.GRPO with actor, critic, reward, reference (OpenRLHF train_ppo_ray)", runTrainPPO},
 }
 

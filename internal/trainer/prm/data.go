@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/gorlhf/gorlhf/internal/data"
+	"github.com/gorlhf/gorlhf/internal/reward/prmodel"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
 )
 
@@ -35,33 +36,16 @@ type Tokens struct {
 	Names  []string
 }
 
-// TokenID returns the id of s as one token. OpenRLHF asks the tokenizer
-// to encode s without special tokens and requires one id; a
-// SentencePiece-style tokenizer puts a dummy-prefix space in front of a
-// document ("+" encodes as "▁" "+"), so s is also tried as a continuation
-// of earlier text, which is how a step tag or a reward token sits inside
-// a sequence.
-func TokenID(tok tokenizer.Tokenizer, s string) (int32, error) {
-	ids := tok.Encode(s)
-	if len(ids) == 1 {
-		return int32(ids[0]), nil
-	}
-	if c := tokenizer.EncodeContinuation(tok, s, tokenizer.EncodeOptions{}); len(c) == 1 {
-		return int32(c[0]), nil
-	}
-	return 0, fmt.Errorf("%q is %d tokens (%v), not one: pick a string the tokenizer keeps whole", s, len(ids), ids)
-}
-
 // NewTokens resolves the placeholder and the reward tokens with tok.
 func NewTokens(tok tokenizer.Tokenizer, placeholder string, reward []string) (Tokens, error) {
 	var t Tokens
-	id, err := TokenID(tok, placeholder)
+	id, err := prmodel.TokenID(tok, placeholder)
 	if err != nil {
 		return t, fmt.Errorf("prm: placeholder token: %w", err)
 	}
 	t.Placeholder = id
 	for _, r := range reward {
-		id, err := TokenID(tok, r)
+		id, err := prmodel.TokenID(tok, r)
 		if err != nil {
 			return t, fmt.Errorf("prm: reward token: %w", err)
 		}
@@ -206,7 +190,7 @@ func (r Reader) hard(labels []json.RawMessage) ([]int32, error) {
 			out[i] = int32(k)
 			continue
 		}
-		id, err := TokenID(r.Tok, name)
+		id, err := prmodel.TokenID(r.Tok, name)
 		if err != nil {
 			return nil, fmt.Errorf("label %d: %w", i+1, err)
 		}

@@ -10,14 +10,12 @@ package prm
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gorlhf/gorlhf/internal/data"
 	"github.com/gorlhf/gorlhf/internal/model"
+	"github.com/gorlhf/gorlhf/internal/reward/prmodel"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -106,7 +104,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		if t.s.Rank() != 0 {
 			return nil
 		}
-		return WriteSpec(t.cfg.Train.Ckpt.OutputDir, Spec{PlaceholderToken: t.cfg.PlaceholderToken, RewardTokens: t.cfg.RewardTokens})
+		return prmodel.WriteSpec(t.cfg.Train.Ckpt.OutputDir, prmodel.Spec{PlaceholderToken: t.cfg.PlaceholderToken, RewardTokens: t.cfg.RewardTokens})
 	}
 	return train.Run(ctx, l)
 }
@@ -234,41 +232,6 @@ func selectSamples(all []Sample, idx []int) []Sample {
 		out[i] = all[j]
 	}
 	return out
-}
-
-// Spec is what a trained PRM needs besides its weights to be used:
-// written as prm.json in its folder.
-type Spec struct {
-	PlaceholderToken string   `json:"placeholder_token"`
-	RewardTokens     []string `json:"reward_tokens,omitempty"`
-}
-
-// SpecFile is the name of the file WriteSpec writes in a model folder.
-const SpecFile = "prm.json"
-
-// WriteSpec writes s as dir/prm.json.
-func WriteSpec(dir string, s Spec) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, SpecFile), append(b, '\n'), 0o644)
-	}
-	if err != nil {
-		return fmt.Errorf("prm: write %s: %w", SpecFile, err)
-	}
-	return nil
-}
-
-// ReadSpec reads dir/prm.json.
-func ReadSpec(dir string) (Spec, error) {
-	var s Spec
-	b, err := os.ReadFile(filepath.Join(dir, SpecFile))
-	if err != nil {
-		return s, fmt.Errorf("prm: %w", err)
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("prm: %s: %w", filepath.Join(dir, SpecFile), err)
-	}
-	return s, nil
 }
 
 func b2f(b bool) float64 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/model/load"
+	"github.com/gorlhf/gorlhf/internal/reward/prmodel"
 	"github.com/gorlhf/gorlhf/internal/tensor"
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -95,7 +96,7 @@ func TestTrainer_Run(t *testing.T) {
 		t.Fatalf("eval loss %v, acc %v: the PRM did not learn the 9 steps", loss, acc)
 	}
 	out := c.Train.Ckpt.OutputDir
-	spec, err := ReadSpec(out)
+	spec, err := prmodel.ReadSpec(out)
 	if err != nil || spec.PlaceholderToken != "@" || !slices.Equal(spec.RewardTokens, []string{"+", "-"}) {
 		t.Fatalf("prm.json: %+v, %v", spec, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
+	"github.com/gorlhf/gorlhf/internal/reward/prmodel"
 	"github.com/gorlhf/gorlhf/internal/train"
 	"github.com/gorlhf/gorlhf/internal/trainer/prm"
 )
@@ -59,5 +60,24 @@ func (l tokenList) Set(s string) error {
 		sep = func(r rune) bool { return r == ' ' }
 	}
 	*l.p = strings.FieldsFunc(s, sep)
+	return nil
+}
+
+// prmAggregation is the flag.Value of --reward.prm_aggregation: a name
+// prmodel.Aggregation accepts, checked when it is set.
+type prmAggregation struct{ p *string }
+
+func (a prmAggregation) String() string {
+	if a.p == nil {
+		return ""
+	}
+	return *a.p
+}
+
+func (a prmAggregation) Set(s string) error {
+	if err := prmodel.Aggregation(s).Validate(); err != nil {
+		return err
+	}
+	*a.p = s
 	return nil
 }

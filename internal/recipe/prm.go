@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -28,13 +29,17 @@ type StepDataConfig struct {
 	Positive        string // label of a right step, e.g. "+"
 	Negative        string // label of a wrong step, e.g. "-"
 	HeldOutFirstMod int    // a chain is held out when its first number % this == 0
+	// Deltas are what a corrupted step's result is off by (one drawn at
+	// random, keeping the result ≥ 0).
+	Deltas []int
 }
 
 // DefaultStepDataConfig is 4,000 training and 400 held-out solutions of
-// 2 to 4 steps over numbers 10…99, tagged with "@", labelled "+" and "-".
+// 2 to 4 steps over numbers 10…99, tagged with "@", labelled "+" and "-";
+// a corrupted step is off by ±10, ±20 or ±30 (its tens digit is wrong).
 func DefaultStepDataConfig() StepDataConfig {
 	return StepDataConfig{Seed: 15, Train: 4000, HeldOut: 400, MinSteps: 2, MaxSteps: 4,
-		Tag: "@", Positive: "+", Negative: "-", HeldOutFirstMod: 5}
+		Tag: "@", Positive: "+", Negative: "-", HeldOutFirstMod: 5, Deltas: []int{-30, -20, -10, 10, 20, 30}}
 }
 
 // Validate checks the sizes and labels.
@@ -48,6 +53,9 @@ func (c StepDataConfig) Validate() error {
 	}
 	if c.Tag == "" || c.Positive == "" || c.Negative == "" || c.Positive == c.Negative {
 		errs = append(errs, errors.New("recipe: step data: the tag and two distinct labels are required"))
+	}
+	if len(c.Deltas) == 0 || slices.Contains(c.Deltas, 0) {
+		errs = append(errs, fmt.Errorf("recipe: step data: deltas %v must be non-empty and non-zero", c.Deltas))
 	}
 	if c.HeldOutFirstMod < 2 {
 		errs = append(errs, fmt.Errorf("recipe: step data: held-out modulus %d < 2", c.HeldOutFirstMod))
@@ -104,9 +112,8 @@ func (c StepDataConfig) solution(r *rand.Rand, first int) StepSample {
 		next := apply(shown, op, b)
 		truth = apply(truth, op, b)
 		if i == wrongAt {
-			deltas := []int{-10, -2, -1, 1, 2, 10}
 			for {
-				d := deltas[r.IntN(len(deltas))]
+				d := c.Deltas[r.IntN(len(c.Deltas))]
 				if next+d >= 0 {
 					next += d
 					break

@@ -296,6 +296,9 @@ func criticFromReward(ref string, open Loader) (*load.Loaded, error) {
 // (package prmodel), with its own tokenizer: it re-encodes the text with
 // the steps tagged.
 func processRewardModel(rs role.RewardSpec, l *load.Loaded) (reward.Source, error) {
+	if rs.Normalize {
+		return nil, fmt.Errorf("inproc: %s is a process reward model: its rewards are probabilities with no stored mean and std to normalise with (drop --reward.normalize_enable)", l.Path)
+	}
 	spec, err := prmodel.ReadSpec(l.Path)
 	if err != nil {
 		return nil, fmt.Errorf("inproc: process reward model: %w", err)

@@ -3,6 +3,7 @@ package inproc
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gorlhf/gorlhf/internal/model/load"
@@ -49,5 +50,12 @@ func TestBuild_ProcessRewardModel(t *testing.T) {
 	}
 	if r.Critic == nil {
 		t.Fatal("no critic")
+	}
+	bad := role.Spec{Actor: role.ActorSpec{Adam: adam()}, Reward: &role.RewardSpec{Model: dir, MaxLen: 64, Normalize: true}}
+	if r, err := Build(bad, actor, loadRef); err == nil {
+		r.Close()
+		t.Fatal("a PRM with normalisation built")
+	} else if !strings.Contains(err.Error(), "no stored mean and std") {
+		t.Fatalf("error %v", err)
 	}
 }

@@ -63,3 +63,19 @@ func TestTrainPRM_ShippedData(t *testing.T) {
 		t.Fatalf("run folder after a data error: %v", err)
 	}
 }
+
+// TestTrainPRM_RunFile: the recipe's run file sets the flags it names.
+func TestTrainPRM_RunFile(t *testing.T) {
+	cfg := prm.DefaultConfig()
+	f := prmFlags(&cfg)
+	if err := f.parse([]string{"--config", filepath.Join("..", "..", "recipes", "prm_arithmetic.yaml")}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PlaceholderToken != "@" || !slices.Equal(cfg.RewardTokens, []string{"+", "-"}) || cfg.Train.MaxEpochs != 8 ||
+		cfg.Train.Optim.LR != 2e-3 || cfg.LabelKey != "label" || !strings.HasSuffix(cfg.Train.Eval.Dataset, "prm_arithmetic_eval.jsonl") {
+		t.Fatalf("config %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

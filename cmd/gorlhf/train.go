@@ -20,6 +20,7 @@ var trainCommands = []struct {
 	{"dpo", "DPO / IPO / cDPO on preference pairs against a frozen reference (OpenRLHF train_dpo)", runTrainDPO},
 	{"kto", "KTO on unpaired desirable/undesirable samples against a frozen reference (OpenRLHF v0.8 train_kto)", runTrainKTO},
 	{"kd", "knowledge distillation from a teacher's token distributions, mixed with SFT (OpenRLHF v0.8 train_kd)", runTrainKD},
+	{"prm", "process reward model on step-tagged solutions: reward-token labels at each step tag (OpenRLHF train_prm)", runTrainPRM},
 	{"ppo", "RL: PPO / REINFORCE++ / RLOO / GRPO / Dr.GRPO with actor, critic, reward, reference (OpenRLHF train_ppo_ray)", runTrainPPO},
 }
 

@@ -219,6 +219,7 @@ func registerReward(b *cfgflag.Binder, r *ppo.RewardConfig, a *rl.AdvantageConfi
 	b.Var(&r.Rule.Length.Target, "length grader: the length that earns 1")
 	b.Var(&r.Rule.Length.Unit, "length grader: chars, words or tokens")
 	b.Var(&r.Normalize, "normalise reward-model scores with the mean/std in its config.json")
+	b.Value(&r.PRMAggregation, prmAggregation{&r.PRMAggregation}, "with a process reward model (a folder with prm.json, from train prm): how its step scores become the reward: min, prod, mean or last (default min)")
 	b.Value(&a.RewardClip, floatPair{&a.RewardClip.Lo, &a.RewardClip.Hi}, `clip rewards to "lo,hi" before KL shaping`)
 	b.Var(&r.Length.OverlongBufferLen, "DAPO overlong buffer in tokens (0 = off)")
 	b.Var(&r.Length.OverlongFactor, "DAPO overlong penalty at max_new_tokens")

@@ -10,6 +10,11 @@
 // SFT of stories260K on the answer format, then GRPO with that verifier,
 // held-out accuracy measured before and after (Evaluate).
 //
+// StepDataConfig writes the step-tagged arithmetic solutions of the
+// process-reward-model recipe (recipes/data/prm_arithmetic_*.jsonl, for
+// gorlhf train prm): right and corrupted multi-step chains, labelled per
+// step as Math-Shepherd labels them.
+//
 // The GSM8K recipe needs no code of its own: it is a run file,
 // recipes/gsm8k_grpo.yaml, for `gorlhf train ppo --config` (the math
 // grader of package reward on the dataset's "#### N" labels).

@@ -109,6 +109,10 @@ type RewardSpec struct {
 	Normalize bool
 	BatchSize int // sequences per reward-model forward pass; 0 = the source's default (16)
 	MaxLen    int // token budget of a sequence the reward model scores
+	// PRMAggregation is how a process reward model's step scores become
+	// the reward (min, prod, mean, last; "" = min); Model is a PRM when
+	// its folder holds prm.json.
+	PRMAggregation string
 	// Mix weighs the parts by name (PartModel, PartRemote, PartRule); a
 	// part not listed weighs 1.
 	Mix map[string]float64

@@ -16,6 +16,7 @@ import (
 	"github.com/gorlhf/gorlhf/internal/optim"
 	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
+	"github.com/gorlhf/gorlhf/internal/reward/prmodel"
 	"github.com/gorlhf/gorlhf/internal/reward/rmodel"
 	"github.com/gorlhf/gorlhf/internal/role"
 	"github.com/gorlhf/gorlhf/internal/tokenizer"
@@ -121,7 +122,7 @@ func BuildSome(spec role.Spec, actor train.Setup, open Loader, want Want) (*Role
 	}
 	if spec.Critic != nil && want.Critic {
 		if rm == nil && spec.Critic.Model == "" && spec.Reward != nil && spec.Reward.Model != "" {
-			if rm, err = loadRewardModel(spec.Reward.Model, open); err != nil { // the critic starts from it
+			if rm, err = criticFromReward(spec.Reward.Model, open); err != nil { // the critic starts from it
 				return nil, err
 			}
 		}
@@ -265,9 +266,13 @@ func rewardModel(rs role.RewardSpec, actor train.Setup, open Loader) (*load.Load
 	if open == nil {
 		return nil, nil, errors.New("inproc: reward model: no loader")
 	}
-	l, err := loadRewardModel(rs.Model, open)
+	l, err := openRewardModel(rs.Model, open)
 	if err != nil {
 		return nil, nil, err
+	}
+	if l.Score == nil {
+		src, err := processRewardModel(rs, l)
+		return nil, src, err // a critic does not start from a PRM
 	}
 	tok, err := tokenizer.Load(l.Path)
 	if err != nil {
@@ -288,8 +293,10 @@ func rewardModel(rs role.RewardSpec, actor train.Setup, open Loader) (*load.Load
 	return l, src, nil
 }
 
-// loadRewardModel loads ref and checks it is a reward model.
-func loadRewardModel(ref string, open Loader) (*load.Loaded, error) {
+// openRewardModel loads ref and checks it is a reward model: a
+// *ForSequenceClassification model, or a process reward model (a causal
+// LM whose folder holds prm.json).
+func openRewardModel(ref string, open Loader) (*load.Loaded, error) {
 	if open == nil {
 		return nil, errors.New("inproc: reward model: no loader")
 	}
@@ -297,10 +304,54 @@ func loadRewardModel(ref string, open Loader) (*load.Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inproc: reward model: %w", err)
 	}
-	if l.Score == nil {
-		return nil, fmt.Errorf("inproc: reward model %s is a %s, not a *ForSequenceClassification model", ref, l.Arch)
+	if l.Score == nil && !prmodel.IsPRM(l.Path) {
+		return nil, fmt.Errorf("inproc: reward model %s is a %s, not a *ForSequenceClassification model (nor a process reward model with %s)", ref, l.Arch, prmodel.SpecFile)
 	}
 	return l, nil
+}
+
+// criticFromReward is the reward model a critic starts from: ref's, or
+// nil when ref is a process reward model (the critic then starts from the
+// actor).
+func criticFromReward(ref string, open Loader) (*load.Loaded, error) {
+	l, err := openRewardModel(ref, open)
+	if err != nil || l.Score == nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// processRewardModel is the reward source of a process reward model
+// (package prmodel), with its own tokenizer: it re-encodes the text with
+// the steps tagged.
+func processRewardModel(rs role.RewardSpec, l *load.Loaded) (reward.Source, error) {
+	if rs.Normalize {
+		return nil, fmt.Errorf("inproc: %s is a process reward model: its rewards are probabilities with no stored mean and std to normalise with (drop --reward.normalize_enable)", l.Path)
+	}
+	spec, err := prmodel.ReadSpec(l.Path)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: process reward model: %w", err)
+	}
+	tok, err := tokenizer.Load(l.Path)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: process reward model tokenizer: %w", err)
+	}
+	c := prmodel.DefaultConfig()
+	c.Model, c.Tok, c.Spec, c.MaxLen = l.Model, tok, spec, rs.MaxLen
+	if rs.PRMAggregation != "" {
+		c.Aggregation = prmodel.Aggregation(rs.PRMAggregation)
+	}
+	if rs.BatchSize > 0 {
+		c.BatchSize = rs.BatchSize
+	}
+	if c.MaxLen < 2 {
+		c.MaxLen = prmodel.DefaultConfig().MaxLen
+	}
+	src, err := prmodel.New(c)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: %s: %w", l.Path, err)
+	}
+	return src, nil
 }
 
 // buildCritic makes the critic (see Build for where it starts from).

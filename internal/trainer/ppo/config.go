@@ -81,6 +81,10 @@ type RewardConfig struct {
 	// Normalize reports reward-model scores as (r − mean)/std with the
 	// statistics stored in its config.json (--reward.normalize_enable).
 	Normalize bool `flag:"normalize_enable"`
+	// PRMAggregation is how the step scores of a process reward model
+	// (a Model folder with prm.json, from gorlhf train prm) become the
+	// reward (--reward.prm_aggregation): min, prod, mean or last.
+	PRMAggregation string `flag:"prm_aggregation"`
 	// Length is DAPO's overlong penalty and ProRL's stop-properly penalty
 	// (--reward.overlong_buffer_len, --reward.overlong_penalty_factor,
 	// --reward.stop_properly_penalty_coef); the zero value disables both.
@@ -106,7 +110,7 @@ func (r RewardConfig) parts() []string { return r.spec(0).Parts() }
 // spec is the reward role's part of the role spec; maxLen is the token
 // budget of a sequence the reward model scores.
 func (r RewardConfig) spec(maxLen int) role.RewardSpec {
-	s := role.RewardSpec{Rule: r.Rule, RemoteURLs: r.RemoteURLs, Model: r.Model, Normalize: r.Normalize,
+	s := role.RewardSpec{Rule: r.Rule, RemoteURLs: r.RemoteURLs, Model: r.Model, Normalize: r.Normalize, PRMAggregation: r.PRMAggregation,
 		BatchSize: r.BatchSize, MaxLen: maxLen, ScoreFrom: r.ScoreFrom}
 	for _, w := range r.Mix {
 		if s.Mix == nil {

@@ -13,7 +13,13 @@ Python drives them): the numbers in docs/ALGORITHMS.md come from it.
    +2.00, +1.00, 0.00, -1.00, -2.00), with `gorlhf generate` (fixed
    seeds);
 4. score the completions with the same reward model and print the mean
-   reward per condition, its standard error, and the high - low gap.
+   reward per condition, its standard error, and the high - low gap;
+5. the likelihood check: score the 600 held-out reviews of
+   internal/data/testdata/kto/eval.jsonl with the reward model, and
+   measure the trained model's held-out NLL (`train sft` evaluation at
+   step 0 with --adam.lr 0) with each prompt conditioned on the review's own
+   reward, and on the negated reward: a model that reads the condition
+   predicts the reviews better under their own rewards.
 
 The reward model is a folder from `gorlhf train rm` on
 internal/data/testdata/sentiment (docs/TRAINING.md). Every server this
@@ -82,7 +88,7 @@ def main():
     ap.add_argument("--from-model", default="stories260K", help="model to start the SFT from")
     ap.add_argument("--lr", default="1e-3")
     ap.add_argument("--out", default="csft", help="folder of the trained model, in WORK_DIR")
-    ap.add_argument("--skip-train", action="store_true", help="reuse WORK_DIR/csft (steps 3-4 only)")
+    ap.add_argument("--skip-train", action="store_true", help="reuse WORK_DIR/csft (steps 3-5 only)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     data = os.path.join(a.work, "csft_train.jsonl")
@@ -91,6 +97,7 @@ def main():
     if not a.skip_train:
         train(a, data, model)
     evaluate(a, model)
+    likelihood(a, model)
 
 
 def train(a, data, model):
@@ -163,6 +170,33 @@ def evaluate(a, model):
     with open(os.path.join(a.work, "samples.txt"), "w", encoding="utf-8") as f:
         for t, c, s in list(zip(texts, conds_of, scores))[:: max(1, a.n // 4)]:
             f.write(f"[{c}] {s:+.2f} {t}\n")
+
+
+def likelihood(a, model):
+    rows = [json.loads(l) for l in open("internal/data/testdata/kto/eval.jsonl", encoding="utf-8")]
+    srv = RewardServer(a.gorlhf, a.rm, a.port)
+    try:
+        rewards = srv.score([r["output"].strip() for r in rows])
+    finally:
+        srv.stop()
+    res = {}
+    for name, sign in [("own", 1), ("negated", -1)]:
+        path = os.path.join(a.work, f"eval_{name}.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            for r, s in zip(rows, rewards):
+                f.write(json.dumps({"input": r["input"], "output": r["output"].strip(), "reward": sign * s}) + "\n")
+        out = os.path.join(a.work, f"nll_{name}")
+        subprocess.run([a.gorlhf, "train", "sft", "--model.model_name_or_path", model,
+                        "--data.dataset", path, "--eval.dataset", path, "--data.input_key", "input",
+                        "--data.output_key", "output", "--data.input_template", "",
+                        "--data.reward_template", "{input} <rm_score>: {reward} ", "--data.normalize_reward",
+                        "--data.max_len", "128", "--train.micro_batch_size", "16", "--train.batch_size", "32",
+                        "--train.max_steps", "1", "--adam.lr", "0", "--sft.samples", "0",
+                        "--ckpt.output_dir", out, "--ckpt.overwrite", "--threads", "2", "--quiet"], check=True)
+        rows_m = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))]
+        res[name] = [m for m in rows_m if m.get("split") == "eval" and m["step"] == 0][0]["loss"]
+        print(f"held-out NLL with the {name} reward in the prompt: {res[name]:.4f} nats/token")
+    print(f"negated - own: {res['negated'] - res['own']:+.4f} nats/token")
 
 
 if __name__ == "__main__":

@@ -65,11 +65,11 @@ func New(cfg Config, env train.Setup, teacher *load.Bundle) (*Trainer, error) {
 		return nil, err
 	}
 	var reps []*data.Report
-	train0, rep, err := enc.ReadSFT(cfg.Data.Dataset, cfg.Data.MaxSamples, cfg.keys())
+	samples, rep, err := enc.ReadSFT(cfg.Data.Dataset, cfg.Data.MaxSamples, cfg.keys())
 	if err != nil {
 		return nil, err
 	}
-	t.train, reps = train0, append(reps, rep)
+	t.train, reps = samples, append(reps, rep)
 	if cfg.Train.Eval.Dataset != "" {
 		if t.eval, rep, err = enc.ReadSFT(cfg.Train.Eval.Dataset, 0, cfg.keys()); err != nil {
 			return nil, err

@@ -113,5 +113,8 @@ func checkConfig(dir string) error {
 	if _, lerr := os.Lstat(p); lerr == nil && err != nil {
 		return fmt.Errorf("%s is a broken link (incomplete download?)", p)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "adapter_config.json")); err == nil {
+		return fmt.Errorf("no %s in %s: it holds a LoRA adapter (adapter_config.json); merge it into its base with `gorlhf convert --model BASE --merge-lora %s --out MERGED`", ConfigName, dir, dir)
+	}
 	return fmt.Errorf("no %s in %s", ConfigName, dir)
 }

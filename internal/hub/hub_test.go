@@ -209,3 +209,16 @@ func TestKind_String(t *testing.T) {
 		t.Error("Kind.String mismatch")
 	}
 }
+
+// TestResolve_AdapterFolder: a LoRA adapter folder (no config.json) is
+// refused with the way to merge it.
+func TestResolve_AdapterFolder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "adapter_config.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Resolve(dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), "--merge-lora "+dir) {
+		t.Fatalf("adapter folder: %v", err)
+	}
+}

@@ -34,7 +34,7 @@ func commands() []command {
 		{"generate", "sample completions from a model (prompts from flags or a JSONL file)", runGenerate},
 		{"launch", "run training across processes: print a Kubernetes JobSet (launch k8s), or who this process is (launch env)", runLaunch},
 		{"serve", "OpenAI-compatible server (serve), a reward model (serve rm), or an environment (serve env)", runServeCmd},
-		{"train", "train a model: train sft | rm | dpo | ppo", runTrain},
+		{"train", "train a model: train sft | rm | dpo | kto | kd | prm | ppo", runTrain},
 		{"tokenize", "encode text to token ids (or decode ids) with a tokenizer", runTokenize},
 		{"version", "print the version and the compute backend", runVersion},
 		{"worker", "host roles of a placed run (started by the local launcher; under Slurm and Kubernetes train ppo becomes one)", runWorker},

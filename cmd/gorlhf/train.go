@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/train"
 )
@@ -24,12 +25,12 @@ var trainCommands = []struct {
 	{"ppo", "RL: PPO / REINFORCE++ / RLOO / GRPO / Dr.GRPO with actor, critic, reward, reference (OpenRLHF train_ppo_ray)", runTrainPPO},
 }
 
-// runTrain dispatches `gorlhf train sft|rm|dpo|ppo`.
+// runTrain dispatches `gorlhf train NAME` to trainCommands.
 func runTrain(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		trainUsage()
 		if len(args) == 0 {
-			return errors.New("train: name a trainer (sft, rm, dpo or ppo)")
+			return fmt.Errorf("train: name a trainer (%s)", trainerNames())
 		}
 		return flag.ErrHelp
 	}
@@ -44,7 +45,16 @@ func runTrain(ctx context.Context, args []string) error {
 		}
 	}
 	trainUsage()
-	return fmt.Errorf("train: unknown trainer %q (want sft, rm or dpo)", args[0])
+	return fmt.Errorf("train: unknown trainer %q (want one of %s)", args[0], trainerNames())
+}
+
+// trainerNames lists the trainers, comma-separated.
+func trainerNames() string {
+	names := make([]string, len(trainCommands))
+	for i, c := range trainCommands {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
 }
 
 func trainUsage() {

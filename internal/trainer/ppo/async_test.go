@@ -339,3 +339,25 @@ func BenchmarkAsync_EngineLatency(b *testing.B) {
 		})
 	}
 }
+
+func TestAsync_ResumeNeedsAsync(t *testing.T) {
+	// An async checkpoint holds queued batches that only an async run can
+	// train on: resuming it synchronously is refused, naming the flag.
+	c := asyncConfig(t, 1, 3)
+	c.Train.StopAtStep = 1
+	tr, _ := newTrainer(t, c, tinyEnv(t))
+	if err := tr.Run(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Fatalf("run with stop_at_step 1: %v", err)
+	}
+	c.Train.StopAtStep, c.Ckpt.LoadEnable, c.Train.Async.Enable = 0, true, false
+	env := tinyEnv(t)
+	p, err := inproc.Build(c.RoleSpec(), env, loadModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, err = New(context.Background(), c, p.Set, Runtime{Tok: env.Tok})
+	if err == nil || !strings.Contains(err.Error(), "1 queued batches of an async run; resume it with --train.async_enable") {
+		t.Fatalf("synchronous resume of an async checkpoint: %v", err)
+	}
+}

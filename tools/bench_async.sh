@@ -6,7 +6,8 @@
 # (<output_dir>/reward_model): every sentiment run uses it instead of
 # training its own. TASKS="sentiment" or "arithmetic" runs one task only;
 # EXTRA holds more demo flags (e.g. "--gemm avx2": the same GEMM kernel
-# in every run, rather than the one a timing probe picks under load).
+# in every run, rather than the one a timing probe picks under load);
+# MODES="async sync" runs async first (to balance a load trend).
 # Tabulate with: python3 tools/bench_async.py OUTDIR
 set -u
 bin=$1 out=$2 rm=$3 seeds=${4:-"1 2 3"} sit=${5:-40} ait=${6:-60}
@@ -14,7 +15,7 @@ mkdir -p "$out"
 for task in ${TASKS:-sentiment arithmetic}; do
   for seed in $seeds; do
     it=$sit; [ "$task" = arithmetic ] && it=$ait
-    for mode in sync async; do
+    for mode in ${MODES:-sync async}; do
       dir="$out/$task-$mode-$seed"
       rm -rf "$dir"
       flags=()

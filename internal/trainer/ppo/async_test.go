@@ -3,9 +3,11 @@ package ppo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
@@ -282,5 +284,80 @@ func TestAsync_DynamicFilterResumeBitIdentical(t *testing.T) {
 	}
 	if rounds < 2 {
 		t.Fatalf("no iteration took a second filtering round (most %v): the test shows nothing", rounds)
+	}
+}
+
+// slowRollout is the real engine behind a fixed latency per call: a
+// rollout engine on hardware of its own (a GPU server), whose time the
+// trainer's cores do not pay.
+type slowRollout struct {
+	role.Rollout
+	latency time.Duration
+}
+
+func (s slowRollout) Generate(ctx context.Context, req role.GenerateRequest) (role.GenerateResult, error) {
+	time.Sleep(s.latency)
+	return s.Rollout.Generate(ctx, req)
+}
+
+// BenchmarkAsync_EngineLatency times 6 iterations of the tiny GAE run with
+// a rollout engine that takes 400 ms more per call (about one
+// iteration's training on 2 loaded cores), synchronously and with
+// --train.async_enable: async hides the engine's time behind training
+// (≈ max instead of sum per iteration).
+//
+//	go test -run '^$' -bench Async_EngineLatency -benchtime 1x ./internal/trainer/ppo/
+func BenchmarkAsync_EngineLatency(b *testing.B) {
+	for _, async := range []bool{false, true} {
+		b.Run(fmt.Sprintf("async=%v", async), func(b *testing.B) {
+			b.StopTimer()
+			for range b.N {
+				c := tinyConfigFor(b, rl.EstimatorGAE)
+				c.Train.MaxIterations = 6
+				c.Train.Async = AsyncConfig{Enable: async, QueueSize: 1}
+				env := tinyEnv(b)
+				p, err := inproc.Build(c.RoleSpec(), env, loadModel)
+				if err != nil {
+					b.Fatal(err)
+				}
+				set := p.Set
+				set.Rollout = slowRollout{Rollout: p.Rollout, latency: 400 * time.Millisecond}
+				tr, err := New(context.Background(), c, set, Runtime{Tok: env.Tok})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for range c.Train.MaxIterations {
+					if _, err := tr.Step(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				tr.Close()
+				p.Close()
+			}
+		})
+	}
+}
+
+func TestAsync_ResumeNeedsAsync(t *testing.T) {
+	// An async checkpoint holds queued batches that only an async run can
+	// train on: resuming it synchronously is refused, naming the flag.
+	c := asyncConfig(t, 1, 3)
+	c.Train.StopAtStep = 1
+	tr, _ := newTrainer(t, c, tinyEnv(t))
+	if err := tr.Run(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Fatalf("run with stop_at_step 1: %v", err)
+	}
+	c.Train.StopAtStep, c.Ckpt.LoadEnable, c.Train.Async.Enable = 0, true, false
+	env := tinyEnv(t)
+	p, err := inproc.Build(c.RoleSpec(), env, loadModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, err = New(context.Background(), c, p.Set, Runtime{Tok: env.Tok})
+	if err == nil || !strings.Contains(err.Error(), "1 queued batches of an async run; resume it with --train.async_enable") {
+		t.Fatalf("synchronous resume of an async checkpoint: %v", err)
 	}
 }

@@ -52,8 +52,10 @@ func (t *Trainer) filterRounds(ctx context.Context, m *phaseTimer, first *rollou
 	st := &filterStats{}
 	kept := &rollout{g: t.cfg.Algo.Advantage.SamplesPerPrompt}
 	for st.rounds < f.MaxRounds && kept.groups() < want {
-		r, err := first, error(nil)
-		if first = nil; r == nil {
+		r := first
+		first = nil
+		var err error
+		if r == nil {
 			r, err = t.generate(ctx, t.nextPrompts(), t.samplingParams(), m)
 		}
 		if err != nil {

@@ -227,6 +227,10 @@ func checkMetrics(t *testing.T, packed, padded []map[string]float64) {
 			bad := !ok || !(d <= laterTol)
 			if strings.HasSuffix(k, "clip_frac") {
 				bad = !ok || !(math.Abs(a-b) <= 0.01)
+			} else if strings.HasPrefix(k, "mismatch/") {
+				// engine vs trainer log-probs: rounding noise (~1e-6)
+				// that packing computes in another order
+				bad = !ok || !(math.Abs(a-b) <= 1e-5)
 			} else if d > worst {
 				worst, name = d, fmt.Sprintf("%s (iteration %d)", k, i+1)
 			}

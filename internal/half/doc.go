@@ -3,12 +3,14 @@
 // each weight to f32 inside the kernel: single-stream decode reads every
 // weight once per token, so halving the bytes read is most of its speed.
 //
-// A Matrix is stored [In, Out] (the weight of an nn.Linear, [Out, In],
-// is transposed once when converted), so that y = x·W walks each 16-bit
-// row with broadcast multiply-adds, the access pattern of the attention
-// kernels in package generate. Products are f32 fused multiply-adds in
-// increasing In order, one chain per output, from zero: rounding equals
-// mulRef, the naive twin, on the same widened weights, bit for bit.
+// A Matrix is [In, Out] (the weight of an nn.Linear, [Out, In], is
+// transposed once when converted), stored in column panels of 128 so that
+// each thread streams one contiguous stretch: y = x·W runs as broadcast
+// multiply-adds over each panel's rows, the access pattern of the
+// attention kernels in package generate. Products are f32 fused
+// multiply-adds in increasing In order, one chain per output, from zero,
+// as in mulRef, the naive twin (which rounds each FMA through float64, so
+// the two agree to a rare last-bit difference).
 //
 // Kernels: Go assembly for amd64 with AVX-512 (VCVTPH2PS for f16, a
 // zero-extend and 16-bit shift for bf16) and with AVX2+FMA+F16C, and a

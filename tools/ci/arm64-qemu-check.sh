@@ -108,6 +108,14 @@ t0=$SECONDS
 (cd internal/generate && "$QEMU" "$W/generate.test" -test.v -test.run 'TestEngine_Greedy_Stories260K$')
 echo "arm64-qemu-check: stories260K greedy test took $((SECONDS - t0)) s"
 
+# package half's portable 16-bit weight path (--dtype bf16/f16) against
+# its naive twin, and bf16/f16 greedy decoding of stories260K
+t0=$SECONDS
+go test "${BUILD[@]}" -c -o "$W/half.test" ./internal/half
+(cd internal/half && "$QEMU" "$W/half.test" -test.run 'TestMulMatchesRef|TestRoundTripAll|TestRoundsToNearest')
+(cd internal/generate && "$QEMU" "$W/generate.test" -test.run 'TestEngine_DType')
+echo "arm64-qemu-check: 16-bit weight tests took $((SECONDS - t0)) s"
+
 t0=$SECONDS
 for g in neon go; do
   "$QEMU" "$W/gorlhf" generate --gemm "$g" --prompt "Once upon a time" --temperature 0 \

@@ -34,6 +34,21 @@ func (ps Params) Find(name string) *tensor.Tensor {
 	return nil
 }
 
+// Shares reports whether ps and o hold a common tensor (a frozen copy that
+// must not alias the trained model, e.g. a reference or teacher).
+func (ps Params) Shares(o Params) bool {
+	seen := make(map[*tensor.Tensor]bool, len(ps))
+	for _, p := range ps {
+		seen[p.Tensor] = true
+	}
+	for _, p := range o {
+		if seen[p.Tensor] {
+			return true
+		}
+	}
+	return false
+}
+
 // Count returns the total number of scalar parameters.
 func (ps Params) Count() int {
 	n := 0

@@ -28,3 +28,17 @@ func TestParams(t *testing.T) {
 		t.Fatalf("Linear output %v", y.Shape)
 	}
 }
+
+func TestParams_Shares(t *testing.T) {
+	a, b, c := tensor.Param(2), tensor.Param(2), tensor.Param(3)
+	ps := Params{{Name: "a", Tensor: a}, {Name: "b", Tensor: b}}
+	if ps.Shares(Params{{Name: "c", Tensor: c}}) {
+		t.Fatal("distinct tensors reported as shared")
+	}
+	if !ps.Shares(Params{{Name: "c", Tensor: c}, {Name: "x", Tensor: b}}) {
+		t.Fatal("a common tensor under another name not found")
+	}
+	if ps.Shares(nil) || Params(nil).Shares(ps) {
+		t.Fatal("an empty list shares nothing")
+	}
+}

@@ -41,7 +41,7 @@ func New(cfg Config, env train.Setup, ref model.CausalLM) (*Trainer, error) {
 		return nil, errors.New("dpo: the policy must be a causal LM, not a reward model")
 	}
 	t := &Trainer{cfg: cfg, env: env, policy: env.Model, ref: ref}
-	if shared(env.Model.Params(), ref.Params()) {
+	if env.Model.Params().Shares(ref.Params()) {
 		return nil, errors.New("dpo: the reference model shares weights with the policy")
 	}
 	params, adapters, err := cfg.Train.Adapt(t.policy)
@@ -90,20 +90,6 @@ func New(cfg Config, env train.Setup, ref model.CausalLM) (*Trainer, error) {
 	t.s.Log.Info("plan", "steps", t.s.Total(), "steps_per_epoch", t.s.StepsPerEpoch(), "beta", cfg.Loss.Beta,
 		"ipo", cfg.Loss.IPO, "label_smoothing", cfg.Loss.LabelSmoothing, "nll_coef", cfg.NLLCoef, "start_step", t.s.Step())
 	return t, nil
-}
-
-// shared reports whether two parameter lists hold a common tensor.
-func shared(a, b nn.Params) bool {
-	seen := make(map[*tensor.Tensor]bool, len(a))
-	for _, p := range a {
-		seen[p.Tensor] = true
-	}
-	for _, p := range b {
-		if seen[p.Tensor] {
-			return true
-		}
-	}
-	return false
 }
 
 // Session returns the run's session.

@@ -52,7 +52,7 @@ func New(cfg Config, env train.Setup, teacher *load.Bundle) (*Trainer, error) {
 		return nil, fmt.Errorf("kd: teacher %s has %d logits per token, student %s %d: they must share a vocabulary", cfg.Teacher, tv, cfg.Model, sv)
 	}
 	t := &Trainer{cfg: cfg, env: env, student: env.Model, teacher: teacher.Model, params: env.Model.Params()}
-	if shared(t.params, t.teacher.Params()) {
+	if t.params.Shares(t.teacher.Params()) {
 		return nil, errors.New("kd: the teacher shares weights with the student")
 	}
 	if cfg.GradientCheckpointing {
@@ -112,20 +112,6 @@ func sameTokenizer(a, b tokenizer.Tokenizer) error {
 		}
 	}
 	return nil
-}
-
-// shared reports whether two parameter lists hold a common tensor.
-func shared(a, b nn.Params) bool {
-	seen := make(map[*tensor.Tensor]bool, len(a))
-	for _, p := range a {
-		seen[p.Tensor] = true
-	}
-	for _, p := range b {
-		if seen[p.Tensor] {
-			return true
-		}
-	}
-	return false
 }
 
 // Session returns the run's session.

@@ -44,7 +44,7 @@ func New(cfg Config, env train.Setup, ref model.CausalLM) (*Trainer, error) {
 		return nil, errors.New("kto: the policy must be a causal LM, not a reward model")
 	}
 	t := &Trainer{cfg: cfg, env: env, policy: env.Model, ref: ref, params: env.Model.Params()}
-	if shared(t.params, ref.Params()) {
+	if t.params.Shares(ref.Params()) {
 		return nil, errors.New("kto: the reference model shares weights with the policy")
 	}
 	if cfg.GradientCheckpointing {
@@ -116,20 +116,6 @@ func count(us []data.Unpaired) (desirable, undesirable int) {
 		}
 	}
 	return desirable, len(us) - desirable
-}
-
-// shared reports whether two parameter lists hold a common tensor.
-func shared(a, b nn.Params) bool {
-	seen := make(map[*tensor.Tensor]bool, len(a))
-	for _, p := range a {
-		seen[p.Tensor] = true
-	}
-	for _, p := range b {
-		if seen[p.Tensor] {
-			return true
-		}
-	}
-	return false
 }
 
 // Session returns the run's session.

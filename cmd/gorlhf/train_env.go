@@ -19,6 +19,15 @@ func loadOptions() load.Options {
 // loadModel loads a model reference with the hub cache from the environment.
 func loadModel(ref string) (*load.Loaded, error) { return load.Load(ref, loadOptions()) }
 
+// loadReference loads a trainer's frozen reference model: ref, or the
+// policy as loaded when ref is empty (OpenRLHF's --ref_pretrain default).
+func loadReference(ref, policy string) (*load.Loaded, error) {
+	if ref == "" {
+		ref = policy
+	}
+	return loadModel(ref)
+}
+
 // trainSetup opens the model bundle a trainer starts from (load.Open: the
 // model, its tokenizer and files, its chat template) and, unless quiet,
 // sends progress to stderr. With --data.apply_chat_template the template

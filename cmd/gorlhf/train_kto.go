@@ -17,11 +17,7 @@ func runTrainKTO(ctx context.Context, args []string) error {
 	}
 	setup := func(quiet bool) (train.Setup, error) { return trainSetup(cfg.Model, cfg.Data, quiet) }
 	return runOffline(ctx, "kto", args, f, cfg.Train, setup, func(env train.Setup) (offlineTrainer, error) {
-		refName := cfg.Ref
-		if refName == "" {
-			refName = cfg.Model
-		}
-		ref, err := loadModel(refName)
+		ref, err := loadReference(cfg.Ref, cfg.Model)
 		if err != nil {
 			return nil, err
 		}

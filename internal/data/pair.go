@@ -48,17 +48,7 @@ func (e *Encoder) ReadPairs(spec string, maxSamples int, k PairKeys) ([]Pair, *R
 		return nil, nil, err
 	}
 	pairs, encRep, err := e.Pairs(spec, recs, k)
-	if encRep != nil {
-		rep.Used = encRep.Used
-		rep.absorb(encRep)
-	}
-	if err != nil {
-		if encRep != nil && encRep.Used == 0 && rep.Err() != nil {
-			err = rep.Err() // name the read-stage skips too
-		}
-		return nil, rep, err
-	}
-	return pairs, rep, nil
+	return withReadReport(rep, pairs, encRep, err)
 }
 
 // Pairs turns records into preference pairs, skipping (and reporting) the
@@ -67,28 +57,7 @@ func (e *Encoder) Pairs(name string, recs []Record, k PairKeys) ([]Pair, *Report
 	if err := k.Validate(); err != nil {
 		return nil, nil, err
 	}
-	rep := &Report{Name: name, Total: len(recs)}
-	out := make([]Pair, 0, len(recs))
-	for _, rec := range recs {
-		p, truncated, err := e.Pair(rec, k)
-		var skip skipError
-		switch {
-		case errors.As(err, &skip):
-			rep.Skip(rec.Pos, skip.Error())
-			continue
-		case err != nil:
-			return nil, nil, fmt.Errorf("data: %s: %w", rec.Pos, err)
-		}
-		if truncated {
-			rep.Truncated++
-		}
-		out = append(out, p)
-	}
-	rep.Used = len(out)
-	if err := rep.Err(); err != nil {
-		return nil, rep, err
-	}
-	return out, rep, nil
+	return encodeAll(name, recs, func(rec Record) (Pair, bool, error) { return e.Pair(rec, k) })
 }
 
 // Pair turns one record into a preference pair. Sequences longer than

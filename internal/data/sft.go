@@ -52,17 +52,7 @@ func (e *Encoder) ReadSFT(spec string, maxSamples int, k SFTKeys) ([]Sample, *Re
 		return nil, rep, err
 	}
 	samples, encRep, err := e.SFTSamples(spec, recs, k)
-	if encRep != nil {
-		rep.Used = encRep.Used
-		rep.absorb(encRep)
-	}
-	if err != nil {
-		if encRep != nil && encRep.Used == 0 && rep.Err() != nil {
-			err = rep.Err() // name the read-stage skips too
-		}
-		return nil, rep, err
-	}
-	return samples, rep, nil
+	return withReadReport(rep, samples, encRep, err)
 }
 
 // SFTSamples turns records into SFT samples, skipping (and reporting) the
@@ -71,28 +61,7 @@ func (e *Encoder) SFTSamples(name string, recs []Record, k SFTKeys) ([]Sample, *
 	if err := k.Validate(e.Template != nil); err != nil {
 		return nil, nil, err
 	}
-	rep := &Report{Name: name, Total: len(recs)}
-	out := make([]Sample, 0, len(recs))
-	for _, rec := range recs {
-		s, truncated, err := e.SFT(rec, k)
-		var skip skipError
-		switch {
-		case errors.As(err, &skip):
-			rep.Skip(rec.Pos, skip.Error())
-			continue
-		case err != nil:
-			return nil, nil, fmt.Errorf("data: %s: %w", rec.Pos, err)
-		}
-		if truncated {
-			rep.Truncated++
-		}
-		out = append(out, s)
-	}
-	rep.Used = len(out)
-	if err := rep.Err(); err != nil {
-		return nil, rep, err
-	}
-	return out, rep, nil
+	return encodeAll(name, recs, func(rec Record) (Sample, bool, error) { return e.SFT(rec, k) })
 }
 
 // SFT turns one record into a sample whose loss covers the response

@@ -58,17 +58,7 @@ func (e *Encoder) ReadUnpaired(spec string, maxSamples int, k UnpairedKeys) ([]U
 		return nil, nil, err
 	}
 	out, encRep, err := e.UnpairedSamples(spec, recs, k)
-	if encRep != nil {
-		rep.Used = encRep.Used
-		rep.absorb(encRep)
-	}
-	if err != nil {
-		if encRep != nil && encRep.Used == 0 && rep.Err() != nil {
-			err = rep.Err() // name the read-stage skips too
-		}
-		return nil, rep, err
-	}
-	return out, rep, nil
+	return withReadReport(rep, out, encRep, err)
 }
 
 // UnpairedSamples turns records into unpaired samples, skipping (and
@@ -78,28 +68,7 @@ func (e *Encoder) UnpairedSamples(name string, recs []Record, k UnpairedKeys) ([
 	if err := k.Validate(e.Template != nil); err != nil {
 		return nil, nil, err
 	}
-	rep := &Report{Name: name, Total: len(recs)}
-	out := make([]Unpaired, 0, len(recs))
-	for _, rec := range recs {
-		u, truncated, err := e.Unpaired(rec, k)
-		var skip skipError
-		switch {
-		case errors.As(err, &skip):
-			rep.Skip(rec.Pos, skip.Error())
-			continue
-		case err != nil:
-			return nil, nil, fmt.Errorf("data: %s: %w", rec.Pos, err)
-		}
-		if truncated {
-			rep.Truncated++
-		}
-		out = append(out, u)
-	}
-	rep.Used = len(out)
-	if err := rep.Err(); err != nil {
-		return nil, rep, err
-	}
-	return out, rep, nil
+	return encodeAll(name, recs, func(rec Record) (Unpaired, bool, error) { return e.Unpaired(rec, k) })
 }
 
 // Unpaired turns one record into an unpaired sample, encoded as a DPO

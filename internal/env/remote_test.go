@@ -161,7 +161,10 @@ func TestServer_Capacity(t *testing.T) {
 	// is forgotten after the TTL, which frees room.
 	ctx := context.Background()
 	cfg := DefaultServerConfig()
-	cfg.MaxEpisodes, cfg.IdleTTL = 1, 50*time.Millisecond
+	// The TTL must outlast the refused Reset's retries even on a loaded
+	// machine (50 ms did not at load ~30: the first episode expired and
+	// the second Reset got in).
+	cfg.MaxEpisodes, cfg.IdleTTL = 1, time.Second
 	srv, url := serveChain(t, cfg, nil)
 	f, _ := RemoteFactory(fastRemote(url))
 	if _, err := f().Reset(ctx, "1+1=", ""); err != nil {
@@ -170,7 +173,7 @@ func TestServer_Capacity(t *testing.T) {
 	if _, err := f().Reset(ctx, "1+1=", ""); err == nil || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "gave up after 3 attempts") {
 		t.Fatalf("full server: %v", err)
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	if _, err := f().Reset(ctx, "1+1=", ""); err != nil {
 		t.Fatalf("after the idle TTL: %v", err)
 	}

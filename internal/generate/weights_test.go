@@ -33,7 +33,11 @@ func TestEngine_LoadWeights(t *testing.T) {
 
 	loaded := make(chan error, 1)
 	go func() { loaded <- e.LoadWeights(ctx, Weights{Params: newM.Params()}) }()
-	time.Sleep(20 * time.Millisecond) // let the update reach the scheduler
+	// Let the update reach the scheduler before the next request. Should
+	// the long request finish first on a fast machine, the update applies
+	// at once and the queued request still runs on version 1; 200 ms (not
+	// 20) keeps a loaded machine from submitting it before the update.
+	time.Sleep(200 * time.Millisecond)
 	queued := make(chan []Result, 1)
 	go func() { // submitted while the update waits
 		res, err := e.Generate(ctx, []Request{short})

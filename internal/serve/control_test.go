@@ -99,6 +99,10 @@ func TestServer_TokenIDsSeedsMatchEngine(t *testing.T) {
 // /resume; keep and wait answer, abort stops a running request with 503.
 func TestServer_PauseResume(t *testing.T) {
 	f := newFixture(t, Options{})
+	// Runs before the fixture's cleanup: a test that fails while the
+	// server is paused must not leave a held request that the server's
+	// Close would wait for forever.
+	t.Cleanup(f.s.gate.resume)
 	paused := func() bool {
 		resp := f.do(t, http.MethodGet, "/is_paused", nil)
 		defer resp.Body.Close()
@@ -141,7 +145,9 @@ func TestServer_PauseResume(t *testing.T) {
 		t.Fatal("held request never answered after /resume")
 	}
 
-	// abort: a long request in flight answers 503 "aborted"
+	// abort: a long request in flight answers 503 "aborted" (in flight:
+	// it has generated tokens beyond those of the requests before it)
+	before := f.eng.Stats().GeneratedTokens
 	long := make(chan map[string]any, 1)
 	go func() {
 		_, out := f.post(t, "/v1/completions", map[string]any{"prompt": []int{1}, "n": 48, "max_tokens": 400,
@@ -149,7 +155,7 @@ func TestServer_PauseResume(t *testing.T) {
 		long <- out
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for f.eng.Stats().GeneratedTokens == 0 && time.Now().Before(deadline) {
+	for f.eng.Stats().GeneratedTokens == before && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if st, out := f.post(t, "/pause?mode=abort", nil); st != 200 || out["num_paused_requests"].(float64) != 1 {

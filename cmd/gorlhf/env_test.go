@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -95,5 +96,23 @@ func TestHintOpenBLASCore(t *testing.T) {
 	hintOpenBLASCore()
 	if got := os.Getenv(openblasCoreEnv); got != gemm.OpenBLASCore() {
 		t.Fatalf("%s = %q, want %q", openblasCoreEnv, got, gemm.OpenBLASCore())
+	}
+}
+
+// TestTuneGC: the binary's GC target is defaultGCPercent unless $GOGC is
+// set, in which case the runtime's reading of it stands.
+func TestTuneGC(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	t.Setenv("GOGC", "100")
+	debug.SetGCPercent(123) // stands for what the runtime read from $GOGC
+	tuneGC()
+	if got := debug.SetGCPercent(100); got != 123 {
+		t.Fatalf("with $GOGC set, tuneGC changed the GC percent to %d", got)
+	}
+	os.Unsetenv("GOGC")
+	tuneGC()
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Fatalf("without $GOGC, GC percent %d, want %d", got, defaultGCPercent)
 	}
 }

@@ -70,6 +70,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	hintOpenBLASCore()
+	tuneGC()
 	if len(args) == 0 {
 		usage(os.Stderr)
 		return usageError("")

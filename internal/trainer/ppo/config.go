@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/gorlhf/gorlhf/internal/cfgflag"
-	"github.com/gorlhf/gorlhf/internal/half"
 	"github.com/gorlhf/gorlhf/internal/lora"
-	"github.com/gorlhf/gorlhf/internal/reward"
 	"github.com/gorlhf/gorlhf/internal/reward/grade"
 	"github.com/gorlhf/gorlhf/internal/rl"
 	"github.com/gorlhf/gorlhf/internal/role"
@@ -68,125 +64,6 @@ type CriticConfig struct {
 	// (--critic.gradient_checkpointing_enable).
 	GradientCheckpointing bool `json:"-" flag:"gradient_checkpointing_enable"`
 }
-
-// RewardConfig says where rewards come from: any of Model, RemoteURLs and
-// Rule (gorlhf's built-in graders); with more than one, their weighted
-// sum (Mix).
-type RewardConfig struct {
-	Model      string   `flag:"model_name_or_path"` // a reward model folder
-	RemoteURLs []string `flag:"remote_url"`         // OpenRLHF-protocol servers (comma-separated)
-	// Rule is a built-in grader (--reward.rule: math, exact, regex, length,
-	// format) fed by the dataset's label (--data.label_key).
-	Rule grade.RuleConfig
-	// Normalize reports reward-model scores as (r − mean)/std with the
-	// statistics stored in its config.json (--reward.normalize_enable).
-	Normalize bool `flag:"normalize_enable"`
-	// PRMAggregation is how the step scores of a process reward model
-	// (a Model folder with prm.json, from gorlhf train prm) become the
-	// reward (--reward.prm_aggregation): min, prod, mean or last.
-	PRMAggregation string `flag:"prm_aggregation"`
-	// Length is DAPO's overlong penalty and ProRL's stop-properly penalty
-	// (--reward.overlong_buffer_len, --reward.overlong_penalty_factor,
-	// --reward.stop_properly_penalty_coef); the zero value disables both.
-	Length rl.LengthPenalty
-	// BatchSize is how many sequences a local reward model scores per
-	// forward pass; 0 means 16.
-	BatchSize int `flag:"batch_size"`
-	// Mix weighs the sources when several are set (--reward.mix, e.g.
-	// "model=1,rule=0.5"): the reward is Σ wᵢ·rᵢ over the parts named
-	// model, remote and rule; a part not listed weighs 1. Each part's
-	// reward is logged as reward/<part>.
-	Mix []reward.Weight `flag:"mix"`
-	// ScoreFrom names the part whose score is the sample's score, the one
-	// dynamic filtering compares (--reward.score_from, e.g. rule for a
-	// 0/1 verifier next to a reward model); "" means the weighted sum.
-	ScoreFrom string `flag:"score_from"`
-}
-
-// parts lists the names of the sources set (role.PartRule, PartRemote,
-// PartModel), in the order they are built.
-func (r RewardConfig) parts() []string { return r.spec(0).Parts() }
-
-// spec is the reward role's part of the role spec; maxLen is the token
-// budget of a sequence the reward model scores.
-func (r RewardConfig) spec(maxLen int) role.RewardSpec {
-	s := role.RewardSpec{Rule: r.Rule, RemoteURLs: r.RemoteURLs, Model: r.Model, Normalize: r.Normalize, PRMAggregation: r.PRMAggregation,
-		BatchSize: r.BatchSize, MaxLen: maxLen, ScoreFrom: r.ScoreFrom}
-	for _, w := range r.Mix {
-		if s.Mix == nil {
-			s.Mix = map[string]float64{}
-		}
-		s.Mix[w.Name] = w.Weight
-	}
-	return s
-}
-
-// validateMix checks that Mix and ScoreFrom name sources that are set.
-func (c *Config) validateMix() error {
-	r := c.Reward
-	set := r.parts()
-	var errs []error
-	for _, w := range r.Mix {
-		if !slices.Contains(set, w.Name) {
-			errs = append(errs, fmt.Errorf("ppo: %s: %q is not a reward source that is set (set: %s)", c.flag(&c.Reward.Mix), w.Name, strings.Join(set, ", ")))
-		}
-	}
-	if r.ScoreFrom != "" && !slices.Contains(set, r.ScoreFrom) {
-		errs = append(errs, fmt.Errorf("ppo: %s: %q is not a reward source that is set (set: %s)", c.flag(&c.Reward.ScoreFrom), r.ScoreFrom, strings.Join(set, ", ")))
-	}
-	return errors.Join(errs...)
-}
-
-// sources counts the reward sources set.
-func (r RewardConfig) sources() int { return len(r.parts()) }
-
-// RolloutConfig is generation.
-type RolloutConfig struct {
-	BatchSize    int     `flag:"batch_size"`     // prompts per iteration
-	MaxNewTokens int     `flag:"max_new_tokens"` // response budget
-	Temperature  float64 `flag:"temperature"`    // sampling temperature
-	TopP         float64 `flag:"top_p"`          // nucleus sampling mass; 1 = off
-	TopK         int     `flag:"top_k"`          // top-k sampling; 0 = off
-	// MicroBatchSize bounds the sequences of one inference pass of the
-	// actor, critic and reference (--rollout.micro_batch_size); 0 = all.
-	MicroBatchSize int `flag:"micro_batch_size"`
-	KVCacheMB      int `flag:"kv_cache_mb"` // the engine's KV-cache budget; 0 = 1024
-	// EnablePrefixCaching keeps full KV blocks across generate calls and
-	// reuses them for prompts with the same prefix (OpenRLHF's
-	// --vllm.enable_prefix_caching): multi-turn episodes and long shared
-	// prompts skip most of their prefill. Off keeps today's prefill.
-	EnablePrefixCaching bool `flag:"enable_prefix_caching"`
-	// Stop strings end a response (besides EOS) as soon as its text
-	// contains one (--rollout.stop); the token that completed it stays in
-	// the response, as an EOS does. In multi-turn episodes it is how an
-	// action ends without an EOS in mid-conversation.
-	Stop []string `flag:"stop"`
-	// External engines (role/openai, docs/ROLLOUT.md): Backend "gorlhf"
-	// generates in process, "openai" through the OpenAI-compatible
-	// servers at URLs (gorlhf serve, vLLM, SGLang), each request retried
-	// MaxRetries times and bounded by RequestTimeout seconds per attempt;
-	// weights reach them by WeightSync ("disk": SGLang's
-	// /update_weights_from_disk; "vllm": vLLM's weight-transfer routes)
-	// through snapshots in SyncDir ("" = <output_dir>/rollout_sync).
-	Backend        string   `flag:"backend"`
-	URLs           []string `flag:"urls"`
-	WeightSync     string   `flag:"weight_sync"`
-	SyncDir        string   `flag:"sync_dir"`
-	RequestTimeout float64  `flag:"request_timeout"`
-	MaxRetries     int      `flag:"max_retries"`
-	ModelName      string   `flag:"model_name"`
-	// DType is the format the rollout engine reads the policy's weight
-	// matrices in (--rollout.dtype, vLLM's --dtype): f32 (the default),
-	// bf16 or f16, converted from the actor's f32 weights at every sync;
-	// training keeps f32.
-	DType string `flag:"dtype"`
-}
-
-// Rollout backends (RolloutConfig.Backend).
-const (
-	BackendGorlhf = "gorlhf"
-	BackendOpenAI = "openai"
-)
 
 // AlgoConfig is the RL math.
 type AlgoConfig struct {
@@ -499,55 +376,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ppo: %w", err)
 	}
 	return nil
-}
-
-func (c Config) validateRollout() error {
-	r := c.Rollout
-	var errs []error
-	if r.BatchSize < 1 || r.MaxNewTokens < 1 {
-		errs = append(errs, fmt.Errorf("ppo: %s (%d) and %s (%d) must be ≥ 1", c.flag(&c.Rollout.BatchSize), r.BatchSize, c.flag(&c.Rollout.MaxNewTokens), r.MaxNewTokens))
-	}
-	if _, err := half.ParseDType(r.DType); err != nil {
-		errs = append(errs, fmt.Errorf("ppo: %s: %w", c.flag(&c.Rollout.DType), err))
-	}
-	if slices.Contains(r.Stop, "") {
-		errs = append(errs, fmt.Errorf("ppo: %s: a stop string must not be empty", c.flag(&c.Rollout.Stop)))
-	}
-	if !(r.Temperature >= 0) || !(r.TopP > 0 && r.TopP <= 1) || r.TopK < 0 || r.MicroBatchSize < 0 || r.KVCacheMB < 0 {
-		errs = append(errs, fmt.Errorf("ppo: bad rollout sampling: temperature %g (≥ 0), top_p %g (in (0, 1]), top_k %d, micro_batch_size %d, kv_cache_mb %d (≥ 0)",
-			r.Temperature, r.TopP, r.TopK, r.MicroBatchSize, r.KVCacheMB))
-	}
-	return errors.Join(append(errs, c.validateBackend())...)
-}
-
-// validateBackend checks the external-engine flags.
-func (c Config) validateBackend() error {
-	r := c.Rollout
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ppo: "+format, args...)) }
-	switch r.Backend {
-	case BackendGorlhf:
-		if len(r.URLs) > 0 {
-			add("%s needs %s %s", c.flag(&c.Rollout.URLs), c.flag(&c.Rollout.Backend), BackendOpenAI)
-		}
-	case BackendOpenAI:
-		if len(r.URLs) == 0 {
-			add("%s %s needs %s (the engines' base URLs, comma-separated)", c.flag(&c.Rollout.Backend), BackendOpenAI, c.flag(&c.Rollout.URLs))
-		}
-		if r.EnablePrefixCaching || r.KVCacheMB != 0 {
-			add("%s and %s configure the in-process engine; with %s %s set them on the servers", c.flag(&c.Rollout.EnablePrefixCaching),
-				c.flag(&c.Rollout.KVCacheMB), c.flag(&c.Rollout.Backend), BackendOpenAI)
-		}
-	default:
-		add("%s %q: want %s or %s", c.flag(&c.Rollout.Backend), r.Backend, BackendGorlhf, BackendOpenAI)
-	}
-	if r.WeightSync != "disk" && r.WeightSync != "vllm" {
-		add("%s %q: want disk or vllm", c.flag(&c.Rollout.WeightSync), r.WeightSync)
-	}
-	if !(r.RequestTimeout > 0) || r.MaxRetries < 0 {
-		add("%s %g must be > 0 and %s %d ≥ 0", c.flag(&c.Rollout.RequestTimeout), r.RequestTimeout, c.flag(&c.Rollout.MaxRetries), r.MaxRetries)
-	}
-	return errors.Join(errs...)
 }
 
 func (c Config) validateTrain() error {

@@ -189,6 +189,15 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
+// decodeOptional is decode for routes whose JSON body may be left out (a
+// POST with no body leaves v as it is).
+func (s *Server) decodeOptional(w http.ResponseWriter, r *http.Request, v any) bool {
+	if r.Method == http.MethodPost && r.ContentLength == 0 {
+		return true
+	}
+	return s.decode(w, r, v)
+}
+
 // decode reads a JSON body into v, rejecting unknown-shape input with a 400.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if r.Method != http.MethodPost {

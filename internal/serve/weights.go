@@ -292,11 +292,7 @@ func (s *Server) startWeightUpdate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		IsCheckpointFormat *bool `json:"is_checkpoint_format"`
 	}
-	if r.ContentLength != 0 && !s.decode(w, r, &req) {
-		return
-	}
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, "POST")
+	if !s.decodeOptional(w, r, &req) {
 		return
 	}
 	u := &s.update
@@ -370,11 +366,7 @@ func (s *Server) finishWeightUpdate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		WeightVersion json.RawMessage `json:"weight_version"`
 	}
-	if r.ContentLength != 0 && !s.decode(w, r, &req) {
-		return
-	}
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, "POST")
+	if !s.decodeOptional(w, r, &req) {
 		return
 	}
 	u := &s.update

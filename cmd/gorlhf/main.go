@@ -27,9 +27,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"bench", "measure speed: bench matmul | train | generate | transfer | collective", runBench},
+		{"bench", "measure speed: bench matmul | train | generate | decode | transfer | collective | zero", runBench},
 		{"batch_inference", batchInferenceSummary, runBatchInference},
-		{"convert", "write a model (HF folder, llama2.c file, stories260K) as a Hugging Face folder, or as GGUF (--to gguf)", runConvert},
+		{"convert", "write a model (HF folder, llama2.c file, stories260K) as a Hugging Face folder, or as GGUF (--to gguf); merge a PEFT LoRA adapter into its base (--merge-lora)", runConvert},
 		{"demo", "end-to-end demos on the embedded tiny model: RM + PPO on stories, or --task arithmetic (SFT + GRPO)", runDemo},
 		{"generate", "sample completions from a model (prompts from flags or a JSONL file)", runGenerate},
 		{"launch", "run training across processes: print a Kubernetes JobSet (launch k8s), or who this process is (launch env)", runLaunch},

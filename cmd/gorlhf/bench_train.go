@@ -194,7 +194,7 @@ func benchTrain(ctx context.Context, shape benchShape, o benchTrainOptions) (*be
 	for i := range ids {
 		ids[i], targets[i], pos[i] = int32(r.IntN(vocab)), int32(r.IntN(vocab)), int32(i%o.seq)
 	}
-	tp := tensor.NewTape()
+	tp := tensor.NewPooledTape() // each step reuses the last one's activation memory
 	var times, fwd []float64
 	var loss float32
 	var baseMB float64
@@ -210,6 +210,7 @@ func benchTrain(ctx context.Context, shape benchShape, o benchTrainOptions) (*be
 			m.Forward(nil, ids, pos, nil, o.batch, o.seq)
 		}
 		t1 := time.Now()
+		tp.Recycle()
 		ps.ZeroGrad()
 		l := tensor.CrossEntropy(tp, m.Forward(tp, ids, pos, nil, o.batch, o.seq), targets)
 		tp.Backward(l)

@@ -4,7 +4,10 @@
 // outer loop with For. The split depends only on the loop length and the
 // thread count, never on timing, so results are bit-identical for a fixed
 // thread count. The thread count defaults to runtime.NumCPU() and is set
-// once at start-up (the --threads flag) with SetThreads.
+// once at start-up (the --threads flag) with SetThreads. The chunks run on
+// a team of long-lived workers that spin briefly between loops (team.go),
+// or on fresh goroutines when the team is taken (nested or concurrent
+// loops) or there are more threads than GOMAXPROCS.
 package par
 
 import (
@@ -47,8 +50,11 @@ func For(n, grain int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	chunk := (n + w - 1) / w
+	if runTeam(n, chunk, w, fn) {
+		return
+	}
+	var wg sync.WaitGroup
 	for lo := chunk; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
 		wg.Add(1)

@@ -38,11 +38,11 @@ func Attention(tp *Tape, q, k, v *Tensor, heads, kvHeads int, seg []int32) *Tens
 		panic(fmt.Sprintf("tensor: Attention: q %v, k %v, heads %d/%d, %d segment ids", q.Shape, k.Shape, heads, kvHeads, len(seg)))
 	}
 	d := q.Shape[2] / heads
-	out := tp.output(q.Shape, q, k, v)
+	out := tp.outputRaw(q.Shape, q, k, v)
 	a := &AttentionArgs{B: b, Tq: tq, Tk: tk, H: heads, Hkv: kvHeads, D: d,
 		Scale: float32(1 / math.Sqrt(float64(d))), Q: q.Data, K: k.Data, V: v.Data, Seg: seg, Out: out.Data}
 	if out.RequiresGrad {
-		a.P = make([]float32, b*heads*tq*tk)
+		a.P = tp.allocRaw(b * heads * tq * tk)
 	}
 	be := Active()
 	be.AttentionForward(a)
@@ -50,7 +50,7 @@ func Attention(tp *Tape, q, k, v *Tensor, heads, kvHeads int, seg []int32) *Tens
 		a.DOut, a.DQ, a.DK, a.DV = out.Grad, gradOrNil(q), gradOrNil(k), gradOrNil(v)
 		be.AttentionBackward(a)
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 

@@ -14,7 +14,7 @@ func parallelElems(n int, fn func(lo, hi int)) { par.For(n, elemGrain, fn) }
 
 // unary applies y = f(x) elementwise; df(x, y) is dy/dx.
 func unary(tp *Tape, x *Tensor, f func(float32) float32, df func(x, y float32) float32) *Tensor {
-	out := tp.output(x.Shape, x)
+	out := tp.outputRaw(x.Shape, x)
 	parallelElems(len(x.Data), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out.Data[i] = f(x.Data[i])
@@ -28,23 +28,15 @@ func unary(tp *Tape, x *Tensor, f func(float32) float32, df func(x, y float32) f
 			}
 		})
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
-}
-
-// ensureOutGrad gives a recording op's output a gradient buffer so its
-// backward closure can read out.Grad even if no later op wrote it.
-func ensureOutGrad(out *Tensor) {
-	if out.RequiresGrad {
-		out.ensureGrad()
-	}
 }
 
 // binary applies z = f(a, b) elementwise on same-shaped tensors, with
 // partials da(a, b, z) and db(a, b, z).
 func binary(tp *Tape, op string, a, b *Tensor, f func(a, b float32) float32, da, db func(a, b, z float32) float32) *Tensor {
 	mustSameShape(op, a, b)
-	out := tp.output(a.Shape, a, b)
+	out := tp.outputRaw(a.Shape, a, b)
 	parallelElems(len(a.Data), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out.Data[i] = f(a.Data[i], b.Data[i])
@@ -53,25 +45,49 @@ func binary(tp *Tape, op string, a, b *Tensor, f func(a, b float32) float32, da,
 	tp.record(out, func() {
 		if a.RequiresGrad {
 			ga := a.ensureGrad()
-			for i, g := range out.Grad {
-				ga[i] += g * da(a.Data[i], b.Data[i], out.Data[i])
-			}
+			parallelElems(len(ga), func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					ga[i] += out.Grad[i] * da(a.Data[i], b.Data[i], out.Data[i])
+				}
+			})
 		}
 		if b.RequiresGrad {
 			gb := b.ensureGrad()
-			for i, g := range out.Grad {
-				gb[i] += g * db(a.Data[i], b.Data[i], out.Data[i])
-			}
+			parallelElems(len(gb), func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					gb[i] += out.Grad[i] * db(a.Data[i], b.Data[i], out.Data[i])
+				}
+			})
 		}
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
-// Add returns a + b (same shape).
+// parallelClear zeroes x across threads.
+func parallelClear(x []float32) { parallelElems(len(x), func(lo, hi int) { clear(x[lo:hi]) }) }
+
+// Add returns a + b (same shape). It is binary's a + b with the unit
+// partials folded in: the residual stream's op, on every block's path.
 func Add(tp *Tape, a, b *Tensor) *Tensor {
-	return binary(tp, "Add", a, b, func(a, b float32) float32 { return a + b },
-		func(_, _, _ float32) float32 { return 1 }, func(_, _, _ float32) float32 { return 1 })
+	mustSameShape("Add", a, b)
+	out := tp.outputRaw(a.Shape, a, b)
+	parallelElems(len(a.Data), func(lo, hi int) {
+		o, x, y := out.Data[lo:hi], a.Data[lo:hi], b.Data[lo:hi]
+		for i := range o {
+			o[i] = x[i] + y[i]
+		}
+	})
+	tp.record(out, func() {
+		if a.RequiresGrad {
+			addInto(a.ensureGrad(), out.Grad)
+		}
+		if b.RequiresGrad {
+			addInto(b.ensureGrad(), out.Grad)
+		}
+	})
+	tp.ensureOutGrad(out)
+	return out
 }
 
 // Sub returns a − b (same shape).

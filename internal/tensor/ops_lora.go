@@ -60,6 +60,6 @@ func LoRALinear(tp *Tape, x, w, b, a, bm *Tensor, scale float32, wOutIn bool) *T
 			colSumInto(b.ensureGrad(), y.Grad, n, out)
 		}
 	})
-	ensureOutGrad(y)
+	tp.ensureOutGrad(y)
 	return y
 }

@@ -30,12 +30,14 @@ func linear(tp *Tape, x, w, b *Tensor, wOutIn bool) *Tensor {
 		panic(fmt.Sprintf("tensor: Linear: bias %v for weight %v", b.Shape, w.Shape))
 	}
 	shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), out)
-	y := tp.output(shape, x, w, b)
+	y := tp.outputRaw(shape, x, w, b)
 	be := Active()
 	if b != nil {
-		for r := 0; r < n; r++ {
-			copy(y.Data[r*out:(r+1)*out], b.Data)
-		}
+		parallelRows(n, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				copy(y.Data[r*out:(r+1)*out], b.Data)
+			}
+		})
 	}
 	be.Gemm(false, wOutIn, n, out, in, 1, x.Data, in, w.Data, ldw, b2f(b != nil), y.Data, out)
 	tp.record(y, func() {
@@ -51,7 +53,7 @@ func linear(tp *Tape, x, w, b *Tensor, wOutIn bool) *Tensor {
 			colSumInto(b.ensureGrad(), y.Grad, n, out)
 		}
 	})
-	ensureOutGrad(y)
+	tp.ensureOutGrad(y)
 	return y
 }
 
@@ -68,7 +70,7 @@ func MatMul(tp *Tape, a, b *Tensor, transA, transB bool) *Tensor {
 	if len(a.Shape) == 3 {
 		shape = []int{ba, m, n}
 	}
-	out := tp.output(shape, a, b)
+	out := tp.outputRaw(shape, a, b)
 	be := Active()
 	lda, ldb := a.Shape[len(a.Shape)-1], b.Shape[len(b.Shape)-1]
 	sa, sb, so := m*ka, kb*n, m*n
@@ -105,7 +107,7 @@ func MatMul(tp *Tape, a, b *Tensor, transA, transB bool) *Tensor {
 			})
 		}
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 

@@ -11,7 +11,7 @@ import (
 // sum order (and the result) does not depend on thread timing.
 func Embedding(tp *Tape, table *Tensor, ids []int32) *Tensor {
 	v, c := table.Shape[0], table.Shape[1]
-	out := tp.output([]int{len(ids), c}, table)
+	out := tp.outputRaw([]int{len(ids), c}, table)
 	for i, id := range ids {
 		if id < 0 || int(id) >= v {
 			panic(fmt.Sprintf("tensor: Embedding: id %d out of range for table %v", id, table.Shape))
@@ -29,7 +29,7 @@ func Embedding(tp *Tape, table *Tensor, ids []int32) *Tensor {
 			}
 		})
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -40,14 +40,14 @@ func RMSNorm(tp *Tape, x, w *Tensor, eps float32) *Tensor {
 	if len(w.Data) != cols {
 		panic(fmt.Sprintf("tensor: RMSNorm: x %v with weight %v", x.Shape, w.Shape))
 	}
-	out := tp.output(x.Shape, x, w)
-	rstd := make([]float32, rows)
+	out := tp.outputRaw(x.Shape, x, w)
+	rstd := tp.allocRaw(rows)
 	be := Active()
 	be.RMSNormForward(x.Data, w.Data, out.Data, rstd, rows, cols, eps)
 	tp.record(out, func() {
 		be.RMSNormBackward(x.Data, w.Data, rstd, out.Grad, gradOrNil(x), gradOrNil(w), rows, cols)
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -58,8 +58,8 @@ func LayerNorm(tp *Tape, x, w, b *Tensor, eps float32) *Tensor {
 	if len(w.Data) != cols || (b != nil && len(b.Data) != cols) {
 		panic(fmt.Sprintf("tensor: LayerNorm: x %v with weight %v", x.Shape, w.Shape))
 	}
-	out := tp.output(x.Shape, x, w, b)
-	mean, rstd := make([]float32, rows), make([]float32, rows)
+	out := tp.outputRaw(x.Shape, x, w, b)
+	mean, rstd := tp.allocRaw(rows), tp.allocRaw(rows)
 	var bd []float32
 	if b != nil {
 		bd = b.Data
@@ -69,7 +69,7 @@ func LayerNorm(tp *Tape, x, w, b *Tensor, eps float32) *Tensor {
 	tp.record(out, func() {
 		be.LayerNormBackward(x.Data, w.Data, mean, rstd, out.Grad, gradOrNil(x), gradOrNil(w), gradOrNil(b), rows, cols)
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -89,8 +89,8 @@ const (
 // GELU returns the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715x³)))
 // (Hendrycks & Gimpel 2016), as GPT-2's "gelu_new".
 func GELU(tp *Tape, x *Tensor) *Tensor {
-	out := tp.output(x.Shape, x)
-	th := make([]float32, len(x.Data)) // tanh(·), kept for the backward pass
+	out := tp.outputRaw(x.Shape, x)
+	th := tp.allocRaw(len(x.Data)) // tanh(·), kept for the backward pass
 	parallelElems(len(x.Data), func(lo, hi int) { geluForward(x.Data[lo:hi], out.Data[lo:hi], th[lo:hi]) })
 	tp.record(out, func() {
 		gx := x.ensureGrad()
@@ -102,7 +102,7 @@ func GELU(tp *Tape, x *Tensor) *Tensor {
 			}
 		})
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -132,7 +132,7 @@ func SiLU(tp *Tape, x *Tensor) *Tensor {
 // SwiGLU returns silu(gate) ⊙ up (Shazeer 2020), the Llama MLP activation.
 func SwiGLU(tp *Tape, gate, up *Tensor) *Tensor {
 	mustSameShape("SwiGLU", gate, up)
-	out := tp.output(gate.Shape, gate, up)
+	out := tp.outputRaw(gate.Shape, gate, up)
 	parallelElems(len(gate.Data), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate.Data[i]
@@ -154,7 +154,7 @@ func SwiGLU(tp *Tape, gate, up *Tensor) *Tensor {
 			}
 		})
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -186,7 +186,7 @@ func LogSoftmax(tp *Tape, x *Tensor) *Tensor {
 			}
 		})
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -214,7 +214,7 @@ func Softmax(tp *Tape, x *Tensor) *Tensor {
 			}
 		})
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -245,13 +245,13 @@ func TokenLogProbs(tp *Tape, logits *Tensor, targets []int32) *Tensor {
 		}
 	}
 	out := tp.output(logits.Shape[:len(logits.Shape)-1], logits)
-	lse := make([]float32, rows)
+	lse := tp.allocRaw(rows)
 	be := Active()
 	be.TokenLogProbsForward(logits.Data, targets, out.Data, lse, rows, vocab)
 	tp.record(out, func() {
 		be.TokenLogProbsBackward(logits.Data, targets, lse, out.Grad, logits.ensureGrad(), rows, vocab)
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -293,6 +293,6 @@ func Entropy(tp *Tape, logits *Tensor) *Tensor {
 			}
 		})
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }

@@ -17,7 +17,7 @@ func Sum(tp *Tape, x *Tensor) *Tensor {
 			gx[i] += g
 		}
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -53,7 +53,7 @@ func MaskedMean(tp *Tape, x, mask *Tensor) *Tensor {
 			gx[i] += g * mask.Data[i]
 		}
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -80,7 +80,7 @@ func SumLastDim(tp *Tape, x *Tensor) *Tensor {
 			}
 		}
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -97,7 +97,7 @@ func Reshape(tp *Tape, x *Tensor, shape ...int) *Tensor {
 			gx[i] += g
 		}
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -122,7 +122,7 @@ func GatherRows(tp *Tape, x *Tensor, idx []int) *Tensor {
 			}
 		}
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -146,7 +146,7 @@ func AddRowVector(tp *Tape, x, v *Tensor) *Tensor {
 			colSumInto(v.ensureGrad(), out.Grad, rows, cols)
 		}
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 
@@ -186,7 +186,7 @@ func SplitLastDim(tp *Tape, x *Tensor, sizes ...int) []*Tensor {
 	off := 0
 	for i, s := range sizes {
 		shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), s)
-		out := tp.output(shape, x)
+		out := tp.outputRaw(shape, x)
 		o := off
 		parallelRows(rows, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
@@ -204,7 +204,7 @@ func SplitLastDim(tp *Tape, x *Tensor, sizes ...int) []*Tensor {
 				}
 			})
 		})
-		ensureOutGrad(out)
+		tp.ensureOutGrad(out)
 		outs[i] = out
 		off += s
 	}

@@ -89,7 +89,7 @@ func ApplyRoPE(tp *Tape, x *Tensor, pos []int32, r *RoPE) *Tensor {
 		r.rotate(out.Grad, tmp, pos, cols, -1) // the inverse rotation
 		addInto(x.ensureGrad(), tmp)
 	})
-	ensureOutGrad(out)
+	tp.ensureOutGrad(out)
 	return out
 }
 

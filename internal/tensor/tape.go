@@ -8,10 +8,59 @@ import "fmt"
 // A Tape is not safe for concurrent use; build one loss per goroutine.
 type Tape struct {
 	steps []func()
+	pool  *bufPool // nil: ops allocate from the Go heap
 }
 
 // NewTape returns an empty tape.
 func NewTape() *Tape { return &Tape{} }
+
+// NewPooledTape returns an empty tape whose ops take their buffers (outputs,
+// output gradients, activations saved for backward) from a pool that
+// Recycle refills. A training loop that keeps one such tape and calls
+// Recycle before each micro-batch runs every step in the memory of the
+// last one: no fresh pages, no zeroing by the allocator, little garbage.
+func NewPooledTape() *Tape { return &Tape{pool: &bufPool{free: map[int][][]float32{}}} }
+
+// Recycle declares every tensor that ops on this tape made since the last
+// Recycle dead, and hands their memory to the next ops; it also drops
+// recorded steps (Reset). The caller must not read those tensors (outputs,
+// gradients of outputs) afterwards: copy out what outlives the step first.
+// Parameters and their gradients are never pooled. A tape without a pool
+// only resets.
+func (tp *Tape) Recycle() {
+	tp.Reset()
+	if tp.pool != nil {
+		tp.pool.recycle()
+	}
+}
+
+// PoisonRecycled makes the pool fill buffers with NaN when they are
+// recycled or first made, so a tensor read after Recycle, or an op that
+// reads an output buffer it did not write, shows up as NaN (for tests).
+func (tp *Tape) PoisonRecycled() {
+	if tp.pool != nil {
+		tp.pool.poison = true
+	}
+}
+
+// alloc returns n zeroed floats, from the pool when the tape has one.
+func (tp *Tape) alloc(n int) []float32 {
+	if tp == nil || tp.pool == nil {
+		return make([]float32, n)
+	}
+	b := tp.pool.get(n)
+	parallelClear(b)
+	return b
+}
+
+// allocRaw returns n floats whose values are unspecified: for buffers the
+// caller overwrites entirely.
+func (tp *Tape) allocRaw(n int) []float32 {
+	if tp == nil || tp.pool == nil {
+		return make([]float32, n)
+	}
+	return tp.pool.get(n)
+}
 
 // record adds fn to the tape when gradients are wanted for out. It returns
 // whether it did, so ops can skip saving activations otherwise.
@@ -74,7 +123,18 @@ func (tp *Tape) Reset() {
 // output makes the result tensor of an op: it requires grad when any input
 // does and a tape is recording.
 func (tp *Tape) output(shape []int, inputs ...*Tensor) *Tensor {
-	out := New(shape...)
-	out.RequiresGrad = tp.on(inputs...)
-	return out
+	return &Tensor{Shape: append([]int(nil), shape...), Data: tp.alloc(numel(shape)), RequiresGrad: tp.on(inputs...)}
+}
+
+// outputRaw is output for ops that write every element of the result.
+func (tp *Tape) outputRaw(shape []int, inputs ...*Tensor) *Tensor {
+	return &Tensor{Shape: append([]int(nil), shape...), Data: tp.allocRaw(numel(shape)), RequiresGrad: tp.on(inputs...)}
+}
+
+// ensureOutGrad gives a recording op's output a zeroed gradient buffer, so
+// its backward closure can read out.Grad even if no later op wrote it.
+func (tp *Tape) ensureOutGrad(out *Tensor) {
+	if out.RequiresGrad && out.Grad == nil {
+		out.Grad = tp.alloc(len(out.Data))
+	}
 }

@@ -130,7 +130,7 @@ func (t *Tensor) ensureGrad() []float32 {
 }
 
 // ZeroGrad sets the gradient to zero, keeping its buffer.
-func (t *Tensor) ZeroGrad() { clear(t.Grad) }
+func (t *Tensor) ZeroGrad() { parallelClear(t.Grad) }
 
 // String prints the shape and the first few values.
 func (t *Tensor) String() string {

@@ -50,7 +50,9 @@ func TestScoreModel_RecomputeBitIdentical(t *testing.T) {
 				s := c.s
 				modeltest.CheckSameBits(t, s.Params(), 2, pass,
 					modeltest.Setup{Name: "direct", Apply: func() { s.SetBlockRunner(nil) }},
-					modeltest.Setup{Name: "recompute", Apply: func() { s.SetBlockRunner(model.Recompute{}) }})
+					modeltest.Setup{Name: "recompute", Apply: func() { s.SetBlockRunner(model.Recompute{}) }},
+					modeltest.Setup{Name: "pooled tape", Apply: func() { s.SetBlockRunner(nil) }, Pooled: true},
+					modeltest.Setup{Name: "pooled tape, recompute", Apply: func() { s.SetBlockRunner(model.Recompute{}) }, Pooled: true})
 				s.SetBlockRunner(nil)
 			})
 		}

@@ -33,7 +33,9 @@ func TestModel_RecomputeBitIdentical(t *testing.T) {
 			}
 			modeltest.CheckSameBits(t, m.Params(), 2, pass,
 				modeltest.Setup{Name: "direct", Apply: func() { m.SetBlockRunner(nil) }},
-				modeltest.Setup{Name: "recompute", Apply: func() { m.SetBlockRunner(model.Recompute{}) }})
+				modeltest.Setup{Name: "recompute", Apply: func() { m.SetBlockRunner(model.Recompute{}) }},
+				modeltest.Setup{Name: "pooled tape", Apply: func() { m.SetBlockRunner(nil) }, Pooled: true},
+				modeltest.Setup{Name: "pooled tape, recompute", Apply: func() { m.SetBlockRunner(model.Recompute{}) }, Pooled: true})
 			m.SetBlockRunner(nil)
 		})
 	}

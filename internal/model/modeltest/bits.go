@@ -15,6 +15,11 @@ import (
 type Setup struct {
 	Name  string
 	Apply func()
+	// Pooled runs the pass on one pooled tape (tensor.NewPooledTape) that
+	// poisons recycled buffers with NaN and is recycled before each
+	// micro-batch, so every micro-batch after the first runs in the
+	// memory of the one before.
+	Pooled bool
 }
 
 // Pass is one micro-batch's forward pass: the output that matters (logits,
@@ -33,7 +38,7 @@ func CheckSameBits(t *testing.T, ps nn.Params, microBatches int, pass Pass, setu
 	var want [][]float32
 	for i, s := range setups {
 		s.Apply()
-		got := trainPass(ps, microBatches, pass)
+		got := trainPass(ps, microBatches, pass, s.Pooled)
 		if inf, _ := pass(nil, 0); !bitsEqual(inf.Data, got[0]) {
 			t.Errorf("%s: the inference output differs from the recorded one", s.Name)
 		}
@@ -56,13 +61,18 @@ func CheckSameBits(t *testing.T, ps nn.Params, microBatches int, pass Pass, setu
 
 // trainPass returns, in order, each micro-batch's output and loss, then
 // every parameter's gradient.
-func trainPass(ps nn.Params, microBatches int, pass Pass) [][]float32 {
+func trainPass(ps nn.Params, microBatches int, pass Pass, pooled bool) [][]float32 {
 	for _, p := range ps {
 		p.Tensor.Grad = nil
 	}
 	var got [][]float32
 	tp := tensor.NewTape()
+	if pooled {
+		tp = tensor.NewPooledTape()
+		tp.PoisonRecycled()
+	}
 	for mb := 0; mb < microBatches; mb++ {
+		tp.Recycle()
 		out, loss := pass(tp, mb)
 		got = append(got, slices.Clone(out.Data), slices.Clone(loss.Data))
 		tp.Backward(loss)

@@ -56,6 +56,7 @@ type benchTrainResult struct {
 	// them in from each child process.
 	UserCPUSec float64 `json:"user_cpu_s,omitempty"`
 	SysCPUSec  float64 `json:"sys_cpu_s,omitempty"`
+	benchPeak
 }
 
 // benchShape is the model bench train builds: GPT-2 (the default) or a
@@ -99,8 +100,9 @@ func (s benchShape) llamaIntermediate() int {
 // benchTrainOptions are the run's settings besides the model's shape.
 type benchTrainOptions struct {
 	seq, batch, steps, warmup int
-	checkpoint                bool // gradient checkpointing (model.Recompute)
-	timeForward               bool // also time an inference forward pass each step
+	checkpoint                bool          // gradient checkpointing (model.Recompute)
+	timeForward               bool          // also time an inference forward pass each step
+	peakFor                   time.Duration // measure the FMA peak this long after the steps (0: not)
 }
 
 func runBenchTrain(ctx context.Context, args []string) error {
@@ -108,7 +110,7 @@ func runBenchTrain(ctx context.Context, args []string) error {
 	var ef engineFlags
 	ef.register(fs)
 	shape := benchShape{arch: "gpt2", layers: 4, dim: 256, heads: 4, vocab: 512}
-	o := benchTrainOptions{seq: 128, batch: 8, steps: 10, warmup: 2, timeForward: true}
+	o := benchTrainOptions{seq: 128, batch: 8, steps: 10, warmup: 2, timeForward: true, peakFor: time.Second / 2}
 	asJSON, cpuProfile, rounds := false, "", 0
 	fs.StringVar(&shape.arch, "arch", shape.arch, "model: gpt2 or llama (RMSNorm, RoPE, SwiGLU)")
 	fs.IntVar(&shape.layers, "layers", shape.layers, "transformer layers")
@@ -124,6 +126,7 @@ func runBenchTrain(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.checkpoint, "gradient_checkpointing", false, "recompute each block's activations in the backward pass (model.Recompute)")
 	fs.BoolVar(&o.timeForward, "time_forward", true, "also time an inference forward pass before each step")
 	fs.IntVar(&rounds, "rounds", 0, "compare: run 2×N fresh processes of this command, alternately without and with gradient checkpointing, and report both")
+	fs.DurationVar(&o.peakFor, "peak", o.peakFor, "after the steps, measure the fp32 peak (an FMA loop on every thread) this long and report the step's fraction of it (0: skip)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
@@ -168,6 +171,10 @@ func printBenchTrain(res *benchTrainResult) {
 	fmt.Printf("train step (fwd+bwd+AdamW): median %.1f ms over %d steps  → %.0f tokens/s\n", res.StepMsMedian, res.Steps, res.TokensPerSec)
 	if res.FwdMsMedian > 0 {
 		fmt.Printf("forward only:               median %.1f ms             → %.0f tokens/s\n", res.FwdMsMedian, res.FwdTokPerSec)
+	}
+	if res.PeakGFLOPS > 0 {
+		fmt.Printf("%.1f GFLOP per step → %.0f GFLOP/s = %.1f%% of the measured %s fp32 peak (%.0f GFLOP/s on %d threads)\n",
+			res.ModelGFLOP, res.GFLOPS, 100*res.PeakFraction, res.PeakISA, res.PeakGFLOPS, res.Threads)
 	}
 	fmt.Printf("peak RSS %.0f MB, training state %.0f MB, activations %.0f MB; final loss %.4f\n",
 		res.PeakRSSMB, res.BaseRSSMB, res.ActivationMB, res.FinalLoss)
@@ -233,6 +240,7 @@ func benchTrain(ctx context.Context, shape benchShape, o benchTrainOptions) (*be
 		res.ActivationMB = res.PeakRSSMB - baseMB
 	}
 	res.TokensPerSec = float64(n) / (res.StepMsMedian / 1000)
+	res.measure(shape, o.seq, o.batch, res.StepMsMedian, par.Threads(), o.peakFor)
 	if o.timeForward {
 		res.FwdMsMedian = median(fwd)
 		res.FwdTokPerSec = float64(n) / (res.FwdMsMedian / 1000)

@@ -50,3 +50,37 @@ func TestBenchTrain_Rounds(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBenchTrain_StepGFLOP: the FLOP count's weights are the model's own
+// matmul weights (every 2-d parameter but the position table; the tied
+// GPT-2 head once), and the bench GPT's step is the 21.7 GFLOP
+// docs/BENCHMARKS.md divides by.
+func TestBenchTrain_StepGFLOP(t *testing.T) {
+	for _, shape := range []benchShape{
+		{arch: "gpt2", layers: 4, dim: 256, heads: 4, vocab: 512},
+		{arch: "llama", layers: 2, dim: 64, heads: 4, kvHeads: 2, vocab: 96},
+	} {
+		const seq, batch = 16, 2
+		m, err := shape.build(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var weights int
+		for _, p := range m.Params() {
+			if len(p.Tensor.Shape) == 2 && p.Name != "transformer.wpe.weight" {
+				weights += p.Tensor.Numel()
+			}
+		}
+		if shape.arch == "llama" { // the untied input embedding is a lookup
+			weights -= shape.vocab * shape.dim
+		}
+		attn := 12 * shape.layers * shape.dim * seq
+		want := float64((6*weights+attn)*seq*batch) / 1e9
+		if got := shape.stepGFLOP(seq, batch); math.Abs(got-want) > 1e-12 {
+			t.Errorf("%s: %.9f GFLOP per step, the parameters give %.9f", shape.arch, got, want)
+		}
+	}
+	if got := (benchShape{arch: "gpt2", layers: 4, dim: 256, heads: 4, vocab: 512}).stepGFLOP(128, 8); math.Abs(got-21.74) > 0.01 {
+		t.Errorf("bench GPT: %.3f GFLOP per step, want 21.74", got)
+	}
+}

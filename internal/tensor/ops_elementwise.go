@@ -64,6 +64,17 @@ func binary(tp *Tape, op string, a, b *Tensor, f func(a, b float32) float32, da,
 	return out
 }
 
+// addOrCopy adds g into t's gradient, or copies it there when nothing has
+// written that gradient yet.
+func addOrCopy(t *Tensor, g []float32) {
+	dst, overwrite := t.gradForWrite()
+	if overwrite {
+		parallelElems(len(g), func(lo, hi int) { copy(dst[lo:hi], g[lo:hi]) })
+		return
+	}
+	addInto(dst, g)
+}
+
 // parallelClear zeroes x across threads.
 func parallelClear(x []float32) { parallelElems(len(x), func(lo, hi int) { clear(x[lo:hi]) }) }
 
@@ -80,10 +91,10 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 	})
 	tp.record(out, func() {
 		if a.RequiresGrad {
-			addInto(a.ensureGrad(), out.Grad)
+			addOrCopy(a, out.Grad)
 		}
 		if b.RequiresGrad {
-			addInto(b.ensureGrad(), out.Grad)
+			addOrCopy(b, out.Grad)
 		}
 	})
 	tp.ensureOutGrad(out)

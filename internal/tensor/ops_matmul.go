@@ -42,7 +42,8 @@ func linear(tp *Tape, x, w, b *Tensor, wOutIn bool) *Tensor {
 	be.Gemm(false, wOutIn, n, out, in, 1, x.Data, in, w.Data, ldw, b2f(b != nil), y.Data, out)
 	tp.record(y, func() {
 		if x.RequiresGrad { // dx [n,in] += dy [n,out] · op(W)ᵀ
-			be.Gemm(false, !wOutIn, n, in, out, 1, y.Grad, out, w.Data, ldw, 1, x.ensureGrad(), in)
+			gx, overwrite := x.gradForWrite()
+			be.Gemm(false, !wOutIn, n, in, out, 1, y.Grad, out, w.Data, ldw, b2f(!overwrite), gx, in)
 		}
 		if w.RequiresGrad && wOutIn { // dW [out,in] += dyᵀ · x
 			be.Gemm(true, false, out, in, n, 1, y.Grad, out, x.Data, in, 1, w.ensureGrad(), in)

@@ -93,12 +93,16 @@ func GELU(tp *Tape, x *Tensor) *Tensor {
 	th := tp.allocRaw(len(x.Data)) // tanh(·), kept for the backward pass
 	parallelElems(len(x.Data), func(lo, hi int) { geluForward(x.Data[lo:hi], out.Data[lo:hi], th[lo:hi]) })
 	tp.record(out, func() {
-		gx := x.ensureGrad()
+		gx, overwrite := x.gradForWrite()
 		parallelElems(len(x.Data), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				v, t := x.Data[i], th[i]
 				d := 0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*geluA*v*v)
-				gx[i] += out.Grad[i] * d
+				if overwrite {
+					gx[i] = out.Grad[i] * d
+				} else {
+					gx[i] += out.Grad[i] * d
+				}
 			}
 		})
 	})

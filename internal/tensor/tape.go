@@ -21,6 +21,17 @@ func NewTape() *Tape { return &Tape{} }
 // last one: no fresh pages, no zeroing by the allocator, little garbage.
 func NewPooledTape() *Tape { return &Tape{pool: &bufPool{free: map[int][][]float32{}}} }
 
+// Recycled returns *tp recycled, first making a pooled tape there if
+// there is none: the one line a training loop that keeps one tape for all
+// its micro-batches needs (tp := tensor.Recycled(&t.tape)).
+func Recycled(tp **Tape) *Tape {
+	if *tp == nil {
+		*tp = NewPooledTape()
+	}
+	(*tp).Recycle()
+	return *tp
+}
+
 // Recycle declares every tensor that ops on this tape made since the last
 // Recycle dead, and hands their memory to the next ops; it also drops
 // recorded steps (Reset). The caller must not read those tensors (outputs,
@@ -64,11 +75,21 @@ func (tp *Tape) allocRaw(n int) []float32 {
 
 // record adds fn to the tape when gradients are wanted for out. It returns
 // whether it did, so ops can skip saving activations otherwise.
+//
+// A step first clears out's gradient if no later step wrote it (a stale
+// pooled buffer stands for zeros), so every closure may read out.Grad.
 func (tp *Tape) record(out *Tensor, fn func()) {
 	if tp == nil || !out.RequiresGrad {
 		return
 	}
-	tp.steps = append(tp.steps, fn)
+	if tp.pool == nil {
+		tp.steps = append(tp.steps, fn)
+		return
+	}
+	tp.steps = append(tp.steps, func() {
+		out.ensureGrad()
+		fn()
+	})
 }
 
 // on reports whether an op with these inputs must record a backward step.
@@ -131,10 +152,16 @@ func (tp *Tape) outputRaw(shape []int, inputs ...*Tensor) *Tensor {
 	return &Tensor{Shape: append([]int(nil), shape...), Data: tp.allocRaw(numel(shape)), RequiresGrad: tp.on(inputs...)}
 }
 
-// ensureOutGrad gives a recording op's output a zeroed gradient buffer, so
-// its backward closure can read out.Grad even if no later op wrote it.
+// ensureOutGrad gives a recording op's output its gradient buffer: a
+// zeroed one, or on a pooled tape a stale one that its first writer in the
+// backward pass overwrites instead of clearing it first.
 func (tp *Tape) ensureOutGrad(out *Tensor) {
-	if out.RequiresGrad && out.Grad == nil {
-		out.Grad = tp.alloc(len(out.Data))
+	if !out.RequiresGrad || out.Grad != nil {
+		return
 	}
+	if tp == nil || tp.pool == nil {
+		out.Grad = make([]float32, len(out.Data))
+		return
+	}
+	out.Grad, out.gradStale = tp.pool.get(len(out.Data)), true
 }

@@ -33,6 +33,10 @@ type Tensor struct {
 	// RequiresGrad marks leaves (parameters) and every op output computed
 	// from one. Ops record backward closures only for such outputs.
 	RequiresGrad bool
+	// gradStale says Grad holds leftovers from a pooled buffer and stands
+	// for zeros: the first backward step that reaches it overwrites it
+	// whole (gradForWrite) or clears it first (ensureGrad).
+	gradStale bool
 }
 
 // New returns a zero tensor of the given shape.
@@ -121,12 +125,30 @@ func (t *Tensor) Clone() *Tensor {
 	return &Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
 }
 
-// ensureGrad allocates a zero gradient buffer if there is none.
+// ensureGrad returns the gradient buffer for accumulation (+=), making a
+// zero one if there is none and clearing a stale one.
 func (t *Tensor) ensureGrad() []float32 {
-	if t.Grad == nil {
+	switch {
+	case t.Grad == nil:
 		t.Grad = make([]float32, len(t.Data))
+	case t.gradStale:
+		parallelClear(t.Grad)
+		t.gradStale = false
 	}
 	return t.Grad
+}
+
+// gradForWrite returns the gradient buffer for a backward step that writes
+// all of it, and whether it may overwrite (=) instead of accumulate (+=):
+// true when the buffer is stale, i.e. no step has written it yet. Writing
+// v where the accumulation would give 0 + v keeps the bits (but for the
+// sign of a zero gradient).
+func (t *Tensor) gradForWrite() (g []float32, overwrite bool) {
+	if t.gradStale {
+		t.gradStale = false
+		return t.Grad, true
+	}
+	return t.ensureGrad(), false
 }
 
 // ZeroGrad sets the gradient to zero, keeping its buffer.

@@ -117,7 +117,7 @@ func checkActorStep(req role.ActorStep) error {
 // log-probs and entropy.
 func (a *Actor) microStep(l layout, mb role.ActorMicroBatch, lc rl.ActorLossConfig, norm rl.LossNorm, res *role.ActorStepResult, w *weighted) {
 	mask := mb.Seqs.Mask()
-	tp := tensor.NewTape()
+	tp := tensor.Recycled(&a.tape) // the last micro-batch's tensors are dead
 	lp, logits := l.logProbs(tp, a.m.Module)
 	var entTape *tensor.Tape
 	if lc.TrainsEntropy() {

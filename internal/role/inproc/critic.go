@@ -109,7 +109,7 @@ func (c *Critic) TrainStep(ctx context.Context, req role.CriticStep) (role.Criti
 // adding its gradients to the parameters and its metrics to res and w.
 func (c *Critic) microStep(l layout, mb role.CriticMicroBatch, lc rl.ValueLossConfig, norm rl.LossNorm, res *role.CriticStepResult, w *weighted) {
 	mask := mb.Seqs.Mask()
-	tp := tensor.NewTape()
+	tp := tensor.Recycled(&c.tape) // the last micro-batch's tensors are dead
 	loss, vm := rl.ValueLoss(tp, lc, c.values(tp, l), mb.OldValues.Pad(l.a), mb.Returns.Pad(l.a), mask, norm)
 	tp.Backward(loss)
 	res.Loss += vm.Loss

@@ -27,7 +27,8 @@ type trainable struct {
 	m      train.Model
 	params nn.Params
 	opt    *train.Optimizer
-	name   string // "actor" or "critic", for errors
+	name   string       // "actor" or "critic", for errors
+	tape   *tensor.Tape // pooled: every micro-batch runs in the last one's memory
 }
 
 // newTrainable builds the optimizer of m: over comm (one rank of a

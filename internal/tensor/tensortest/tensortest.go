@@ -45,6 +45,38 @@ func MaxRelErr(got, want []float32, floor float64) float64 {
 	return e
 }
 
+// samePooled runs loss twice on one pooled tape that poisons its buffers
+// with NaN (the second run in the first one's memory) and wants the
+// gradients of the plain tape the inputs hold, value for value.
+func samePooled(loss func(tp *tensor.Tape) *tensor.Tensor, inputs []*tensor.Tensor) error {
+	want := make([][]float32, len(inputs))
+	for k, in := range inputs {
+		want[k] = in.Grad
+	}
+	defer func() {
+		for k, in := range inputs {
+			in.Grad = want[k]
+		}
+	}()
+	tp := tensor.NewPooledTape()
+	tp.PoisonRecycled()
+	for pass := range 2 {
+		for _, in := range inputs {
+			in.Grad = nil
+		}
+		tp.Recycle()
+		tp.Backward(loss(tp))
+		for k, in := range inputs {
+			for i := range want[k] {
+				if in.Grad[i] != want[k][i] {
+					return fmt.Errorf("pooled tape, pass %d: input %d %v element %d: gradient %g, plain tape %g", pass, k, in.Shape, i, in.Grad[i], want[k][i])
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // GradCheck compares the analytic gradients of loss(f(inputs)) with
 // central finite differences, for every element of every input that
 // requires grad. The loss is Σ f(x) ⊙ R with a fixed random R, so every
@@ -65,6 +97,9 @@ func GradCheck(f func(tp *tensor.Tape) *tensor.Tensor, inputs []*tensor.Tensor, 
 	}
 	tp := tensor.NewTape()
 	tp.Backward(loss(tp))
+	if err := samePooled(loss, inputs); err != nil {
+		return err
+	}
 	for k, in := range inputs {
 		if !in.RequiresGrad {
 			continue

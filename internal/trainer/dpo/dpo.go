@@ -25,6 +25,7 @@ type Trainer struct {
 	params      nn.Params
 	train, eval []data.Pair
 	s           *train.Session
+	tape        *tensor.Tape // pooled: every micro-batch runs in the last one's memory
 }
 
 // New reads the pairs and opens the session (resuming from a checkpoint
@@ -125,7 +126,7 @@ func (t *Trainer) Step(ctx context.Context) error {
 		if err := t.s.BeginMicro(ctx); err != nil {
 			return err
 		}
-		tp := tensor.NewTape()
+		tp := tensor.Recycled(&t.tape) // the last micro-batch's tensors are dead
 		r := t.forward(tp, b, refC, refR, t.cfg.Train.BatchSize)
 		tp.Backward(r.loss)
 		if err := t.s.EndMicro(ctx); err != nil {

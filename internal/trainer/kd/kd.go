@@ -29,6 +29,7 @@ type Trainer struct {
 	params           nn.Params
 	train, eval      []data.Sample
 	s                *train.Session
+	tape             *tensor.Tape // pooled: every micro-batch runs in the last one's memory
 }
 
 // New checks that the teacher shares the student's tokenizer and vocabulary,
@@ -156,7 +157,7 @@ func (t *Trainer) Step(ctx context.Context) error {
 		if err := t.s.BeginMicro(ctx); err != nil {
 			return err
 		}
-		tp := tensor.NewTape()
+		tp := tensor.Recycled(&t.tape) // the last micro-batch's tensors are dead
 		mr := t.forward(tp, b, teacher, rows, int(total))
 		tp.Backward(mr.loss)
 		if err := t.s.EndMicro(ctx); err != nil {

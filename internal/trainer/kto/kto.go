@@ -28,6 +28,7 @@ type Trainer struct {
 	params      nn.Params
 	train, eval []data.Unpaired
 	s           *train.Session
+	tape        *tensor.Tape // pooled: every micro-batch runs in the last one's memory
 }
 
 // New reads the samples and opens the session (resuming from a checkpoint
@@ -158,7 +159,7 @@ func (t *Trainer) Step(ctx context.Context) error {
 		}
 		// 4) the policy's forward/backward on the matched half; losses are
 		//    sums over the step's samples divided by the step's sample count
-		tp := tensor.NewTape()
+		tp := tensor.Recycled(&t.tape) // the last micro-batch's tensors are dead
 		r := t.forward(tp, mb, refM, kl, t.cfg.Train.BatchSize)
 		tp.Backward(r.loss)
 		if err := t.s.EndMicro(ctx); err != nil {

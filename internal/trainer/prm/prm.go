@@ -31,6 +31,7 @@ type Trainer struct {
 	pad         int32 // the padding token
 	train, eval []Sample
 	s           *train.Session
+	tape        *tensor.Tape // pooled: every micro-batch runs in the last one's memory
 }
 
 // New resolves the step tag and reward tokens, reads the datasets and
@@ -130,7 +131,7 @@ func (t *Trainer) Step(ctx context.Context) error {
 		if err := t.s.BeginMicro(ctx); err != nil {
 			return err
 		}
-		tp := tensor.NewTape()
+		tp := tensor.Recycled(&t.tape) // the last micro-batch's tensors are dead
 		z, target, n := t.forward(tp, samples)
 		tokens += n
 		loss := Loss(tp, z, target, 1/float32(len(target)/t.classes*micro))

@@ -26,6 +26,7 @@ type Trainer struct {
 	params      nn.Params
 	train, eval []data.Pair
 	s           *train.Session
+	tape        *tensor.Tape // pooled: every micro-batch runs in the last one's memory
 }
 
 // New builds the score model, reads the pairs and opens the session
@@ -143,7 +144,7 @@ func (t *Trainer) Step(ctx context.Context) error {
 		if err := t.s.BeginMicro(ctx); err != nil {
 			return err
 		}
-		tp := tensor.NewTape()
+		tp := tensor.Recycled(&t.tape) // the last micro-batch's tensors are dead
 		chosen, rejected := t.rewards(tp, b, len(pairs))
 		loss := Loss(tp, t.cfg.Loss, chosen, rejected, margins(pairs, t.cfg.MarginLoss), t.cfg.Train.BatchSize)
 		tp.Backward(loss)

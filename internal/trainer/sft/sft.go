@@ -23,6 +23,7 @@ type Trainer struct {
 	params      nn.Params
 	train, eval []data.Sample
 	s           *train.Session
+	tape        *tensor.Tape // pooled: every micro-batch runs in the last one's memory
 }
 
 // New reads and tokenizes the datasets, then opens the session (resuming
@@ -150,7 +151,7 @@ func (t *Trainer) backward(ctx context.Context, b *data.Batch, normTokens int) (
 	if err := t.s.BeginMicro(ctx); err != nil {
 		return 0, err
 	}
-	tp := tensor.NewTape()
+	tp := tensor.Recycled(&t.tape) // the last micro-batch's tensors are dead
 	lp := model.TokenLogProbs(tp, t.model, b.IDs, b.Pos, b.Seg, b.Targets, b.B, b.T)
 	l := Loss(tp, lp, b.Targets, normTokens)
 	tp.Backward(l)

@@ -142,19 +142,30 @@ func Update(w, g, m, v []float32, k Coeffs) {
 	if len(m) != len(w) || len(v) != len(w) || (g != nil && len(g) != len(w)) {
 		panic(fmt.Sprintf("optim: Update: %d weights with %d gradients, %d and %d moments", len(w), len(g), len(m), len(v)))
 	}
-	b1, b2, stepSize, bc2Sqrt, eps, decay := k.B1, k.B2, k.StepSize, k.BC2Sqrt, k.Eps, k.Decay
 	par.For(len(w), 1<<14, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			var gj float32
-			if g != nil {
-				gj = g[j]
-			}
-			m[j] = b1*m[j] + (1-b1)*gj
-			v[j] = b2*v[j] + (1-b2)*gj*gj
-			denom := float32(math.Sqrt(float64(v[j])))/bc2Sqrt + eps
-			w[j] = w[j]*decay - stepSize*m[j]/denom
+		var gs []float32
+		if g != nil {
+			gs = g[lo:hi]
 		}
+		w, m, v := w[lo:hi], m[lo:hi], v[lo:hi]
+		updateScalar(w, gs, m, v, k, updateSIMD(w, gs, m, v, k))
 	})
+}
+
+// updateScalar is Update's loop in pure Go from element from on; from 0 it
+// is the twin updateSIMD is tested against.
+func updateScalar(w, g, m, v []float32, k Coeffs, from int) {
+	b1, b2, stepSize, bc2Sqrt, eps, decay := k.B1, k.B2, k.StepSize, k.BC2Sqrt, k.Eps, k.Decay
+	for j := from; j < len(w); j++ {
+		var gj float32
+		if g != nil {
+			gj = g[j]
+		}
+		m[j] = b1*m[j] + (1-b1)*gj
+		v[j] = b2*v[j] + (1-b2)*gj*gj
+		denom := float32(math.Sqrt(float64(v[j])))/bc2Sqrt + eps
+		w[j] = w[j]*decay - stepSize*m[j]/denom
+	}
 }
 
 // State is AdamW's resumable state, in parameter order.

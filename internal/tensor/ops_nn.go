@@ -22,10 +22,7 @@ func Embedding(tp *Tape, table *Tensor, ids []int32) *Tensor {
 		g := table.ensureGrad()
 		parallelCols(c, func(c0, c1 int) {
 			for i, id := range ids {
-				src, dst := out.Grad[i*c:(i+1)*c], g[int(id)*c:int(id+1)*c]
-				for j := c0; j < c1; j++ {
-					dst[j] += src[j]
-				}
+				addTo(g[int(id)*c+c0:int(id)*c+c1], out.Grad[i*c+c0:i*c+c1])
 			}
 		})
 	})
@@ -95,19 +92,27 @@ func GELU(tp *Tape, x *Tensor) *Tensor {
 	tp.record(out, func() {
 		gx, overwrite := x.gradForWrite()
 		parallelElems(len(x.Data), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				v, t := x.Data[i], th[i]
-				d := 0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*geluA*v*v)
-				if overwrite {
-					gx[i] = out.Grad[i] * d
-				} else {
-					gx[i] += out.Grad[i] * d
-				}
-			}
+			x, th, dy, dx := x.Data[lo:hi], th[lo:hi], out.Grad[lo:hi], gx[lo:hi]
+			geluBackwardScalar(x, th, dy, dx, overwrite, geluBackwardSIMD(x, th, dy, dx, overwrite))
 		})
 	})
 	tp.ensureOutGrad(out)
 	return out
+}
+
+// geluBackwardScalar writes (overwrite) or adds dx = dy·GELU'(x) from
+// element from on, with th = tanh(√(2/π)(x + 0.044715x³)) saved by the
+// forward pass; from 0 it is the twin geluBackwardSIMD is tested against.
+func geluBackwardScalar(x, th, dy, dx []float32, overwrite bool, from int) {
+	for i := from; i < len(x); i++ {
+		v, t := x[i], th[i]
+		d := 0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*geluA*v*v)
+		if overwrite {
+			dx[i] = dy[i] * d
+		} else {
+			dx[i] += dy[i] * d
+		}
+	}
 }
 
 // geluForward writes y = GELU(x) and th = tanh(√(2/π)(x + 0.044715x³)):

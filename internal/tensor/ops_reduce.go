@@ -152,21 +152,29 @@ func AddRowVector(tp *Tape, x, v *Tensor) *Tensor {
 
 // addInto does dst += src in parallel.
 func addInto(dst, src []float32) {
-	parallelElems(len(dst), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dst[i] += src[i]
-		}
-	})
+	parallelElems(len(dst), func(lo, hi int) { addTo(dst[lo:hi], src[lo:hi]) })
 }
 
-// colSumInto does dst[c] += Σ_r src[r, c] (deterministic: one pass per column block).
+// addTo does dst[i] += src[i] for i < len(dst): SIMD for the bulk where
+// there is a kernel, addToScalar (its twin) for the rest.
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	addToScalar(dst, src, addToSIMD(dst, src))
+}
+
+// addToScalar is addTo in pure Go from element from on.
+func addToScalar(dst, src []float32, from int) {
+	for i := from; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}
+
+// colSumInto does dst[c] += Σ_r src[r, c] (deterministic: one pass per
+// column block, rows added in order).
 func colSumInto(dst, src []float32, rows, cols int) {
 	parallelCols(cols, func(c0, c1 int) {
 		for r := 0; r < rows; r++ {
-			row := src[r*cols : (r+1)*cols]
-			for c := c0; c < c1; c++ {
-				dst[c] += row[c]
-			}
+			addTo(dst[c0:c1], src[r*cols+c0:r*cols+c1])
 		}
 	})
 }
@@ -197,10 +205,7 @@ func SplitLastDim(tp *Tape, x *Tensor, sizes ...int) []*Tensor {
 			gx := x.ensureGrad()
 			parallelRows(rows, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
-					dst := gx[r*cols+o : r*cols+o+s]
-					for j, g := range out.Grad[r*s : (r+1)*s] {
-						dst[j] += g
-					}
+					addTo(gx[r*cols+o:r*cols+o+s], out.Grad[r*s:(r+1)*s])
 				}
 			})
 		})

@@ -15,8 +15,12 @@ import (
 type AttentionArgs struct {
 	B, Tq, Tk, H, Hkv, D int
 	Scale                float32
-	Q                    []float32 // [B, Tq, H·D]
-	K, V                 []float32 // [B, Tk, Hkv·D]
+	Q                    []float32 // [B, Tq, H·D], rows LdQ apart
+	K, V                 []float32 // [B, Tk, Hkv·D], rows LdKV apart
+	// LdQ and LdKV are the row strides of Q and DQ, and of K, V, DK and DV
+	// (0: dense, H·D and Hkv·D). A fused q|k|v projection is read in
+	// place with both set to its width.
+	LdQ, LdKV int
 	Seg                  []int32   // [B, Tk] segment ids, or nil
 	Out                  []float32 // [B, Tq, H·D]
 	P                    []float32 // [B, H, Tq, Tk] probabilities kept for backward; nil in inference
@@ -54,6 +58,37 @@ func Attention(tp *Tape, q, k, v *Tensor, heads, kvHeads int, seg []int32) *Tens
 	return out
 }
 
+// AttentionQKV is Attention on a fused projection qkv [B, T, (H+2·Hkv)·D]
+// holding q, k and v side by side in its last dimension (GPT-2's c_attn),
+// read in place: no split copies in the forward pass, no gradient scatter
+// in the backward pass. → [B, T, H·D].
+func AttentionQKV(tp *Tape, qkv *Tensor, heads, kvHeads int, seg []int32) *Tensor {
+	if len(qkv.Shape) != 3 || heads <= 0 || kvHeads <= 0 || heads%kvHeads != 0 || qkv.Shape[2]%(heads+2*kvHeads) != 0 {
+		panic(fmt.Sprintf("tensor: AttentionQKV: qkv %v with heads %d/%d", qkv.Shape, heads, kvHeads))
+	}
+	b, t, w := qkv.Shape[0], qkv.Shape[1], qkv.Shape[2]
+	d := w / (heads + 2*kvHeads)
+	if seg != nil && len(seg) != b*t {
+		panic(fmt.Sprintf("tensor: AttentionQKV: qkv %v with %d segment ids", qkv.Shape, len(seg)))
+	}
+	out := tp.outputRaw([]int{b, t, heads * d}, qkv)
+	qd, kd := heads*d, kvHeads*d
+	a := &AttentionArgs{B: b, Tq: t, Tk: t, H: heads, Hkv: kvHeads, D: d, LdQ: w, LdKV: w,
+		Scale: float32(1 / math.Sqrt(float64(d))), Q: qkv.Data, K: qkv.Data[qd:], V: qkv.Data[qd+kd:], Seg: seg, Out: out.Data}
+	if out.RequiresGrad {
+		a.P = tp.allocRaw(b * heads * t * t)
+	}
+	be := Active()
+	be.AttentionForward(a)
+	tp.record(out, func() {
+		g := qkv.ensureGrad()
+		a.DOut, a.DQ, a.DK, a.DV = out.Grad, g, g[qd:], g[qd+kd:]
+		be.AttentionBackward(a)
+	})
+	tp.ensureOutGrad(out)
+	return out
+}
+
 // visible returns how many leading keys query i may see, and whether key j
 // is in its segment.
 func (a *AttentionArgs) visible(b, i int) int { return a.Tk - a.Tq + i + 1 }
@@ -79,8 +114,20 @@ func (a *AttentionArgs) blocks(fn func(i0, i1, n int)) {
 	}
 }
 
+// strides returns the row strides of the output, Q and K/V.
+func (a *AttentionArgs) strides() (hd, ldq, ldkv int) {
+	hd, ldq, ldkv = a.H*a.D, a.LdQ, a.LdKV
+	if ldq == 0 {
+		ldq = hd
+	}
+	if ldkv == 0 {
+		ldkv = a.Hkv * a.D
+	}
+	return hd, ldq, ldkv
+}
+
 func attentionForward(be Backend, a *AttentionArgs) {
-	hd, kd := a.H*a.D, a.Hkv*a.D
+	hd, ldq, kd := a.strides()
 	group := a.H / a.Hkv
 	par.For(a.B*a.H, 1, func(lo, hi int) {
 		var scratch []float32
@@ -93,13 +140,13 @@ func attentionForward(be Backend, a *AttentionArgs) {
 			if a.P != nil {
 				p = a.P[task*a.Tq*a.Tk : (task+1)*a.Tq*a.Tk]
 			}
-			q := a.Q[b*a.Tq*hd+h*a.D:]
+			q := a.Q[b*a.Tq*ldq+h*a.D:]
 			k := a.K[b*a.Tk*kd+(h/group)*a.D:]
 			v := a.V[b*a.Tk*kd+(h/group)*a.D:]
 			out := a.Out[b*a.Tq*hd+h*a.D:]
 			a.blocks(func(i0, i1, n int) {
 				pb := p[i0*a.Tk:]
-				be.GemmSerial(false, true, i1-i0, n, a.D, a.Scale, q[i0*hd:], hd, k, kd, 0, pb, a.Tk)
+				be.GemmSerial(false, true, i1-i0, n, a.D, a.Scale, q[i0*ldq:], ldq, k, kd, 0, pb, a.Tk)
 				a.maskedSoftmax(b, p, i0, i1)
 				be.GemmSerial(false, false, i1-i0, a.D, n, 1, pb, a.Tk, v, kd, 0, out[i0*hd:], hd)
 			})
@@ -126,7 +173,7 @@ func (a *AttentionArgs) maskedSoftmax(b int, p []float32, i0, i1 int) {
 }
 
 func attentionBackward(be Backend, a *AttentionArgs) {
-	hd, kd := a.H*a.D, a.Hkv*a.D
+	hd, ldq, kd := a.strides()
 	group := a.H / a.Hkv
 	// One task per (batch, KV head): the query heads of a group all add into
 	// the same dK/dV, so they run in order on one goroutine.
@@ -144,10 +191,10 @@ func attentionBackward(be Backend, a *AttentionArgs) {
 			}
 			for h := kh * group; h < (kh+1)*group; h++ {
 				p := a.P[(b*a.H+h)*a.Tq*a.Tk:][:a.Tq*a.Tk]
-				q, do := a.Q[b*a.Tq*hd+h*a.D:], a.DOut[b*a.Tq*hd+h*a.D:]
+				q, do := a.Q[b*a.Tq*ldq+h*a.D:], a.DOut[b*a.Tq*hd+h*a.D:]
 				var dq []float32
 				if a.DQ != nil {
-					dq = a.DQ[b*a.Tq*hd+h*a.D:]
+					dq = a.DQ[b*a.Tq*ldq+h*a.D:]
 				}
 				a.blocks(func(i0, i1, n int) {
 					m, pb, dpb := i1-i0, p[i0*a.Tk:], dp[i0*a.Tk:]
@@ -161,10 +208,10 @@ func attentionBackward(be Backend, a *AttentionArgs) {
 					be.GemmSerial(false, true, m, n, a.D, 1, do[i0*hd:], hd, v, kd, 0, dpb, a.Tk)
 					softmaxBackwardRows(pb, dpb, m, n, a.Tk, a.Scale)
 					if dq != nil {
-						be.GemmSerial(false, false, m, a.D, n, 1, dpb, a.Tk, k, kd, 1, dq[i0*hd:], hd)
+						be.GemmSerial(false, false, m, a.D, n, 1, dpb, a.Tk, k, kd, 1, dq[i0*ldq:], ldq)
 					}
 					if dk != nil {
-						be.GemmSerial(true, false, n, a.D, m, 1, dpb, a.Tk, q[i0*hd:], hd, 1, dk, kd)
+						be.GemmSerial(true, false, n, a.D, m, 1, dpb, a.Tk, q[i0*ldq:], ldq, 1, dk, kd)
 					}
 				})
 			}

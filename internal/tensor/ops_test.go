@@ -150,6 +150,10 @@ func TestOps_GradCheck(t *testing.T) {
 			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
 				return tensor.Attention(tp, in[0], in[1], in[2], 4, 2, seg)
 			}},
+		{"AttentionQKVGQAPacked", []*tensor.Tensor{param(1, -1, 1, 2, 6, 16)}, // 4 query heads, 2 KV heads, D 2
+			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
+				return tensor.AttentionQKV(tp, in[0], 4, 2, seg)
+			}},
 		{"AttentionDecodeTail", []*tensor.Tensor{param(1, -1, 1, 1, 2, 4), param(2, -1, 1, 1, 5, 2), param(3, -1, 1, 1, 5, 2)},
 			func(tp *tensor.Tape, in []*tensor.Tensor) *tensor.Tensor {
 				return tensor.Attention(tp, in[0], in[1], in[2], 2, 1, nil)
@@ -346,5 +350,43 @@ func TestAttention_Twin(t *testing.T) {
 	if err := tt.GradCheck(func(tp *tensor.Tape) *tensor.Tensor { return tensor.Attention(tp, q, k, v, 2, 1, seg) },
 		[]*tensor.Tensor{q, k, v}, 3e-3, 2e-2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAttentionQKV_SameAsSplit: attention read in place from a fused q|k|v
+// projection gives the bits of splitting it first and running Attention,
+// forward and backward, with GQA and packed segments.
+func TestAttentionQKV_SameAsSplit(t *testing.T) {
+	const b, tl, heads, kvHeads, d = 2, 37, 4, 2, 8
+	seg := make([]int32, b*tl)
+	for i := range seg {
+		seg[i] = int32(i % tl / 13)
+	}
+	qkv := param(5, -1, 1, b, tl, (heads+2*kvHeads)*d)
+	proj := tt.Uniform(tt.Rand(6), -1, 1, b, tl, heads*d)
+	run := func(fused bool) (out, grad []float32) {
+		qkv.Grad = nil
+		tp := tensor.NewTape()
+		var y *tensor.Tensor
+		if fused {
+			y = tensor.AttentionQKV(tp, qkv, heads, kvHeads, seg)
+		} else {
+			p := tensor.SplitLastDim(tp, qkv, heads*d, kvHeads*d, kvHeads*d)
+			y = tensor.Attention(tp, p[0], p[1], p[2], heads, kvHeads, seg)
+		}
+		tp.Backward(tensor.Sum(tp, tensor.Mul(tp, y, proj)))
+		return y.Data, qkv.Grad
+	}
+	wantOut, wantGrad := run(false)
+	gotOut, gotGrad := run(true)
+	for i := range wantOut {
+		if math.Float32bits(gotOut[i]) != math.Float32bits(wantOut[i]) {
+			t.Fatalf("output %d: %v, split %v", i, gotOut[i], wantOut[i])
+		}
+	}
+	for i := range wantGrad {
+		if gotGrad[i] != wantGrad[i] {
+			t.Fatalf("gradient %d: %v, split %v", i, gotGrad[i], wantGrad[i])
+		}
 	}
 }

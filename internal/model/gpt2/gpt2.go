@@ -223,10 +223,8 @@ func (m *Model) Forward(tp *tensor.Tape, ids, pos, seg []int32, b, t int) *tenso
 }
 
 func (blk *Block) forward(tp *tensor.Tape, x *tensor.Tensor, c Config, seg []int32) *tensor.Tensor {
-	C := c.Hidden
 	h := blk.LN1.Forward(tp, x)
-	qkv := tensor.SplitLastDim(tp, conv(tp, h, blk.AttnW, blk.AttnB, blk.AttnLoRA), C, C, C)
-	a := tensor.Attention(tp, qkv[0], qkv[1], qkv[2], c.Heads, c.Heads, seg)
+	a := tensor.AttentionQKV(tp, conv(tp, h, blk.AttnW, blk.AttnB, blk.AttnLoRA), c.Heads, c.Heads, seg) // q|k|v read in place
 	x = tensor.Add(tp, x, conv(tp, a, blk.AttnProjW, blk.AttnProjB, blk.AttnProjLoRA))
 	h = blk.LN2.Forward(tp, x)
 	h = tensor.GELU(tp, conv(tp, h, blk.FcW, blk.FcB, blk.FcLoRA))

@@ -118,15 +118,15 @@ func layerNormBackward(x, w, mean, rstd, dy, dx, dw, db []float32, rows, cols in
 	}
 	parallelCols(cols, func(c0, c1 int) {
 		for r := 0; r < rows; r++ {
-			m, s := mean[r], rstd[r]
-			xr, dyr := x[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols]
-			for c := c0; c < c1; c++ {
-				if dw != nil {
-					dw[c] += dyr[c] * (xr[c] - m) * s
+			xr, dyr := x[r*cols+c0:r*cols+c1], dy[r*cols+c0:r*cols+c1]
+			if dw != nil {
+				m, s, dwr := mean[r], rstd[r], dw[c0:c1]
+				for c, g := range dyr {
+					dwr[c] += g * (xr[c] - m) * s
 				}
-				if db != nil {
-					db[c] += dyr[c]
-				}
+			}
+			if db != nil {
+				addTo(db[c0:c1], dyr)
 			}
 		}
 	})

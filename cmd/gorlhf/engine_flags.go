@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/gorlhf/gorlhf/internal/gemm"
 	"github.com/gorlhf/gorlhf/internal/par"
@@ -14,6 +15,7 @@ import (
 type engineFlags struct {
 	threads int
 	gemm    string
+	spin    time.Duration
 	quiet   bool
 
 	kernel gemm.Kernel // set by apply
@@ -22,6 +24,7 @@ type engineFlags struct {
 
 func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.threads, "threads", 0, "worker threads for kernels (0 = all cores)")
+	fs.DurationVar(&e.spin, "spin", par.DefaultSpin, "how long idle kernel workers spin for the next parallel loop before they sleep (0: sleep at once; worth it where several gorlhf processes share the cores)")
 	fs.StringVar(&e.gemm, "gemm", "", "GEMM kernel: auto, blas, avx512, avx2 (amd64), neon (arm64), go or ref (default: $GORLHF_GEMM, else auto: the fastest in a short timed probe)")
 }
 
@@ -29,6 +32,7 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 // what auto measured) to stderr unless quiet.
 func (e *engineFlags) apply() error {
 	par.SetThreads(e.threads)
+	par.SetSpin(e.spin)
 	k, probe, err := gemmKernel(e.gemm)
 	if err != nil {
 		return err

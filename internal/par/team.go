@@ -28,11 +28,24 @@ type worker struct {
 	wake   chan struct{} // capacity 1: a wake-up is never lost
 }
 
-// spinFor is how long a worker looks for its next job before it parks:
-// longer than the serial gaps between the loops of one training step
-// (measured on the bench GPT: 5 µs of spinning gave back a third of the
-// gain, 60–200 µs all of it), far shorter than a pause between steps.
-const spinFor = 100 * time.Microsecond
+// DefaultSpin is how long a worker looks for its next job before it
+// parks: longer than the serial gaps between the loops of one training
+// step (on the bench GPT, 5 µs of spinning gave back a third of the gain,
+// 60–200 µs all of it), far shorter than a pause between steps.
+const DefaultSpin = 100 * time.Microsecond
+
+var spinNs atomic.Int64
+
+func init() { spinNs.Store(int64(DefaultSpin)) }
+
+// SetSpin sets how long idle workers spin before they park (d ≤ 0: they
+// park at once, as plain goroutines would). Spinning uses a core that is
+// otherwise idle; where several processes share the cores, it takes CPU
+// from the others, so such deployments may want 0.
+func SetSpin(d time.Duration) { spinNs.Store(max(int64(d), 0)) }
+
+// Spin returns the current spin time.
+func Spin() time.Duration { return time.Duration(spinNs.Load()) }
 
 var (
 	current atomic.Pointer[team]
@@ -106,11 +119,11 @@ func (w *worker) loop(t *team) {
 func (w *worker) await(last uint64) {
 	start := time.Now()
 	for i := 1; w.seq.Load() == last; i++ {
-		if i%256 != 0 {
+		if i%256 != 0 && spinNs.Load() > 0 {
 			continue
 		}
 		runtime.Gosched()
-		if time.Since(start) < spinFor {
+		if time.Since(start) < time.Duration(spinNs.Load()) {
 			continue
 		}
 		w.parked.Store(true)

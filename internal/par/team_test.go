@@ -106,3 +106,21 @@ func TestSetThreads_RetiresTeam(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestSetSpin_Zero: with no spinning, workers park after every loop and
+// For still runs every chunk, loop after loop.
+func TestSetSpin_Zero(t *testing.T) {
+	withProcs(t, 3)
+	defer SetSpin(Spin())
+	SetSpin(0)
+	var n atomic.Int64
+	for range 200 {
+		For(30, 1, func(lo, hi int) { n.Add(int64(hi - lo)) })
+	}
+	if n.Load() != 200*30 {
+		t.Fatalf("visited %d, want %d", n.Load(), 200*30)
+	}
+	if SetSpin(-time.Second); Spin() != 0 {
+		t.Fatalf("SetSpin(-1s) left %v", Spin())
+	}
+}

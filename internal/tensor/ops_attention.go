@@ -20,12 +20,12 @@ type AttentionArgs struct {
 	// LdQ and LdKV are the row strides of Q and DQ, and of K, V, DK and DV
 	// (0: dense, H·D and Hkv·D). A fused q|k|v projection is read in
 	// place with both set to its width.
-	LdQ, LdKV int
-	Seg                  []int32   // [B, Tk] segment ids, or nil
-	Out                  []float32 // [B, Tq, H·D]
-	P                    []float32 // [B, H, Tq, Tk] probabilities kept for backward; nil in inference
-	DOut                 []float32 // backward input  [B, Tq, H·D]
-	DQ, DK, DV           []float32 // backward outputs (accumulated); nil to skip
+	LdQ, LdKV  int
+	Seg        []int32   // [B, Tk] segment ids, or nil
+	Out        []float32 // [B, Tq, H·D]
+	P          []float32 // [B, H, Tq, Tk] probabilities kept for backward; nil in inference
+	DOut       []float32 // backward input  [B, Tq, H·D]
+	DQ, DK, DV []float32 // backward outputs (accumulated); nil to skip
 }
 
 // Attention returns softmax(Q·Kᵀ/√D + mask)·V with causal masking, grouped

@@ -15,6 +15,20 @@ func packA(dst, a []float32, lda int, transA bool, i0, rows, p0, kc, mr int, asm
 	dst = dst[:kc*mr]
 	if transA {
 		// A is stored k×m: each k step is already a contiguous run of rows.
+		// Whole tiles of the assembly kernels' heights copy as fixed-size
+		// arrays: inline moves instead of a memmove call per k step.
+		switch {
+		case rows == 14 && mr == 14:
+			for p := range kc {
+				*(*[14]float32)(dst[p*14:]) = *(*[14]float32)(a[(p0+p)*lda+i0:])
+			}
+			return
+		case rows == 6 && mr == 6:
+			for p := range kc {
+				*(*[6]float32)(dst[p*6:]) = *(*[6]float32)(a[(p0+p)*lda+i0:])
+			}
+			return
+		}
 		for p := range kc {
 			src := a[(p0+p)*lda+i0:]
 			d := dst[p*mr : p*mr+mr]
@@ -36,6 +50,10 @@ func packA(dst, a []float32, lda int, transA bool, i0, rows, p0, kc, mr int, asm
 		}
 		done = kc &^ 7
 	}
+	if mr == 6 && rows == 6 && done == 0 { // the AVX2 tile: too short for the 8×8 transposes
+		packA6(dst, a, lda, i0, p0, kc)
+		return
+	}
 	for r := range rows {
 		src := a[(i0+r)*lda+p0+done : (i0+r)*lda+p0+kc]
 		for p, v := range src {
@@ -46,6 +64,23 @@ func packA(dst, a []float32, lda int, transA bool, i0, rows, p0, kc, mr int, asm
 		for p := range kc {
 			clear(dst[p*mr+rows : p*mr+mr])
 		}
+	}
+}
+
+// packA6 is packA of six untransposed rows: one pass over the k steps,
+// each writing a group of six from six row slices the compiler has
+// bounds-checked once.
+func packA6(dst, a []float32, lda, i0, p0, kc int) {
+	r0 := a[(i0+0)*lda+p0:][:kc]
+	r1 := a[(i0+1)*lda+p0:][:kc]
+	r2 := a[(i0+2)*lda+p0:][:kc]
+	r3 := a[(i0+3)*lda+p0:][:kc]
+	r4 := a[(i0+4)*lda+p0:][:kc]
+	r5 := a[(i0+5)*lda+p0:][:kc]
+	dst = dst[:6*kc]
+	for p := range kc {
+		d := (*[6]float32)(dst[6*p:])
+		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 	}
 }
 

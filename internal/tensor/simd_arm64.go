@@ -32,3 +32,21 @@ func geluForwardSIMD(x, y, th []float32) int {
 	geluForwardNEON(&x[0], &y[0], &th[0], n)
 	return n
 }
+
+// haveAddToSIMD says addToSIMD has a kernel.
+const haveAddToSIMD = true
+
+// addToSIMD does dst[i] += src[i] over the longest multiple-of-4 prefix
+// with NEON and returns its length.
+func addToSIMD(dst, src []float32) int {
+	n := min(len(dst), len(src)) &^ 3
+	if n == 0 {
+		return 0
+	}
+	addToNEON(&dst[0], &src[0], n)
+	return n
+}
+
+// geluBackwardSIMD: no NEON kernel yet (Go fuses the scalar twin's
+// multiply-adds on arm64, so a vector twin must match its fusions).
+func geluBackwardSIMD(x, th, dy, dx []float32, overwrite bool) int { return 0 }

@@ -11,3 +11,8 @@ func expShiftNEON(x, y *float32, n int, store int, shift float32) float32
 //
 //go:noescape
 func geluForwardNEON(x, y, th *float32, n int)
+
+// addToNEON: see simd_neon_arm64.s.
+//
+//go:noescape
+func addToNEON(dst, src *float32, n int)

@@ -227,3 +227,21 @@ gelu_loop:
 	BNE gelu_loop
 gelu_done:
 	RET
+
+// func addToNEON(dst, src *float32, n int)
+// dst[i] += src[i] for n a multiple of 4 (the Go caller handles the tail).
+TEXT ·addToNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R3
+	LSR $2, R3, R3
+	CBZ R3, add_done
+add_loop:
+	VLD1 (R0), [V0.S4]
+	VLD1.P 16(R1), [V1.S4]
+	FADD4(0, 0, 1)
+	VST1.P [V0.S4], 16(R0)
+	SUBS $1, R3, R3
+	BNE add_loop
+add_done:
+	RET

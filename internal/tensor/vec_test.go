@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math"
+	"runtime"
 	"testing"
 )
 
@@ -22,8 +23,8 @@ func TestAddTo_SIMDTwin(t *testing.T) {
 				src[off+3], base[off+3] = float32(math.Copysign(0, -1)), 0
 			}
 			got, want := append([]float32(nil), base...), append([]float32(nil), base...)
-			if k := addToSIMD(got[off:off+n], src[off:off+n]); haveAddToSIMD && k != n&^7 {
-				t.Fatalf("n=%d: the SIMD kernel did %d elements, want %d", n, k, n&^7)
+			if k := addToSIMD(got[off:off+n], src[off:off+n]); haveAddToSIMD && k < n&^7 {
+				t.Fatalf("n=%d: the SIMD kernel did %d elements, want at least %d", n, k, n&^7)
 			}
 			got = append([]float32(nil), base...)
 			addTo(got[off:off+n], src[off:off+n])
@@ -54,7 +55,7 @@ func TestGELUBackward_SIMDTwin(t *testing.T) {
 				want[i] = got[i]
 			}
 			done := geluBackwardSIMD(x, th, dy, got, overwrite)
-			if haveAddToSIMD && done != n&^7 {
+			if haveAddToSIMD && runtime.GOARCH == "amd64" && done != n&^7 {
 				t.Fatalf("n=%d: the SIMD kernel did %d elements", n, done)
 			}
 			geluBackwardScalar(x, th, dy, got, overwrite, done)

@@ -102,7 +102,7 @@ for k in TestGELU_SIMDTwin TestExpShift_SIMDTwin; do
     exit 1
   }
 done
-echo "arm64-qemu-check: tensor tests (NEON exp and GELU kernels) passed in $((SECONDS - t0)) s"
+echo "arm64-qemu-check: tensor tests (NEON exp, GELU and add kernels) passed in $((SECONDS - t0)) s"
 
 t0=$SECONDS
 (cd internal/generate && "$QEMU" "$W/generate.test" -test.v -test.run 'TestEngine_Greedy_Stories260K$')

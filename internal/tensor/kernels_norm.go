@@ -68,16 +68,8 @@ func layerNormForward(x, w, b, y, mean, rstd []float32, rows, cols int, eps floa
 	par.For(rows, rowGrain, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
-			var m float32
-			for _, v := range xr {
-				m += v
-			}
-			m /= float32(cols)
-			var vs float32
-			for _, v := range xr {
-				d := v - m
-				vs += d * d
-			}
+			m := sum4(xr) / float32(cols)
+			vs := sumSqDev4(xr, m)
 			s := float32(1 / math.Sqrt(float64(vs/float32(cols)+eps)))
 			mean[r], rstd[r] = m, s
 			for c, v := range xr {
@@ -91,6 +83,71 @@ func layerNormForward(x, w, b, y, mean, rstd []float32, rows, cols int, eps floa
 	})
 }
 
+// The row sums of LayerNorm run as four interleaved chains (elements
+// i ≡ j mod 4 in chain j, the chains added pairwise at the end): one chain
+// is bound by the add's latency, four keep the adders busy. The *Serial
+// functions in the tests are the one-chain twins they are checked against.
+
+// sum4 returns Σ x in four chains.
+func sum4(x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i]
+		s1 += x[i+1]
+		s2 += x[i+2]
+		s3 += x[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sumSqDev4 returns Σ (x − m)² in four chains.
+func sumSqDev4(x []float32, m float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		d0, d1, d2, d3 := x[i]-m, x[i+1]-m, x[i+2]-m, x[i+3]-m
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(x); i++ {
+		d := x[i] - m
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// layerNormRowSums returns Σ g and Σ g·(x − m)·s with g = dy⊙w, in four
+// chains each.
+func layerNormRowSums(x, dy, w []float32, m, s float32) (gm, gx float32) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float32
+	n := len(x)
+	dy, w = dy[:n], w[:n]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		g0, g1, g2, g3 := dy[i]*w[i], dy[i+1]*w[i+1], dy[i+2]*w[i+2], dy[i+3]*w[i+3]
+		a0 += g0
+		a1 += g1
+		a2 += g2
+		a3 += g3
+		b0 += g0 * (x[i] - m) * s
+		b1 += g1 * (x[i+1] - m) * s
+		b2 += g2 * (x[i+2] - m) * s
+		b3 += g3 * (x[i+3] - m) * s
+	}
+	for ; i < n; i++ {
+		g := dy[i] * w[i]
+		a0 += g
+		b0 += g * (x[i] - m) * s
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+}
+
 // layerNormBackward: with x̂ = (x−μ)·rstd and g = dy⊙w,
 // dx = rstd·(g − mean(g) − x̂·mean(g⊙x̂)), dw += Σ dy⊙x̂, db += Σ dy.
 func layerNormBackward(x, w, mean, rstd, dy, dx, dw, db []float32, rows, cols int) {
@@ -99,12 +156,7 @@ func layerNormBackward(x, w, mean, rstd, dy, dx, dw, db []float32, rows, cols in
 			for r := lo; r < hi; r++ {
 				xr, dyr, dxr := x[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], dx[r*cols:(r+1)*cols]
 				m, s := mean[r], rstd[r]
-				var gm, gx float32
-				for c, v := range xr {
-					g := dyr[c] * w[c]
-					gm += g
-					gx += g * (v - m) * s
-				}
+				gm, gx := layerNormRowSums(xr, dyr, w, m, s)
 				gm /= float32(cols)
 				gx /= float32(cols)
 				for c, v := range xr {

@@ -104,6 +104,9 @@ func (a *AttentionArgs) sameSeg(b, i, j int) bool {
 // attnBlock is the number of query rows processed together. Causal
 // masking means a block of rows [i0, i1) only sees keys [0, Tk−Tq+i1), so
 // scores, softmax and products skip the hidden upper triangle block-wise.
+// (Taller blocks pack K and V less often: 128 rows measured 0–6 % faster
+// on the bench GPT, but regroup dK/dV's sums over query blocks, which
+// moves the low bits of every trained model; left at 32.)
 const attnBlock = 32
 
 // blocks calls fn for each query block [i0, i1) with its visible key count n.

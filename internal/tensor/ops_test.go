@@ -323,7 +323,8 @@ func TestAttention_Twin(t *testing.T) {
 	cases := []struct {
 		b, tq, tk, h, hkv, d int
 		packed               bool
-	}{{2, 70, 70, 4, 2, 8, false}, {1, 65, 65, 2, 1, 4, true}, {1, 33, 100, 2, 2, 8, false}, {3, 1, 40, 4, 4, 2, false}}
+	}{{2, 70, 70, 4, 2, 8, false}, {1, 65, 65, 2, 1, 4, true}, {1, 33, 100, 2, 2, 8, false}, {3, 1, 40, 4, 4, 2, false},
+		{1, 300, 300, 2, 1, 4, true}, {2, 150, 270, 2, 2, 4, false}} // the last two: many blocks, a ragged last one
 	for _, c := range cases {
 		q := tt.Uniform(r, -1, 1, c.b, c.tq, c.h*c.d)
 		k := tt.Uniform(r, -1, 1, c.b, c.tk, c.hkv*c.d)
@@ -348,6 +349,16 @@ func TestAttention_Twin(t *testing.T) {
 		seg[i] = int32(i / 15)
 	}
 	if err := tt.GradCheck(func(tp *tensor.Tape) *tensor.Tensor { return tensor.Attention(tp, q, k, v, 2, 1, seg) },
+		[]*tensor.Tensor{q, k, v}, 3e-3, 2e-2); err != nil {
+		t.Fatal(err)
+	}
+	// A longer packed case: eight full query blocks and a ragged ninth.
+	q, k, v = param(34, -1, 1, 1, 270, 2), param(35, -1, 1, 1, 270, 2), param(36, -1, 1, 1, 270, 2)
+	seg = make([]int32, 270)
+	for i := range seg {
+		seg[i] = int32(i / 100)
+	}
+	if err := tt.GradCheck(func(tp *tensor.Tape) *tensor.Tensor { return tensor.Attention(tp, q, k, v, 1, 1, seg) },
 		[]*tensor.Tensor{q, k, v}, 3e-3, 2e-2); err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,8 @@ func (tp *Tape) Backward(loss *Tensor) {
 
 // BackwardFrom runs the recorded steps in reverse with output gradients
 // already seeded by the caller (e.g. a vector-Jacobian product), then clears
-// the tape.
+// the tape. Seed through SeedGrad: a pooled tape's output gradients start
+// stale, and values written straight into Grad would be cleared.
 func (tp *Tape) BackwardFrom() {
 	for i := len(tp.steps) - 1; i >= 0; i-- {
 		tp.steps[i]()

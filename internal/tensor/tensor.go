@@ -138,6 +138,10 @@ func (t *Tensor) ensureGrad() []float32 {
 	return t.Grad
 }
 
+// SeedGrad returns t's gradient buffer, zeroed if nothing has written it
+// yet, for a caller seeding output gradients before Tape.BackwardFrom.
+func (t *Tensor) SeedGrad() []float32 { return t.ensureGrad() }
+
 // gradForWrite returns the gradient buffer for a backward step that writes
 // all of it, and whether it may overwrite (=) instead of accumulate (+=):
 // true when the buffer is stale, i.e. no step has written it yet. Writing

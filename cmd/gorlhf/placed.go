@@ -163,7 +163,7 @@ func (c *ppoCommand) placer(te train.Setup) (placement.PPO, error) {
 		return placement.PPO{}, err
 	}
 	return placement.PPO{Place: c.place, Exe: exe, ExePrefix: prefix, Version: version,
-		Engine:      placement.Engine{Gemm: c.f.engine.kernel.Name(), Threads: par.Threads()},
+		Engine:      placement.Engine{Gemm: c.f.engine.kernel.Name(), Threads: par.Threads(), Spin: par.Spin()},
 		JoinTimeout: c.joinTimeout, NoOverlap: c.noOverlap,
 		Logger: slog.New(slog.NewTextHandler(consoleOrDiscard(te.Console), nil))}, nil
 }
@@ -258,7 +258,7 @@ func runWorkerFile(ctx context.Context, path string, ident launch.Flags, host st
 	if err := json.Unmarshal(b, &rf); err != nil {
 		return fmt.Errorf("worker: run file %s: %w", path, err)
 	}
-	ef := engineFlags{threads: rf.Engine.Threads, gemm: rf.Engine.Gemm, quiet: true}
+	ef := engineFlags{threads: rf.Engine.Threads, gemm: rf.Engine.Gemm, spin: rf.Engine.Spin, quiet: true}
 	if err := ef.apply(); err != nil {
 		return fmt.Errorf("worker: run file %s: %w", path, err)
 	}

@@ -53,6 +53,7 @@ type PPO struct {
 type Engine struct {
 	Gemm    string
 	Threads int
+	Spin    time.Duration // par.SetSpin: how long idle kernel workers spin (0: they park at once)
 }
 
 // RunFile is what a local worker needs to build its roles: the driver

@@ -114,8 +114,8 @@ func (w *worker) loop(t *team) {
 }
 
 // await returns once a job newer than last is posted: spinning for
-// spinFor (yielding now and then, so goroutines waiting for this P still
-// run), then parked.
+// Spin() (yielding now and then, so goroutines waiting for this P still
+// run), then parked. (Yielding 16× less often measured the same.)
 func (w *worker) await(last uint64) {
 	start := time.Now()
 	for i := 1; w.seq.Load() == last; i++ {

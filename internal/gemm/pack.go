@@ -15,20 +15,6 @@ func packA(dst, a []float32, lda int, transA bool, i0, rows, p0, kc, mr int, asm
 	dst = dst[:kc*mr]
 	if transA {
 		// A is stored k×m: each k step is already a contiguous run of rows.
-		// Whole tiles of the assembly kernels' heights copy as fixed-size
-		// arrays: inline moves instead of a memmove call per k step.
-		switch {
-		case rows == 14 && mr == 14:
-			for p := range kc {
-				*(*[14]float32)(dst[p*14:]) = *(*[14]float32)(a[(p0+p)*lda+i0:])
-			}
-			return
-		case rows == 6 && mr == 6:
-			for p := range kc {
-				*(*[6]float32)(dst[p*6:]) = *(*[6]float32)(a[(p0+p)*lda+i0:])
-			}
-			return
-		}
 		for p := range kc {
 			src := a[(p0+p)*lda+i0:]
 			d := dst[p*mr : p*mr+mr]

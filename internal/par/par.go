@@ -51,7 +51,7 @@ func For(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	chunk := (n + w - 1) / w
-	if runTeam(n, chunk, w, fn) {
+	if runTeam(n, chunk, fn) {
 		return
 	}
 	var wg sync.WaitGroup

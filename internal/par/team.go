@@ -135,11 +135,11 @@ func (w *worker) await(last uint64) {
 	}
 }
 
-// runTeam runs fn over the chunks of For on the team: chunk 0 on the
-// caller, chunk i on worker i−1. It returns false, having run nothing,
-// when the team is busy (a nested or concurrent For).
-func runTeam(n, chunk, w int, fn func(lo, hi int)) bool {
-	w = (n + chunk - 1) / chunk // the chunks For makes: at most w
+// runTeam runs fn over For's chunks of chunk items on the team: chunk 0
+// on the caller, chunk i on worker i−1. It returns false, having run
+// nothing, when the team is busy (a nested or concurrent For).
+func runTeam(n, chunk int, fn func(lo, hi int)) bool {
+	w := (n + chunk - 1) / chunk // For's chunk count: at most Threads()
 	if Threads() > runtime.GOMAXPROCS(0) {
 		return false // more workers than Ps: spinning would starve them
 	}

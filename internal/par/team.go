@@ -18,6 +18,11 @@ type team struct {
 	busy    atomic.Bool // held by the For running on the team
 	closed  atomic.Bool // SetThreads replaced this team
 	workers []*worker
+	// procs is GOMAXPROCS when the team was made, read once here rather
+	// than per loop (the call takes the scheduler's lock). A later change
+	// only costs speed: waiting sides yield, so a worker without a P of its
+	// own still gets one.
+	procs int
 }
 
 type worker struct {
@@ -63,7 +68,7 @@ func getTeam(n int) *team {
 	if t := current.Load(); t != nil && len(t.workers) == n {
 		return t
 	}
-	t := &team{workers: make([]*worker, n)}
+	t := &team{workers: make([]*worker, n), procs: runtime.GOMAXPROCS(0)}
 	for i := range t.workers {
 		w := &worker{wake: make(chan struct{}, 1)}
 		t.workers[i] = w
@@ -140,10 +145,10 @@ func (w *worker) await(last uint64) {
 // nothing, when the team is busy (a nested or concurrent For).
 func runTeam(n, chunk int, fn func(lo, hi int)) bool {
 	w := (n + chunk - 1) / chunk // For's chunk count: at most Threads()
-	if Threads() > runtime.GOMAXPROCS(0) {
-		return false // more workers than Ps: spinning would starve them
-	}
 	t := getTeam(Threads() - 1)
+	if len(t.workers)+1 > t.procs { // more workers than Ps: spinning would starve them
+		return false
+	}
 	if w-1 > len(t.workers) || !t.busy.CompareAndSwap(false, true) {
 		return false
 	}

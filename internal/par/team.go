@@ -26,12 +26,19 @@ type team struct {
 }
 
 type worker struct {
-	seq    atomic.Uint64 // bumped by For for each job posted
-	done   atomic.Uint64 // set to seq by the worker when the job ran
-	job    func()        // written before seq is bumped
-	parked atomic.Bool
-	wake   chan struct{} // capacity 1: a wake-up is never lost
+	// state is seq<<1 | parked: the count of jobs posted, and whether the
+	// worker sleeps on wake. One word, so posting and parking are ordered
+	// by the word's own atomic read-modify-writes: a protocol over two
+	// words needs store→load ordering between them, which qemu's arm64
+	// emulation was seen to break (a lost wake-up hung a test).
+	state atomic.Uint64
+	done  atomic.Uint64 // set to seq by the worker when the job ran
+	job   func()        // written before seq is bumped
+	wake  chan struct{} // capacity 1: a wake-up is never lost
 }
+
+// seq is the number of jobs posted to w.
+func (w *worker) seq() uint64 { return w.state.Load() >> 1 }
 
 // DefaultSpin is how long a worker looks for its next job before it
 // parks: longer than the serial gaps between the loops of one training
@@ -95,11 +102,10 @@ func (t *team) close() {
 // post hands fn to the worker and wakes it if it parked.
 func (w *worker) post(fn func()) {
 	w.job = fn
-	w.seq.Add(1)
-	if w.parked.Load() {
+	if w.state.Add(2)&1 != 0 { // parked (or about to block): wake it
 		select {
 		case w.wake <- struct{}{}:
-		default:
+		default: // a wake-up is already pending
 		}
 	}
 }
@@ -108,7 +114,7 @@ func (w *worker) loop(t *team) {
 	var last uint64
 	for {
 		w.await(last)
-		last = w.seq.Load()
+		last = w.seq()
 		w.job()
 		w.job = nil
 		w.done.Store(last)
@@ -123,7 +129,7 @@ func (w *worker) loop(t *team) {
 // run), then parked. (Yielding 16× less often measured the same.)
 func (w *worker) await(last uint64) {
 	start := time.Now()
-	for i := 1; w.seq.Load() == last; i++ {
+	for i := 1; w.seq() == last; i++ {
 		if i%256 != 0 && spinNs.Load() > 0 {
 			continue
 		}
@@ -131,11 +137,10 @@ func (w *worker) await(last uint64) {
 		if time.Since(start) < time.Duration(spinNs.Load()) {
 			continue
 		}
-		w.parked.Store(true)
-		if w.seq.Load() == last { // For sees parked before it posts, or we see its job
-			<-w.wake
+		if w.state.CompareAndSwap(last<<1, last<<1|1) { // no job since: sleep
+			<-w.wake // sent by the post that saw the parked bit (or an earlier, spare one)
+			w.state.And(^uint64(1))
 		}
-		w.parked.Store(false)
 		start = time.Now()
 	}
 }
@@ -158,7 +163,7 @@ func runTeam(n, chunk int, fn func(lo, hi int)) bool {
 	}
 	defer func() { // also when the caller's chunk panics: no job may be overwritten
 		for _, wk := range t.workers[:w-1] {
-			for s := 0; wk.done.Load() != wk.seq.Load(); s++ {
+			for s := 0; wk.done.Load() != wk.seq(); s++ {
 				if s%64 == 63 {
 					runtime.Gosched()
 				}

@@ -124,3 +124,31 @@ func TestSetSpin_Zero(t *testing.T) {
 		t.Fatalf("SetSpin(-1s) left %v", Spin())
 	}
 }
+
+// TestFor_ParkWakeStress: with no spinning every loop parks the worker and
+// the next one must wake it; thousands of such hand-offs in a row, bounded
+// in time, find a lost wake-up as a hang (one was seen under qemu's arm64
+// emulation with a two-word handshake; tools/ci/arm64-qemu-check.sh runs
+// this package there).
+func TestFor_ParkWakeStress(t *testing.T) {
+	withProcs(t, 2)
+	defer SetSpin(Spin())
+	SetSpin(0)
+	const loops = 5000
+	var n atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range loops {
+			For(2, 1, func(lo, hi int) { n.Add(int64(hi - lo)) })
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(120 * time.Second):
+		t.Fatalf("hung after %d of %d loops", n.Load()/2, loops)
+	}
+	if n.Load() != 2*loops {
+		t.Fatalf("visited %d, want %d", n.Load(), 2*loops)
+	}
+}

@@ -90,6 +90,17 @@ grep -q -- '--- PASS: TestKernel_Sgemm/neon ' "$W/gemm.log" || {
 }
 echo "arm64-qemu-check: gemm tests took $((SECONDS - t0)) s"
 
+# package par's worker team: its park/wake hand-off under arm64's memory
+# model (timeout: a lost wake-up hangs rather than fails)
+t0=$SECONDS
+go test "${BUILD[@]}" -c -o "$W/par.test" ./internal/par
+(cd internal/par && timeout 300 "$QEMU" "$W/par.test" -test.v) >"$W/par.log" 2>&1 || {
+  cat "$W/par.log"
+  echo "arm64-qemu-check: par tests failed (or hung) under $QEMU" >&2
+  exit 1
+}
+echo "arm64-qemu-check: par tests took $((SECONDS - t0)) s"
+
 t0=$SECONDS
 (cd internal/tensor && "$QEMU" "$W/tensor.test" -test.short -test.v) >"$W/tensor.log" 2>&1 || {
   cat "$W/tensor.log"
@@ -113,7 +124,7 @@ echo "arm64-qemu-check: stories260K greedy test took $((SECONDS - t0)) s"
 t0=$SECONDS
 go test "${BUILD[@]}" -c -o "$W/half.test" ./internal/half
 (cd internal/half && "$QEMU" "$W/half.test" -test.run 'TestMulMatchesRef|TestRoundTripAll|TestRoundsToNearest')
-(cd internal/generate && "$QEMU" "$W/generate.test" -test.run 'TestEngine_DType')
+(cd internal/generate && timeout 600 "$QEMU" "$W/generate.test" -test.run 'TestEngine_DType')
 echo "arm64-qemu-check: 16-bit weight tests took $((SECONDS - t0)) s"
 
 t0=$SECONDS
